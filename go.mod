@@ -1,0 +1,3 @@
+module github.com/geomatch/geomatch
+
+go 1.26.8
