@@ -1,0 +1,139 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/geomatch/geomatch/shardmap"
+)
+
+// errUsage marks a command line that could not be parsed; the flag package
+// has already printed why.
+var errUsage = errors.New("usage")
+
+// envName is the environment twin of a flag: shard-res → GEOMATCH_SHARD_RES.
+func envName(flagName string) string {
+	return "GEOMATCH_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// newFlags returns a flag set whose usage lists the environment twins.
+func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: geomatch %s [flags]\n\n%s\n\nFlags (each also read from its environment twin):\n", name, synopsis)
+		fs.VisitAll(func(f *flag.Flag) {
+			def := ""
+			if f.DefValue != "" {
+				def = fmt.Sprintf(" (default %s)", f.DefValue)
+			}
+			fmt.Fprintf(stderr, "  --%s  [%s]\n        %s%s\n", f.Name, envName(f.Name), f.Usage, def)
+		})
+	}
+	return fs
+}
+
+// parse parses args, then fills every flag not given on the command line
+// from its environment twin.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "unexpected arguments: %v\n", fs.Args())
+		fs.Usage()
+		return errUsage
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || err != nil {
+			return
+		}
+		if v, ok := os.LookupEnv(envName(f.Name)); ok {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%s=%q: %w", envName(f.Name), v, e)
+			}
+		}
+	})
+	return err
+}
+
+// logFlags are the logging flags every server command has.
+type logFlags struct {
+	level  string
+	format string
+}
+
+func (l *logFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&l.level, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&l.format, "log-format", "text", "log format: text or json")
+}
+
+func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(l.level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch l.format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is neither text nor json", l.format)
+}
+
+// ringFlags are the placement settings every process of a cluster must
+// agree on.
+type ringFlags struct {
+	shardRes   int
+	splitDepth int
+	vnodes     int
+}
+
+func (r *ringFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&r.shardRes, "shard-res", shardmap.DefaultShardRes, "H3 resolution of shard cells (7: ~5 km² per shard)")
+	fs.IntVar(&r.splitDepth, "max-split-depth", shardmap.DefaultMaxSplitDepth, "how many times a hot shard may be split into its 7 children")
+	fs.IntVar(&r.vnodes, "vnodes", shardmap.DefaultVNodes, "virtual nodes per matcher on the consistent-hash ring")
+}
+
+func (r *ringFlags) doc(members []shardmap.Member) shardmap.Doc {
+	d := shardmap.DefaultDoc(members)
+	d.ShardRes, d.MaxSplitDepth, d.VNodes = r.shardRes, r.splitDepth, r.vnodes
+	return d
+}
+
+// parsePeers parses "id=host:port,id=host:port".
+func parsePeers(s string) ([]shardmap.Member, error) {
+	var out []shardmap.Member
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		id, addr, ok := strings.Cut(part, "=")
+		if !ok || id == "" || addr == "" {
+			return nil, fmt.Errorf("--peers: %q is not id=host:port", part)
+		}
+		out = append(out, shardmap.Member{ID: id, Addr: addr, Weight: 1})
+	}
+	if len(out) == 0 {
+		return nil, errors.New("--peers: at least one matcher (id=host:port) is required")
+	}
+	return out, nil
+}
+
+// drainTimeout bounds graceful shutdown of a server's streams.
+const drainTimeout = 5 * time.Second

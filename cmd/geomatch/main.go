@@ -1,0 +1,84 @@
+// Command geomatch is the one binary of geomatch, a geo-sharded real-time
+// rider/driver matching service. Subcommands:
+//
+//	geomatch dev       router and matchers in one process, embedded defaults
+//	geomatch router    the stateless public gRPC front door
+//	geomatch matcher   one matcher node
+//	geomatch version   print the version
+//
+// Every flag has an environment twin: --shard-res is GEOMATCH_SHARD_RES.
+// `geomatch COMMAND --help` explains each command.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/geomatch/geomatch/internal/buildinfo"
+)
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"dev", "run a router and N matchers in one process on loopback (embedded defaults)", runDev},
+		{"router", "run the public gRPC front door against a static list of matchers", runRouter},
+		{"matcher", "run one matcher node", runMatcher},
+		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
+			fmt.Fprintln(stdout, buildinfo.String())
+			return nil
+		}},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "geomatch: geo-sharded real-time rider/driver matching.\n\nUsage: geomatch COMMAND [flags]\n\nCommands:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nRun 'geomatch COMMAND --help' for a command's flags. Every flag has an\nenvironment twin: --shard-res is GEOMATCH_SHARD_RES.\n")
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			err := c.run(ctx, args[1:], stdout, stderr)
+			switch {
+			case err == nil:
+				return 0
+			case errors.Is(err, flag.ErrHelp):
+				return 0
+			case errors.Is(err, errUsage):
+				return 2
+			}
+			fmt.Fprintf(stderr, "geomatch %s: %v\n", c.name, err)
+			return 1
+		}
+	}
+	fmt.Fprintf(stderr, "geomatch: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}

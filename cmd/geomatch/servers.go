@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/geomatch/geomatch/matcher"
+	"github.com/geomatch/geomatch/membership"
+)
+
+func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("router", "Runs the stateless public gRPC front door. It routes to the matchers listed in\n--peers (every router and matcher of a cluster must be given the same list and\nring flags, so they agree on who owns which shard).", stderr)
+	listen := fs.String("listen", "127.0.0.1:50051", "address of the public API")
+	peers := fs.String("peers", "", "matchers as id=host:port,id=host:port (required)")
+	var lf logFlags
+	var rf ringFlags
+	lf.register(fs)
+	rf.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	members, err := parsePeers(*peers)
+	if err != nil {
+		return err
+	}
+	src, err := membership.NewStatic(rf.doc(members))
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	runT, serveT := newTier(), newTier()
+	if _, err := startRouter(serveT, runT, src, lis, log); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "geomatch router: listening on %s (%d matchers, epoch %d)\n", lis.Addr(), len(members), 1)
+	runErr := waitForStop(ctx, serveT, runT)
+	return errors.Join(runErr, serveT.stop(), runT.stop())
+}
+
+func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("matcher", "Runs one matcher node: it keeps the drivers of the shards it owns in memory and\nanswers the routers. --peers lists every matcher of the cluster, this one\nincluded, exactly as the routers are given it.", stderr)
+	id := fs.String("id", "", "this node's member id (required; must appear in --peers)")
+	listen := fs.String("listen", "", "address to serve on (default: this node's address in --peers)")
+	peers := fs.String("peers", "", "matchers as id=host:port,id=host:port (required)")
+	ttl := fs.Duration("ttl", 0, "expire drivers silent for this long (default 30s)")
+	maxDrivers := fs.Int("max-drivers", 0, "most drivers held (default 5000000)")
+	var lf logFlags
+	var rf ringFlags
+	lf.register(fs)
+	rf.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	members, err := parsePeers(*peers)
+	if err != nil {
+		return err
+	}
+	if *id == "" {
+		return errors.New("--id: required")
+	}
+	addr := *listen
+	found := false
+	for _, m := range members {
+		if m.ID == *id {
+			found = true
+			if addr == "" {
+				addr = m.Addr
+			}
+		}
+	}
+	if !found {
+		return fmt.Errorf("--id: %q is not in --peers", *id)
+	}
+	src, err := membership.NewStatic(rf.doc(members))
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	cfg := matcher.DefaultConfig(*id)
+	if *ttl > 0 {
+		cfg.Index.TTL = *ttl
+	}
+	if *maxDrivers > 0 {
+		cfg.Index.MaxDrivers = *maxDrivers
+	}
+	t := newTier()
+	if err := startMatcher(t, cfg, src, lis, log.With("role", "matcher")); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "geomatch matcher %s: listening on %s\n", *id, lis.Addr())
+	runErr := waitForStop(ctx, t)
+	return errors.Join(runErr, t.stop())
+}

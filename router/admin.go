@@ -1,0 +1,152 @@
+package router
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/uber/h3-go/v4"
+
+	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
+	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
+	"github.com/geomatch/geomatch/shardmap"
+)
+
+// statsTimeout bounds the status probe of each matcher.
+const statsTimeout = 2 * time.Second
+
+// adminService implements geomatchv1.AdminServiceServer.
+type adminService struct {
+	geomatchv1.UnimplementedAdminServiceServer
+	r *Router
+}
+
+// nodeStats is one member's answer to the status probe.
+type nodeStats struct {
+	member shardmap.Member
+	stats  *matcherv1.StatsResponse
+	err    error
+}
+
+// probe asks every member of m for its stats, in parallel.
+func (r *Router) probe(ctx context.Context, m *shardmap.Map) []nodeStats {
+	members := m.Members()
+	out := make([]nodeStats, len(members))
+	ctx, cancel := context.WithTimeout(ctx, statsTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i, mem := range members {
+		out[i].member = mem
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := r.peer(mem)
+			if err != nil {
+				out[i].err = err
+				return
+			}
+			out[i].stats, out[i].err = p.rpc.Stats(ctx, &matcherv1.StatsRequest{})
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func drainedSet(d shardmap.Doc) map[string]bool {
+	s := make(map[string]bool, len(d.Drained))
+	for _, id := range d.Drained {
+		s[id] = true
+	}
+	return s
+}
+
+// GetClusterStatus implements AdminServiceServer.
+func (s *adminService) GetClusterStatus(ctx context.Context, _ *geomatchv1.GetClusterStatusRequest) (*geomatchv1.ClusterStatus, error) {
+	m, _ := s.r.src.Current()
+	drained := drainedSet(m.Doc())
+	resp := &geomatchv1.ClusterStatus{Epoch: m.Epoch(), Membership: s.r.src.Kind(), ShardResolution: int32(m.Layout().Res())}
+	for _, ns := range s.r.probe(ctx, m) {
+		n := &geomatchv1.NodeStatus{Id: ns.member.ID, Addr: ns.member.Addr, Weight: ns.member.Weight}
+		switch {
+		case ns.err != nil:
+			n.State = geomatchv1.NodeState_NODE_STATE_UNREACHABLE
+			n.Error = ns.err.Error()
+		case drained[ns.member.ID]:
+			n.State = geomatchv1.NodeState_NODE_STATE_DRAINED
+		default:
+			n.State = geomatchv1.NodeState_NODE_STATE_SERVING
+		}
+		if ns.stats != nil {
+			n.Epoch = ns.stats.GetEpoch()
+			n.Drivers = ns.stats.GetDrivers()
+			for _, sh := range ns.stats.GetShards() {
+				if sh.GetDrivers() > 0 {
+					n.Shards++
+				}
+			}
+			resp.Drivers += n.Drivers
+		}
+		resp.Nodes = append(resp.Nodes, n)
+	}
+	return resp, nil
+}
+
+// ListShards implements AdminServiceServer.
+func (s *adminService) ListShards(ctx context.Context, req *geomatchv1.ListShardsRequest) (*geomatchv1.ListShardsResponse, error) {
+	m, _ := s.r.src.Current()
+	limit := int(req.GetLimit())
+	if limit <= 0 || limit > 100000 {
+		limit = 1000
+	}
+	resp := &geomatchv1.ListShardsResponse{Epoch: m.Epoch()}
+	for _, ns := range s.r.probe(ctx, m) {
+		if ns.stats == nil || (req.GetNodeId() != "" && req.GetNodeId() != ns.member.ID) {
+			continue
+		}
+		for _, sh := range ns.stats.GetShards() {
+			c := h3.Cell(sh.GetCell())
+			ll := c.LatLng()
+			resp.Shards = append(resp.Shards, &geomatchv1.ShardInfo{
+				Cell: c.String(), Resolution: int32(shardmap.Resolution(c)), Owner: ns.member.ID,
+				Drivers: sh.GetDrivers(), UpdatesPerS: sh.GetUpdatesPerS(), QueriesPerS: sh.GetQueriesPerS(),
+				Center: &geomatchv1.LatLng{Lat: ll.Lat, Lng: ll.Lng},
+			})
+		}
+	}
+	slices.SortFunc(resp.Shards, func(a, b *geomatchv1.ShardInfo) int {
+		if c := cmp.Compare(b.Drivers, a.Drivers); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.UpdatesPerS+b.QueriesPerS, a.UpdatesPerS+a.QueriesPerS); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Cell, b.Cell)
+	})
+	if len(resp.Shards) > limit {
+		resp.Shards = resp.Shards[:limit]
+	}
+	return resp, nil
+}
+
+// GetRing implements AdminServiceServer.
+func (s *adminService) GetRing(context.Context, *geomatchv1.GetRingRequest) (*geomatchv1.RingDocument, error) {
+	m, _ := s.r.src.Current()
+	d := m.Doc()
+	drained := drainedSet(d)
+	out := &geomatchv1.RingDocument{
+		Epoch: d.Epoch, ShardResolution: int32(d.ShardRes), MaxSplitDepth: int32(d.MaxSplitDepth), Vnodes: int32(d.VNodes),
+		Pins: make(map[string]string, len(d.Pins)),
+	}
+	for _, mem := range d.Members {
+		out.Members = append(out.Members, &geomatchv1.RingMember{Id: mem.ID, Addr: mem.Addr, Weight: mem.Weight, Drained: drained[mem.ID]})
+	}
+	for _, c := range d.Splits {
+		out.Splits = append(out.Splits, c.String())
+	}
+	for c, id := range d.Pins {
+		out.Pins[c.String()] = id
+	}
+	return out, nil
+}

@@ -1,0 +1,77 @@
+package router
+
+import (
+	"errors"
+	"time"
+
+	"google.golang.org/grpc"
+)
+
+// Config configures a router. Zero fields take the defaults of
+// DefaultConfig.
+type Config struct {
+	// QueryTimeout bounds one nearby search across all owners involved
+	// (the caller's own deadline applies when shorter); default 2 s.
+	QueryTimeout time.Duration
+	// UpdateTimeout bounds one UpdateLocations call and the life of an
+	// update sent on a Connect stream; default 5 s.
+	UpdateTimeout time.Duration
+	// MaxAttempts is how many times an update or a query is routed before
+	// the router gives up on an owner that keeps refusing it (NotOwner) or
+	// a stream that keeps breaking; default 5.
+	MaxAttempts int
+	// BatchMax is the most updates one internal Apply message carries;
+	// default 2048. Batches are cut earlier when the queue is empty, so a
+	// lone update is sent at once.
+	BatchMax int
+	// QueueLen bounds the updates waiting for one matcher; callers block
+	// (up to their deadline) when it is full. Default 65536.
+	QueueLen int
+	// EvictionQueueLen bounds the pending evictions per matcher; when full,
+	// evictions are dropped and the stale copy expires by TTL. Default 16384.
+	EvictionQueueLen int
+	// InflightBatches is how many Apply messages may await their response
+	// on one stream; default 16.
+	InflightBatches int
+	// DialOptions are added to every connection to a matcher (transport
+	// credentials default to plaintext loopback).
+	DialOptions []grpc.DialOption
+}
+
+// DefaultConfig returns the router defaults.
+func DefaultConfig() Config {
+	return Config{
+		QueryTimeout:     2 * time.Second,
+		UpdateTimeout:    5 * time.Second,
+		MaxAttempts:      5,
+		BatchMax:         2048,
+		QueueLen:         65536,
+		EvictionQueueLen: 16384,
+		InflightBatches:  16,
+	}
+}
+
+func (c *Config) fill() error {
+	d := DefaultConfig()
+	set := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	seti := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	set(&c.QueryTimeout, d.QueryTimeout)
+	set(&c.UpdateTimeout, d.UpdateTimeout)
+	seti(&c.MaxAttempts, d.MaxAttempts)
+	seti(&c.BatchMax, d.BatchMax)
+	seti(&c.QueueLen, d.QueueLen)
+	seti(&c.EvictionQueueLen, d.EvictionQueueLen)
+	seti(&c.InflightBatches, d.InflightBatches)
+	if c.BatchMax > 10000 {
+		return errors.New("router config: BatchMax must be at most 10000")
+	}
+	return nil
+}

@@ -1,0 +1,192 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/uber/h3-go/v4"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/geomatch/geomatch/internal/geo"
+	"github.com/geomatch/geomatch/matcher"
+	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
+	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
+	"github.com/geomatch/geomatch/shardmap"
+)
+
+func cellOf(v uint64) h3.Cell { return h3.Cell(v) }
+
+// riderService implements geomatchv1.RiderServiceServer. Ride requests need
+// the matching layer and answer Unimplemented until it runs.
+type riderService struct {
+	geomatchv1.UnimplementedRiderServiceServer
+	r *Router
+}
+
+// NearbyDrivers implements RiderServiceServer: available drivers only.
+func (s *riderService) NearbyDrivers(ctx context.Context, req *geomatchv1.NearbyDriversRequest) (*geomatchv1.NearbyDriversResponse, error) {
+	if err := ValidateNearby(req); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	q := geo.LatLng{Lat: req.GetPosition().GetLat(), Lng: req.GetPosition().GetLng()}
+	found, err := s.r.Nearby(ctx, q, req.GetRadiusM(), int(req.GetLimit()), geomatchv1.DriverStatus_DRIVER_STATUS_AVAILABLE, req.GetVehicleClass())
+	if err != nil {
+		return nil, err
+	}
+	resp := &geomatchv1.NearbyDriversResponse{Drivers: make([]*geomatchv1.NearbyDriver, len(found))}
+	for i, n := range found {
+		resp.Drivers[i] = &geomatchv1.NearbyDriver{
+			DriverId:     n.GetDriverId(),
+			Position:     &geomatchv1.LatLng{Lat: n.GetLat(), Lng: n.GetLng()},
+			DistanceM:    n.GetDistanceM(),
+			VehicleClass: n.GetVehicleClass(),
+			TimestampMs:  n.GetTimestampMs(),
+		}
+	}
+	return resp, nil
+}
+
+// Nearby returns the k drivers nearest to q within radiusM that have the
+// given status (UNSPECIFIED: any but offline) and class ("" any), nearest
+// first with ties by id, exactly as a brute-force search over every driver
+// would. It retries on NotOwner and fails with UNAVAILABLE naming the node
+// when an owner cannot be reached: a partial answer would not be exact.
+func (r *Router) Nearby(ctx context.Context, q geo.LatLng, radiusM float64, k int, st geomatchv1.DriverStatus, class string) ([]*matcherv1.Neighbor, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.QueryTimeout)
+	defer cancel()
+	var lastErr error
+	for attempt := 0; attempt < r.cfg.MaxAttempts; attempt++ {
+		m, _ := r.src.Current()
+		found, err := r.scatter(ctx, m, q, radiusM, k, st, class)
+		if err == nil {
+			return found, nil
+		}
+		no, ok := matcher.AsNotOwner(err)
+		if !ok {
+			return nil, err
+		}
+		lastErr = err
+		if no.Epoch > m.Epoch() {
+			r.refresh(ctx)
+			continue
+		}
+		// The node is behind (or the ring is settling): give it a moment.
+		t := time.NewTimer(backoff(attempt + 1))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, status.Errorf(codes.Unavailable, "nearby: ring kept changing: %v", lastErr)
+		}
+	}
+	return nil, status.Errorf(codes.Unavailable, "nearby: gave up after %d attempts, the ring kept changing: %v", r.cfg.MaxAttempts, lastErr)
+}
+
+// scatter asks every owner involved, in parallel, and merges their answers.
+func (r *Router) scatter(ctx context.Context, m *shardmap.Map, q geo.LatLng, radiusM float64, k int, st geomatchv1.DriverStatus, class string) ([]*matcherv1.Neighbor, error) {
+	targets := m.Route(q, radiusM)
+	ask := func(t shardmap.Target) ([]*matcherv1.Neighbor, error) {
+		p, err := r.peer(t.Member)
+		if err != nil {
+			return nil, status.Errorf(codes.Unavailable, "nearby: %v", err)
+		}
+		req := &matcherv1.NearbyRequest{
+			Epoch: m.Epoch(), Lat: q.Lat, Lng: q.Lng, RadiusM: radiusM, Limit: int32(k),
+			Shards: make([]uint64, len(t.Shards)), Status: st, VehicleClass: class,
+		}
+		for i, c := range t.Shards {
+			req.Shards[i] = uint64(c)
+		}
+		resp, err := p.rpc.Nearby(ctx, req)
+		if err != nil {
+			if _, ok := matcher.AsNotOwner(err); ok {
+				return nil, err
+			}
+			return nil, unreachable(t.Member, err)
+		}
+		return resp.GetNeighbors(), nil
+	}
+	switch len(targets) {
+	case 0:
+		return nil, nil
+	case 1:
+		return ask(targets[0])
+	}
+	var (
+		wg      sync.WaitGroup
+		results = make([][]*matcherv1.Neighbor, len(targets))
+		errs    = make([]error, len(targets))
+	)
+	for i, t := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = ask(t)
+		}()
+	}
+	wg.Wait()
+	// A NotOwner wins over other errors: the retry may route around them.
+	for _, err := range errs {
+		if _, ok := matcher.AsNotOwner(err); ok {
+			return nil, err
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return merge(results, k), nil
+}
+
+// unreachable turns a failed matcher call into the client's error.
+func unreachable(mem shardmap.Member, err error) error {
+	st, _ := status.FromError(err)
+	switch st.Code() {
+	case codes.DeadlineExceeded:
+		return status.Errorf(codes.DeadlineExceeded, "nearby: matcher %s at %s did not answer in time: %s", mem.ID, mem.Addr, st.Message())
+	case codes.Canceled:
+		return status.Errorf(codes.Canceled, "nearby: canceled: %s", st.Message())
+	case codes.Unavailable:
+		return status.Errorf(codes.Unavailable, "nearby: matcher %s at %s unreachable: %s", mem.ID, mem.Addr, st.Message())
+	}
+	return status.Errorf(codes.Internal, "nearby: matcher %s at %s: %s", mem.ID, mem.Addr, fmt.Sprint(st.Message()))
+}
+
+// merge combines per-owner answers into the global top k, nearest first,
+// ties by id. A driver that shows up twice (its copy on the old node not yet
+// evicted after it crossed to another node's shard) keeps its newest fix.
+func merge(parts [][]*matcherv1.Neighbor, k int) []*matcherv1.Neighbor {
+	total := 0
+	for _, p := range parts {
+		total += len(p)
+	}
+	all := make([]*matcherv1.Neighbor, 0, total)
+	for _, p := range parts {
+		all = append(all, p...)
+	}
+	if len(parts) > 1 {
+		newest := make(map[string]*matcherv1.Neighbor, len(all))
+		for _, n := range all {
+			if cur, ok := newest[n.GetDriverId()]; !ok || n.GetTimestampMs() > cur.GetTimestampMs() {
+				newest[n.GetDriverId()] = n
+			}
+		}
+		if len(newest) != len(all) {
+			all = all[:0]
+			for _, n := range newest {
+				all = append(all, n)
+			}
+		}
+	}
+	slices.SortFunc(all, func(a, b *matcherv1.Neighbor) int {
+		return geo.CompareHits(geo.Hit{ID: a.GetDriverId(), DistanceM: a.GetDistanceM()}, geo.Hit{ID: b.GetDriverId(), DistanceM: b.GetDistanceM()})
+	})
+	if len(all) > k {
+		all = all[:k]
+	}
+	return all
+}

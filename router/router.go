@@ -1,0 +1,158 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/geomatch/geomatch/membership"
+	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
+	"github.com/geomatch/geomatch/shardmap"
+)
+
+// Router is the public API front door. Create it with New, start Run, and
+// register its services on a gRPC server with Register.
+type Router struct {
+	cfg Config
+	src membership.Source
+	log *slog.Logger
+
+	mu     sync.Mutex
+	peers  map[string]*peer // by member id
+	ctx    context.Context  // Run's context: peers live under it
+	wg     sync.WaitGroup   // peer goroutines
+	closed bool
+
+	refreshing sync.Mutex // one ring refresh at a time
+}
+
+// New returns a router that routes by the maps src publishes.
+func New(cfg Config, src membership.Source, log *slog.Logger) (*Router, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	return &Router{cfg: cfg, src: src, log: log, peers: make(map[string]*peer)}, nil
+}
+
+// Register registers the public services on s.
+func (r *Router) Register(s *grpc.Server) {
+	geomatchv1.RegisterDriverServiceServer(s, &driverService{r: r})
+	geomatchv1.RegisterRiderServiceServer(s, &riderService{r: r})
+	geomatchv1.RegisterAdminServiceServer(s, &adminService{r: r})
+}
+
+// Run keeps one peer (connection and update stream) per ring member, opens
+// new ones and closes removed ones as the ring changes, until ctx is done;
+// then it closes every peer and waits for their goroutines.
+func (r *Router) Run(ctx context.Context) error {
+	r.mu.Lock()
+	r.ctx = ctx
+	r.mu.Unlock()
+	m, changed := r.src.Current()
+	r.sync(m)
+	for {
+		select {
+		case <-ctx.Done():
+			r.mu.Lock()
+			r.closed = true
+			for id, p := range r.peers {
+				p.close()
+				delete(r.peers, id)
+			}
+			r.mu.Unlock()
+			r.wg.Wait()
+			return nil
+		case <-changed:
+			m, changed = r.src.Current()
+			r.log.Info("ring changed", "epoch", m.Epoch(), "members", len(m.Members()))
+			r.sync(m)
+		}
+	}
+}
+
+// sync opens peers for new members and closes peers of departed ones.
+func (r *Router) sync(m *shardmap.Map) {
+	want := make(map[string]shardmap.Member)
+	for _, mem := range m.Members() {
+		want[mem.ID] = mem
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, p := range r.peers {
+		if mem, ok := want[id]; !ok || mem.Addr != p.addr {
+			p.close()
+			delete(r.peers, id)
+		}
+	}
+	for _, mem := range want {
+		if _, err := r.peerLocked(mem); err != nil {
+			r.log.Error("cannot open matcher connection", "node", mem.ID, "addr", mem.Addr, "err", err)
+		}
+	}
+}
+
+// peer returns the peer of member mem, opening it if needed.
+func (r *Router) peer(mem shardmap.Member) (*peer, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.peerLocked(mem)
+}
+
+func (r *Router) peerLocked(mem shardmap.Member) (*peer, error) {
+	if p, ok := r.peers[mem.ID]; ok && p.addr == mem.Addr {
+		return p, nil
+	}
+	if r.closed || r.ctx == nil {
+		return nil, fmt.Errorf("router is not running")
+	}
+	p, err := newPeer(r, mem)
+	if err != nil {
+		return nil, err
+	}
+	if old, ok := r.peers[mem.ID]; ok {
+		old.close()
+	}
+	r.peers[mem.ID] = p
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		p.run(r.ctx)
+	}()
+	return p, nil
+}
+
+// otherPeers returns the open peers other than id.
+func (r *Router) otherPeers(id string) []*peer {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*peer, 0, len(r.peers))
+	for pid, p := range r.peers {
+		if pid != id {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// refresh asks the membership source for the newest ring, one refresh at a
+// time; callers that arrive during a refresh wait for it instead of starting
+// another.
+func (r *Router) refresh(ctx context.Context) {
+	r.refreshing.Lock()
+	defer r.refreshing.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := r.src.Refresh(ctx); err != nil {
+		r.log.Warn("ring refresh failed", "err", err)
+	}
+}
+
+// backoff is the wait before attempt (1-based) of a retry after NotOwner.
+func backoff(attempt int) time.Duration {
+	d := 10 * time.Millisecond << min(attempt, 6)
+	return min(d, 500*time.Millisecond)
+}
