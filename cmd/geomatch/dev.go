@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 
+	"github.com/geomatch/geomatch/internal/devcluster"
+	"github.com/geomatch/geomatch/internal/lifecycle"
 	"github.com/geomatch/geomatch/matcher"
-	"github.com/geomatch/geomatch/membership"
 	"github.com/geomatch/geomatch/shardmap"
 )
 
@@ -34,60 +34,44 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	routerLis, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return fmt.Errorf("router listen: %w", err)
-	}
-	var (
-		members []shardmap.Member
-		lis     []net.Listener
-	)
-	for i := 1; i <= *matchers; i++ {
-		l, err := net.Listen("tcp", net.JoinHostPort(*matcherHost, "0"))
-		if err != nil {
-			routerLis.Close()
-			for _, l := range lis {
-				l.Close()
+	c, err := devcluster.Start(devcluster.Config{
+		RouterAddr:  *listen,
+		MatcherHost: *matcherHost,
+		Matchers:    *matchers,
+		Doc:         shardmap.Doc{ShardRes: rf.shardRes, MaxSplitDepth: rf.splitDepth, VNodes: rf.vnodes},
+		Matcher: func(mc *matcher.Config) {
+			if *ttl > 0 {
+				mc.Index.TTL = *ttl
 			}
-			return fmt.Errorf("matcher %d listen: %w", i, err)
-		}
-		lis = append(lis, l)
-		members = append(members, shardmap.Member{ID: fmt.Sprintf("m%d", i), Addr: l.Addr().String(), Weight: 1})
-	}
-	src, err := membership.NewLocal(rf.doc(members))
+		},
+		Drain: drainTimeout,
+		Log:   log,
+	})
 	if err != nil {
 		return err
 	}
-	matcherT, routerRunT, routerServeT := newTier(), newTier(), newTier()
-	for i, m := range members {
-		cfg := matcher.DefaultConfig(m.ID)
-		if *ttl > 0 {
-			cfg.Index.TTL = *ttl
-		}
-		if err := startMatcher(matcherT, cfg, src, lis[i], log); err != nil {
-			return errors.Join(err, matcherT.stop())
-		}
-	}
-	if _, err := startRouter(routerServeT, routerRunT, src, routerLis, log); err != nil {
-		return errors.Join(err, matcherT.stop())
-	}
 	var addrs []string
-	for _, m := range members {
+	for _, m := range c.Members {
 		addrs = append(addrs, m.ID+"="+m.Addr)
 	}
 	fmt.Fprintf(stdout, "geomatch dev: router listening on %s (matchers: %s; shard resolution %d)\n",
-		routerLis.Addr(), strings.Join(addrs, ", "), rf.shardRes)
-	demoT := newTier()
+		c.RouterAddr, strings.Join(addrs, ", "), rf.shardRes)
+	demoG := lifecycle.NewGroup()
 	if *demo > 0 {
-		demoT.goRun(func(ctx context.Context) error {
-			return runDemoFleet(ctx, routerLis.Addr().String(), *demo, stdout, log)
+		demoG.Go(func(ctx context.Context) error {
+			return runDemoFleet(ctx, c.RouterAddr, *demo, stdout, log)
 		})
 	}
-	runErr := waitForStop(ctx, demoT, routerServeT, routerRunT, matcherT)
+	waitCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var runErr error
+	go func() {
+		<-demoG.Failed()
+		cancel()
+	}()
+	runErr = c.Wait(waitCtx)
 	fmt.Fprintln(stdout, "geomatch dev: stopping")
-	// Stop from the edge inwards: clients first, then the router's streams
-	// to the matchers, then the matchers.
-	err = errors.Join(runErr, demoT.stop(), routerServeT.stop(), routerRunT.stop(), matcherT.stop())
+	err = errors.Join(runErr, demoG.Stop(), c.Stop())
 	fmt.Fprintln(stdout, "geomatch dev: stopped")
 	return err
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 
+	"github.com/geomatch/geomatch/internal/lifecycle"
 	"github.com/geomatch/geomatch/matcher"
 	"github.com/geomatch/geomatch/membership"
 )
@@ -38,13 +39,13 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	runT, serveT := newTier(), newTier()
-	if _, err := startRouter(serveT, runT, src, lis, log); err != nil {
+	runG, serveG := lifecycle.NewGroup(), lifecycle.NewGroup()
+	if err := startRouter(serveG, runG, src, lis, log); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "geomatch router: listening on %s (%d matchers, epoch %d)\n", lis.Addr(), len(members), 1)
-	runErr := waitForStop(ctx, serveT, runT)
-	return errors.Join(runErr, serveT.stop(), runT.stop())
+	runErr := lifecycle.WaitAny(ctx, serveG, runG)
+	return errors.Join(runErr, serveG.Stop(), runG.Stop())
 }
 
 func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -100,11 +101,11 @@ func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *maxDrivers > 0 {
 		cfg.Index.MaxDrivers = *maxDrivers
 	}
-	t := newTier()
-	if err := startMatcher(t, cfg, src, lis, log.With("role", "matcher")); err != nil {
+	g := lifecycle.NewGroup()
+	if err := startMatcher(g, cfg, src, lis, log.With("role", "matcher")); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "geomatch matcher %s: listening on %s\n", *id, lis.Addr())
-	runErr := waitForStop(ctx, t)
-	return errors.Join(runErr, t.stop())
+	runErr := lifecycle.WaitAny(ctx, g)
+	return errors.Join(runErr, g.Stop())
 }

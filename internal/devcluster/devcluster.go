@@ -1,0 +1,171 @@
+// Package devcluster starts a whole geomatch cluster inside one process: N
+// matcher nodes and a router, each a real gRPC server on a loopback port,
+// sharing an in-process membership. It is what `geomatch dev` runs and what
+// the integration tests start, so both exercise the same wiring as separate
+// processes would, minus the process boundary.
+package devcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/geomatch/geomatch/internal/lifecycle"
+	"github.com/geomatch/geomatch/internal/serve"
+	"github.com/geomatch/geomatch/matcher"
+	"github.com/geomatch/geomatch/membership"
+	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
+	"github.com/geomatch/geomatch/router"
+	"github.com/geomatch/geomatch/shardmap"
+)
+
+// Config describes the cluster to start.
+type Config struct {
+	// RouterAddr is where the router listens; default 127.0.0.1:0 (a free
+	// port).
+	RouterAddr string
+	// MatcherHost is the loopback address matchers listen on (free ports);
+	// default 127.0.0.1.
+	MatcherHost string
+	// Matchers is the number of matcher nodes; default 3.
+	Matchers int
+	// Doc sets the ring's placement settings (shard resolution, split depth,
+	// vnodes, splits); members and epoch are filled in. Zero value: the
+	// shardmap defaults.
+	Doc shardmap.Doc
+	// Matcher adjusts each node's configuration (TTL, bounds); may be nil.
+	Matcher func(*matcher.Config)
+	// Router is the router configuration; zero fields take defaults.
+	Router router.Config
+	// RouterMembership, when set, wraps the shared membership for the router
+	// only (tests use it to give the router a lagging view of the ring).
+	RouterMembership func(*membership.Local) membership.Source
+	// Drain bounds graceful shutdown of each server; default 5 s.
+	Drain time.Duration
+	// Log receives the cluster's logs; default discards them.
+	Log *slog.Logger
+}
+
+// Cluster is a running in-process cluster.
+type Cluster struct {
+	// RouterAddr is the address of the public API.
+	RouterAddr string
+	// Members are the matcher nodes with their addresses.
+	Members []shardmap.Member
+	// Membership is the shared in-process ring; Update it to move shards.
+	Membership *membership.Local
+	// Router is the running router.
+	Router *router.Router
+	// Nodes are the running matcher nodes, in Members order.
+	Nodes []*matcher.Node
+
+	// Stop order: router server (drains clients), router peers, matchers.
+	routerServe, routerRun, matchers *lifecycle.Group
+}
+
+// Start starts the matchers, then the router, and returns when all of them
+// listen. Stop it with Stop.
+func Start(cfg Config) (*Cluster, error) {
+	if cfg.Matchers == 0 {
+		cfg.Matchers = 3
+	}
+	if cfg.Matchers < 1 || cfg.Matchers > 64 {
+		return nil, fmt.Errorf("dev cluster: %d matchers, want 1..64", cfg.Matchers)
+	}
+	if cfg.RouterAddr == "" {
+		cfg.RouterAddr = "127.0.0.1:0"
+	}
+	if cfg.MatcherHost == "" {
+		cfg.MatcherHost = "127.0.0.1"
+	}
+	if cfg.Drain <= 0 {
+		cfg.Drain = 5 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	var lis []net.Listener
+	closeAll := func() {
+		for _, l := range lis {
+			l.Close()
+		}
+	}
+	c := &Cluster{routerServe: lifecycle.NewGroup(), routerRun: lifecycle.NewGroup(), matchers: lifecycle.NewGroup()}
+	for i := 1; i <= cfg.Matchers; i++ {
+		l, err := net.Listen("tcp", net.JoinHostPort(cfg.MatcherHost, "0"))
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("dev cluster: matcher %d listen: %w", i, err)
+		}
+		lis = append(lis, l)
+		c.Members = append(c.Members, shardmap.Member{ID: fmt.Sprintf("m%d", i), Addr: l.Addr().String(), Weight: 1})
+	}
+	rl, err := net.Listen("tcp", cfg.RouterAddr)
+	if err != nil {
+		closeAll()
+		return nil, fmt.Errorf("dev cluster: router listen: %w", err)
+	}
+	lis = append(lis, rl)
+	c.RouterAddr = rl.Addr().String()
+
+	doc := shardmap.DefaultDoc(c.Members)
+	if cfg.Doc.ShardRes != 0 {
+		doc.ShardRes = cfg.Doc.ShardRes
+		doc.MaxSplitDepth = cfg.Doc.MaxSplitDepth
+	}
+	if cfg.Doc.VNodes != 0 {
+		doc.VNodes = cfg.Doc.VNodes
+	}
+	doc.Splits, doc.Pins, doc.Drained = cfg.Doc.Splits, cfg.Doc.Pins, cfg.Doc.Drained
+	if c.Membership, err = membership.NewLocal(doc); err != nil {
+		closeAll()
+		return nil, fmt.Errorf("dev cluster: %w", err)
+	}
+	for i, m := range c.Members {
+		mc := matcher.DefaultConfig(m.ID)
+		if cfg.Matcher != nil {
+			cfg.Matcher(&mc)
+		}
+		node, err := matcher.NewNode(mc, c.Membership, cfg.Log)
+		if err != nil {
+			closeAll()
+			c.matchers.Stop()
+			return nil, err
+		}
+		c.Nodes = append(c.Nodes, node)
+		srv := serve.New("matcher "+m.ID, cfg.Log)
+		matcherv1.RegisterMatcherServiceServer(srv.GRPC, matcher.NewServer(node))
+		c.matchers.Go(node.Run)
+		c.matchers.Go(func(ctx context.Context) error { return srv.Serve(ctx, lis[i], cfg.Drain) })
+	}
+	var routerSrc membership.Source = c.Membership
+	if cfg.RouterMembership != nil {
+		routerSrc = cfg.RouterMembership(c.Membership)
+	}
+	if c.Router, err = router.New(cfg.Router, routerSrc, cfg.Log.With("role", "router")); err != nil {
+		rl.Close()
+		c.matchers.Stop()
+		return nil, err
+	}
+	srv := serve.New("router", cfg.Log)
+	c.Router.Register(srv.GRPC)
+	c.routerRun.Go(c.Router.Run)
+	c.routerServe.Go(func(ctx context.Context) error { return srv.Serve(ctx, rl, cfg.Drain) })
+	return c, nil
+}
+
+// Wait blocks until ctx is done or a server of the cluster fails on its
+// own, and returns that failure.
+func (c *Cluster) Wait(ctx context.Context) error {
+	return lifecycle.WaitAny(ctx, c.routerServe, c.routerRun, c.matchers)
+}
+
+// Stop stops the cluster from the edge inwards (client streams drain first,
+// then the router's streams to the matchers, then the matchers) and returns
+// the first error any server reported.
+func (c *Cluster) Stop() error {
+	return errors.Join(c.routerServe.Stop(), c.routerRun.Stop(), c.matchers.Stop())
+}
