@@ -14,6 +14,7 @@ import (
 
 	"github.com/geomatch/geomatch/internal/devcluster"
 	"github.com/geomatch/geomatch/internal/geo"
+	"github.com/geomatch/geomatch/matcher"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 )
 
@@ -25,8 +26,14 @@ type testCluster struct {
 	admin   geomatchv1.AdminServiceClient
 }
 
+// startCluster starts an in-process cluster. Drivers never expire during a
+// test (a 1 h TTL) unless cfg.Matcher says otherwise: slow runs (the race
+// detector) must not lose drivers halfway through a comparison.
 func startCluster(t *testing.T, cfg devcluster.Config) *testCluster {
 	t.Helper()
+	if cfg.Matcher == nil {
+		cfg.Matcher = func(mc *matcher.Config) { mc.Index.TTL = time.Hour }
+	}
 	c, err := devcluster.Start(cfg)
 	if err != nil {
 		t.Fatalf("start cluster: %v", err)

@@ -1,0 +1,112 @@
+package index
+
+import "hash/maphash"
+
+// dirParts is the number of independent hash tables of a directory. Growing
+// one rehashes only its share, so the pause (under the directory lock) stays
+// short even with millions of drivers.
+const dirParts = 64
+
+// directory maps driver ids to entries: open addressing with linear probing
+// over slots that hold only the entry pointer, the id being read from the
+// entry. That is 8 bytes a slot instead of the 24 (string key + pointer) of a
+// map[string]*entry, about 45 bytes less per driver. It is not safe for
+// concurrent use; Index guards it with dirMu.
+type directory struct {
+	seed  maphash.Seed
+	n     int
+	parts [dirParts]dirPart
+}
+
+// dirPart is one table: len(slots) is zero or a power of two, at most 3/4
+// full, at least 1/8 full once it has grown.
+type dirPart struct {
+	slots []*entry
+	n     int
+}
+
+const minDirSlots = 8
+
+func newDirectory() *directory { return &directory{seed: maphash.MakeSeed()} }
+
+func (d *directory) hash(id string) uint64 { return maphash.String(d.seed, id) }
+
+// part picks a table by the top bits of the hash; slots use the low bits.
+func (d *directory) part(h uint64) *dirPart { return &d.parts[h>>(64-6)] }
+
+// get returns the entry of id, or nil.
+func (d *directory) get(id string) *entry {
+	h := d.hash(id)
+	p := d.part(h)
+	if p.n == 0 {
+		return nil
+	}
+	mask := uint64(len(p.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		e := p.slots[i]
+		if e == nil {
+			return nil
+		}
+		if e.id == id {
+			return e
+		}
+	}
+}
+
+// put adds e, whose id must not be in d.
+func (d *directory) put(e *entry) {
+	h := d.hash(e.id)
+	p := d.part(h)
+	if (p.n+1)*4 > len(p.slots)*3 {
+		d.resize(p, max(minDirSlots, 2*len(p.slots)))
+	}
+	p.insert(h, e)
+	p.n++
+	d.n++
+}
+
+func (p *dirPart) insert(h uint64, e *entry) {
+	mask := uint64(len(p.slots) - 1)
+	i := h & mask
+	for p.slots[i] != nil {
+		i = (i + 1) & mask
+	}
+	p.slots[i] = e
+}
+
+// del removes e, which must be in d, shifting later entries of its probe run
+// back so lookups need no deletion markers.
+func (d *directory) del(e *entry) {
+	p := d.part(d.hash(e.id))
+	mask := uint64(len(p.slots) - 1)
+	i := d.hash(e.id) & mask
+	for p.slots[i] != e {
+		i = (i + 1) & mask
+	}
+	for j := (i + 1) & mask; p.slots[j] != nil; j = (j + 1) & mask {
+		// The entry at j may fill the hole at i unless its home slot lies
+		// cyclically in (i, j].
+		home := d.hash(p.slots[j].id) & mask
+		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
+			p.slots[i] = p.slots[j]
+			i = j
+		}
+	}
+	p.slots[i] = nil
+	p.n--
+	d.n--
+	if len(p.slots) > minDirSlots && p.n*8 < len(p.slots) {
+		d.resize(p, len(p.slots)/2)
+	}
+}
+
+// resize rehashes p into size slots.
+func (d *directory) resize(p *dirPart, size int) {
+	old := p.slots
+	p.slots = make([]*entry, size)
+	for _, e := range old {
+		if e != nil {
+			p.insert(d.hash(e.id), e)
+		}
+	}
+}

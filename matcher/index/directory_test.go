@@ -1,0 +1,73 @@
+package index
+
+import (
+	"math/rand/v2"
+	"strconv"
+	"testing"
+)
+
+// TestDirectoryMatchesMap drives the directory and a Go map with the same
+// random puts and deletes, through growth and shrinking, and compares them.
+func TestDirectoryMatchesMap(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	d := newDirectory()
+	m := map[string]*entry{}
+	check := func(step int) {
+		t.Helper()
+		if d.n != len(m) {
+			t.Fatalf("step %d: n = %d, map has %d", step, d.n, len(m))
+		}
+		sum := 0
+		for i := range d.parts {
+			p := &d.parts[i]
+			sum += p.n
+			if len(p.slots) > 0 && p.n*4 > len(p.slots)*3 {
+				t.Fatalf("step %d: part %d over-full: %d in %d slots", step, i, p.n, len(p.slots))
+			}
+		}
+		if sum != d.n {
+			t.Fatalf("step %d: parts hold %d, n = %d", step, sum, d.n)
+		}
+		for id, e := range m {
+			if d.get(id) != e {
+				t.Fatalf("step %d: get(%s) lost", step, id)
+			}
+		}
+	}
+	for step := range 60_000 {
+		id := strconv.Itoa(r.IntN(5000 + step/4))
+		// Phases: grow, churn, shrink.
+		putBias := 2
+		if step > 40_000 {
+			putBias = 0
+		}
+		if e := m[id]; e != nil && r.IntN(3) >= putBias {
+			d.del(e)
+			delete(m, id)
+			if d.get(id) != nil {
+				t.Fatalf("step %d: %s still found after delete", step, id)
+			}
+		} else if e == nil {
+			e := &entry{id: id}
+			d.put(e)
+			m[id] = e
+		}
+		if d.get("absent-"+id) != nil {
+			t.Fatalf("step %d: found an absent id", step)
+		}
+		if step%5000 == 0 {
+			check(step)
+		}
+	}
+	check(-1)
+	for id, e := range m {
+		d.del(e)
+		delete(m, id)
+	}
+	check(-2)
+	for i := range d.parts {
+		if len(d.parts[i].slots) > minDirSlots {
+			t.Fatalf("part %d did not shrink: %d slots", i, len(d.parts[i].slots))
+		}
+	}
+}

@@ -1,0 +1,51 @@
+package index
+
+// expireBatch bounds the entries one Expire step handles under the writer
+// lock, so a mass expiry (a node coming back from a pause) does not stall
+// updates for long: Expire releases the lock between steps.
+const expireBatch = 1024
+
+// Expire turns the live drivers whose last update was received more than
+// TTL ago (by Config.Now) into tombstones and forgets the tombstones older
+// than TTL. It returns how many live drivers expired. Its work is
+// proportional to what it removes: both lists are ordered by time, so it
+// pops from their fronts and stops at the first entry still young enough.
+func (ix *Index) Expire() int {
+	expired := 0
+	for {
+		n, done := ix.expireStep(expireBatch)
+		expired += n
+		if done {
+			return expired
+		}
+	}
+}
+
+// expireStep handles at most budget entries and reports whether nothing is
+// left to expire.
+func (ix *Index) expireStep(budget int) (expired int, done bool) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	defer ix.publishCounts()
+	now := ix.clock()
+	cutoff := now - int64(ix.cfg.TTL) // received before cutoff: older than TTL
+	for ; budget > 0; budget-- {
+		if e := ix.tombs.head; e != nil {
+			ix.expireSteps++
+			if e.recv < cutoff {
+				ix.forget(e)
+				continue
+			}
+		}
+		if e := ix.live.head; e != nil {
+			ix.expireSteps++
+			if e.recv < cutoff {
+				ix.tombstone(e, now)
+				expired++
+				continue
+			}
+		}
+		return expired, true
+	}
+	return expired, false
+}

@@ -1,0 +1,140 @@
+package index
+
+import (
+	"strconv"
+
+	"github.com/uber/h3-go/v4"
+
+	"github.com/geomatch/geomatch/internal/geo"
+)
+
+// Status is a driver's dispatch status. Its values match the public
+// DriverStatus enum, so the gRPC layer converts with a plain type conversion.
+type Status uint8
+
+// Driver statuses.
+const (
+	// StatusUnspecified on an update keeps the driver's current status
+	// (available for a new driver); in a Filter it means any status except
+	// offline.
+	StatusUnspecified Status = iota
+	// StatusAvailable drivers can be offered a trip.
+	StatusAvailable
+	// StatusReserved drivers hold a pending offer.
+	StatusReserved
+	// StatusOnTrip drivers are driving a rider.
+	StatusOnTrip
+	// StatusOffline drivers still report positions but take no trips;
+	// filters exclude them unless asked for explicitly.
+	StatusOffline
+)
+
+// Valid reports whether s is one of the defined statuses.
+func (s Status) Valid() bool { return s <= StatusOffline }
+
+// String returns the lower-case name of the status.
+func (s Status) String() string {
+	switch s {
+	case StatusUnspecified:
+		return "unspecified"
+	case StatusAvailable:
+		return "available"
+	case StatusReserved:
+		return "reserved"
+	case StatusOnTrip:
+		return "on_trip"
+	case StatusOffline:
+		return "offline"
+	}
+	return "Status(" + strconv.Itoa(int(s)) + ")"
+}
+
+// Driver is the index's view of one driver.
+type Driver struct {
+	ID           string
+	Pos          geo.LatLng
+	TimestampMs  int64 // client timestamp of the last applied update
+	Status       Status
+	VehicleClass string
+	Shard        h3.Cell // shard the driver is indexed under
+}
+
+// Update is one location update, already validated by the caller; Shard is
+// computed by the caller from its shard layout.
+type Update struct {
+	ID           string
+	Pos          geo.LatLng
+	TimestampMs  int64
+	Status       Status // Unspecified: keep current (available for a new driver)
+	VehicleClass string // "": keep current
+	Shard        h3.Cell
+}
+
+// Outcome says what Apply did with one update.
+type Outcome uint8
+
+// Outcomes of an update.
+const (
+	// OutcomeApplied: stored (new driver, moved, or changed).
+	OutcomeApplied Outcome = iota + 1
+	// OutcomeDuplicate: same timestamp as the stored one; ignored, not an
+	// error (retries are idempotent).
+	OutcomeDuplicate
+	// OutcomeStale: older than the stored (or tombstoned) timestamp; ignored.
+	OutcomeStale
+	// OutcomeFull: the index holds MaxDrivers live drivers (or
+	// MaxVehicleClasses classes and the update brings a new one); refused.
+	OutcomeFull
+	// OutcomeInvalid: the update breaks an invariant the caller should have
+	// checked (empty id, position outside the globe or not finite, unknown
+	// status, zero shard); refused, nothing changed. It guards the trees
+	// against NaN coordinates, which would make drivers impossible to delete.
+	OutcomeInvalid
+)
+
+// String returns the lower-case name of the outcome.
+func (o Outcome) String() string {
+	switch o {
+	case OutcomeApplied:
+		return "applied"
+	case OutcomeDuplicate:
+		return "duplicate"
+	case OutcomeStale:
+		return "stale"
+	case OutcomeFull:
+		return "full"
+	case OutcomeInvalid:
+		return "invalid"
+	}
+	return "Outcome(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Result is what Apply reports for one update.
+type Result struct {
+	Outcome Outcome
+	// Claimed is set when the driver was not live on this node before (new,
+	// or back after eviction, removal or expiry): the caller tells the other
+	// nodes to drop older copies (Evict).
+	Claimed bool
+	// MovedFrom is non-zero when the update moved the driver from another
+	// shard of this node.
+	MovedFrom h3.Cell
+}
+
+// Filter selects the drivers a Nearby search may return.
+type Filter struct {
+	Status       Status // Unspecified: any status except Offline
+	VehicleClass string // "": any
+}
+
+// Neighbor is one Nearby result.
+type Neighbor struct {
+	Driver    Driver
+	DistanceM float64 // geo.DistanceM from the query point
+}
+
+// ShardStat is the number of live drivers of one shard.
+type ShardStat struct {
+	Shard   h3.Cell
+	Drivers int
+}
