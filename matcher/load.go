@@ -56,6 +56,17 @@ func (l *loads) drop(shard h3.Cell) {
 	l.mu.Unlock()
 }
 
+// retain keeps the counters of the shards keep approves and drops the rest.
+func (l *loads) retain(keep func(h3.Cell) bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.shards {
+		if !keep(c) {
+			delete(l.shards, c)
+		}
+	}
+}
+
 // tick folds the counts since the previous tick, elapsed ago, into the rates.
 func (l *loads) tick(elapsed time.Duration) {
 	if elapsed <= 0 {

@@ -114,6 +114,8 @@ func (n *Node) Run(ctx context.Context) error {
 	defer tick.Stop()
 	m, changed := n.src.Current()
 	n.log.Info("matcher running", "epoch", m.Epoch())
+	// The ring may have changed between the node's first calls and now.
+	n.dropUnowned(m)
 	last := time.Now()
 	for {
 		select {
@@ -127,6 +129,7 @@ func (n *Node) Run(ctx context.Context) error {
 			last = now
 		case <-changed:
 			m, changed = n.src.Current()
+			n.log.Info("ring changed", "epoch", m.Epoch())
 			n.dropUnowned(m)
 		}
 	}
@@ -142,7 +145,10 @@ func (n *Node) dropUnowned(m *shardmap.Map) {
 			dropped++
 		}
 	}
-	n.log.Info("ring changed", "epoch", m.Epoch(), "shards_dropped", dropped, "drivers_dropped", drivers)
+	n.loads.retain(func(c h3.Cell) bool { return n.owns(m, c) })
+	if dropped > 0 {
+		n.log.Info("dropped shards the node no longer owns", "epoch", m.Epoch(), "shards", dropped, "drivers", drivers)
+	}
 }
 
 func (n *Node) owns(m *shardmap.Map, shard h3.Cell) bool {

@@ -1,0 +1,221 @@
+package matcher
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/uber/h3-go/v4"
+
+	"github.com/geomatch/geomatch/internal/geo"
+	"github.com/geomatch/geomatch/membership"
+	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
+	"github.com/geomatch/geomatch/shardmap"
+)
+
+var nyc = geo.LatLng{Lat: 40.7580, Lng: -73.9855}
+
+func twoNodeRing(t *testing.T) *membership.Local {
+	t.Helper()
+	src, err := membership.NewLocal(shardmap.DefaultDoc([]shardmap.Member{{ID: "a", Addr: "a:1", Weight: 1}, {ID: "b", Addr: "b:1", Weight: 1}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+func newNode(t *testing.T, id string, src membership.Source) *Node {
+	t.Helper()
+	n, err := NewNode(DefaultConfig(id), src, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// shardOwnedBy finds a point near New York whose shard the member owns.
+func shardOwnedBy(t *testing.T, m *shardmap.Map, id string) (geo.LatLng, h3.Cell) {
+	t.Helper()
+	for i := 0; i < 400; i++ {
+		p := geo.LatLng{Lat: nyc.Lat + float64(i%20)*0.01, Lng: nyc.Lng + float64(i/20)*0.01}
+		_, shard, owner, ok := m.Locate(p)
+		if ok && owner.ID == id {
+			return p, shard
+		}
+	}
+	t.Fatalf("no shard of %s found near New York", id)
+	return geo.LatLng{}, 0
+}
+
+func update(m *shardmap.Map, id string, p geo.LatLng, ts int64) *matcherv1.Update {
+	return &matcherv1.Update{DriverId: id, Lat: p.Lat, Lng: p.Lng, TimestampMs: ts, FineCell: uint64(m.Layout().FineCell(p))}
+}
+
+func outcomes(resp *matcherv1.ApplyResponse, n int) []matcherv1.Outcome {
+	out := make([]matcherv1.Outcome, n)
+	for i := range out {
+		out[i] = matcherv1.Outcome_OUTCOME_APPLIED
+	}
+	for _, e := range resp.GetExceptions() {
+		out[e.GetIndex()] = e.GetOutcome()
+	}
+	return out
+}
+
+// TestApplyOutcomes: a node applies updates for its shards and refuses the
+// others (NotOwner) and malformed ones (Invalid) one by one.
+func TestApplyOutcomes(t *testing.T) {
+	src := twoNodeRing(t)
+	m, _ := src.Current()
+	a := newNode(t, "a", src)
+	mine, _ := shardOwnedBy(t, m, "a")
+	theirs, _ := shardOwnedBy(t, m, "b")
+	now := time.Now().UnixMilli()
+	bad := update(m, "x", mine, now)
+	bad.FineCell = uint64(h3.LatLngToCell(h3.LatLng{Lat: mine.Lat, Lng: mine.Lng}, 3)) // wrong resolution
+	req := &matcherv1.ApplyRequest{Seq: 7, Epoch: m.Epoch(), Updates: []*matcherv1.Update{
+		update(m, "d1", mine, now),
+		update(m, "d2", theirs, now),
+		bad,
+		{DriverId: "", Lat: mine.Lat, Lng: mine.Lng, TimestampMs: now, FineCell: uint64(m.Layout().FineCell(mine))},
+		update(m, "d1", mine, now-1),
+	}}
+	resp, err := a.Apply(context.Background(), req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []matcherv1.Outcome{
+		matcherv1.Outcome_OUTCOME_APPLIED, matcherv1.Outcome_OUTCOME_NOT_OWNER, matcherv1.Outcome_OUTCOME_INVALID,
+		matcherv1.Outcome_OUTCOME_INVALID, matcherv1.Outcome_OUTCOME_STALE,
+	}
+	got := outcomes(resp, len(want))
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("update %d: %v, want %v", i, got[i], want[i])
+		}
+	}
+	if resp.GetSeq() != 7 || resp.GetEpoch() != m.Epoch() || len(resp.GetClaimed()) != 1 || resp.GetClaimed()[0] != 0 {
+		t.Errorf("response header %v", resp)
+	}
+	if a.Index().Len() != 1 {
+		t.Errorf("node holds %d drivers, want 1", a.Index().Len())
+	}
+}
+
+// TestEpochRules checks the ownership rules of the package doc for a caller
+// at epoch E and a node at epoch N.
+func TestEpochRules(t *testing.T) {
+	src := twoNodeRing(t)
+	m1, _ := src.Current()
+	a := newNode(t, "a", src)
+	_, mineAt1 := shardOwnedBy(t, m1, "a")
+	_, theirsAt1 := shardOwnedBy(t, m1, "b")
+	// Epoch 2: b is drained, a owns everything.
+	m2, err := src.Update(func(d *shardmap.Doc) error { d.Drained = []string{"b"}; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	nearby := func(epoch uint64, shard h3.Cell) error {
+		_, err := a.Nearby(context.Background(), &matcherv1.NearbyRequest{
+			Epoch: epoch, Lat: nyc.Lat, Lng: nyc.Lng, RadiusM: 1000, Limit: 5, Shards: []uint64{uint64(shard)},
+		})
+		return err
+	}
+	tests := []struct {
+		name        string
+		epoch       uint64
+		shard       h3.Cell
+		wantRefused bool
+	}{
+		{"same epoch, owned", m2.Epoch(), mineAt1, false},
+		{"same epoch, owned after the change", m2.Epoch(), theirsAt1, false},
+		{"caller behind, owned now", m1.Epoch(), theirsAt1, false},
+		{"node behind the caller", m2.Epoch() + 5, mineAt1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := nearby(tt.epoch, tt.shard)
+			var no *NotOwnerError
+			if refused := errors.As(err, &no); refused != tt.wantRefused {
+				t.Fatalf("err = %v, want refused=%v", err, tt.wantRefused)
+			}
+			if no != nil && no.Epoch != m2.Epoch() {
+				t.Fatalf("NotOwner carries epoch %d, want the node's %d", no.Epoch, m2.Epoch())
+			}
+		})
+	}
+	// Epoch 3: b is back; a caller at epoch 3 asking a for b's shard is refused.
+	m3, err := src.Update(func(d *shardmap.Doc) error { d.Drained = nil; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, theirs := shardOwnedBy(t, m3, "b")
+	var no *NotOwnerError
+	if err := nearby(m3.Epoch(), theirs); !errors.As(err, &no) || no.Epoch != m3.Epoch() || len(no.Shards) != 1 || no.Shards[0] != theirs {
+		t.Fatalf("asking a for b's shard: %v, want NotOwner at epoch %d naming the shard", err, m3.Epoch())
+	}
+}
+
+// TestNotOwnerTravelsOverGRPC: the typed error survives the gRPC status
+// round trip with its epoch and shards.
+func TestNotOwnerTravelsOverGRPC(t *testing.T) {
+	orig := &NotOwnerError{NodeID: "m2", Epoch: 9, Shards: []h3.Cell{h3.LatLngToCell(h3.LatLng{Lat: 1, Lng: 2}, 7)}}
+	got, ok := AsNotOwner(toStatus(orig))
+	if !ok || got.NodeID != "m2" || got.Epoch != 9 || len(got.Shards) != 1 || got.Shards[0] != orig.Shards[0] {
+		t.Fatalf("AsNotOwner(status) = %+v, %v", got, ok)
+	}
+	if _, ok := AsNotOwner(errors.New("other")); ok {
+		t.Fatal("a plain error is not NotOwner")
+	}
+}
+
+// TestNodeDropsShardsItLoses: when the ring moves a shard away, the node
+// forgets its drivers.
+func TestNodeDropsShardsItLoses(t *testing.T) {
+	src := twoNodeRing(t)
+	m, _ := src.Current()
+	a := newNode(t, "a", src)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	p, _ := shardOwnedBy(t, m, "a")
+	if _, err := a.Apply(ctx, &matcherv1.ApplyRequest{Epoch: m.Epoch(), Updates: []*matcherv1.Update{update(m, "d1", p, 1)}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Update(func(d *shardmap.Doc) error { d.Drained = []string{"a"}; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for a.Index().Len() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("node kept the drivers of a shard it no longer owns")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestNearbyRejectsMalformedRequests: the internal API checks its bounds too.
+func TestNearbyRejectsMalformedRequests(t *testing.T) {
+	src := twoNodeRing(t)
+	a := newNode(t, "a", src)
+	for _, req := range []*matcherv1.NearbyRequest{
+		{Lat: 91, Limit: 1, RadiusM: 1},
+		{Limit: 0, RadiusM: 1},
+		{Limit: MaxLimit + 1, RadiusM: 1},
+		{Limit: 1, RadiusM: -1},
+		{Limit: 1, RadiusM: MaxRadiusM + 1},
+		{Limit: 1, RadiusM: 1, Status: 99},
+	} {
+		if _, err := a.Nearby(context.Background(), req); !errors.Is(err, errInvalid) {
+			t.Errorf("Nearby(%v) = %v, want invalid", req, err)
+		}
+	}
+}
