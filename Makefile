@@ -9,12 +9,12 @@ LDFLAGS := -X github.com/geomatch/geomatch/internal/buildinfo.Version=$(VERSION)
 
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.1
-STATICCHECK_VERSION := v0.7.0
+STATICCHECK_VERSION := v0.8.2
 
 # Packages with shared state run under the race detector.
 RACE_PKGS := ./matcher/... ./router/... ./membership/... ./shardmap/... ./internal/serve/...
 
-.PHONY: all build run test test-short lint fmt-check vet staticcheck proto bench clean
+.PHONY: all build run test ring-report lint fmt-check vet staticcheck proto bench clean
 
 all: build
 
@@ -24,10 +24,15 @@ build: ## build bin/geomatch
 run: build ## start geomatch dev (router + 3 matchers), load demo drivers, show a query
 	$(BIN)/geomatch dev --demo-drivers 5000
 
-test: fmt-check vet ## all tests (race detector on packages with shared state)
+test: fmt-check vet staticcheck ## all tests (race detector on packages with shared state)
 	$(GO) build ./...
 	$(GO) test -race -count=1 $(RACE_PKGS)
 	$(GO) test -count=1 $(shell $(GO) list ./... | grep -v -E '/(matcher|router|membership|shardmap)(/|$$)|/internal/serve')
+	@$(MAKE) --no-print-directory ring-report
+
+ring-report: ## print ring balance and shard movement figures
+	@echo "ring balance and movement (shardmap tests):"
+	@$(GO) test -count=1 -v -run 'TestRingBalanceAndMovement|TestDriversPerMember' ./shardmap/ | grep -E 'max/avg' | sed -E 's/^ +[a-z_]+\.go:[0-9]+: /  /'
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
@@ -36,8 +41,9 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-staticcheck: ## staticcheck from the Go module proxy
-	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+staticcheck: ## staticcheck from the Go module proxy (installed into bin/ once)
+	@$(BIN)/staticcheck -version 2>/dev/null | grep -q '$(STATICCHECK_VERSION:v%=%)' || \
+		GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(BIN)/staticcheck ./...
 
 lint: fmt-check vet staticcheck

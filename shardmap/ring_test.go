@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/uber/h3-go/v4"
+
+	"github.com/geomatch/geomatch/internal/geo"
 )
 
 // ringKeys returns n distinct shard cells at resolution 7 around the globe.
@@ -225,5 +227,56 @@ func BenchmarkRingOwner(b *testing.B) {
 	for b.Loop() {
 		r.Owner(keys[i&1023])
 		i++
+	}
+}
+
+// TestDriversPerMember reports how evenly drivers, not just shards, spread
+// over members on the default map: 100k drivers over the New York box,
+// uniform and with a hot spot (half of them within 3 km of Midtown). With
+// only ~300 shards in a city, cells rather than vnodes limit the balance;
+// uniform drivers on 3 members stay within 35% of the average.
+func TestDriversPerMember(t *testing.T) {
+	r := newRand(77)
+	uniform := make([]geo.LatLng, 100_000)
+	hot := make([]geo.LatLng, len(uniform))
+	for i := range uniform {
+		uniform[i] = geo.LatLng{Lat: 40.55 + 0.40*r.Float64(), Lng: -74.10 + 0.40*r.Float64()}
+		hot[i] = uniform[i]
+		if i%2 == 0 {
+			hot[i] = destination(geo.LatLng{Lat: 40.7580, Lng: -73.9855}, 360*r.Float64(), 3000*math.Sqrt(r.Float64()))
+		}
+	}
+	for _, n := range []int{3, 5, 10} {
+		m := mustMap(t, DefaultDoc(members(n)))
+		for _, set := range []struct {
+			name string
+			pts  []geo.LatLng
+		}{{"uniform", uniform}, {"hot spot", hot}} {
+			drivers := map[string]int{}
+			shards := map[string]map[Cell]bool{}
+			for _, p := range set.pts {
+				_, shard, owner, ok := m.Locate(p)
+				if !ok {
+					t.Fatalf("no owner for %v", p)
+				}
+				drivers[owner.ID]++
+				if shards[owner.ID] == nil {
+					shards[owner.ID] = map[Cell]bool{}
+				}
+				shards[owner.ID][shard] = true
+			}
+			maxD, maxS, totS := 0, 0, 0
+			for _, mem := range m.Members() {
+				maxD = max(maxD, drivers[mem.ID])
+				maxS = max(maxS, len(shards[mem.ID]))
+				totS += len(shards[mem.ID])
+			}
+			dBal := float64(maxD) * float64(n) / float64(len(set.pts))
+			sBal := float64(maxS) * float64(n) / float64(totS)
+			t.Logf("%2d members, %-8s drivers: shards max/avg %.3f, drivers max/avg %.3f", n, set.name, sBal, dBal)
+			if n == 3 && set.name == "uniform" && dBal > 1.35 {
+				t.Errorf("3 members, uniform drivers: max/avg %.3f, want <= 1.35", dBal)
+			}
+		}
 	}
 }
