@@ -12,7 +12,8 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.1
 STATICCHECK_VERSION := v0.8.2
 
 # Packages with shared state run under the race detector.
-RACE_PKGS := ./matcher/... ./router/... ./membership/... ./shardmap/... ./internal/serve/...
+RACE_PKGS = $(shell $(GO) list ./matcher/... ./router/... ./membership/... ./shardmap/... ./internal/serve/... ./internal/lifecycle/... ./internal/devcluster/...)
+OTHER_PKGS = $(filter-out $(RACE_PKGS),$(shell $(GO) list ./...))
 
 .PHONY: all build run test ring-report lint fmt-check vet staticcheck proto bench clean
 
@@ -24,11 +25,10 @@ build: ## build bin/geomatch
 run: build ## start geomatch dev (router + 3 matchers), load demo drivers, show a query
 	$(BIN)/geomatch dev --demo-drivers 5000
 
-test: fmt-check vet staticcheck ## all tests (race detector on packages with shared state)
+test: fmt-check vet staticcheck ring-report ## all tests (race detector on packages with shared state)
 	$(GO) build ./...
 	$(GO) test -race -count=1 $(RACE_PKGS)
-	$(GO) test -count=1 $(shell $(GO) list ./... | grep -v -E '/(matcher|router|membership|shardmap)(/|$$)|/internal/serve')
-	@$(MAKE) --no-print-directory ring-report
+	$(GO) test -count=1 $(OTHER_PKGS)
 
 ring-report: ## print ring balance and shard movement figures
 	@echo "ring balance and movement (shardmap tests):"

@@ -276,6 +276,9 @@ func (s *driverService) Connect(stream geomatchv1.DriverService_ConnectServer) e
 	defer func() {
 		cancel()
 		<-sent
+		if n := sk.dropped.Load(); n > 0 {
+			s.r.log.Warn("driver stream was too slow for its rejection reports", "driver", driverID, "dropped", n)
+		}
 	}()
 	slots := make(chan struct{}, MaxStreamInflight)
 	var seq int32
