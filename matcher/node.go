@@ -341,3 +341,32 @@ func (n *Node) Stats() *matcherv1.StatsResponse {
 	})
 	return resp
 }
+
+// CheckOwner returns a NotOwnerError unless the node owns shard for a caller
+// at epoch (the rules of the package doc).
+func (n *Node) CheckOwner(ctx context.Context, epoch uint64, shard h3.Cell) error {
+	m, behind := n.view(ctx, epoch)
+	if behind || !n.owns(m, shard) {
+		return &NotOwnerError{NodeID: n.cfg.NodeID, Epoch: m.Epoch(), Shards: []h3.Cell{shard}}
+	}
+	return nil
+}
+
+// Owns reports whether the node owns the shard of p on the current ring.
+func (n *Node) Owns(p geo.LatLng) bool {
+	m, _ := n.src.Current()
+	_, _, owner, ok := m.Locate(p)
+	return ok && owner.ID == n.cfg.NodeID
+}
+
+// Shard returns the shard of p on the current ring.
+func (n *Node) Shard(p geo.LatLng) uint64 {
+	m, _ := n.src.Current()
+	return uint64(m.Layout().ShardOf(p))
+}
+
+// CheckOwnerOf is CheckOwner for a shard given as a number (the internal
+// API's encoding); it fits dispatch.OwnerCheck.
+func (n *Node) CheckOwnerOf(ctx context.Context, epoch, shard uint64) error {
+	return n.CheckOwner(ctx, epoch, h3.Cell(shard))
+}

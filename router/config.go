@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+
+	"github.com/geomatch/geomatch/dispatch"
 )
 
 // Config configures a router. Zero fields take the defaults of
@@ -33,6 +35,13 @@ type Config struct {
 	// InflightBatches is how many Apply messages may await their response
 	// on one stream; default 16.
 	InflightBatches int
+	// Rides runs the trip operations (get, cancel, offer answers, trip
+	// progress) against the durable store; nil turns the ride API off
+	// (Unimplemented).
+	Rides *dispatch.Ops
+	// MaxDriverStreams bounds the driver Connect streams one router holds;
+	// default 500000.
+	MaxDriverStreams int
 	// DialOptions are added to every connection to a matcher (transport
 	// credentials default to plaintext loopback).
 	DialOptions []grpc.DialOption
@@ -48,6 +57,7 @@ func DefaultConfig() Config {
 		QueueLen:         65536,
 		EvictionQueueLen: 16384,
 		InflightBatches:  16,
+		MaxDriverStreams: 500_000,
 	}
 }
 
@@ -70,6 +80,7 @@ func (c *Config) fill() error {
 	seti(&c.QueueLen, d.QueueLen)
 	seti(&c.EvictionQueueLen, d.EvictionQueueLen)
 	seti(&c.InflightBatches, d.InflightBatches)
+	seti(&c.MaxDriverStreams, d.MaxDriverStreams)
 	if c.BatchMax > 10000 {
 		return errors.New("router config: BatchMax must be at most 10000")
 	}

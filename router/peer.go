@@ -52,6 +52,7 @@ type peer struct {
 	addr string
 	conn *grpc.ClientConn
 	rpc  matcherv1.MatcherServiceClient
+	ride matcherv1.DispatchServiceClient
 	log  *slog.Logger
 
 	queue     chan item
@@ -72,6 +73,7 @@ func newPeer(r *Router, mem shardmap.Member) (*peer, error) {
 	return &peer{
 		r: r, id: mem.ID, addr: mem.Addr, conn: conn,
 		rpc:       matcherv1.NewMatcherServiceClient(conn),
+		ride:      matcherv1.NewDispatchServiceClient(conn),
 		log:       r.log.With("node", mem.ID, "addr", mem.Addr),
 		queue:     make(chan item, r.cfg.QueueLen),
 		evictions: make(chan *matcherv1.Eviction, r.cfg.EvictionQueueLen),

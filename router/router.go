@@ -12,6 +12,7 @@ import (
 	"github.com/geomatch/geomatch/membership"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 	"github.com/geomatch/geomatch/shardmap"
+	"github.com/geomatch/geomatch/store"
 )
 
 // Router is the public API front door. Create it with New, start Run, and
@@ -28,6 +29,9 @@ type Router struct {
 	closed bool
 
 	refreshing sync.Mutex // one ring refresh at a time
+
+	sessMu   sync.Mutex
+	sessions map[string]*driverSession // driver Connect streams, by driver id
 }
 
 // New returns a router that routes by the maps src publishes.
@@ -35,7 +39,7 @@ func New(cfg Config, src membership.Source, log *slog.Logger) (*Router, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
-	return &Router{cfg: cfg, src: src, log: log, peers: make(map[string]*peer)}, nil
+	return &Router{cfg: cfg, src: src, log: log, peers: make(map[string]*peer), sessions: make(map[string]*driverSession)}, nil
 }
 
 // Register registers the public services on s.
@@ -54,6 +58,13 @@ func (r *Router) Run(ctx context.Context) error {
 	r.mu.Unlock()
 	m, changed := r.src.Current()
 	r.sync(m)
+	var events <-chan store.Event
+	if r.cfg.Rides != nil {
+		var err error
+		if events, err = r.cfg.Rides.Store().Subscribe(ctx); err != nil {
+			return fmt.Errorf("router: subscribe to offers and trip events: %w", err)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -70,6 +81,15 @@ func (r *Router) Run(ctx context.Context) error {
 			m, changed = r.src.Current()
 			r.log.Info("ring changed", "epoch", m.Epoch(), "members", len(m.Members()))
 			r.sync(m)
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				if ctx.Err() == nil {
+					r.log.Error("offer and trip event subscription ended; offers reach drivers only when they reconnect")
+				}
+				continue
+			}
+			r.deliver(ev)
 		}
 	}
 }

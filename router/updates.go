@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/geomatch/geomatch/internal/geo"
+	"github.com/geomatch/geomatch/internal/validate"
 	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 )
@@ -240,10 +241,10 @@ func (s *driverService) Connect(stream geomatchv1.DriverService_ConnectServer) e
 	if hello == nil {
 		return status.Error(codes.InvalidArgument, "hello: the first message on a Connect stream must be a hello")
 	}
-	if err := checkID("hello.driver_id", hello.GetDriverId()); err != nil {
+	if err := validate.ID("hello.driver_id", hello.GetDriverId()); err != nil {
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
-	if err := checkVehicleClass("hello.vehicle_class", hello.GetVehicleClass()); err != nil {
+	if err := validate.VehicleClass("hello.vehicle_class", hello.GetVehicleClass()); err != nil {
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
 	driverID := hello.GetDriverId()
@@ -280,6 +281,12 @@ func (s *driverService) Connect(stream geomatchv1.DriverService_ConnectServer) e
 			s.r.log.Warn("driver stream was too slow for its rejection reports", "driver", driverID, "dropped", n)
 		}
 	}()
+	sess := &driverSession{events: sk.events}
+	if err := s.r.register(driverID, sess); err != nil {
+		return err
+	}
+	defer s.r.unregister(driverID, sess)
+	s.r.onConnect(ctx, driverID, sess)
 	slots := make(chan struct{}, MaxStreamInflight)
 	var seq int32
 	for {
@@ -330,7 +337,9 @@ func (s *driverService) Connect(stream geomatchv1.DriverService_ConnectServer) e
 		case *geomatchv1.DriverMessage_Hello:
 			return status.Error(codes.InvalidArgument, "hello: sent twice on one stream")
 		default:
-			return status.Error(codes.Unimplemented, "offer answers and trip progress need ride matching, which this server does not run yet")
+			if err := s.r.onDriverMessage(ctx, driverID, sess, msg); err != nil {
+				return err
+			}
 		}
 	}
 }

@@ -4,17 +4,16 @@ import (
 	"fmt"
 	"math"
 	"time"
-	"unicode/utf8"
 
-	"github.com/geomatch/geomatch/internal/geo"
+	"github.com/geomatch/geomatch/internal/validate"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 )
 
 // Bounds of the public API. Every request is checked against them before
 // anything is applied; a violation is an InvalidArgument naming the field.
 const (
-	MaxIDBytes           = 128
-	MaxVehicleClassBytes = 64
+	MaxIDBytes           = validate.MaxIDBytes
+	MaxVehicleClassBytes = validate.MaxVehicleClassBytes
 	MaxUpdatesPerRequest = 10000
 	MaxLimit             = 1000
 	MaxRadiusM           = 100_000
@@ -23,48 +22,16 @@ const (
 	MaxClockSkew = 5 * time.Minute
 )
 
-func checkID(field, id string) error {
-	switch {
-	case id == "":
-		return fmt.Errorf("%s: required", field)
-	case len(id) > MaxIDBytes:
-		return fmt.Errorf("%s: %d bytes, at most %d", field, len(id), MaxIDBytes)
-	case !utf8.ValidString(id):
-		return fmt.Errorf("%s: not valid UTF-8", field)
-	}
-	return nil
-}
-
-func checkVehicleClass(field, class string) error {
-	if len(class) > MaxVehicleClassBytes {
-		return fmt.Errorf("%s: %d bytes, at most %d", field, len(class), MaxVehicleClassBytes)
-	}
-	if !utf8.ValidString(class) {
-		return fmt.Errorf("%s: not valid UTF-8", field)
-	}
-	return nil
-}
-
-func checkPosition(field string, p *geomatchv1.LatLng) error {
-	if p == nil {
-		return fmt.Errorf("%s: required", field)
-	}
-	if err := (geo.LatLng{Lat: p.GetLat(), Lng: p.GetLng()}).Validate(); err != nil {
-		return fmt.Errorf("%s.%w", field, err)
-	}
-	return nil
-}
-
 // ValidateLocationUpdate checks one update; field names in errors are
 // relative to the update (prefix with the update's path).
 func ValidateLocationUpdate(u *geomatchv1.LocationUpdate, now time.Time) error {
 	if u == nil {
 		return fmt.Errorf("update: required")
 	}
-	if err := checkID("driver_id", u.GetDriverId()); err != nil {
+	if err := validate.ID("driver_id", u.GetDriverId()); err != nil {
 		return err
 	}
-	if err := checkPosition("position", u.GetPosition()); err != nil {
+	if err := validate.Position("position", u.GetPosition()); err != nil {
 		return err
 	}
 	if u.GetTimestampMs() <= 0 {
@@ -76,7 +43,7 @@ func ValidateLocationUpdate(u *geomatchv1.LocationUpdate, now time.Time) error {
 	if _, ok := geomatchv1.DriverStatus_name[int32(u.GetStatus())]; !ok {
 		return fmt.Errorf("status: unknown value %d", u.GetStatus())
 	}
-	return checkVehicleClass("vehicle_class", u.GetVehicleClass())
+	return validate.VehicleClass("vehicle_class", u.GetVehicleClass())
 }
 
 // ValidateUpdateLocations checks the request as a whole (not its updates,
@@ -90,7 +57,7 @@ func ValidateUpdateLocations(req *geomatchv1.UpdateLocationsRequest) error {
 
 // ValidateNearby checks a nearby-drivers request.
 func ValidateNearby(req *geomatchv1.NearbyDriversRequest) error {
-	if err := checkPosition("position", req.GetPosition()); err != nil {
+	if err := validate.Position("position", req.GetPosition()); err != nil {
 		return err
 	}
 	if l := req.GetLimit(); l <= 0 || l > MaxLimit {
@@ -99,5 +66,22 @@ func ValidateNearby(req *geomatchv1.NearbyDriversRequest) error {
 	if r := req.GetRadiusM(); math.IsNaN(r) || r <= 0 || r > MaxRadiusM {
 		return fmt.Errorf("radius_m: must be within (0, %d] meters, got %v", MaxRadiusM, r)
 	}
-	return checkVehicleClass("vehicle_class", req.GetVehicleClass())
+	return validate.VehicleClass("vehicle_class", req.GetVehicleClass())
+}
+
+func validateAnswer(a *geomatchv1.OfferAnswer) error {
+	if err := validate.ID("offer_answer.offer_id", a.GetOfferId()); err != nil {
+		return err
+	}
+	return validate.ID("offer_answer.trip_id", a.GetTripId())
+}
+
+func validateProgress(p *geomatchv1.TripProgress) error {
+	if err := validate.ID("trip_progress.trip_id", p.GetTripId()); err != nil {
+		return err
+	}
+	if s := p.GetState(); s != geomatchv1.TripState_TRIP_STATE_PICKED_UP && s != geomatchv1.TripState_TRIP_STATE_COMPLETED {
+		return fmt.Errorf("trip_progress.state: must be TRIP_STATE_PICKED_UP or TRIP_STATE_COMPLETED, got %v", s)
+	}
+	return nil
 }

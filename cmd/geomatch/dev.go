@@ -22,9 +22,17 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	demo := fs.Int("demo-drivers", 0, "load this many demo drivers over New York, keep them moving, and print a sample query")
 	var lf logFlags
 	var rf ringFlags
+	var sf storeFlags
+	var df dispatchFlags
 	lf.register(fs)
 	rf.register(fs)
+	sf.register(fs)
+	df.register(fs)
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	dcfg, err := df.config()
+	if err != nil {
 		return err
 	}
 	if *matchers < 1 || *matchers > 64 {
@@ -34,7 +42,18 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	st, err := sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	storeName := "in-memory store"
+	if st != nil {
+		defer st.Close()
+		storeName = "Redis at " + sf.addr
+	}
 	c, err := devcluster.Start(devcluster.Config{
+		Store:       st,
+		Dispatch:    dcfg,
 		RouterAddr:  *listen,
 		MatcherHost: *matcherHost,
 		Matchers:    *matchers,
@@ -54,8 +73,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	for _, m := range c.Members {
 		addrs = append(addrs, m.ID+"="+m.Addr)
 	}
-	fmt.Fprintf(stdout, "geomatch dev: router listening on %s (matchers: %s; shard resolution %d)\n",
-		c.RouterAddr, strings.Join(addrs, ", "), rf.shardRes)
+	fmt.Fprintf(stdout, "geomatch dev: router listening on %s (matchers: %s; shard resolution %d; %s; %s matching)\n",
+		c.RouterAddr, strings.Join(addrs, ", "), rf.shardRes, storeName, dcfg.Mode)
 	demoG := lifecycle.NewGroup()
 	if *demo > 0 {
 		demoG.Go(func(ctx context.Context) error {

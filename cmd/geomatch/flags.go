@@ -137,3 +137,12 @@ func parsePeers(s string) ([]shardmap.Member, error) {
 
 // drainTimeout bounds graceful shutdown of a server's streams.
 const drainTimeout = 5 * time.Second
+
+// parseDuration parses a positive duration flag value.
+func parseDuration(flagName, v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s: %q is not a positive duration", flagName, v)
+	}
+	return d, nil
+}

@@ -18,8 +18,10 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	peers := fs.String("peers", "", "matchers as id=host:port,id=host:port (required)")
 	var lf logFlags
 	var rf ringFlags
+	var sf storeFlags
 	lf.register(fs)
 	rf.register(fs)
+	sf.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -35,12 +37,21 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	st, err := sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	if st != nil {
+		defer st.Close()
+	} else {
+		log.Warn("no --redis: the ride API (RequestRide, GetTrip, CancelTrip, offers) is off")
+	}
 	lis, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	runG, serveG := lifecycle.NewGroup(), lifecycle.NewGroup()
-	if err := startRouter(serveG, runG, src, lis, log); err != nil {
+	if err := startRouter(serveG, runG, src, st, lis, log); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "geomatch router: listening on %s (%d matchers, epoch %d)\n", lis.Addr(), len(members), 1)
@@ -57,8 +68,12 @@ func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	maxDrivers := fs.Int("max-drivers", 0, "most drivers held (default 5000000)")
 	var lf logFlags
 	var rf ringFlags
+	var sf storeFlags
+	var df dispatchFlags
 	lf.register(fs)
 	rf.register(fs)
+	sf.register(fs)
+	df.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -94,6 +109,19 @@ func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	dcfg, err := df.config()
+	if err != nil {
+		return err
+	}
+	st, err := sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	if st != nil {
+		defer st.Close()
+	} else {
+		log.Warn("no --redis: this matcher does not coordinate rides")
+	}
 	cfg := matcher.DefaultConfig(*id)
 	if *ttl > 0 {
 		cfg.Index.TTL = *ttl
@@ -102,7 +130,7 @@ func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		cfg.Index.MaxDrivers = *maxDrivers
 	}
 	g := lifecycle.NewGroup()
-	if err := startMatcher(g, cfg, src, lis, log.With("role", "matcher")); err != nil {
+	if err := startMatcher(g, cfg, src, st, dcfg, lis, log.With("role", "matcher")); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "geomatch matcher %s: listening on %s\n", *id, lis.Addr())

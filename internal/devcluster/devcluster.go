@@ -13,6 +13,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/geomatch/geomatch/dispatch"
 	"github.com/geomatch/geomatch/internal/lifecycle"
 	"github.com/geomatch/geomatch/internal/serve"
 	"github.com/geomatch/geomatch/matcher"
@@ -20,6 +21,7 @@ import (
 	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
 	"github.com/geomatch/geomatch/router"
 	"github.com/geomatch/geomatch/shardmap"
+	"github.com/geomatch/geomatch/store"
 )
 
 // Config describes the cluster to start.
@@ -40,6 +42,11 @@ type Config struct {
 	Matcher func(*matcher.Config)
 	// Router is the router configuration; zero fields take defaults.
 	Router router.Config
+	// Store is the durable state shared by the cluster; default an
+	// in-memory store.
+	Store store.Store
+	// Dispatch configures ride matching on every matcher.
+	Dispatch dispatch.Config
 	// RouterMembership, when set, wraps the shared membership for the router
 	// only (tests use it to give the router a lagging view of the ring).
 	RouterMembership func(*membership.Local) membership.Source
@@ -61,6 +68,10 @@ type Cluster struct {
 	Router *router.Router
 	// Nodes are the running matcher nodes, in Members order.
 	Nodes []*matcher.Node
+	// Coordinators dispatch the rides of each node, in Members order.
+	Coordinators []*dispatch.Coordinator
+	// Store is the cluster's durable state.
+	Store store.Store
 
 	// Stop order: router server (drains clients), router peers, matchers.
 	routerServe, routerRun, matchers *lifecycle.Group
@@ -124,6 +135,25 @@ func Start(cfg Config) (*Cluster, error) {
 		closeAll()
 		return nil, fmt.Errorf("dev cluster: %w", err)
 	}
+	c.Store = cfg.Store
+	if c.Store == nil {
+		c.Store = store.NewMemory()
+	}
+	ops, err := dispatch.NewOps(c.Store, cfg.Dispatch, cfg.Log)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	var routerSrc membership.Source = c.Membership
+	if cfg.RouterMembership != nil {
+		routerSrc = cfg.RouterMembership(c.Membership)
+	}
+	rcfg := cfg.Router
+	rcfg.Rides = ops
+	if c.Router, err = router.New(rcfg, routerSrc, cfg.Log.With("role", "router")); err != nil {
+		closeAll()
+		return nil, err
+	}
 	for i, m := range c.Members {
 		mc := matcher.DefaultConfig(m.ID)
 		if cfg.Matcher != nil {
@@ -135,20 +165,21 @@ func Start(cfg Config) (*Cluster, error) {
 			c.matchers.Stop()
 			return nil, err
 		}
+		// Each coordinator searches the whole cluster through the router.
+		coord, err := dispatch.NewCoordinator(cfg.Dispatch, c.Store, c.Router, node, cfg.Log.With("node", m.ID))
+		if err != nil {
+			closeAll()
+			c.matchers.Stop()
+			return nil, err
+		}
 		c.Nodes = append(c.Nodes, node)
+		c.Coordinators = append(c.Coordinators, coord)
 		srv := serve.New("matcher "+m.ID, cfg.Log)
 		matcherv1.RegisterMatcherServiceServer(srv.GRPC, matcher.NewServer(node))
+		matcherv1.RegisterDispatchServiceServer(srv.GRPC, dispatch.NewServer(coord, node.CheckOwnerOf))
 		c.matchers.Go(node.Run)
+		c.matchers.Go(coord.Run)
 		c.matchers.Go(func(ctx context.Context) error { return srv.Serve(ctx, lis[i], cfg.Drain) })
-	}
-	var routerSrc membership.Source = c.Membership
-	if cfg.RouterMembership != nil {
-		routerSrc = cfg.RouterMembership(c.Membership)
-	}
-	if c.Router, err = router.New(cfg.Router, routerSrc, cfg.Log.With("role", "router")); err != nil {
-		rl.Close()
-		c.matchers.Stop()
-		return nil, err
 	}
 	srv := serve.New("router", cfg.Log)
 	c.Router.Register(srv.GRPC)

@@ -637,6 +637,7 @@ type DriverEvent struct {
 	//	*DriverEvent_Rejected
 	//	*DriverEvent_Offer
 	//	*DriverEvent_Trip
+	//	*DriverEvent_OfferClosed
 	Event         isDriverEvent_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -715,6 +716,15 @@ func (x *DriverEvent) GetTrip() *Trip {
 	return nil
 }
 
+func (x *DriverEvent) GetOfferClosed() *OfferClosed {
+	if x != nil {
+		if x, ok := x.Event.(*DriverEvent_OfferClosed); ok {
+			return x.OfferClosed
+		}
+	}
+	return nil
+}
+
 type isDriverEvent_Event interface {
 	isDriverEvent_Event()
 }
@@ -739,6 +749,11 @@ type DriverEvent_Trip struct {
 	Trip *Trip `protobuf:"bytes,4,opt,name=trip,proto3,oneof"`
 }
 
+type DriverEvent_OfferClosed struct {
+	// An answer or progress report that could not be applied.
+	OfferClosed *OfferClosed `protobuf:"bytes,5,opt,name=offer_closed,json=offerClosed,proto3,oneof"`
+}
+
 func (*DriverEvent_Connected) isDriverEvent_Event() {}
 
 func (*DriverEvent_Rejected) isDriverEvent_Event() {}
@@ -746,6 +761,70 @@ func (*DriverEvent_Rejected) isDriverEvent_Event() {}
 func (*DriverEvent_Offer) isDriverEvent_Event() {}
 
 func (*DriverEvent_Trip) isDriverEvent_Event() {}
+
+func (*DriverEvent_OfferClosed) isDriverEvent_Event() {}
+
+// OfferClosed tells a driver app that its answer or report was refused:
+// the offer expired or was withdrawn, or the trip is not theirs.
+type OfferClosed struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	OfferId       string                 `protobuf:"bytes,1,opt,name=offer_id,json=offerId,proto3" json:"offer_id,omitempty"`
+	TripId        string                 `protobuf:"bytes,2,opt,name=trip_id,json=tripId,proto3" json:"trip_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OfferClosed) Reset() {
+	*x = OfferClosed{}
+	mi := &file_geomatch_v1_driver_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OfferClosed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OfferClosed) ProtoMessage() {}
+
+func (x *OfferClosed) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_v1_driver_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OfferClosed.ProtoReflect.Descriptor instead.
+func (*OfferClosed) Descriptor() ([]byte, []int) {
+	return file_geomatch_v1_driver_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *OfferClosed) GetOfferId() string {
+	if x != nil {
+		return x.OfferId
+	}
+	return ""
+}
+
+func (x *OfferClosed) GetTripId() string {
+	if x != nil {
+		return x.TripId
+	}
+	return ""
+}
+
+func (x *OfferClosed) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
 
 // ConnectAck confirms the stream is bound to a driver.
 type ConnectAck struct {
@@ -758,7 +837,7 @@ type ConnectAck struct {
 
 func (x *ConnectAck) Reset() {
 	*x = ConnectAck{}
-	mi := &file_geomatch_v1_driver_proto_msgTypes[9]
+	mi := &file_geomatch_v1_driver_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -770,7 +849,7 @@ func (x *ConnectAck) String() string {
 func (*ConnectAck) ProtoMessage() {}
 
 func (x *ConnectAck) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_v1_driver_proto_msgTypes[9]
+	mi := &file_geomatch_v1_driver_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -783,7 +862,7 @@ func (x *ConnectAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectAck.ProtoReflect.Descriptor instead.
 func (*ConnectAck) Descriptor() ([]byte, []int) {
-	return file_geomatch_v1_driver_proto_rawDescGZIP(), []int{9}
+	return file_geomatch_v1_driver_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ConnectAck) GetDriverId() string {
@@ -813,7 +892,7 @@ type RideOffer struct {
 
 func (x *RideOffer) Reset() {
 	*x = RideOffer{}
-	mi := &file_geomatch_v1_driver_proto_msgTypes[10]
+	mi := &file_geomatch_v1_driver_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -825,7 +904,7 @@ func (x *RideOffer) String() string {
 func (*RideOffer) ProtoMessage() {}
 
 func (x *RideOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_v1_driver_proto_msgTypes[10]
+	mi := &file_geomatch_v1_driver_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -838,7 +917,7 @@ func (x *RideOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RideOffer.ProtoReflect.Descriptor instead.
 func (*RideOffer) Descriptor() ([]byte, []int) {
-	return file_geomatch_v1_driver_proto_rawDescGZIP(), []int{10}
+	return file_geomatch_v1_driver_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RideOffer) GetOfferId() string {
@@ -906,13 +985,18 @@ const file_geomatch_v1_driver_proto_rawDesc = "" +
 	"\x06accept\x18\x03 \x01(\bR\x06accept\"U\n" +
 	"\fTripProgress\x12\x17\n" +
 	"\atrip_id\x18\x01 \x01(\tR\x06tripId\x12,\n" +
-	"\x05state\x18\x02 \x01(\x0e2\x16.geomatch.v1.TripStateR\x05state\"\xde\x01\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x16.geomatch.v1.TripStateR\x05state\"\x9d\x02\n" +
 	"\vDriverEvent\x127\n" +
 	"\tconnected\x18\x01 \x01(\v2\x17.geomatch.v1.ConnectAckH\x00R\tconnected\x124\n" +
 	"\brejected\x18\x02 \x01(\v2\x16.geomatch.v1.RejectionH\x00R\brejected\x12.\n" +
 	"\x05offer\x18\x03 \x01(\v2\x16.geomatch.v1.RideOfferH\x00R\x05offer\x12'\n" +
-	"\x04trip\x18\x04 \x01(\v2\x11.geomatch.v1.TripH\x00R\x04tripB\a\n" +
-	"\x05event\"O\n" +
+	"\x04trip\x18\x04 \x01(\v2\x11.geomatch.v1.TripH\x00R\x04trip\x12=\n" +
+	"\foffer_closed\x18\x05 \x01(\v2\x18.geomatch.v1.OfferClosedH\x00R\vofferClosedB\a\n" +
+	"\x05event\"Y\n" +
+	"\vOfferClosed\x12\x19\n" +
+	"\boffer_id\x18\x01 \x01(\tR\aofferId\x12\x17\n" +
+	"\atrip_id\x18\x02 \x01(\tR\x06tripId\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"O\n" +
 	"\n" +
 	"ConnectAck\x12\x1b\n" +
 	"\tdriver_id\x18\x01 \x01(\tR\bdriverId\x12$\n" +
@@ -946,7 +1030,7 @@ func file_geomatch_v1_driver_proto_rawDescGZIP() []byte {
 }
 
 var file_geomatch_v1_driver_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_geomatch_v1_driver_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_geomatch_v1_driver_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_geomatch_v1_driver_proto_goTypes = []any{
 	(RejectReason)(0),               // 0: geomatch.v1.RejectReason
 	(*LocationUpdate)(nil),          // 1: geomatch.v1.LocationUpdate
@@ -958,16 +1042,17 @@ var file_geomatch_v1_driver_proto_goTypes = []any{
 	(*OfferAnswer)(nil),             // 7: geomatch.v1.OfferAnswer
 	(*TripProgress)(nil),            // 8: geomatch.v1.TripProgress
 	(*DriverEvent)(nil),             // 9: geomatch.v1.DriverEvent
-	(*ConnectAck)(nil),              // 10: geomatch.v1.ConnectAck
-	(*RideOffer)(nil),               // 11: geomatch.v1.RideOffer
-	(*LatLng)(nil),                  // 12: geomatch.v1.LatLng
-	(DriverStatus)(0),               // 13: geomatch.v1.DriverStatus
-	(TripState)(0),                  // 14: geomatch.v1.TripState
-	(*Trip)(nil),                    // 15: geomatch.v1.Trip
+	(*OfferClosed)(nil),             // 10: geomatch.v1.OfferClosed
+	(*ConnectAck)(nil),              // 11: geomatch.v1.ConnectAck
+	(*RideOffer)(nil),               // 12: geomatch.v1.RideOffer
+	(*LatLng)(nil),                  // 13: geomatch.v1.LatLng
+	(DriverStatus)(0),               // 14: geomatch.v1.DriverStatus
+	(TripState)(0),                  // 15: geomatch.v1.TripState
+	(*Trip)(nil),                    // 16: geomatch.v1.Trip
 }
 var file_geomatch_v1_driver_proto_depIdxs = []int32{
-	12, // 0: geomatch.v1.LocationUpdate.position:type_name -> geomatch.v1.LatLng
-	13, // 1: geomatch.v1.LocationUpdate.status:type_name -> geomatch.v1.DriverStatus
+	13, // 0: geomatch.v1.LocationUpdate.position:type_name -> geomatch.v1.LatLng
+	14, // 1: geomatch.v1.LocationUpdate.status:type_name -> geomatch.v1.DriverStatus
 	1,  // 2: geomatch.v1.UpdateLocationsRequest.updates:type_name -> geomatch.v1.LocationUpdate
 	0,  // 3: geomatch.v1.Rejection.reason:type_name -> geomatch.v1.RejectReason
 	3,  // 4: geomatch.v1.UpdateLocationsResponse.rejected:type_name -> geomatch.v1.Rejection
@@ -975,21 +1060,22 @@ var file_geomatch_v1_driver_proto_depIdxs = []int32{
 	1,  // 6: geomatch.v1.DriverMessage.location:type_name -> geomatch.v1.LocationUpdate
 	7,  // 7: geomatch.v1.DriverMessage.offer_answer:type_name -> geomatch.v1.OfferAnswer
 	8,  // 8: geomatch.v1.DriverMessage.trip_progress:type_name -> geomatch.v1.TripProgress
-	14, // 9: geomatch.v1.TripProgress.state:type_name -> geomatch.v1.TripState
-	10, // 10: geomatch.v1.DriverEvent.connected:type_name -> geomatch.v1.ConnectAck
+	15, // 9: geomatch.v1.TripProgress.state:type_name -> geomatch.v1.TripState
+	11, // 10: geomatch.v1.DriverEvent.connected:type_name -> geomatch.v1.ConnectAck
 	3,  // 11: geomatch.v1.DriverEvent.rejected:type_name -> geomatch.v1.Rejection
-	11, // 12: geomatch.v1.DriverEvent.offer:type_name -> geomatch.v1.RideOffer
-	15, // 13: geomatch.v1.DriverEvent.trip:type_name -> geomatch.v1.Trip
-	15, // 14: geomatch.v1.RideOffer.trip:type_name -> geomatch.v1.Trip
-	2,  // 15: geomatch.v1.DriverService.UpdateLocations:input_type -> geomatch.v1.UpdateLocationsRequest
-	5,  // 16: geomatch.v1.DriverService.Connect:input_type -> geomatch.v1.DriverMessage
-	4,  // 17: geomatch.v1.DriverService.UpdateLocations:output_type -> geomatch.v1.UpdateLocationsResponse
-	9,  // 18: geomatch.v1.DriverService.Connect:output_type -> geomatch.v1.DriverEvent
-	17, // [17:19] is the sub-list for method output_type
-	15, // [15:17] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	12, // 12: geomatch.v1.DriverEvent.offer:type_name -> geomatch.v1.RideOffer
+	16, // 13: geomatch.v1.DriverEvent.trip:type_name -> geomatch.v1.Trip
+	10, // 14: geomatch.v1.DriverEvent.offer_closed:type_name -> geomatch.v1.OfferClosed
+	16, // 15: geomatch.v1.RideOffer.trip:type_name -> geomatch.v1.Trip
+	2,  // 16: geomatch.v1.DriverService.UpdateLocations:input_type -> geomatch.v1.UpdateLocationsRequest
+	5,  // 17: geomatch.v1.DriverService.Connect:input_type -> geomatch.v1.DriverMessage
+	4,  // 18: geomatch.v1.DriverService.UpdateLocations:output_type -> geomatch.v1.UpdateLocationsResponse
+	9,  // 19: geomatch.v1.DriverService.Connect:output_type -> geomatch.v1.DriverEvent
+	18, // [18:20] is the sub-list for method output_type
+	16, // [16:18] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_geomatch_v1_driver_proto_init() }
@@ -1009,6 +1095,7 @@ func file_geomatch_v1_driver_proto_init() {
 		(*DriverEvent_Rejected)(nil),
 		(*DriverEvent_Offer)(nil),
 		(*DriverEvent_Trip)(nil),
+		(*DriverEvent_OfferClosed)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1016,7 +1103,7 @@ func file_geomatch_v1_driver_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_geomatch_v1_driver_proto_rawDesc), len(file_geomatch_v1_driver_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

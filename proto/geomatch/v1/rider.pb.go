@@ -218,12 +218,22 @@ func (x *NearbyDriversResponse) GetDrivers() []*NearbyDriver {
 
 type RequestRideRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Idempotency key chosen by the caller, 1..128 bytes.
-	RequestId     string  `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	RiderId       string  `protobuf:"bytes,2,opt,name=rider_id,json=riderId,proto3" json:"rider_id,omitempty"`
-	Pickup        *LatLng `protobuf:"bytes,3,opt,name=pickup,proto3" json:"pickup,omitempty"`
-	Dropoff       *LatLng `protobuf:"bytes,4,opt,name=dropoff,proto3" json:"dropoff,omitempty"`
-	VehicleClass  string  `protobuf:"bytes,5,opt,name=vehicle_class,json=vehicleClass,proto3" json:"vehicle_class,omitempty"`
+	// Idempotency key chosen by the caller, 1..128 bytes: the same request_id
+	// always yields the same trip.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Required, 1..128 bytes.
+	RiderId string `protobuf:"bytes,2,opt,name=rider_id,json=riderId,proto3" json:"rider_id,omitempty"`
+	// Required.
+	Pickup *LatLng `protobuf:"bytes,3,opt,name=pickup,proto3" json:"pickup,omitempty"`
+	// Required.
+	Dropoff *LatLng `protobuf:"bytes,4,opt,name=dropoff,proto3" json:"dropoff,omitempty"`
+	// Optional, at most 64 bytes: only drivers of this class are offered.
+	VehicleClass string `protobuf:"bytes,5,opt,name=vehicle_class,json=vehicleClass,proto3" json:"vehicle_class,omitempty"`
+	// How long to wait for the outcome, in milliseconds (0..60000): the call
+	// returns as soon as a driver is assigned or the trip ends, or when the
+	// wait (or the call's deadline) runs out, with the trip as it stands. 0
+	// returns at once with the requested trip; poll GetTrip for the rest.
+	WaitMs        int32 `protobuf:"varint,6,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -293,9 +303,17 @@ func (x *RequestRideRequest) GetVehicleClass() string {
 	return ""
 }
 
+func (x *RequestRideRequest) GetWaitMs() int32 {
+	if x != nil {
+		return x.WaitMs
+	}
+	return 0
+}
+
 type GetTripRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	TripId        string                 `protobuf:"bytes,1,opt,name=trip_id,json=tripId,proto3" json:"trip_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required.
+	TripId        string `protobuf:"bytes,1,opt,name=trip_id,json=tripId,proto3" json:"trip_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -338,10 +356,13 @@ func (x *GetTripRequest) GetTripId() string {
 }
 
 type CancelTripRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	TripId        string                 `protobuf:"bytes,1,opt,name=trip_id,json=tripId,proto3" json:"trip_id,omitempty"`
-	RiderId       string                 `protobuf:"bytes,2,opt,name=rider_id,json=riderId,proto3" json:"rider_id,omitempty"`
-	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required.
+	TripId string `protobuf:"bytes,1,opt,name=trip_id,json=tripId,proto3" json:"trip_id,omitempty"`
+	// Required: the rider who requested the trip.
+	RiderId string `protobuf:"bytes,2,opt,name=rider_id,json=riderId,proto3" json:"rider_id,omitempty"`
+	// Optional, at most 256 bytes.
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -415,14 +436,15 @@ const file_geomatch_v1_rider_proto_rawDesc = "" +
 	"\rvehicle_class\x18\x04 \x01(\tR\fvehicleClass\x12!\n" +
 	"\ftimestamp_ms\x18\x05 \x01(\x03R\vtimestampMs\"L\n" +
 	"\x15NearbyDriversResponse\x123\n" +
-	"\adrivers\x18\x01 \x03(\v2\x19.geomatch.v1.NearbyDriverR\adrivers\"\xcf\x01\n" +
+	"\adrivers\x18\x01 \x03(\v2\x19.geomatch.v1.NearbyDriverR\adrivers\"\xe8\x01\n" +
 	"\x12RequestRideRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x19\n" +
 	"\brider_id\x18\x02 \x01(\tR\ariderId\x12+\n" +
 	"\x06pickup\x18\x03 \x01(\v2\x13.geomatch.v1.LatLngR\x06pickup\x12-\n" +
 	"\adropoff\x18\x04 \x01(\v2\x13.geomatch.v1.LatLngR\adropoff\x12#\n" +
-	"\rvehicle_class\x18\x05 \x01(\tR\fvehicleClass\")\n" +
+	"\rvehicle_class\x18\x05 \x01(\tR\fvehicleClass\x12\x17\n" +
+	"\await_ms\x18\x06 \x01(\x05R\x06waitMs\")\n" +
 	"\x0eGetTripRequest\x12\x17\n" +
 	"\atrip_id\x18\x01 \x01(\tR\x06tripId\"_\n" +
 	"\x11CancelTripRequest\x12\x17\n" +

@@ -89,6 +89,121 @@ func (Outcome) EnumDescriptor() ([]byte, []int) {
 	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{0}
 }
 
+type RideRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Epoch uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// Pickup shard, as routed by the caller.
+	Shard         uint64                 `protobuf:"varint,2,opt,name=shard,proto3" json:"shard,omitempty"`
+	Request       *v1.RequestRideRequest `protobuf:"bytes,3,opt,name=request,proto3" json:"request,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RideRequest) Reset() {
+	*x = RideRequest{}
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RideRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RideRequest) ProtoMessage() {}
+
+func (x *RideRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RideRequest.ProtoReflect.Descriptor instead.
+func (*RideRequest) Descriptor() ([]byte, []int) {
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *RideRequest) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *RideRequest) GetShard() uint64 {
+	if x != nil {
+		return x.Shard
+	}
+	return 0
+}
+
+func (x *RideRequest) GetRequest() *v1.RequestRideRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+type RideResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Trip  *v1.Trip               `protobuf:"bytes,1,opt,name=trip,proto3" json:"trip,omitempty"`
+	// True when this call created the trip (false: an earlier call with the
+	// same request_id did).
+	Created       bool `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RideResponse) Reset() {
+	*x = RideResponse{}
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RideResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RideResponse) ProtoMessage() {}
+
+func (x *RideResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RideResponse.ProtoReflect.Descriptor instead.
+func (*RideResponse) Descriptor() ([]byte, []int) {
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RideResponse) GetTrip() *v1.Trip {
+	if x != nil {
+		return x.Trip
+	}
+	return nil
+}
+
+func (x *RideResponse) GetCreated() bool {
+	if x != nil {
+		return x.Created
+	}
+	return false
+}
+
 // Update is one validated location update, routed to the owner of its shard.
 type Update struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -107,7 +222,7 @@ type Update struct {
 
 func (x *Update) Reset() {
 	*x = Update{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[0]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -119,7 +234,7 @@ func (x *Update) String() string {
 func (*Update) ProtoMessage() {}
 
 func (x *Update) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[0]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -132,7 +247,7 @@ func (x *Update) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Update.ProtoReflect.Descriptor instead.
 func (*Update) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{0}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Update) GetDriverId() string {
@@ -196,7 +311,7 @@ type Eviction struct {
 
 func (x *Eviction) Reset() {
 	*x = Eviction{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[1]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -208,7 +323,7 @@ func (x *Eviction) String() string {
 func (*Eviction) ProtoMessage() {}
 
 func (x *Eviction) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[1]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -221,7 +336,7 @@ func (x *Eviction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Eviction.ProtoReflect.Descriptor instead.
 func (*Eviction) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{1}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Eviction) GetDriverId() string {
@@ -252,7 +367,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[2]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -264,7 +379,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[2]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -277,7 +392,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{2}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ApplyRequest) GetSeq() uint64 {
@@ -319,7 +434,7 @@ type Exception struct {
 
 func (x *Exception) Reset() {
 	*x = Exception{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[3]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -331,7 +446,7 @@ func (x *Exception) String() string {
 func (*Exception) ProtoMessage() {}
 
 func (x *Exception) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[3]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -344,7 +459,7 @@ func (x *Exception) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Exception.ProtoReflect.Descriptor instead.
 func (*Exception) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{3}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Exception) GetIndex() uint32 {
@@ -377,7 +492,7 @@ type ApplyResponse struct {
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[4]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -389,7 +504,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[4]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -402,7 +517,7 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{4}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ApplyResponse) GetSeq() uint64 {
@@ -451,7 +566,7 @@ type NearbyRequest struct {
 
 func (x *NearbyRequest) Reset() {
 	*x = NearbyRequest{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[5]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -463,7 +578,7 @@ func (x *NearbyRequest) String() string {
 func (*NearbyRequest) ProtoMessage() {}
 
 func (x *NearbyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[5]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -476,7 +591,7 @@ func (x *NearbyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NearbyRequest.ProtoReflect.Descriptor instead.
 func (*NearbyRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{5}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *NearbyRequest) GetEpoch() uint64 {
@@ -551,7 +666,7 @@ type Neighbor struct {
 
 func (x *Neighbor) Reset() {
 	*x = Neighbor{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[6]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -563,7 +678,7 @@ func (x *Neighbor) String() string {
 func (*Neighbor) ProtoMessage() {}
 
 func (x *Neighbor) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[6]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -576,7 +691,7 @@ func (x *Neighbor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Neighbor.ProtoReflect.Descriptor instead.
 func (*Neighbor) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{6}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Neighbor) GetDriverId() string {
@@ -639,7 +754,7 @@ type NearbyResponse struct {
 
 func (x *NearbyResponse) Reset() {
 	*x = NearbyResponse{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[7]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -651,7 +766,7 @@ func (x *NearbyResponse) String() string {
 func (*NearbyResponse) ProtoMessage() {}
 
 func (x *NearbyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[7]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -664,7 +779,7 @@ func (x *NearbyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NearbyResponse.ProtoReflect.Descriptor instead.
 func (*NearbyResponse) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{7}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *NearbyResponse) GetEpoch() uint64 {
@@ -695,7 +810,7 @@ type NotOwner struct {
 
 func (x *NotOwner) Reset() {
 	*x = NotOwner{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[8]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -707,7 +822,7 @@ func (x *NotOwner) String() string {
 func (*NotOwner) ProtoMessage() {}
 
 func (x *NotOwner) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[8]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -720,7 +835,7 @@ func (x *NotOwner) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotOwner.ProtoReflect.Descriptor instead.
 func (*NotOwner) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{8}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *NotOwner) GetEpoch() uint64 {
@@ -752,7 +867,7 @@ type StatsRequest struct {
 
 func (x *StatsRequest) Reset() {
 	*x = StatsRequest{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[9]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -764,7 +879,7 @@ func (x *StatsRequest) String() string {
 func (*StatsRequest) ProtoMessage() {}
 
 func (x *StatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[9]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -777,7 +892,7 @@ func (x *StatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsRequest.ProtoReflect.Descriptor instead.
 func (*StatsRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{9}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{11}
 }
 
 type ShardStats struct {
@@ -792,7 +907,7 @@ type ShardStats struct {
 
 func (x *ShardStats) Reset() {
 	*x = ShardStats{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[10]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -804,7 +919,7 @@ func (x *ShardStats) String() string {
 func (*ShardStats) ProtoMessage() {}
 
 func (x *ShardStats) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[10]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -817,7 +932,7 @@ func (x *ShardStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardStats.ProtoReflect.Descriptor instead.
 func (*ShardStats) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{10}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ShardStats) GetCell() uint64 {
@@ -861,7 +976,7 @@ type StatsResponse struct {
 
 func (x *StatsResponse) Reset() {
 	*x = StatsResponse{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[11]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -873,7 +988,7 @@ func (x *StatsResponse) String() string {
 func (*StatsResponse) ProtoMessage() {}
 
 func (x *StatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[11]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -886,7 +1001,7 @@ func (x *StatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
 func (*StatsResponse) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{11}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StatsResponse) GetNodeId() string {
@@ -921,7 +1036,14 @@ var File_geomatch_matcher_v1_matcher_proto protoreflect.FileDescriptor
 
 const file_geomatch_matcher_v1_matcher_proto_rawDesc = "" +
 	"\n" +
-	"!geomatch/matcher/v1/matcher.proto\x12\x13geomatch.matcher.v1\x1a\x17geomatch/v1/types.proto\"\xe1\x01\n" +
+	"!geomatch/matcher/v1/matcher.proto\x12\x13geomatch.matcher.v1\x1a\x17geomatch/v1/rider.proto\x1a\x17geomatch/v1/types.proto\"t\n" +
+	"\vRideRequest\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x14\n" +
+	"\x05shard\x18\x02 \x01(\x04R\x05shard\x129\n" +
+	"\arequest\x18\x03 \x01(\v2\x1f.geomatch.v1.RequestRideRequestR\arequest\"O\n" +
+	"\fRideResponse\x12%\n" +
+	"\x04trip\x18\x01 \x01(\v2\x11.geomatch.v1.TripR\x04trip\x12\x18\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated\"\xe1\x01\n" +
 	"\x06Update\x12\x1b\n" +
 	"\tdriver_id\x18\x01 \x01(\tR\bdriverId\x12\x10\n" +
 	"\x03lat\x18\x02 \x01(\x01R\x03lat\x12\x10\n" +
@@ -996,7 +1118,9 @@ const file_geomatch_matcher_v1_matcher_proto_rawDesc = "" +
 	"\x0eMatcherService\x12R\n" +
 	"\x05Apply\x12!.geomatch.matcher.v1.ApplyRequest\x1a\".geomatch.matcher.v1.ApplyResponse(\x010\x01\x12Q\n" +
 	"\x06Nearby\x12\".geomatch.matcher.v1.NearbyRequest\x1a#.geomatch.matcher.v1.NearbyResponse\x12N\n" +
-	"\x05Stats\x12!.geomatch.matcher.v1.StatsRequest\x1a\".geomatch.matcher.v1.StatsResponseBBZ@github.com/geomatch/geomatch/proto/geomatch/matcher/v1;matcherv1b\x06proto3"
+	"\x05Stats\x12!.geomatch.matcher.v1.StatsRequest\x1a\".geomatch.matcher.v1.StatsResponse2e\n" +
+	"\x0fDispatchService\x12R\n" +
+	"\vRequestRide\x12 .geomatch.matcher.v1.RideRequest\x1a!.geomatch.matcher.v1.RideResponseBBZ@github.com/geomatch/geomatch/proto/geomatch/matcher/v1;matcherv1b\x06proto3"
 
 var (
 	file_geomatch_matcher_v1_matcher_proto_rawDescOnce sync.Once
@@ -1011,44 +1135,52 @@ func file_geomatch_matcher_v1_matcher_proto_rawDescGZIP() []byte {
 }
 
 var file_geomatch_matcher_v1_matcher_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_geomatch_matcher_v1_matcher_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_geomatch_matcher_v1_matcher_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_geomatch_matcher_v1_matcher_proto_goTypes = []any{
-	(Outcome)(0),           // 0: geomatch.matcher.v1.Outcome
-	(*Update)(nil),         // 1: geomatch.matcher.v1.Update
-	(*Eviction)(nil),       // 2: geomatch.matcher.v1.Eviction
-	(*ApplyRequest)(nil),   // 3: geomatch.matcher.v1.ApplyRequest
-	(*Exception)(nil),      // 4: geomatch.matcher.v1.Exception
-	(*ApplyResponse)(nil),  // 5: geomatch.matcher.v1.ApplyResponse
-	(*NearbyRequest)(nil),  // 6: geomatch.matcher.v1.NearbyRequest
-	(*Neighbor)(nil),       // 7: geomatch.matcher.v1.Neighbor
-	(*NearbyResponse)(nil), // 8: geomatch.matcher.v1.NearbyResponse
-	(*NotOwner)(nil),       // 9: geomatch.matcher.v1.NotOwner
-	(*StatsRequest)(nil),   // 10: geomatch.matcher.v1.StatsRequest
-	(*ShardStats)(nil),     // 11: geomatch.matcher.v1.ShardStats
-	(*StatsResponse)(nil),  // 12: geomatch.matcher.v1.StatsResponse
-	(v1.DriverStatus)(0),   // 13: geomatch.v1.DriverStatus
+	(Outcome)(0),                  // 0: geomatch.matcher.v1.Outcome
+	(*RideRequest)(nil),           // 1: geomatch.matcher.v1.RideRequest
+	(*RideResponse)(nil),          // 2: geomatch.matcher.v1.RideResponse
+	(*Update)(nil),                // 3: geomatch.matcher.v1.Update
+	(*Eviction)(nil),              // 4: geomatch.matcher.v1.Eviction
+	(*ApplyRequest)(nil),          // 5: geomatch.matcher.v1.ApplyRequest
+	(*Exception)(nil),             // 6: geomatch.matcher.v1.Exception
+	(*ApplyResponse)(nil),         // 7: geomatch.matcher.v1.ApplyResponse
+	(*NearbyRequest)(nil),         // 8: geomatch.matcher.v1.NearbyRequest
+	(*Neighbor)(nil),              // 9: geomatch.matcher.v1.Neighbor
+	(*NearbyResponse)(nil),        // 10: geomatch.matcher.v1.NearbyResponse
+	(*NotOwner)(nil),              // 11: geomatch.matcher.v1.NotOwner
+	(*StatsRequest)(nil),          // 12: geomatch.matcher.v1.StatsRequest
+	(*ShardStats)(nil),            // 13: geomatch.matcher.v1.ShardStats
+	(*StatsResponse)(nil),         // 14: geomatch.matcher.v1.StatsResponse
+	(*v1.RequestRideRequest)(nil), // 15: geomatch.v1.RequestRideRequest
+	(*v1.Trip)(nil),               // 16: geomatch.v1.Trip
+	(v1.DriverStatus)(0),          // 17: geomatch.v1.DriverStatus
 }
 var file_geomatch_matcher_v1_matcher_proto_depIdxs = []int32{
-	13, // 0: geomatch.matcher.v1.Update.status:type_name -> geomatch.v1.DriverStatus
-	1,  // 1: geomatch.matcher.v1.ApplyRequest.updates:type_name -> geomatch.matcher.v1.Update
-	2,  // 2: geomatch.matcher.v1.ApplyRequest.evictions:type_name -> geomatch.matcher.v1.Eviction
-	0,  // 3: geomatch.matcher.v1.Exception.outcome:type_name -> geomatch.matcher.v1.Outcome
-	4,  // 4: geomatch.matcher.v1.ApplyResponse.exceptions:type_name -> geomatch.matcher.v1.Exception
-	13, // 5: geomatch.matcher.v1.NearbyRequest.status:type_name -> geomatch.v1.DriverStatus
-	13, // 6: geomatch.matcher.v1.Neighbor.status:type_name -> geomatch.v1.DriverStatus
-	7,  // 7: geomatch.matcher.v1.NearbyResponse.neighbors:type_name -> geomatch.matcher.v1.Neighbor
-	11, // 8: geomatch.matcher.v1.StatsResponse.shards:type_name -> geomatch.matcher.v1.ShardStats
-	3,  // 9: geomatch.matcher.v1.MatcherService.Apply:input_type -> geomatch.matcher.v1.ApplyRequest
-	6,  // 10: geomatch.matcher.v1.MatcherService.Nearby:input_type -> geomatch.matcher.v1.NearbyRequest
-	10, // 11: geomatch.matcher.v1.MatcherService.Stats:input_type -> geomatch.matcher.v1.StatsRequest
-	5,  // 12: geomatch.matcher.v1.MatcherService.Apply:output_type -> geomatch.matcher.v1.ApplyResponse
-	8,  // 13: geomatch.matcher.v1.MatcherService.Nearby:output_type -> geomatch.matcher.v1.NearbyResponse
-	12, // 14: geomatch.matcher.v1.MatcherService.Stats:output_type -> geomatch.matcher.v1.StatsResponse
-	12, // [12:15] is the sub-list for method output_type
-	9,  // [9:12] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	15, // 0: geomatch.matcher.v1.RideRequest.request:type_name -> geomatch.v1.RequestRideRequest
+	16, // 1: geomatch.matcher.v1.RideResponse.trip:type_name -> geomatch.v1.Trip
+	17, // 2: geomatch.matcher.v1.Update.status:type_name -> geomatch.v1.DriverStatus
+	3,  // 3: geomatch.matcher.v1.ApplyRequest.updates:type_name -> geomatch.matcher.v1.Update
+	4,  // 4: geomatch.matcher.v1.ApplyRequest.evictions:type_name -> geomatch.matcher.v1.Eviction
+	0,  // 5: geomatch.matcher.v1.Exception.outcome:type_name -> geomatch.matcher.v1.Outcome
+	6,  // 6: geomatch.matcher.v1.ApplyResponse.exceptions:type_name -> geomatch.matcher.v1.Exception
+	17, // 7: geomatch.matcher.v1.NearbyRequest.status:type_name -> geomatch.v1.DriverStatus
+	17, // 8: geomatch.matcher.v1.Neighbor.status:type_name -> geomatch.v1.DriverStatus
+	9,  // 9: geomatch.matcher.v1.NearbyResponse.neighbors:type_name -> geomatch.matcher.v1.Neighbor
+	13, // 10: geomatch.matcher.v1.StatsResponse.shards:type_name -> geomatch.matcher.v1.ShardStats
+	5,  // 11: geomatch.matcher.v1.MatcherService.Apply:input_type -> geomatch.matcher.v1.ApplyRequest
+	8,  // 12: geomatch.matcher.v1.MatcherService.Nearby:input_type -> geomatch.matcher.v1.NearbyRequest
+	12, // 13: geomatch.matcher.v1.MatcherService.Stats:input_type -> geomatch.matcher.v1.StatsRequest
+	1,  // 14: geomatch.matcher.v1.DispatchService.RequestRide:input_type -> geomatch.matcher.v1.RideRequest
+	7,  // 15: geomatch.matcher.v1.MatcherService.Apply:output_type -> geomatch.matcher.v1.ApplyResponse
+	10, // 16: geomatch.matcher.v1.MatcherService.Nearby:output_type -> geomatch.matcher.v1.NearbyResponse
+	14, // 17: geomatch.matcher.v1.MatcherService.Stats:output_type -> geomatch.matcher.v1.StatsResponse
+	2,  // 18: geomatch.matcher.v1.DispatchService.RequestRide:output_type -> geomatch.matcher.v1.RideResponse
+	15, // [15:19] is the sub-list for method output_type
+	11, // [11:15] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_geomatch_matcher_v1_matcher_proto_init() }
@@ -1062,9 +1194,9 @@ func file_geomatch_matcher_v1_matcher_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_geomatch_matcher_v1_matcher_proto_rawDesc), len(file_geomatch_matcher_v1_matcher_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_geomatch_matcher_v1_matcher_proto_goTypes,
 		DependencyIndexes: file_geomatch_matcher_v1_matcher_proto_depIdxs,

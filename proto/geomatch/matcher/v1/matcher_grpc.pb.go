@@ -212,3 +212,119 @@ var MatcherService_ServiceDesc = grpc.ServiceDesc{
 	},
 	Metadata: "geomatch/matcher/v1/matcher.proto",
 }
+
+const (
+	DispatchService_RequestRide_FullMethodName = "/geomatch.matcher.v1.DispatchService/RequestRide"
+)
+
+// DispatchServiceClient is the client API for DispatchService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// DispatchService is served by every matcher node: the owner of a ride's
+// pickup shard coordinates the ride (candidate search, reservation, offers,
+// batch assignment).
+type DispatchServiceClient interface {
+	// RequestRide creates (idempotently) and coordinates a ride whose pickup
+	// shard the node owns at the caller's epoch (ABORTED with NotOwner
+	// otherwise), waiting up to wait_ms for its outcome.
+	RequestRide(ctx context.Context, in *RideRequest, opts ...grpc.CallOption) (*RideResponse, error)
+}
+
+type dispatchServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewDispatchServiceClient(cc grpc.ClientConnInterface) DispatchServiceClient {
+	return &dispatchServiceClient{cc}
+}
+
+func (c *dispatchServiceClient) RequestRide(ctx context.Context, in *RideRequest, opts ...grpc.CallOption) (*RideResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RideResponse)
+	err := c.cc.Invoke(ctx, DispatchService_RequestRide_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DispatchServiceServer is the server API for DispatchService service.
+// All implementations must embed UnimplementedDispatchServiceServer
+// for forward compatibility.
+//
+// DispatchService is served by every matcher node: the owner of a ride's
+// pickup shard coordinates the ride (candidate search, reservation, offers,
+// batch assignment).
+type DispatchServiceServer interface {
+	// RequestRide creates (idempotently) and coordinates a ride whose pickup
+	// shard the node owns at the caller's epoch (ABORTED with NotOwner
+	// otherwise), waiting up to wait_ms for its outcome.
+	RequestRide(context.Context, *RideRequest) (*RideResponse, error)
+	mustEmbedUnimplementedDispatchServiceServer()
+}
+
+// UnimplementedDispatchServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedDispatchServiceServer struct{}
+
+func (UnimplementedDispatchServiceServer) RequestRide(context.Context, *RideRequest) (*RideResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RequestRide not implemented")
+}
+func (UnimplementedDispatchServiceServer) mustEmbedUnimplementedDispatchServiceServer() {}
+func (UnimplementedDispatchServiceServer) testEmbeddedByValue()                         {}
+
+// UnsafeDispatchServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to DispatchServiceServer will
+// result in compilation errors.
+type UnsafeDispatchServiceServer interface {
+	mustEmbedUnimplementedDispatchServiceServer()
+}
+
+func RegisterDispatchServiceServer(s grpc.ServiceRegistrar, srv DispatchServiceServer) {
+	// If the following call panics, it indicates UnimplementedDispatchServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&DispatchService_ServiceDesc, srv)
+}
+
+func _DispatchService_RequestRide_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RideRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DispatchServiceServer).RequestRide(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DispatchService_RequestRide_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DispatchServiceServer).RequestRide(ctx, req.(*RideRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// DispatchService_ServiceDesc is the grpc.ServiceDesc for DispatchService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var DispatchService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "geomatch.matcher.v1.DispatchService",
+	HandlerType: (*DispatchServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "RequestRide",
+			Handler:    _DispatchService_RequestRide_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "geomatch/matcher/v1/matcher.proto",
+}

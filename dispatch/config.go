@@ -1,0 +1,116 @@
+package dispatch
+
+import (
+	"errors"
+	"time"
+)
+
+// Mode selects how a coordinator picks drivers.
+type Mode string
+
+// Matching modes.
+const (
+	// Greedy serves requests one by one as they arrive: each takes the
+	// nearest reservable driver.
+	Greedy Mode = "greedy"
+	// Batch collects the requests of a pickup shard for BatchWindow and
+	// assigns them together, minimising total pickup distance.
+	Batch Mode = "batch"
+)
+
+// Config configures dispatch. Zero fields take the defaults of
+// DefaultConfig.
+type Config struct {
+	// Mode is Greedy (default) or Batch.
+	Mode Mode
+	// BatchWindow is how long batch mode collects requests per shard;
+	// default 2 s.
+	BatchWindow time.Duration
+	// OfferTimeout is how long a driver has to answer an offer; default
+	// 10 s.
+	OfferTimeout time.Duration
+	// LeaseGrace is added to the offer timeout for the reservation lease, so
+	// an answer at the last moment still finds its reservation despite clock
+	// skew; default 5 s.
+	LeaseGrace time.Duration
+	// MaxOffers is how many drivers a trip is offered to before it ends as
+	// no_driver; default 5 (at most trip.MaxAttempts).
+	MaxOffers int
+	// Candidates is how many nearby drivers one search considers (and, in
+	// batch mode, the candidate edges per request); default 10.
+	Candidates int
+	// SearchRadiusM is the pickup search radius in meters; default 5000.
+	SearchRadiusM float64
+	// MaxActive bounds the trips one coordinator drives at once; more are
+	// refused with ResourceExhausted. Default 100000.
+	MaxActive int
+	// MaxWait bounds how long RequestRide waits for an outcome; default 60 s.
+	MaxWait time.Duration
+	// RecoverEvery is how often a coordinator looks for unfinished trips of
+	// its shards that nobody drives (after a restart or a ring change);
+	// default 5 s.
+	RecoverEvery time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// DefaultConfig returns the dispatch defaults.
+func DefaultConfig() Config {
+	return Config{
+		Mode:          Greedy,
+		BatchWindow:   2 * time.Second,
+		OfferTimeout:  10 * time.Second,
+		LeaseGrace:    5 * time.Second,
+		MaxOffers:     5,
+		Candidates:    10,
+		SearchRadiusM: 5000,
+		MaxActive:     100_000,
+		MaxWait:       60 * time.Second,
+		RecoverEvery:  5 * time.Second,
+		Now:           time.Now,
+	}
+}
+
+func (c *Config) fill() error {
+	d := DefaultConfig()
+	if c.Mode == "" {
+		c.Mode = d.Mode
+	}
+	if c.Mode != Greedy && c.Mode != Batch {
+		return errors.New(`dispatch config: mode must be "greedy" or "batch"`)
+	}
+	durs := []struct {
+		v *time.Duration
+		d time.Duration
+	}{
+		{&c.BatchWindow, d.BatchWindow}, {&c.OfferTimeout, d.OfferTimeout}, {&c.LeaseGrace, d.LeaseGrace},
+		{&c.MaxWait, d.MaxWait}, {&c.RecoverEvery, d.RecoverEvery},
+	}
+	for _, x := range durs {
+		if *x.v <= 0 {
+			*x.v = x.d
+		}
+	}
+	if c.MaxOffers <= 0 {
+		c.MaxOffers = d.MaxOffers
+	}
+	if c.MaxOffers > 10 {
+		return errors.New("dispatch config: MaxOffers must be at most 10")
+	}
+	if c.Candidates <= 0 {
+		c.Candidates = d.Candidates
+	}
+	if c.Candidates > 100 {
+		return errors.New("dispatch config: Candidates must be at most 100")
+	}
+	if c.SearchRadiusM <= 0 {
+		c.SearchRadiusM = d.SearchRadiusM
+	}
+	if c.MaxActive <= 0 {
+		c.MaxActive = d.MaxActive
+	}
+	if c.Now == nil {
+		c.Now = d.Now
+	}
+	return nil
+}

@@ -1,0 +1,181 @@
+package dispatch_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/geomatch/geomatch/internal/devcluster"
+	"github.com/geomatch/geomatch/internal/geo"
+	"github.com/geomatch/geomatch/matcher"
+	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
+)
+
+type cluster struct {
+	*devcluster.Cluster
+	conn    *grpc.ClientConn
+	drivers geomatchv1.DriverServiceClient
+	riders  geomatchv1.RiderServiceClient
+}
+
+func start(t *testing.T, cfg devcluster.Config) *cluster {
+	t.Helper()
+	if cfg.Matcher == nil {
+		cfg.Matcher = func(mc *matcher.Config) { mc.Index.TTL = time.Hour }
+	}
+	c, err := devcluster.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Errorf("stop cluster: %v", err)
+		}
+	})
+	conn, err := grpc.NewClient(c.RouterAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &cluster{Cluster: c, conn: conn, drivers: geomatchv1.NewDriverServiceClient(conn), riders: geomatchv1.NewRiderServiceClient(conn)}
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func ll(p geo.LatLng) *geomatchv1.LatLng { return &geomatchv1.LatLng{Lat: p.Lat, Lng: p.Lng} }
+
+// place reports driver positions through the public API.
+func (c *cluster) place(t *testing.T, pos map[string]geo.LatLng, class string) {
+	t.Helper()
+	req := &geomatchv1.UpdateLocationsRequest{}
+	now := time.Now().UnixMilli()
+	for id, p := range pos {
+		req.Updates = append(req.Updates, &geomatchv1.LocationUpdate{DriverId: id, Position: ll(p), TimestampMs: now, VehicleClass: class})
+	}
+	resp, err := c.drivers.UpdateLocations(ctxT(t, 10*time.Second), req)
+	if err != nil || int(resp.GetAccepted()) != len(pos) {
+		t.Fatalf("place drivers: %v %v", resp, err)
+	}
+}
+
+// app is a driver app on a Connect stream that answers offers with
+// decide.
+type app struct {
+	id     string
+	stream geomatchv1.DriverService_ConnectClient
+	mu     sync.Mutex
+	offers []*geomatchv1.RideOffer
+	trips  map[string]*geomatchv1.Trip // latest trip events by id
+	closed []*geomatchv1.OfferClosed
+	done   chan struct{}
+}
+
+// connect opens the app's stream; decide answers each offer (nil: never
+// answer); think delays each answer.
+func (c *cluster) connect(t *testing.T, id string, decide func(*geomatchv1.RideOffer) bool, think func() time.Duration) *app {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stream, err := c.drivers.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &app{id: id, stream: stream, trips: map[string]*geomatchv1.Trip{}, done: make(chan struct{})}
+	if err := stream.Send(&geomatchv1.DriverMessage{Msg: &geomatchv1.DriverMessage_Hello{Hello: &geomatchv1.DriverHello{DriverId: id}}}); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := stream.Recv(); err != nil || ev.GetConnected() == nil {
+		t.Fatalf("connect %s: %v %v", id, ev, err)
+	}
+	var sendMu sync.Mutex
+	go func() {
+		defer close(a.done)
+		for {
+			ev, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			switch e := ev.GetEvent().(type) {
+			case *geomatchv1.DriverEvent_Offer:
+				a.mu.Lock()
+				a.offers = append(a.offers, e.Offer)
+				a.mu.Unlock()
+				if decide == nil {
+					continue
+				}
+				off := e.Offer
+				go func() {
+					if think != nil {
+						time.Sleep(think())
+					}
+					sendMu.Lock()
+					defer sendMu.Unlock()
+					stream.Send(&geomatchv1.DriverMessage{Msg: &geomatchv1.DriverMessage_OfferAnswer{OfferAnswer: &geomatchv1.OfferAnswer{
+						OfferId: off.GetOfferId(), TripId: off.GetTrip().GetTripId(), Accept: decide(off)}}})
+				}()
+			case *geomatchv1.DriverEvent_Trip:
+				a.mu.Lock()
+				a.trips[e.Trip.GetTripId()] = e.Trip
+				a.mu.Unlock()
+			case *geomatchv1.DriverEvent_OfferClosed:
+				a.mu.Lock()
+				a.closed = append(a.closed, e.OfferClosed)
+				a.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-a.done
+	})
+	return a
+}
+
+func (a *app) send(t *testing.T, m *geomatchv1.DriverMessage) {
+	t.Helper()
+	if err := a.stream.Send(m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (a *app) offerCount() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.offers)
+}
+
+// eventually polls cond until it holds or d passes.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// offset returns p moved east by km kilometers.
+func offset(p geo.LatLng, km float64) geo.LatLng {
+	return geo.LatLng{Lat: p.Lat, Lng: p.Lng + km/(111.32*0.7578)} // cos(40.7°)
+}
+
+var midtown = geo.LatLng{Lat: 40.7580, Lng: -73.9855}
+
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 1)) }
+
+func rideReq(id, rider string, p geo.LatLng, waitMs int32) *geomatchv1.RequestRideRequest {
+	return &geomatchv1.RequestRideRequest{RequestId: id, RiderId: rider, Pickup: ll(p), Dropoff: ll(offset(p, 3)), WaitMs: waitMs}
+}
+
+func name(prefix string, i int) string { return fmt.Sprintf("%s%03d", prefix, i) }

@@ -1,0 +1,255 @@
+package router
+
+import (
+	"context"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/geomatch/geomatch/dispatch"
+	"github.com/geomatch/geomatch/internal/geo"
+	"github.com/geomatch/geomatch/matcher"
+	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
+	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
+	"github.com/geomatch/geomatch/store"
+	"github.com/geomatch/geomatch/trip"
+)
+
+// Available implements dispatch.Searcher: the exact nearby search over the
+// cluster, available drivers only.
+func (r *Router) Available(ctx context.Context, q geo.LatLng, radiusM float64, k int, class string) ([]dispatch.Candidate, error) {
+	found, err := r.Nearby(ctx, q, radiusM, k, geomatchv1.DriverStatus_DRIVER_STATUS_AVAILABLE, class)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]dispatch.Candidate, len(found))
+	for i, n := range found {
+		out[i] = dispatch.Candidate{DriverID: n.GetDriverId(), DistanceM: n.GetDistanceM()}
+	}
+	return out, nil
+}
+
+func (r *Router) rides() (*dispatch.Ops, error) {
+	if r.cfg.Rides == nil {
+		return nil, status.Error(codes.Unimplemented, "ride matching is not enabled on this router")
+	}
+	return r.cfg.Rides, nil
+}
+
+// RequestRide implements RiderServiceServer: the owner of the pickup's
+// shard coordinates the ride.
+func (s *riderService) RequestRide(ctx context.Context, req *geomatchv1.RequestRideRequest) (*geomatchv1.Trip, error) {
+	if _, err := s.r.rides(); err != nil {
+		return nil, err
+	}
+	if err := dispatch.ValidateRequestRide(req); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	pickup := geo.LatLng{Lat: req.GetPickup().GetLat(), Lng: req.GetPickup().GetLng()}
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(req.GetWaitMs())*time.Millisecond+s.r.cfg.QueryTimeout+5*time.Second)
+	defer cancel()
+	var lastErr error
+	for attempt := 0; attempt < s.r.cfg.MaxAttempts; attempt++ {
+		m, _ := s.r.src.Current()
+		_, shard, owner, ok := m.Locate(pickup)
+		if !ok {
+			return nil, status.Errorf(codes.Unavailable, "request ride: no matcher owns the pickup's shard at epoch %d", m.Epoch())
+		}
+		p, err := s.r.peer(owner)
+		if err != nil {
+			return nil, status.Errorf(codes.Unavailable, "request ride: %v", err)
+		}
+		resp, err := p.ride.RequestRide(ctx, &matcherv1.RideRequest{Epoch: m.Epoch(), Shard: uint64(shard), Request: req})
+		if err == nil {
+			return resp.GetTrip(), nil
+		}
+		no, isNotOwner := matcher.AsNotOwner(err)
+		if !isNotOwner {
+			if st, _ := status.FromError(err); st.Code() == codes.Unavailable {
+				return nil, status.Errorf(codes.Unavailable, "request ride: matcher %s at %s unreachable: %s", owner.ID, owner.Addr, st.Message())
+			}
+			return nil, err
+		}
+		lastErr = err
+		if no.Epoch > m.Epoch() {
+			s.r.refresh(ctx)
+			continue
+		}
+		t := time.NewTimer(backoff(attempt + 1))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, status.Errorf(codes.Unavailable, "request ride: ring kept changing: %v", lastErr)
+		}
+	}
+	return nil, status.Errorf(codes.Unavailable, "request ride: gave up after %d attempts, the ring kept changing: %v", s.r.cfg.MaxAttempts, lastErr)
+}
+
+// GetTrip implements RiderServiceServer.
+func (s *riderService) GetTrip(ctx context.Context, req *geomatchv1.GetTripRequest) (*geomatchv1.Trip, error) {
+	ops, err := s.r.rides()
+	if err != nil {
+		return nil, err
+	}
+	if err := dispatch.ValidateGetTrip(req); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	t, err := ops.Get(ctx, req.GetTripId())
+	if err != nil {
+		return nil, dispatch.Status(err)
+	}
+	return dispatch.ToProto(t), nil
+}
+
+// CancelTrip implements RiderServiceServer.
+func (s *riderService) CancelTrip(ctx context.Context, req *geomatchv1.CancelTripRequest) (*geomatchv1.Trip, error) {
+	ops, err := s.r.rides()
+	if err != nil {
+		return nil, err
+	}
+	if err := dispatch.ValidateCancelTrip(req); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	t, err := ops.Cancel(ctx, req.GetTripId(), req.GetRiderId(), req.GetReason())
+	if err != nil {
+		return nil, dispatch.Status(err)
+	}
+	return dispatch.ToProto(t), nil
+}
+
+// driverSession is one driver's Connect stream on this router: the queue of
+// events to send it.
+type driverSession struct {
+	events chan *geomatchv1.DriverEvent
+}
+
+// push queues an event for the driver app without blocking; a full queue
+// drops it (offers are durable: a reconnect gets the pending one again).
+func (s *driverSession) push(ev *geomatchv1.DriverEvent) bool {
+	select {
+	case s.events <- ev:
+		return true
+	default:
+		return false
+	}
+}
+
+// register makes s the session of driverID (a newer stream replaces an
+// older one).
+func (r *Router) register(driverID string, s *driverSession) error {
+	r.sessMu.Lock()
+	defer r.sessMu.Unlock()
+	if _, ok := r.sessions[driverID]; !ok && len(r.sessions) >= r.cfg.MaxDriverStreams {
+		return status.Errorf(codes.ResourceExhausted, "this router holds %d driver streams, its limit", len(r.sessions))
+	}
+	r.sessions[driverID] = s
+	return nil
+}
+
+func (r *Router) unregister(driverID string, s *driverSession) {
+	r.sessMu.Lock()
+	defer r.sessMu.Unlock()
+	if r.sessions[driverID] == s {
+		delete(r.sessions, driverID)
+	}
+}
+
+func (r *Router) session(driverID string) *driverSession {
+	r.sessMu.Lock()
+	defer r.sessMu.Unlock()
+	return r.sessions[driverID]
+}
+
+// deliver forwards a bus event to the driver stream it concerns, if that
+// stream is on this router.
+func (r *Router) deliver(ev store.Event) {
+	s := r.session(ev.DriverID)
+	if s == nil {
+		return
+	}
+	switch ev.Kind {
+	case store.EventOffer:
+		off, t, err := dispatch.DecodeOffer(ev.Data)
+		if err != nil {
+			r.log.Warn("undecodable offer event", "driver", ev.DriverID, "err", err)
+			return
+		}
+		if !s.push(&geomatchv1.DriverEvent{Event: &geomatchv1.DriverEvent_Offer{Offer: dispatch.OfferToProto(off, t)}}) {
+			r.log.Warn("driver stream queue full, offer dropped (the driver gets it on reconnect)", "driver", ev.DriverID, "trip", ev.TripID)
+		}
+	case store.EventTrip:
+		t, err := trip.Unmarshal(ev.Data)
+		if err != nil {
+			r.log.Warn("undecodable trip event", "trip", ev.TripID, "err", err)
+			return
+		}
+		if t.Driver != ev.DriverID || t.State < trip.StateAssigned {
+			return
+		}
+		s.push(&geomatchv1.DriverEvent{Event: &geomatchv1.DriverEvent_Trip{Trip: dispatch.ToProto(t)}})
+	}
+}
+
+// onConnect prepares a driver's new stream: frees the driver from a trip
+// that ended while it was away and re-sends its pending offer.
+func (r *Router) onConnect(ctx context.Context, driverID string, s *driverSession) {
+	ops := r.cfg.Rides
+	if ops == nil {
+		return
+	}
+	if err := ops.Repair(ctx, driverID); err != nil {
+		r.log.Warn("repair driver state", "driver", driverID, "err", err)
+	}
+	off, err := ops.PendingOffer(ctx, driverID)
+	if err != nil || off == nil {
+		return
+	}
+	t, err := trip.Unmarshal(off.Trip)
+	if err != nil {
+		return
+	}
+	s.push(&geomatchv1.DriverEvent{Event: &geomatchv1.DriverEvent_Offer{Offer: dispatch.OfferToProto(*off, t)}})
+}
+
+// onAnswer applies an offer answer or a trip progress report from a driver
+// stream and tells the app the outcome.
+func (r *Router) onDriverMessage(ctx context.Context, driverID string, s *driverSession, msg *geomatchv1.DriverMessage) error {
+	ops, err := r.rides()
+	if err != nil {
+		return err
+	}
+	var (
+		t               trip.Trip
+		offerID, tripID string
+	)
+	switch m := msg.GetMsg().(type) {
+	case *geomatchv1.DriverMessage_OfferAnswer:
+		offerID, tripID = m.OfferAnswer.GetOfferId(), m.OfferAnswer.GetTripId()
+		if err := validateAnswer(m.OfferAnswer); err != nil {
+			return status.Error(codes.InvalidArgument, err.Error())
+		}
+		t, err = ops.Answer(ctx, driverID, tripID, offerID, m.OfferAnswer.GetAccept())
+	case *geomatchv1.DriverMessage_TripProgress:
+		tripID = m.TripProgress.GetTripId()
+		if err := validateProgress(m.TripProgress); err != nil {
+			return status.Error(codes.InvalidArgument, err.Error())
+		}
+		t, err = ops.Progress(ctx, driverID, tripID, trip.State(m.TripProgress.GetState()))
+	default:
+		return status.Error(codes.InvalidArgument, "msg: unknown message type")
+	}
+	if err != nil {
+		st, _ := status.FromError(dispatch.Status(err))
+		if st.Code() == codes.Unavailable || st.Code() == codes.Canceled || st.Code() == codes.DeadlineExceeded {
+			return st.Err()
+		}
+		s.push(&geomatchv1.DriverEvent{Event: &geomatchv1.DriverEvent_OfferClosed{OfferClosed: &geomatchv1.OfferClosed{OfferId: offerID, TripId: tripID, Reason: st.Message()}}})
+		return nil
+	}
+	if t.Driver == driverID && t.State >= trip.StateAssigned {
+		s.push(&geomatchv1.DriverEvent{Event: &geomatchv1.DriverEvent_Trip{Trip: dispatch.ToProto(t)}})
+	}
+	return nil
+}
