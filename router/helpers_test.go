@@ -34,6 +34,11 @@ func startCluster(t *testing.T, cfg devcluster.Config) *testCluster {
 	if cfg.Matcher == nil {
 		cfg.Matcher = func(mc *matcher.Config) { mc.Index.TTL = time.Hour }
 	}
+	if cfg.Router.QueryTimeout == 0 {
+		// Correctness, not speed: 100 km searches over res-8 shards under
+		// the race detector on a loaded machine take seconds.
+		cfg.Router.QueryTimeout = 30 * time.Second
+	}
 	c, err := devcluster.Start(cfg)
 	if err != nil {
 		t.Fatalf("start cluster: %v", err)
