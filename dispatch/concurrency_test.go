@@ -136,10 +136,33 @@ func stormConfig() dispatch.Config {
 }
 
 // TestConcurrentRequestsNeverDoubleAssign is the matching safety property
-// on the in-memory store.
+// on the in-memory store, with a steady ring and with the ring changing
+// mid-storm.
 func TestConcurrentRequestsNeverDoubleAssign(t *testing.T) {
-	c := start(t, devcluster.Config{Matchers: 3, Dispatch: stormConfig()})
-	checkStorm(t, c, storm(t, c, nil))
+	t.Run("steady", func(t *testing.T) {
+		c := start(t, devcluster.Config{Matchers: 3, Dispatch: stormConfig()})
+		checkStorm(t, c, storm(t, c, nil))
+	})
+	t.Run("ring-change", func(t *testing.T) {
+		c := start(t, devcluster.Config{Matchers: 3, Dispatch: stormConfig()})
+		checkStorm(t, c, storm(t, c, drainM1(t, c)))
+	})
+}
+
+// drainM1 returns a mid-storm ring change: m1 is drained (its shards and
+// their rides move to m2 and m3) and the drivers report again.
+func drainM1(t *testing.T, c *cluster) func(pos map[string]geo.LatLng) {
+	return func(pos map[string]geo.LatLng) {
+		if _, err := c.Membership.Update(func(d *shardmap.Doc) error {
+			d.Drained = []string{"m1"}
+			return nil
+		}); err != nil {
+			t.Error(err)
+		}
+		// m1's drivers report again, now to the shards' new owners (shard
+		// handoff will do this without the drivers' help).
+		c.place(t, pos, "")
+	}
 }
 
 // TestConcurrentRequestsNeverDoubleAssignRedis: the same on a real Redis,
@@ -153,16 +176,5 @@ func TestConcurrentRequestsNeverDoubleAssignRedis(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() }) // after the cluster stops
 	c := start(t, devcluster.Config{Matchers: 3, Dispatch: stormConfig(), Store: st})
-	res := storm(t, c, func(pos map[string]geo.LatLng) {
-		if _, err := c.Membership.Update(func(d *shardmap.Doc) error {
-			d.Drained = []string{"m1"}
-			return nil
-		}); err != nil {
-			t.Error(err)
-		}
-		// m1's drivers report again, now to the shards' new owners (shard
-		// handoff does this without the drivers' help).
-		c.place(t, pos, "")
-	})
-	checkStorm(t, c, res)
+	checkStorm(t, c, storm(t, c, drainM1(t, c)))
 }

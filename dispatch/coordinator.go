@@ -76,6 +76,9 @@ func NewCoordinator(cfg Config, st store.Store, search Searcher, place Placement
 func (c *Coordinator) Run(ctx context.Context) error {
 	events, err := c.st.Subscribe(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
 		return fmt.Errorf("dispatch: subscribe to trip events: %w", err)
 	}
 	c.mu.Lock()

@@ -17,6 +17,7 @@ import (
 	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 	"github.com/geomatch/geomatch/shardmap"
+	"github.com/geomatch/geomatch/store"
 )
 
 // Limits of the internal API, enforced on every call.
@@ -50,6 +51,10 @@ type Config struct {
 	// RefreshTimeout bounds the ring refresh a node does when a caller shows
 	// a newer epoch; default 1 s.
 	RefreshTimeout time.Duration
+	// Store, when set, receives the last known position of every driver,
+	// grouped by shard and written behind (warm-up data for a shard's next
+	// owner).
+	Store store.Store
 }
 
 // DefaultConfig returns the defaults for node id.
@@ -87,6 +92,7 @@ type Node struct {
 	src   membership.Source
 	log   *slog.Logger
 	loads *loads
+	pos   *positionWriter // nil without a store
 }
 
 // NewNode returns a node that learns its shards from src.
@@ -98,7 +104,11 @@ func NewNode(cfg Config, src membership.Source, log *slog.Logger) (*Node, error)
 	if err != nil {
 		return nil, fmt.Errorf("matcher %s: %w", cfg.NodeID, err)
 	}
-	return &Node{cfg: cfg, ix: ix, src: src, log: log.With("node", cfg.NodeID), loads: newLoads(cfg.RateWindow)}, nil
+	n := &Node{cfg: cfg, ix: ix, src: src, log: log.With("node", cfg.NodeID), loads: newLoads(cfg.RateWindow)}
+	if cfg.Store != nil {
+		n.pos = newPositionWriter(cfg.Store)
+	}
+	return n, nil
 }
 
 // ID returns the node's member id.
@@ -112,6 +122,12 @@ func (n *Node) Index() *index.Index { return n.ix }
 func (n *Node) Run(ctx context.Context) error {
 	tick := time.NewTicker(n.cfg.ExpireEvery)
 	defer tick.Stop()
+	if n.pos != nil {
+		done := make(chan struct{})
+		pctx, cancel := context.WithCancel(ctx)
+		go func() { defer close(done); n.runPositions(pctx, n.pos) }()
+		defer func() { cancel(); <-done }()
+	}
 	m, changed := n.src.Current()
 	n.log.Info("matcher running", "epoch", m.Epoch())
 	// The ring may have changed between the node's first calls and now.
@@ -227,9 +243,16 @@ func (n *Node) Apply(ctx context.Context, req *matcherv1.ApplyRequest, buf *appl
 		i := buf.pos[j]
 		switch r.Outcome {
 		case index.OutcomeApplied:
-			n.loads.get(buf.updates[j].Shard).updates.Add(1)
+			u := &buf.updates[j]
+			n.loads.get(u.Shard).updates.Add(1)
 			if r.Claimed {
 				resp.Claimed = append(resp.Claimed, i)
+			}
+			if n.pos != nil {
+				n.pos.put(posWrite{shard: uint64(u.Shard), pos: store.Position{DriverID: u.ID, Lat: u.Pos.Lat, Lng: u.Pos.Lng, TimestampMs: u.TimestampMs}})
+				if r.MovedFrom != 0 {
+					n.pos.put(posWrite{shard: uint64(r.MovedFrom), pos: store.Position{DriverID: u.ID}, del: true})
+				}
 			}
 		case index.OutcomeDuplicate:
 			resp.Exceptions = append(resp.Exceptions, &matcherv1.Exception{Index: i, Outcome: matcherv1.Outcome_OUTCOME_DUPLICATE})

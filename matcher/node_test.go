@@ -13,6 +13,7 @@ import (
 	"github.com/geomatch/geomatch/membership"
 	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
 	"github.com/geomatch/geomatch/shardmap"
+	"github.com/geomatch/geomatch/store"
 )
 
 var nyc = geo.LatLng{Lat: 40.7580, Lng: -73.9855}
@@ -217,5 +218,61 @@ func TestNearbyRejectsMalformedRequests(t *testing.T) {
 		if _, err := a.Nearby(context.Background(), req); !errors.Is(err, errInvalid) {
 			t.Errorf("Nearby(%v) = %v, want invalid", req, err)
 		}
+	}
+}
+
+// TestPositionsAreWrittenBehind: applied positions reach the store grouped
+// by shard, and a driver that moves to another shard leaves the old one.
+func TestPositionsAreWrittenBehind(t *testing.T) {
+	src := twoNodeRing(t)
+	m, _ := src.Current()
+	st := store.NewMemory()
+	cfg := DefaultConfig("a")
+	cfg.Store = st
+	a, err := NewNode(cfg, src, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	var shards []h3.Cell
+	var points []geo.LatLng
+	for i := 0; i < 400 && len(shards) < 2; i++ {
+		p := geo.LatLng{Lat: nyc.Lat + float64(i%20)*0.01, Lng: nyc.Lng + float64(i/20)*0.01}
+		_, shard, owner, ok := m.Locate(p)
+		if ok && owner.ID == "a" && (len(shards) == 0 || shards[0] != shard) {
+			shards, points = append(shards, shard), append(points, p)
+		}
+	}
+	apply := func(p geo.LatLng, ts int64) {
+		if _, err := a.Apply(ctx, &matcherv1.ApplyRequest{Epoch: m.Epoch(), Updates: []*matcherv1.Update{update(m, "d1", p, ts)}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	has := func(shard h3.Cell) bool {
+		ps, err := st.Positions(ctx, uint64(shard))
+		return err == nil && len(ps) == 1 && ps[0].DriverID == "d1"
+	}
+	apply(points[0], 1)
+	waitUntil(t, func() bool { return has(shards[0]) })
+	apply(points[1], 2)
+	waitUntil(t, func() bool { return has(shards[1]) && !has(shards[0]) })
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 5 s")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

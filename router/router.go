@@ -62,6 +62,9 @@ func (r *Router) Run(ctx context.Context) error {
 	if r.cfg.Rides != nil {
 		var err error
 		if events, err = r.cfg.Rides.Store().Subscribe(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while starting
+			}
 			return fmt.Errorf("router: subscribe to offers and trip events: %w", err)
 		}
 	}

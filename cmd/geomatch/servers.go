@@ -123,6 +123,7 @@ func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		log.Warn("no --redis: this matcher does not coordinate rides")
 	}
 	cfg := matcher.DefaultConfig(*id)
+	cfg.Store = st
 	if *ttl > 0 {
 		cfg.Index.TTL = *ttl
 	}

@@ -156,6 +156,7 @@ func Start(cfg Config) (*Cluster, error) {
 	}
 	for i, m := range c.Members {
 		mc := matcher.DefaultConfig(m.ID)
+		mc.Store = c.Store
 		if cfg.Matcher != nil {
 			cfg.Matcher(&mc)
 		}

@@ -1,0 +1,102 @@
+package matcher
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/geomatch/geomatch/store"
+)
+
+// Positions are written behind: Apply queues each applied position (and
+// each move out of a shard) without waiting, and one flusher, owned by Run,
+// writes them to the store in per-shard batches. They are warm-up data for a
+// shard's next owner, not the truth, so a full queue drops positions (the
+// driver's next report brings a fresh one) instead of slowing updates.
+const (
+	positionQueueLen   = 1 << 17
+	positionFlushEvery = 500 * time.Millisecond
+	positionFlushMax   = 8192
+)
+
+// posWrite is one queued position (or, with del, a removal from a shard).
+type posWrite struct {
+	shard uint64
+	pos   store.Position
+	del   bool
+}
+
+// positionWriter queues and flushes positions.
+type positionWriter struct {
+	st      store.Store
+	queue   chan posWrite
+	dropped atomic.Int64
+}
+
+func newPositionWriter(st store.Store) *positionWriter {
+	return &positionWriter{st: st, queue: make(chan posWrite, positionQueueLen)}
+}
+
+func (w *positionWriter) put(p posWrite) {
+	select {
+	case w.queue <- p:
+	default:
+		w.dropped.Add(1)
+	}
+}
+
+// run flushes queued positions every positionFlushEvery (or sooner when
+// positionFlushMax are waiting) until ctx is done, then flushes what is
+// left with a short grace.
+func (n *Node) runPositions(ctx context.Context, w *positionWriter) {
+	tick := time.NewTicker(positionFlushEvery)
+	defer tick.Stop()
+	pending := make([]posWrite, 0, positionFlushMax)
+	flush := func(ctx context.Context) {
+		if len(pending) == 0 {
+			return
+		}
+		saves := map[uint64][]store.Position{}
+		dels := map[uint64][]string{}
+		for _, p := range pending {
+			if p.del {
+				dels[p.shard] = append(dels[p.shard], p.pos.DriverID)
+			} else {
+				saves[p.shard] = append(saves[p.shard], p.pos)
+			}
+		}
+		for shard, ps := range saves {
+			if err := w.st.SavePositions(ctx, shard, ps); err != nil {
+				n.log.Warn("save positions", "shard", shard, "count", len(ps), "err", err)
+			}
+		}
+		for shard, ids := range dels {
+			if err := w.st.DeletePositions(ctx, shard, ids); err != nil {
+				n.log.Warn("delete positions", "shard", shard, "count", len(ids), "err", err)
+			}
+		}
+		pending = pending[:0]
+		if d := w.dropped.Swap(0); d > 0 {
+			n.log.Warn("position queue full, positions dropped", "count", d)
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			grace, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			for len(w.queue) > 0 && len(pending) < positionFlushMax {
+				pending = append(pending, <-w.queue)
+			}
+			flush(grace)
+			cancel()
+			return
+		case p := <-w.queue:
+			pending = append(pending, p)
+			if len(pending) >= positionFlushMax {
+				flush(ctx)
+			}
+		case <-tick.C:
+			flush(ctx)
+		}
+	}
+}
