@@ -58,7 +58,7 @@ proto: ## regenerate the committed protobuf code (needs protoc: apt-get install 
 		geomatch/v1/*.proto geomatch/matcher/v1/*.proto
 
 bench: ## Go benchmarks of the hot paths
-	$(GO) test -run='^$$' -bench=. -benchmem ./internal/geo/ ./shardmap/ ./matcher/... ./router/...
+	$(GO) test -run='^$$' -bench=. -benchmem ./internal/geo/ ./shardmap/ ./matcher/... ./assign/
 
 clean:
 	rm -rf $(BIN)

@@ -26,6 +26,10 @@ import (
 // the largest valid size fit with room to spare.
 const MaxMessageBytes = 16 << 20
 
+// MaxStreamsPerConn bounds the concurrent calls and streams of one client
+// connection, so one client cannot hold unbounded server state.
+const MaxStreamsPerConn = 10000
+
 // Server is a gRPC server with health and reflection registered.
 type Server struct {
 	GRPC   *grpc.Server
@@ -39,6 +43,7 @@ type Server struct {
 func New(name string, log *slog.Logger, opts ...grpc.ServerOption) *Server {
 	base := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
+		grpc.MaxConcurrentStreams(MaxStreamsPerConn),
 		grpc.ChainUnaryInterceptor(recoverUnary(log)),
 		grpc.ChainStreamInterceptor(recoverStream(log)),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
