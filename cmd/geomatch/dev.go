@@ -75,6 +75,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	fmt.Fprintf(stdout, "geomatch dev: router listening on %s (matchers: %s; shard resolution %d; %s; %s matching)\n",
 		c.RouterAddr, strings.Join(addrs, ", "), rf.shardRes, storeName, dcfg.Mode)
+	fmt.Fprintln(stdout, "geomatch dev: try `grpcurl -plaintext "+c.RouterAddr+" list`; Ctrl-C stops")
 	demoG := lifecycle.NewGroup()
 	if *demo > 0 {
 		demoG.Go(func(ctx context.Context) error {
