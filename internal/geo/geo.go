@@ -55,13 +55,38 @@ func DistanceM(a, b LatLng) float64 {
 }
 
 func distanceRad(lat1, lng1, lat2, lng2 float64) float64 {
+	return centralAngle(lat1, math.Cos(lat1), lng1, lat2, lng2)
+}
+
+// centralAngle is the haversine central angle between (lat1, lng1) and
+// (lat2, lng2), in radians, given cos1 = cos(lat1). DistanceM and
+// Origin.DistanceM both compute through it, so they agree bit for bit.
+func centralAngle(lat1, cos1, lng1, lat2, lng2 float64) float64 {
 	sdlat := math.Sin((lat2 - lat1) / 2)
 	sdlng := math.Sin((lng2 - lng1) / 2)
-	h := sdlat*sdlat + math.Cos(lat1)*math.Cos(lat2)*sdlng*sdlng
+	h := sdlat*sdlat + cos1*math.Cos(lat2)*sdlng*sdlng
 	if h > 1 {
 		h = 1
 	}
 	return 2 * math.Asin(math.Sqrt(h))
+}
+
+// Origin is a point to measure many distances from: the terms of DistanceM
+// that depend only on it are computed once.
+type Origin struct {
+	lat, lng, cos float64 // radians, and cos(lat)
+}
+
+// NewOrigin returns q as an Origin.
+func NewOrigin(q LatLng) Origin {
+	lat := q.Lat * degToRad
+	return Origin{lat: lat, lng: q.Lng * degToRad, cos: math.Cos(lat)}
+}
+
+// DistanceM is DistanceM(q, p) for the q of o, bit for bit, without
+// recomputing the cosine of q's latitude.
+func (o Origin) DistanceM(p LatLng) float64 {
+	return centralAngle(o.lat, o.cos, o.lng, p.Lat*degToRad, p.Lng*degToRad) * EarthRadiusM
 }
 
 // slack shrinks a lower bound by margins far above float rounding error so

@@ -132,6 +132,27 @@ func TestNearestBruteOrdersTiesByID(t *testing.T) {
 	}
 }
 
+// TestOriginDistanceIsDistanceM checks Origin.DistanceM is DistanceM bit for
+// bit, everywhere including the poles, the antimeridian and tiny distances.
+func TestOriginDistanceIsDistanceM(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < 200000; i++ {
+		minLat, minLng, maxLat, maxLng := randomBox(r)
+		q := LatLng{minLat + (maxLat-minLat)*r.Float64(), minLng + (maxLng-minLng)*r.Float64()}
+		p := LatLng{minLat + (maxLat-minLat)*r.Float64(), minLng + (maxLng-minLng)*r.Float64()}
+		switch i % 4 {
+		case 0: // anywhere
+			p = LatLng{-90 + 180*r.Float64(), -180 + 360*r.Float64()}
+		case 1: // the same point
+			p = q
+		}
+		o := NewOrigin(q)
+		if got, want := o.DistanceM(p), DistanceM(q, p); math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("NewOrigin(%v).DistanceM(%v) = %v, DistanceM = %v", q, p, got, want)
+		}
+	}
+}
+
 func BenchmarkDistanceM(b *testing.B) {
 	p, q := LatLng{40.7, -74}, LatLng{40.71, -73.99}
 	for b.Loop() {

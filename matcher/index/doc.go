@@ -36,17 +36,29 @@
 //
 // # Exact k-nearest search
 //
-// Nearby runs, per shard, the R-tree's best-first search with a distance
-// function that returns geo.DistanceM for drivers and geo.BoxLowerBoundM for
-// tree nodes. Because a node's bound never exceeds the distance of any driver
-// inside it, drivers come out in non-decreasing exact distance. A bounded
-// max-heap keeps the k best by (distance, id); a shard's search stops at the
-// first driver farther than the radius or strictly farther than the current
-// k-th best (an equal distance can still win on the id). Shards are visited
-// in order of the lower bound of their trees' bounding boxes, so the later
-// ones are usually pruned without being opened. The answer is therefore
-// bit-for-bit the one geo.NearestBrute gives over the same drivers: same ids,
-// same order, same float distances.
+// Nearby searches in rounds over a growing circle around q. A round with
+// reach d runs, in each shard whose tree's bounding box may come within the
+// limit (min(d, k-th best distance so far)), the R-tree's plain box search
+// over a latitude/longitude box that provably holds the spherical cap of
+// radius limit (widened by margins far above rounding error, split at the
+// antimeridian, the whole longitude circle near a pole): the walk compares
+// coordinates only, with no priority queue and no trigonometry per node.
+// Each driver in the box is filtered from the status and class copied into
+// its tree item, rejected cheaply (latitude and longitude gaps) when it is
+// provably beyond the limit, and only then gets its exact geo.DistanceM (via
+// geo.Origin, bit-identical). A bounded max-heap keeps the k best by
+// (distance, id), and the limit shrinks as it fills. A round is conclusive
+// when it kept k drivers (every driver not seen is farther than d, hence
+// than the k-th) or when d is the radius; otherwise d grows (by the density
+// of matches seen) and the round is redone. The first reach is what the
+// density of the nearest shard's box predicts for about 2k drivers, so one
+// round almost always suffices and its work (a few tree nodes, a few dozen
+// drivers) does not grow with the number of drivers. Shards are visited by
+// a cheap lower bound of their boxes' distance, nearest first, so later ones
+// are usually pruned without being opened. Entries are read (for the id and
+// timestamp) only for drivers that enter the heap, still under their
+// shard's lock. The answer is therefore bit-for-bit the one geo.NearestBrute
+// gives over the same drivers: same ids, same order, same float distances.
 //
 // # Locking
 //

@@ -34,11 +34,10 @@ const maxPooledHeap = 4096
 // overlapping every run, such a driver may be missing from the answer.
 //
 // Allocation budget: zero allocations per call once warmed up, when dst has
-// room for the answer: the search state and its heap are pooled here, the
-// R-tree keeps a pooled queue per tree (and, like any sync.Pool, per P).
-// When garbage collections empty those pools, the next search of each shard
-// allocates its queue again: a few allocations per shard, amortized to
-// nothing in BenchmarkNearby.
+// room for the answer: the search state and its heap are pooled here (like
+// any sync.Pool, per P), and the R-tree's box search allocates nothing. When
+// a garbage collection empties the pool, the next call allocates its state
+// again, amortized to nothing in BenchmarkNearby.
 func (ix *Index) Nearby(q geo.LatLng, radiusM float64, k int, shards []h3.Cell, f Filter, dst []Neighbor) []Neighbor {
 	if k <= 0 || !(radiusM >= 0) || len(shards) == 0 || !validPoint(q) {
 		return dst
@@ -55,27 +54,29 @@ func (ix *Index) Nearby(q geo.LatLng, radiusM float64, k int, shards []h3.Cell, 
 	s := ix.searches.Get().(*search)
 	s.q, s.radius, s.k = q, radiusM, k
 	s.cosQ = math.Cos(q.Lat * degToRad)
+	s.origin = geo.NewOrigin(q)
 	s.status, s.class, s.anyClass, s.classes = f.Status, class, anyClass, classes
 	for attempt := 0; ; attempt++ {
 		seq := ix.relocs.Load()
 		s.run(shards)
+		s.results()
 		if ix.relocs.Load() == seq {
 			break
 		}
 		if attempt == nearbyRetries {
 			s.dedupe()
+			slices.SortFunc(s.res, compareNeighbors)
 			break
 		}
 	}
-	slices.SortFunc(s.heap, compareNeighbors)
-	dst = append(dst, s.heap...)
+	dst = append(dst, s.res...)
 	s.release()
 	return dst
 }
 
-// search is the state of one Nearby call, pooled per Index. distFn and
-// visitFn are method values bound once, when the search is made, so passing
-// them to the R-tree does not allocate.
+// search is the state of one Nearby call, pooled per Index. itemFn is a
+// method value bound once, when the search is made, so passing it to the
+// R-tree does not allocate.
 type search struct {
 	ix       *Index
 	q        geo.LatLng
@@ -85,29 +86,44 @@ type search struct {
 	sinLimit float64 // sin(limit/R), when lngPrune
 	lngPrune bool    // the longitude bound of beyond applies at this limit
 	cosQ     float64 // cos of the query's latitude
+	origin   geo.Origin
 	status   Status
 	class    uint16
 	anyClass bool
 	classes  *classTable
 	cur      *shard      // shard being searched
-	heap     []Neighbor  // max-heap by (distance, id): heap[0] is the worst kept
+	heap     []slot      // max-heap by (distance, id): heap[0] is the worst kept
+	nbs      []Neighbor  // copies of kept drivers, indexed by slot.nb
+	free     []int32     // indexes of nbs no slot uses
+	res      []Neighbor  // the answer
 	cands    []candidate // shards to search
 
-	distFn  func(min, max [2]float64, it item, isItem bool) float64
-	visitFn func(min, max [2]float64, it item, d float64) bool
+	boxes [2]box // the current round's search boxes
+
+	itemFn func(min, max [2]float64, it item) bool
 }
 
 // candidate is a shard to search and the lower bound of its distance to q.
 type candidate struct {
 	sh     *shard
-	bound  float64 // lower bound of the distance from q to the shard's drivers
+	bound  float64 // lower bound of the distance from q to the shard's drivers (cheapBound of its box)
 	center float64 // squared distance (in degrees, flattened) from q to its box's center, to order ties
+}
+
+// before orders candidates by bound, then center, then cell.
+func (c *candidate) before(o *candidate) bool {
+	if c.bound != o.bound {
+		return c.bound < o.bound
+	}
+	if c.center != o.center {
+		return c.center < o.center
+	}
+	return c.sh.cell < o.sh.cell
 }
 
 func (ix *Index) newSearch() *search {
 	s := &search{ix: ix}
-	s.distFn = s.dist
-	s.visitFn = s.visit
+	s.itemFn = s.item
 	return s
 }
 
@@ -115,8 +131,13 @@ func (ix *Index) newSearch() *search {
 func (s *search) release() {
 	clear(s.heap)
 	s.heap = s.heap[:0]
-	if cap(s.heap) > maxPooledHeap {
-		s.heap = nil
+	clear(s.nbs)
+	s.nbs = s.nbs[:0]
+	s.free = s.free[:0]
+	clear(s.res)
+	s.res = s.res[:0]
+	if max(cap(s.heap), cap(s.nbs), cap(s.res)) > maxPooledHeap {
+		s.heap, s.nbs, s.free, s.res = nil, nil, nil, nil
 	}
 	clear(s.cands)
 	s.cands = s.cands[:0]
@@ -124,12 +145,92 @@ func (s *search) release() {
 	s.ix.searches.Put(s)
 }
 
-// run searches the shards from scratch.
+// run searches the shards from scratch, in rounds over a growing circle.
+//
+// A round with reach d (≤ the radius) collects every matching driver within
+// d of q: for each shard whose bound is within the limit, an R-tree Search
+// of a latitude/longitude box that provably contains the spherical cap of
+// radius d (box walks compare coordinates, no trigonometry, no queue). Each
+// driver in the box is tested cheaply against the shrinking limit
+// (min(d, k-th best)) and only the survivors get their exact geo.DistanceM.
+// The round is conclusive when it kept k drivers (the k-th is within d, and
+// every driver not seen is farther than d) or when d is the radius (the
+// search is then the complete one). Otherwise d grows and the round is
+// redone from scratch. The first d comes from the density of the nearest
+// shard, so a round usually suffices and each one costs about log n.
 func (s *search) run(cells []h3.Cell) {
+	s.setLimit(s.radius) // for collect
+	total := s.collect(cells)
+	d := s.radius
+	if total > smallSearch*s.k && len(s.cands) > 0 {
+		d = s.firstReach()
+	}
+	for {
+		if !(d < s.radius) || d > maxReach {
+			d = s.radius
+		}
+		s.round(d)
+		if len(s.heap) == s.k || d == s.radius {
+			break
+		}
+		d = s.grow(d)
+	}
+	s.cur = nil
+}
+
+const (
+	// smallSearch is the number of drivers (times k) in the shards of a
+	// query up to which Nearby searches the whole radius at once.
+	smallSearch = 4
+	// maxReach is the reach beyond which a round searches the whole radius
+	// (box formulas stay far from the poles' and antimeridian's corner cases
+	// for the reaches that matter).
+	maxReach = 1e6
+	// firstRoundFactor is how many drivers (times k) the first round
+	// expects in its circle, from the density of the nearest shard.
+	firstRoundFactor = 2
+)
+
+// firstReach estimates the reach of the first round: the radius of a
+// circle expected to hold firstRoundFactor·k drivers at the density of the
+// nearest shard's bounding box, plus that box's distance.
+func (s *search) firstReach() float64 {
+	c := s.cands[0]
+	c.sh.mu.RLock()
+	n := c.sh.tree.Len()
+	min, max := c.sh.tree.Bounds()
+	c.sh.mu.RUnlock()
+	h := (max[1] - min[1]) * metersPerDegreeLat
+	w := lngGap(max[0], min[0]) * metersPerDegreeLat * s.cosQ
+	area := math.Max(h*w, 1)
+	d := c.bound + math.Sqrt(firstRoundFactor*float64(s.k)*area/(math.Pi*float64(n+1)))
+	if !(d >= 1) {
+		d = 1
+	}
+	return d
+}
+
+// grow returns the reach of the next round after one with reach d that kept
+// only len(s.heap) < k drivers: enough, at the density of matches seen, for
+// about twice k, between 1.5 and 4 times d.
+func (s *search) grow(d float64) float64 {
+	f := 4.0
+	if m := len(s.heap); m > 0 {
+		f = math.Sqrt(2 * float64(s.k) / float64(m))
+		f = math.Min(4, math.Max(1.5, f))
+	}
+	return math.Max(d*f, 1)
+}
+
+// round searches the candidate shards for the matching drivers within d,
+// keeping the k best in s.heap.
+func (s *search) round(d float64) {
 	clear(s.heap)
 	s.heap = s.heap[:0]
-	s.setLimit(s.radius)
-	s.collect(cells)
+	clear(s.nbs)
+	s.nbs = s.nbs[:0]
+	s.free = s.free[:0]
+	s.setLimit(d)
 	for _, c := range s.cands {
 		if c.bound > s.limit {
 			break // sorted by bound: the rest are farther still
@@ -138,28 +239,88 @@ func (s *search) run(cells []h3.Cell) {
 			s.ix.testBetweenShards()
 		}
 		s.cur = c.sh
+		nb := s.capBoxes(s.limit) // the limit shrinks as shards are searched
 		c.sh.mu.RLock()
-		c.sh.tree.Nearby(s.distFn, s.visitFn)
+		for _, b := range s.boxes[:nb] {
+			c.sh.tree.Search(b.min, b.max, s.itemFn)
+		}
+		s.materialize()
 		c.sh.mu.RUnlock()
 	}
-	s.cur = nil
+}
+
+// box is a search rectangle in tree coordinates {lng, lat}.
+type box struct{ min, max [2]float64 }
+
+// capBoxes sets s.boxes to one or two boxes (two when it wraps around the
+// antimeridian) that hold every point whose geo.DistanceM from q is at most
+// d, and returns how many. The latitude band is d's meridian arc; the
+// longitude half-width is the spherical cap's, asin(sin(d/R)/cos φq), or the
+// whole circle when the cap comes near a pole. Both are widened by margins
+// far above the rounding error of DistanceM (relative 1e-9, plus 1e-9° ≈
+// 0.1 mm), so rounding can never put a point the box misses within d.
+func (s *search) capBoxes(d float64) int {
+	q := s.q
+	a := d / geo.EarthRadiusM
+	dLat := a/degToRad*(1+1e-9) + 1e-9
+	minLat, maxLat := math.Max(-90, q.Lat-dLat), math.Min(90, q.Lat+dLat)
+	phi := math.Abs(q.Lat) * degToRad
+	dLng := 360.0 // the whole circle
+	if a < 1 && phi+a*(1+1e-9)+1e-6 < math.Pi/2 {
+		if x := math.Sin(a) / math.Cos(phi); x < 1-1e-6 {
+			dLng = math.Asin(x)/degToRad*(1+1e-9) + 1e-9
+		}
+	}
+	lo, hi := q.Lng-dLng, q.Lng+dLng
+	switch {
+	case dLng >= 180:
+		s.boxes[0] = box{[2]float64{-180, minLat}, [2]float64{180, maxLat}}
+		return 1
+	case lo < -180:
+		s.boxes[0] = box{[2]float64{-180, minLat}, [2]float64{hi, maxLat}}
+		s.boxes[1] = box{[2]float64{lo + 360, minLat}, [2]float64{180, maxLat}}
+		return 2
+	case hi > 180:
+		s.boxes[0] = box{[2]float64{lo, minLat}, [2]float64{180, maxLat}}
+		s.boxes[1] = box{[2]float64{-180, minLat}, [2]float64{hi - 360, maxLat}}
+		return 2
+	}
+	s.boxes[0] = box{[2]float64{lo, minLat}, [2]float64{hi, maxLat}}
+	return 1
+}
+
+// item receives the drivers of a round's box, in no particular order. The
+// filter is checked from the tree item's copy of status and class, the
+// limit first with beyond's cheap bounds, and only then is the exact
+// distance computed. Called with the shard read-locked.
+func (s *search) item(min, _ [2]float64, it item) bool {
+	if !s.match(it) || s.beyond(min[1], min[0], min[1], min[0]) {
+		return true
+	}
+	s.offer(min, it, s.origin.DistanceM(geo.LatLng{Lat: min[1], Lng: min[0]}))
+	return true
 }
 
 // collect fills s.cands with the distinct known shards of cells that may
-// hold a driver within the radius, nearest bound first.
-func (s *search) collect(cells []h3.Cell) {
+// hold a driver within the radius, nearest bound first, and returns how many
+// drivers they hold.
+func (s *search) collect(cells []h3.Cell) (total int) {
 	clear(s.cands)
 	s.cands = s.cands[:0]
 	ix := s.ix
 	ix.shardsMu.RLock()
+next:
 	for _, c := range cells {
 		if sh := ix.shards[c]; sh != nil {
+			for _, o := range s.cands { // a handful of cells: no map needed
+				if o.sh == sh {
+					continue next
+				}
+			}
 			s.cands = append(s.cands, candidate{sh: sh})
 		}
 	}
 	ix.shardsMu.RUnlock()
-	slices.SortFunc(s.cands, func(a, b candidate) int { return cmp.Compare(a.sh.cell, b.sh.cell) })
-	s.cands = slices.CompactFunc(s.cands, func(a, b candidate) bool { return a.sh == b.sh })
 	n := 0
 	for _, c := range s.cands {
 		c.sh.mu.RLock()
@@ -169,10 +330,8 @@ func (s *search) collect(cells []h3.Cell) {
 		if size == 0 || s.beyond(min[1], min[0], max[1], max[0]) {
 			continue
 		}
-		c.bound = geo.BoxLowerBoundM(s.q, min[1], min[0], max[1], max[0])
-		if c.bound > s.radius {
-			continue
-		}
+		c.bound = s.cheapBound(min[1], min[0], max[1], max[0])
+		total += size
 		// Bounding boxes of neighboring shards overlap, so several often
 		// have bound 0; the one whose box is centered nearest q usually
 		// holds the nearest drivers and shrinks the limit soonest.
@@ -184,15 +343,13 @@ func (s *search) collect(cells []h3.Cell) {
 	}
 	clear(s.cands[n:])
 	s.cands = s.cands[:n]
-	slices.SortFunc(s.cands, func(a, b candidate) int {
-		if c := cmp.Compare(a.bound, b.bound); c != 0 {
-			return c
+	// Insertion sort: a handful of shards, mostly few with a small bound.
+	for i := 1; i < len(s.cands); i++ {
+		for j := i; j > 0 && s.cands[j].before(&s.cands[j-1]); j-- {
+			s.cands[j], s.cands[j-1] = s.cands[j-1], s.cands[j]
 		}
-		if c := cmp.Compare(a.center, b.center); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.sh.cell, b.sh.cell)
-	})
+	}
+	return total
 }
 
 const (
@@ -201,27 +358,6 @@ const (
 	// sphere of geo.DistanceM.
 	metersPerDegreeLat = geo.EarthRadiusM * degToRad
 )
-
-// dist is the R-tree's distance function: for a node's box a lower bound of
-// the distance of anything inside, for a driver its exact distance, both as
-// geo computes them. Boxes and drivers that a cheap test proves farther than
-// the limit get +Inf instead, which sinks them to the end of the queue
-// without trigonometry: the limit only shrinks, so they can never be needed.
-// Drivers the filter rejects get +Inf too, from the copy of their status and
-// class in the tree item, without touching their entries. Tree rectangles
-// are {lng, lat}. Called with the shard read-locked.
-func (s *search) dist(min, max [2]float64, it item, isItem bool) float64 {
-	if s.beyond(min[1], min[0], max[1], max[0]) {
-		return math.Inf(1)
-	}
-	if !isItem {
-		return geo.BoxLowerBoundM(s.q, min[1], min[0], max[1], max[0])
-	}
-	if !s.match(it) {
-		return math.Inf(1)
-	}
-	return geo.DistanceM(s.q, geo.LatLng{Lat: min[1], Lng: min[0]})
-}
 
 // beyond reports, cheaply and conservatively, that every point of the box
 // is farther from q than the limit. Two bounds, each shrunk by margins far
@@ -249,6 +385,27 @@ func (s *search) beyond(minLat, minLng, maxLat, maxLng float64) bool {
 	return s.cosQ*(g-g*g*g/6)*(1-1e-9)-1e-12 > s.sinLimit
 }
 
+// cheapBound is a lower bound of the distance from q to any point of the
+// box, from the two bounds of beyond without trigonometry: asin(x) ≥ x, and
+// at a longitude gap of 90° or more a point is at least as far as at 90°
+// (g is capped at 1.4 rad, where g − g³/6 still grows and stays below
+// sin g). It orders and prunes the shards; it need not be tight.
+func (s *search) cheapBound(minLat, minLng, maxLat, maxLng float64) float64 {
+	q := s.q
+	gapLat := 0.0
+	if q.Lat < minLat {
+		gapLat = minLat - q.Lat
+	} else if q.Lat > maxLat {
+		gapLat = q.Lat - maxLat
+	}
+	b := gapLat*metersPerDegreeLat*(1-1e-9) - 1e-6
+	if !(q.Lng >= minLng && q.Lng <= maxLng) {
+		g := math.Min(1.4, math.Min(lngGap(q.Lng, minLng), lngGap(q.Lng, maxLng))*degToRad)
+		b = math.Max(b, geo.EarthRadiusM*(s.cosQ*(g-g*g*g/6)*(1-1e-9)-1e-12))
+	}
+	return math.Max(b, 0)
+}
+
 // setLimit sets the pruning distance and what beyond derives from it.
 func (s *search) setLimit(limit float64) {
 	s.limit = limit
@@ -268,33 +425,87 @@ func lngGap(a, b float64) float64 {
 	return d
 }
 
-// visit receives drivers in non-decreasing distance. It stops the shard at
-// the first one strictly beyond the limit: a driver at exactly the k-th
-// distance can still win on its id. Drivers the filter rejects arrive only
-// with an infinite radius (dist gives them +Inf). Called with the shard
+// slot is a driver kept in the heap: its position, tree item and exact
+// distance. nb is the index in s.nbs of its copy as a Neighbor, made while
+// its shard is still read-locked (see materialize), or -1 before that.
+type slot struct {
+	d  float64
+	pt [2]float64
+	it item
+	nb int32
+}
+
+// offer keeps the driver found at pt, at exact distance d, if it is within
+// the limit and among the k best so far by (distance, id): a driver at
+// exactly the k-th distance can still win on its id. Called with the shard
 // read-locked.
-func (s *search) visit(min, _ [2]float64, it item, d float64) bool {
+func (s *search) offer(pt [2]float64, it item, d float64) {
 	if d > s.limit {
-		return false
-	}
-	if !s.match(it) {
-		return true
+		return
 	}
 	if len(s.heap) < s.k {
-		s.heap = append(s.heap, s.neighbor(min, it, d))
+		s.heap = append(s.heap, slot{d: d, pt: pt, it: it, nb: -1})
 		s.up(len(s.heap) - 1)
 	} else {
 		top := &s.heap[0]
-		if d > top.DistanceM || (d == top.DistanceM && it.e.id >= top.Driver.ID) {
-			return true
+		if d > top.d || (d == top.d && it.e.id >= s.id(top)) {
+			return
 		}
-		*top = s.neighbor(min, it, d)
+		if top.nb >= 0 {
+			s.free = append(s.free, top.nb)
+		}
+		*top = slot{d: d, pt: pt, it: it, nb: -1}
 		s.down(0)
 	}
-	if len(s.heap) == s.k && s.heap[0].DistanceM < s.limit {
-		s.setLimit(s.heap[0].DistanceM)
+	if len(s.heap) == s.k && s.heap[0].d < s.limit {
+		s.setLimit(s.heap[0].d)
 	}
-	return true
+}
+
+// id is the driver id of a kept slot: from its copy once made, since the
+// entry may only be read under its shard's lock.
+func (s *search) id(sl *slot) string {
+	if sl.nb >= 0 {
+		return s.nbs[sl.nb].Driver.ID
+	}
+	return sl.it.e.id
+}
+
+// materialize copies the drivers the current shard added to the heap, so
+// only the few kept drivers' entries are read, and while the shard is
+// still read-locked.
+func (s *search) materialize() {
+	for i := range s.heap {
+		sl := &s.heap[i]
+		if sl.nb >= 0 {
+			continue
+		}
+		nb := s.neighbor(sl.pt, sl.it, sl.d)
+		if n := len(s.free); n > 0 {
+			sl.nb = s.free[n-1]
+			s.free = s.free[:n-1]
+			s.nbs[sl.nb] = nb
+		} else {
+			sl.nb = int32(len(s.nbs))
+			s.nbs = append(s.nbs, nb)
+		}
+	}
+}
+
+// results sets s.res to the copies of the kept drivers, nearest first, ties
+// by id (compareNeighbors' order). It sorts the small slots, not the copies.
+func (s *search) results() {
+	h := s.heap
+	for i := 1; i < len(h); i++ {
+		for j := i; j > 0 && s.worse(&h[j-1], &h[j]); j-- {
+			h[j], h[j-1] = h[j-1], h[j]
+		}
+	}
+	clear(s.res)
+	s.res = s.res[:0]
+	for i := range h {
+		s.res = append(s.res, s.nbs[h[i].nb])
+	}
 }
 
 // match applies the filter to the copy of status and class in the item.
@@ -327,18 +538,18 @@ func (s *search) neighbor(pt [2]float64, it item, d float64) Neighbor {
 
 // worse orders the heap: a is worse than b if it is farther, or as far with
 // a larger id.
-func worse(a, b *Neighbor) bool {
-	if a.DistanceM != b.DistanceM {
-		return a.DistanceM > b.DistanceM
+func (s *search) worse(a, b *slot) bool {
+	if a.d != b.d {
+		return a.d > b.d
 	}
-	return a.Driver.ID > b.Driver.ID
+	return s.id(a) > s.id(b)
 }
 
 func (s *search) up(i int) {
 	h := s.heap
 	for i > 0 {
 		p := (i - 1) / 2
-		if !worse(&h[i], &h[p]) {
+		if !s.worse(&h[i], &h[p]) {
 			return
 		}
 		h[i], h[p] = h[p], h[i]
@@ -350,10 +561,10 @@ func (s *search) down(i int) {
 	h := s.heap
 	for {
 		w, l, r := i, 2*i+1, 2*i+2
-		if l < len(h) && worse(&h[l], &h[w]) {
+		if l < len(h) && s.worse(&h[l], &h[w]) {
 			w = l
 		}
-		if r < len(h) && worse(&h[r], &h[w]) {
+		if r < len(h) && s.worse(&h[r], &h[w]) {
 			w = r
 		}
 		if w == i {
@@ -367,13 +578,13 @@ func (s *search) down(i int) {
 // dedupe keeps one copy of each driver, the nearer one. Only used when a
 // search kept overlapping drivers leaving their shards.
 func (s *search) dedupe() {
-	slices.SortFunc(s.heap, func(a, b Neighbor) int {
+	slices.SortFunc(s.res, func(a, b Neighbor) int {
 		if c := cmp.Compare(a.Driver.ID, b.Driver.ID); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.DistanceM, b.DistanceM)
 	})
-	s.heap = slices.CompactFunc(s.heap, func(a, b Neighbor) bool { return a.Driver.ID == b.Driver.ID })
+	s.res = slices.CompactFunc(s.res, func(a, b Neighbor) bool { return a.Driver.ID == b.Driver.ID })
 }
 
 // compareNeighbors is geo.CompareHits for neighbors: nearest first, ties by id.
