@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/uber/h3-go/v4"
 	"google.golang.org/grpc/codes"
@@ -59,32 +58,13 @@ func (s *riderService) NearbyDrivers(ctx context.Context, req *geomatchv1.Nearby
 func (r *Router) Nearby(ctx context.Context, q geo.LatLng, radiusM float64, k int, st geomatchv1.DriverStatus, class string) ([]*matcherv1.Neighbor, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.QueryTimeout)
 	defer cancel()
-	var lastErr error
-	for attempt := 0; attempt < r.cfg.MaxAttempts; attempt++ {
-		m, _ := r.src.Current()
-		found, err := r.scatter(ctx, m, q, radiusM, k, st, class)
-		if err == nil {
-			return found, nil
-		}
-		no, ok := matcher.AsNotOwner(err)
-		if !ok {
-			return nil, err
-		}
-		lastErr = err
-		if no.Epoch > m.Epoch() {
-			r.refresh(ctx)
-			continue
-		}
-		// The node is behind (or the ring is settling): give it a moment.
-		t := time.NewTimer(backoff(attempt + 1))
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, status.Errorf(codes.Unavailable, "nearby: ring kept changing: %v", lastErr)
-		}
-	}
-	return nil, status.Errorf(codes.Unavailable, "nearby: gave up after %d attempts, the ring kept changing: %v", r.cfg.MaxAttempts, lastErr)
+	var found []*matcherv1.Neighbor
+	err := r.retryNotOwner(ctx, "nearby", func(m *shardmap.Map) error {
+		var err error
+		found, err = r.scatter(ctx, m, q, radiusM, k, st, class)
+		return err
+	})
+	return found, err
 }
 
 // scatter asks every owner involved, in parallel, and merges their answers.

@@ -12,6 +12,7 @@ import (
 	"github.com/geomatch/geomatch/matcher"
 	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
+	"github.com/geomatch/geomatch/shardmap"
 	"github.com/geomatch/geomatch/store"
 	"github.com/geomatch/geomatch/trip"
 )
@@ -49,42 +50,27 @@ func (s *riderService) RequestRide(ctx context.Context, req *geomatchv1.RequestR
 	pickup := geo.LatLng{Lat: req.GetPickup().GetLat(), Lng: req.GetPickup().GetLng()}
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(req.GetWaitMs())*time.Millisecond+s.r.cfg.QueryTimeout+5*time.Second)
 	defer cancel()
-	var lastErr error
-	for attempt := 0; attempt < s.r.cfg.MaxAttempts; attempt++ {
-		m, _ := s.r.src.Current()
+	var out *geomatchv1.Trip
+	err := s.r.retryNotOwner(ctx, "request ride", func(m *shardmap.Map) error {
 		_, shard, owner, ok := m.Locate(pickup)
 		if !ok {
-			return nil, status.Errorf(codes.Unavailable, "request ride: no matcher owns the pickup's shard at epoch %d", m.Epoch())
+			return status.Errorf(codes.Unavailable, "request ride: no matcher owns the pickup's shard at epoch %d", m.Epoch())
 		}
 		p, err := s.r.peer(owner)
 		if err != nil {
-			return nil, status.Errorf(codes.Unavailable, "request ride: %v", err)
+			return status.Errorf(codes.Unavailable, "request ride: %v", err)
 		}
 		resp, err := p.ride.RequestRide(ctx, &matcherv1.RideRequest{Epoch: m.Epoch(), Shard: uint64(shard), Request: req})
-		if err == nil {
-			return resp.GetTrip(), nil
-		}
-		no, isNotOwner := matcher.AsNotOwner(err)
-		if !isNotOwner {
-			if st, _ := status.FromError(err); st.Code() == codes.Unavailable {
-				return nil, status.Errorf(codes.Unavailable, "request ride: matcher %s at %s unreachable: %s", owner.ID, owner.Addr, st.Message())
+		if err != nil {
+			if _, ok := matcher.AsNotOwner(err); !ok && status.Code(err) == codes.Unavailable {
+				return status.Errorf(codes.Unavailable, "request ride: matcher %s at %s unreachable: %s", owner.ID, owner.Addr, status.Convert(err).Message())
 			}
-			return nil, err
+			return err
 		}
-		lastErr = err
-		if no.Epoch > m.Epoch() {
-			s.r.refresh(ctx)
-			continue
-		}
-		t := time.NewTimer(backoff(attempt + 1))
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, status.Errorf(codes.Unavailable, "request ride: ring kept changing: %v", lastErr)
-		}
-	}
-	return nil, status.Errorf(codes.Unavailable, "request ride: gave up after %d attempts, the ring kept changing: %v", s.r.cfg.MaxAttempts, lastErr)
+		out = resp.GetTrip()
+		return nil
+	})
+	return out, err
 }
 
 // GetTrip implements RiderServiceServer.

@@ -8,7 +8,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
+	"github.com/geomatch/geomatch/matcher"
 	"github.com/geomatch/geomatch/membership"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 	"github.com/geomatch/geomatch/shardmap"
@@ -178,4 +181,34 @@ func (r *Router) refresh(ctx context.Context) {
 func backoff(attempt int) time.Duration {
 	d := 10 * time.Millisecond << min(attempt, 6)
 	return min(d, 500*time.Millisecond)
+}
+
+// retryNotOwner runs call against the current ring until it succeeds or
+// fails with anything but NotOwner, at most MaxAttempts times. A node with a
+// newer epoch than the router's makes the router refresh its ring and retry
+// at once; a node that is behind gets a short backoff to catch up. When the
+// ring keeps moving, the caller gets UNAVAILABLE with the last refusal.
+func (r *Router) retryNotOwner(ctx context.Context, what string, call func(m *shardmap.Map) error) error {
+	var lastErr error
+	for attempt := 0; attempt < r.cfg.MaxAttempts; attempt++ {
+		m, _ := r.src.Current()
+		err := call(m)
+		no, isNotOwner := matcher.AsNotOwner(err)
+		if err == nil || !isNotOwner {
+			return err
+		}
+		lastErr = err
+		if no.Epoch > m.Epoch() {
+			r.refresh(ctx)
+			continue
+		}
+		t := time.NewTimer(backoff(attempt + 1))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return status.Errorf(codes.Unavailable, "%s: the ring kept changing: %v", what, lastErr)
+		}
+	}
+	return status.Errorf(codes.Unavailable, "%s: gave up after %d attempts, the ring kept changing: %v", what, r.cfg.MaxAttempts, lastErr)
 }
