@@ -25,7 +25,7 @@ type Router struct {
 	src membership.Source
 	log *slog.Logger
 
-	mu     sync.Mutex
+	mu     sync.RWMutex
 	peers  map[string]*peer // by member id
 	ctx    context.Context  // Run's context: peers live under it
 	wg     sync.WaitGroup   // peer goroutines
@@ -121,8 +121,15 @@ func (r *Router) sync(m *shardmap.Map) {
 	}
 }
 
-// peer returns the peer of member mem, opening it if needed.
+// peer returns the peer of member mem, opening it if needed. The common
+// case (every update and query) takes only the read lock.
 func (r *Router) peer(mem shardmap.Member) (*peer, error) {
+	r.mu.RLock()
+	p, ok := r.peers[mem.ID]
+	r.mu.RUnlock()
+	if ok && p.addr == mem.Addr {
+		return p, nil
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.peerLocked(mem)
