@@ -15,7 +15,7 @@ STATICCHECK_VERSION := v0.8.2
 RACE_PKGS = $(shell $(GO) list ./matcher/... ./router/... ./membership/... ./shardmap/... ./dispatch/... ./store/... ./internal/serve/... ./internal/lifecycle/... ./internal/devcluster/... ./internal/redistest/...)
 OTHER_PKGS = $(filter-out $(RACE_PKGS),$(shell $(GO) list ./...))
 
-.PHONY: all build run test ring-report lint fmt-check vet staticcheck proto bench clean
+.PHONY: all build run test ring-report lint fmt-check vet staticcheck proto bench bench-load clean
 
 all: build
 
@@ -56,6 +56,9 @@ proto: ## regenerate the committed protobuf code (needs protoc: apt-get install 
 		--go_out=. --go_opt=paths=source_relative \
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative \
 		geomatch/v1/*.proto geomatch/matcher/v1/*.proto
+
+bench-load: build ## the load generator against an embedded cluster (100k drivers)
+	$(BIN)/geomatch bench --drivers 100000 --duration 5s
 
 bench: ## Go benchmarks of the hot paths
 	$(GO) test -run='^$$' -bench=. -benchmem ./internal/geo/ ./shardmap/ ./matcher/... ./assign/

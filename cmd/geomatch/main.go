@@ -34,6 +34,7 @@ func commands() []command {
 		{"dev", "run a router and N matchers in one process on loopback (embedded defaults)", runDev},
 		{"router", "run the public gRPC front door against a static list of matchers", runRouter},
 		{"matcher", "run one matcher node", runMatcher},
+		{"bench", "load-test a cluster (or Redis GEO / Tile38) with drivers and nearby queries", runBench},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			fmt.Fprintln(stdout, buildinfo.String())
 			return nil

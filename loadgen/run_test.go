@@ -1,0 +1,141 @@
+package loadgen
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/geomatch/geomatch/internal/devcluster"
+	"github.com/geomatch/geomatch/internal/redistest"
+)
+
+// shortConfig is a run of a few seconds at most.
+func shortConfig() Config {
+	cfg := DefaultConfig()
+	cfg.Drivers = 2000
+	cfg.Duration = 300 * time.Millisecond
+	cfg.Concurrency = []int{1, 4}
+	cfg.StreamApps = 32
+	return cfg
+}
+
+// checkReport wants every phase, each with operations and without errors.
+func checkReport(t *testing.T, rep Report, cfg Config) {
+	t.Helper()
+	want := []string{"load", "ingest-unary", "ingest-stream", "nearby-1", "nearby-4"}
+	if len(rep.Phases) != len(want) {
+		t.Fatalf("got %d phases, want %v", len(rep.Phases), want)
+	}
+	for i, p := range rep.Phases {
+		if p.Phase != want[i] {
+			t.Errorf("phase %d is %s, want %s", i, p.Phase, want[i])
+		}
+		if p.Ops <= 0 || p.OpsPerS <= 0 {
+			t.Errorf("%s: %d ops (%.0f/s), want some", p.Phase, p.Ops, p.OpsPerS)
+		}
+		if p.Errors != 0 {
+			t.Errorf("%s: %d errors, first: %s", p.Phase, p.Errors, p.FirstError)
+		}
+		if p.P50Ms > p.P99Ms || p.P99Ms > p.P999Ms {
+			t.Errorf("%s: percentiles out of order: %v %v %v", p.Phase, p.P50Ms, p.P99Ms, p.P999Ms)
+		}
+	}
+	if got := rep.Phases[0].Ops; got != int64(cfg.Drivers) {
+		t.Errorf("load reported %d updates, want every driver once (%d)", got, cfg.Drivers)
+	}
+	var b strings.Builder
+	if err := rep.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + b.String())
+}
+
+func TestRunAgainstEmbeddedCluster(t *testing.T) {
+	c, err := devcluster.Start(devcluster.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Errorf("stop cluster: %v", err)
+		}
+	})
+	target, err := NewGRPCTarget(c.RouterAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	cfg := shortConfig()
+	cfg.MeasureProcess = true
+	rep, err := Run(context.Background(), cfg, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, rep, cfg)
+	for _, p := range rep.Phases {
+		if p.RSSBytes <= 0 {
+			t.Errorf("%s: RSS %d, want it measured", p.Phase, p.RSSBytes)
+		}
+	}
+}
+
+func TestRunAgainstRedisGEO(t *testing.T) {
+	addr := redistest.Start(t)
+	cfg := shortConfig()
+	target, err := NewRESPTarget(addr, RedisGEO, cfg.StreamApps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	rep, err := Run(context.Background(), cfg, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, rep, cfg)
+	if rep.ProcessMeasured || rep.Phases[0].CPUSeconds != 0 {
+		t.Error("CPU measured for an external target")
+	}
+}
+
+func TestRunStopsWithTheContext(t *testing.T) {
+	addr := redistest.Start(t)
+	cfg := shortConfig()
+	cfg.Duration = 30 * time.Second
+	target, err := NewRESPTarget(addr, RedisGEO, cfg.StreamApps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = Run(ctx, cfg, target)
+	if err == nil {
+		t.Fatal("Run returned no error after its context ended")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Run took %v after a 500ms context", d)
+	}
+}
+
+func TestConfigValidateNamesEveryBadField(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatalf("defaults invalid: %v", err)
+	}
+	cfg := DefaultConfig()
+	cfg.Drivers = MaxDrivers + 1
+	cfg.Dist = "clustered"
+	cfg.Duration = 2 * MaxDuration
+	cfg.Concurrency = []int{0}
+	cfg.Batch = 0
+	err := cfg.Validate()
+	if err == nil {
+		t.Fatal("Validate accepted a bad config")
+	}
+	for _, field := range []string{"drivers", "dist", "duration", "concurrency", "batch"} {
+		if !strings.Contains(err.Error(), field+":") {
+			t.Errorf("error %q does not name %s", err, field)
+		}
+	}
+}
