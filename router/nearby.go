@@ -67,10 +67,17 @@ func (r *Router) Nearby(ctx context.Context, q geo.LatLng, radiusM float64, k in
 	return found, err
 }
 
-// scatter asks every owner involved, in parallel, and merges their answers.
+// scatter answers a search in two steps. First it asks the owner of the
+// query point's own shard, over all of that owner's shards in the cover.
+// If that already gives k drivers, the k-th distance d bounds the answer:
+// only owners with shards within d of the query (the cover of d, a subset
+// of the cover of the radius) can still hold a better driver, and they are
+// asked, in parallel, for drivers within d. In a dense city the second step
+// usually asks nobody, so most queries cost one internal call instead of one
+// per owner around the circle. The answer is the same as asking everyone.
 func (r *Router) scatter(ctx context.Context, m *shardmap.Map, q geo.LatLng, radiusM float64, k int, st geomatchv1.DriverStatus, class string) ([]*matcherv1.Neighbor, error) {
 	targets := m.Route(q, radiusM)
-	ask := func(t shardmap.Target) ([]*matcherv1.Neighbor, error) {
+	ask := func(t shardmap.Target, radiusM float64) ([]*matcherv1.Neighbor, error) {
 		p, err := r.peer(t.Member)
 		if err != nil {
 			return nil, status.Errorf(codes.Unavailable, "nearby: %v", err)
@@ -95,18 +102,36 @@ func (r *Router) scatter(ctx context.Context, m *shardmap.Map, q geo.LatLng, rad
 	case 0:
 		return nil, nil
 	case 1:
-		return ask(targets[0])
+		return ask(targets[0], radiusM)
+	}
+	home := -1
+	if _, _, owner, ok := m.Locate(q); ok {
+		home = slices.IndexFunc(targets, func(t shardmap.Target) bool { return t.Member.ID == owner.ID })
+	}
+	var first []*matcherv1.Neighbor
+	rest, bound := targets, radiusM
+	if home >= 0 {
+		var err error
+		if first, err = ask(targets[home], radiusM); err != nil {
+			return nil, err
+		}
+		if len(first) >= k {
+			bound = first[k-1].GetDistanceM()
+			rest = m.Route(q, bound)
+		}
+		rest = slices.DeleteFunc(slices.Clone(rest), func(t shardmap.Target) bool { return t.Member.ID == targets[home].Member.ID })
 	}
 	var (
 		wg      sync.WaitGroup
-		results = make([][]*matcherv1.Neighbor, len(targets))
-		errs    = make([]error, len(targets))
+		results = make([][]*matcherv1.Neighbor, len(rest)+1)
+		errs    = make([]error, len(rest))
 	)
-	for i, t := range targets {
+	results[len(rest)] = first
+	for i, t := range rest {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i], errs[i] = ask(t)
+			results[i], errs[i] = ask(t, bound)
 		}()
 	}
 	wg.Wait()
