@@ -3,7 +3,6 @@ package router
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"sync"
 
@@ -94,7 +93,7 @@ func (r *Router) scatter(ctx context.Context, m *shardmap.Map, q geo.LatLng, rad
 			if _, ok := matcher.AsNotOwner(err); ok {
 				return nil, err
 			}
-			return nil, unreachable(t.Member, err)
+			return nil, unreachable("nearby", t.Member, err)
 		}
 		return resp.GetNeighbors(), nil
 	}
@@ -147,18 +146,20 @@ func (r *Router) scatter(ctx context.Context, m *shardmap.Map, q geo.LatLng, rad
 	return merge(results, k), nil
 }
 
-// unreachable turns a failed matcher call into the client's error.
-func unreachable(mem shardmap.Member, err error) error {
-	st, _ := status.FromError(err)
+// unreachable turns a failed call to a matcher into the client's error,
+// naming the matcher; what says which operation failed. Transport failures
+// become UNAVAILABLE or DEADLINE_EXCEEDED; any other status keeps its code.
+func unreachable(what string, mem shardmap.Member, err error) error {
+	st := status.Convert(err)
 	switch st.Code() {
 	case codes.DeadlineExceeded:
-		return status.Errorf(codes.DeadlineExceeded, "nearby: matcher %s at %s did not answer in time: %s", mem.ID, mem.Addr, st.Message())
+		return status.Errorf(codes.DeadlineExceeded, "%s: matcher %s at %s did not answer in time: %s", what, mem.ID, mem.Addr, st.Message())
 	case codes.Canceled:
-		return status.Errorf(codes.Canceled, "nearby: canceled: %s", st.Message())
+		return status.Errorf(codes.Canceled, "%s: canceled: %s", what, st.Message())
 	case codes.Unavailable:
-		return status.Errorf(codes.Unavailable, "nearby: matcher %s at %s unreachable: %s", mem.ID, mem.Addr, st.Message())
+		return status.Errorf(codes.Unavailable, "%s: matcher %s at %s unreachable: %s", what, mem.ID, mem.Addr, st.Message())
 	}
-	return status.Errorf(codes.Internal, "nearby: matcher %s at %s: %s", mem.ID, mem.Addr, fmt.Sprint(st.Message()))
+	return status.Errorf(st.Code(), "%s: matcher %s at %s: %s", what, mem.ID, mem.Addr, st.Message())
 }
 
 // merge combines per-owner answers into the global top k, nearest first,

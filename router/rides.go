@@ -62,10 +62,10 @@ func (s *riderService) RequestRide(ctx context.Context, req *geomatchv1.RequestR
 		}
 		resp, err := p.ride.RequestRide(ctx, &matcherv1.RideRequest{Epoch: m.Epoch(), Shard: uint64(shard), Request: req})
 		if err != nil {
-			if _, ok := matcher.AsNotOwner(err); !ok && status.Code(err) == codes.Unavailable {
-				return status.Errorf(codes.Unavailable, "request ride: matcher %s at %s unreachable: %s", owner.ID, owner.Addr, status.Convert(err).Message())
+			if _, ok := matcher.AsNotOwner(err); ok {
+				return err
 			}
-			return err
+			return unreachable("request ride", owner, err)
 		}
 		out = resp.GetTrip()
 		return nil

@@ -203,8 +203,29 @@ type streamSink struct {
 	events  chan *geomatchv1.DriverEvent
 	mu      sync.Mutex
 	pending map[int32]*geomatchv1.LocationUpdate // by sequence number; bounded by MaxStreamInflight
-	wg      sync.WaitGroup
-	dropped atomic.Int64 // rejection reports lost to a full event queue
+	dropped atomic.Int64                         // rejection reports lost to a full event queue
+	drained chan struct{}                        // signalled when pending becomes empty
+}
+
+// waitDrained waits, at most d, until every update of the stream has its
+// outcome (pending is empty), so the app hears about rejections before its
+// stream ends.
+func (s *streamSink) waitDrained(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		n := len(s.pending)
+		s.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-s.drained:
+		case <-t.C:
+			return
+		}
+	}
 }
 
 // MaxStreamInflight bounds the updates of one Connect stream that may be on
@@ -215,8 +236,14 @@ func (s *streamSink) done(idx int32, o outcome) {
 	s.mu.Lock()
 	u := s.pending[idx]
 	delete(s.pending, idx)
+	empty := len(s.pending) == 0
 	s.mu.Unlock()
-	defer s.wg.Done()
+	if empty {
+		select {
+		case s.drained <- struct{}{}:
+		default:
+		}
+	}
 	if o.accepted() || u == nil {
 		return
 	}
@@ -250,7 +277,7 @@ func (s *driverService) Connect(stream geomatchv1.DriverService_ConnectServer) e
 	driverID := hello.GetDriverId()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sk := &streamSink{ctx: ctx, events: make(chan *geomatchv1.DriverEvent, 64), pending: make(map[int32]*geomatchv1.LocationUpdate)}
+	sk := &streamSink{ctx: ctx, events: make(chan *geomatchv1.DriverEvent, 64), pending: make(map[int32]*geomatchv1.LocationUpdate), drained: make(chan struct{}, 1)}
 	sendErr := make(chan error, 1)
 	sent := make(chan struct{})
 	go func() {
@@ -292,9 +319,7 @@ func (s *driverService) Connect(stream geomatchv1.DriverService_ConnectServer) e
 	for {
 		msg, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
-			// Wait (bounded) for the outcomes of updates still in flight so
-			// the app hears about rejections before the stream ends.
-			waitTimeout(&sk.wg, s.r.cfg.UpdateTimeout)
+			sk.waitDrained(s.r.cfg.UpdateTimeout)
 			return nil
 		}
 		if err != nil {
@@ -316,7 +341,6 @@ func (s *driverService) Connect(stream geomatchv1.DriverService_ConnectServer) e
 			sk.mu.Lock()
 			sk.pending[idx] = u
 			sk.mu.Unlock()
-			sk.wg.Add(1)
 			if u.GetDriverId() != driverID {
 				sk.done(idx, outcome{code: matcherv1.Outcome_OUTCOME_INVALID, msg: fmt.Sprintf("driver_id: %q does not match the stream's driver %q", u.GetDriverId(), driverID)})
 				continue
@@ -353,16 +377,4 @@ type releasing struct {
 func (r releasing) done(idx int32, o outcome) {
 	<-r.slots
 	r.streamSink.done(idx, o)
-}
-
-// waitTimeout waits for wg, at most d.
-func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-	}
 }

@@ -84,12 +84,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	waitCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var runErr error
-	go func() {
-		<-demoG.Failed()
-		cancel()
+	go func() { // ends when the demo fails or the wait is over
+		select {
+		case <-demoG.Failed():
+			cancel()
+		case <-waitCtx.Done():
+		}
 	}()
-	runErr = c.Wait(waitCtx)
+	runErr := c.Wait(waitCtx)
 	fmt.Fprintln(stdout, "geomatch dev: stopping")
 	err = errors.Join(runErr, demoG.Stop(), c.Stop())
 	fmt.Fprintln(stdout, "geomatch dev: stopped")
