@@ -13,8 +13,6 @@ package membership
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 	"sync"
 
 	"github.com/geomatch/geomatch/shardmap"
@@ -78,7 +76,7 @@ func (l *Local) Kind() string { return l.kind }
 func (l *Local) Update(change func(*shardmap.Doc) error) (*shardmap.Map, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	doc := cloneDoc(l.cur.Doc())
+	doc := l.cur.Doc()
 	if err := change(&doc); err != nil {
 		return nil, fmt.Errorf("update ring: %w", err)
 	}
@@ -91,13 +89,4 @@ func (l *Local) Update(change func(*shardmap.Doc) error) (*shardmap.Map, error) 
 	close(l.changed)
 	l.changed = make(chan struct{})
 	return m, nil
-}
-
-// cloneDoc deep-copies d so a change never reaches a published map.
-func cloneDoc(d shardmap.Doc) shardmap.Doc {
-	d.Members = slices.Clone(d.Members)
-	d.Splits = slices.Clone(d.Splits)
-	d.Drained = slices.Clone(d.Drained)
-	d.Pins = maps.Clone(d.Pins)
-	return d
 }

@@ -20,6 +20,7 @@ type Map struct {
 	members []Member // all, sorted by id
 	placing *Ring
 	pins    map[Cell]Member
+	over    map[Cell]Member
 	routes  *routeCache
 }
 
@@ -36,6 +37,7 @@ func NewMap(d Doc) (*Map, error) {
 		members: p.members,
 		placing: p.placing,
 		pins:    p.pins,
+		over:    p.over,
 		routes:  newRouteCache(p.layout, routeCacheEntries, routeCacheCells),
 	}, nil
 }
@@ -63,7 +65,8 @@ func (m *Map) Member(id string) (Member, bool) {
 }
 
 // Owner returns the member owning shard: its pin if it has one, else its
-// place on the ring of non-drained members. It reports false when shard is
+// bounded-load override if it has one, else its place on the ring of
+// non-drained members. It reports false when shard is
 // not a shard of the layout (a split cell, a cell of another resolution,
 // an invalid index) or when every member is drained. Pure Go, no
 // allocation.
@@ -78,6 +81,11 @@ func (m *Map) Owner(shard Cell) (Member, bool) {
 func (m *Map) owner(shard Cell) (Member, bool) {
 	if len(m.pins) > 0 {
 		if o, ok := m.pins[shard]; ok {
+			return o, true
+		}
+	}
+	if len(m.over) > 0 {
+		if o, ok := m.over[shard]; ok {
 			return o, true
 		}
 	}

@@ -52,6 +52,11 @@ type Doc struct {
 	// reachable, e.g. while they hand their shards over) but are left out
 	// of the ring.
 	Drained []string `json:"drained,omitempty"`
+	// Overrides are placement corrections computed by the ring writer's
+	// bounded-load pass (see BoundedLoad): shards moved off members that
+	// the ring gave more than their share of the active shards. Pins win
+	// over overrides; the same validity rules apply.
+	Overrides map[Cell]string `json:"overrides,omitempty"`
 }
 
 // DefaultDoc returns the epoch 1 document for members with the default
@@ -73,6 +78,7 @@ func (d Doc) Clone() Doc {
 	d.Splits = slices.Clone(d.Splits)
 	d.Pins = maps.Clone(d.Pins)
 	d.Drained = slices.Clone(d.Drained)
+	d.Overrides = maps.Clone(d.Overrides)
 	return d
 }
 
@@ -92,6 +98,7 @@ type parts struct {
 	members []Member // every member, sorted by id
 	placing *Ring    // non-drained members, for placement
 	pins    map[Cell]Member
+	over    map[Cell]Member // bounded-load overrides
 }
 
 // build validates d and builds its layout, rings and pins.
@@ -132,19 +139,33 @@ func (d Doc) build() (parts, error) {
 	if err != nil {
 		return p, fmt.Errorf("ring document epoch %d: members: %w", d.Epoch, err)
 	}
-	pins := make(map[Cell]Member, len(d.Pins))
-	for _, c := range slices.Sorted(maps.Keys(d.Pins)) { // sorted: the same error everywhere
-		id := d.Pins[c]
+	pins, err := placements(d, "pin", d.Pins, l, byID, drained)
+	if err != nil {
+		return p, err
+	}
+	over, err := placements(d, "override", d.Overrides, l, byID, drained)
+	if err != nil {
+		return p, err
+	}
+	return parts{layout: l, members: all, placing: placing, pins: pins, over: over}, nil
+}
+
+// placements checks a pin or override map: every key a shard of l, every
+// value a member that is not drained.
+func placements(d Doc, what string, in map[Cell]string, l *Layout, byID map[string]Member, drained map[string]bool) (map[Cell]Member, error) {
+	out := make(map[Cell]Member, len(in))
+	for _, c := range slices.Sorted(maps.Keys(in)) { // sorted: the same error everywhere
+		id := in[c]
 		m, ok := byID[id]
 		switch {
 		case !l.IsShard(c):
-			return p, fmt.Errorf("ring document epoch %d: pin of %s to %q: %s is not a shard of the layout", d.Epoch, c, id, c)
+			return nil, fmt.Errorf("ring document epoch %d: %s of %s to %q: %s is not a shard of the layout", d.Epoch, what, c, id, c)
 		case !ok:
-			return p, fmt.Errorf("ring document epoch %d: pin of %s to %q: not a member", d.Epoch, c, id)
+			return nil, fmt.Errorf("ring document epoch %d: %s of %s to %q: not a member", d.Epoch, what, c, id)
 		case drained[id]:
-			return p, fmt.Errorf("ring document epoch %d: pin of %s to %q: the member is drained", d.Epoch, c, id)
+			return nil, fmt.Errorf("ring document epoch %d: %s of %s to %q: the member is drained", d.Epoch, what, c, id)
 		}
-		pins[c] = m
+		out[c] = m
 	}
-	return parts{layout: l, members: all, placing: placing, pins: pins}, nil
+	return out, nil
 }
