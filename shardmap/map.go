@@ -22,6 +22,7 @@ type Map struct {
 	pins    map[Cell]Member
 	over    map[Cell]Member
 	routes  *routeCache
+	regions *regionCache
 }
 
 // NewMap validates d (see Doc.Validate) and builds its Map. The Map keeps
@@ -39,6 +40,7 @@ func NewMap(d Doc) (*Map, error) {
 		pins:    p.pins,
 		over:    p.over,
 		routes:  newRouteCache(p.layout, routeCacheEntries, routeCacheCells),
+		regions: newRegionCache(regionCachePoints),
 	}, nil
 }
 
