@@ -16,7 +16,9 @@
 //   - E > N (the node is behind): the node refreshes its ring once and, if
 //     it is still behind, refuses everything.
 //
-// When the ring changes, the node drops the shards it no longer owns.
+// When the ring changes, the node hands the shards it lost to their new
+// owners and warms the shards it gained from their old owners, or from the
+// store when an old owner is gone (see Handoff in handoff.go).
 //
 // The node's goroutines are owned by Run, which returns when its context is
 // done.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"google.golang.org/grpc"
 	"log/slog"
 	"math"
 	"slices"
@@ -55,16 +56,30 @@ type Config struct {
 	// grouped by shard and written behind (warm-up data for a shard's next
 	// owner).
 	Store store.Store
+	// HandoffGrace is how long the node keeps the drivers of a shard it
+	// gave up, for the new owner to fetch; default 15 s.
+	HandoffGrace time.Duration
+	// WarmTimeout bounds the warm-up of gained shards; searches over them
+	// wait at most this long; default 5 s.
+	WarmTimeout time.Duration
+	// TransferTimeout bounds the transfer from one old owner; default 3 s.
+	TransferTimeout time.Duration
+	// DialOptions are used to reach other matchers (Transfer); default
+	// plaintext.
+	DialOptions []grpc.DialOption
 }
 
 // DefaultConfig returns the defaults for node id.
 func DefaultConfig(id string) Config {
 	return Config{
-		NodeID:         id,
-		Index:          index.DefaultConfig(),
-		ExpireEvery:    time.Second,
-		RateWindow:     10 * time.Second,
-		RefreshTimeout: time.Second,
+		NodeID:          id,
+		Index:           index.DefaultConfig(),
+		ExpireEvery:     time.Second,
+		RateWindow:      10 * time.Second,
+		RefreshTimeout:  time.Second,
+		HandoffGrace:    15 * time.Second,
+		WarmTimeout:     5 * time.Second,
+		TransferTimeout: 3 * time.Second,
 	}
 }
 
@@ -82,6 +97,15 @@ func (c *Config) fill() error {
 	if c.RefreshTimeout <= 0 {
 		c.RefreshTimeout = d.RefreshTimeout
 	}
+	if c.HandoffGrace <= 0 {
+		c.HandoffGrace = d.HandoffGrace
+	}
+	if c.WarmTimeout <= 0 {
+		c.WarmTimeout = d.WarmTimeout
+	}
+	if c.TransferTimeout <= 0 {
+		c.TransferTimeout = d.TransferTimeout
+	}
 	return nil
 }
 
@@ -93,6 +117,7 @@ type Node struct {
 	log   *slog.Logger
 	loads *loads
 	pos   *positionWriter // nil without a store
+	ho    handoff
 }
 
 // NewNode returns a node that learns its shards from src.
@@ -105,6 +130,7 @@ func NewNode(cfg Config, src membership.Source, log *slog.Logger) (*Node, error)
 		return nil, fmt.Errorf("matcher %s: %w", cfg.NodeID, err)
 	}
 	n := &Node{cfg: cfg, ix: ix, src: src, log: log.With("node", cfg.NodeID), loads: newLoads(cfg.RateWindow)}
+	n.ho.peers.opts = cfg.DialOptions
 	if cfg.Store != nil {
 		n.pos = newPositionWriter(cfg.Store)
 	}
@@ -118,7 +144,7 @@ func (n *Node) ID() string { return n.cfg.NodeID }
 func (n *Node) Index() *index.Index { return n.ix }
 
 // Run expires silent drivers, refreshes load rates and follows ring changes
-// until ctx is done.
+// (handing shards over, see Handoff) until ctx is done.
 func (n *Node) Run(ctx context.Context) error {
 	tick := time.NewTicker(n.cfg.ExpireEvery)
 	defer tick.Stop()
@@ -128,10 +154,11 @@ func (n *Node) Run(ctx context.Context) error {
 		go func() { defer close(done); n.runPositions(pctx, n.pos) }()
 		defer func() { cancel(); <-done }()
 	}
+	defer n.ho.peers.close()
+	defer n.stopWarm()
 	m, changed := n.src.Current()
 	n.log.Info("matcher running", "epoch", m.Epoch())
-	// The ring may have changed between the node's first calls and now.
-	n.dropUnowned(m)
+	n.advance(ctx)
 	last := time.Now()
 	for {
 		select {
@@ -141,30 +168,24 @@ func (n *Node) Run(ctx context.Context) error {
 			if k := n.ix.Expire(); k > 0 {
 				n.log.Debug("expired silent drivers", "count", k)
 			}
+			n.expireRetired(now)
 			n.loads.tick(now.Sub(last))
 			last = now
 		case <-changed:
-			m, changed = n.src.Current()
-			n.log.Info("ring changed", "epoch", m.Epoch())
-			n.dropUnowned(m)
+			_, changed = n.src.Current()
+			n.advance(ctx)
 		}
 	}
 }
 
-// dropUnowned removes the shards the node no longer owns under m.
-func (n *Node) dropUnowned(m *shardmap.Map) {
-	dropped, drivers := 0, 0
-	for _, st := range n.ix.Shards() {
-		if !n.owns(m, st.Shard) {
-			drivers += n.ix.DropShard(st.Shard)
-			n.loads.drop(st.Shard)
-			dropped++
-		}
+// stopWarm cancels a running warm-up and waits for it.
+func (n *Node) stopWarm() {
+	n.ho.mu.Lock()
+	if n.ho.cancel != nil {
+		n.ho.cancel()
 	}
-	n.loads.retain(func(c h3.Cell) bool { return n.owns(m, c) })
-	if dropped > 0 {
-		n.log.Info("dropped shards the node no longer owns", "epoch", m.Epoch(), "shards", dropped, "drivers", drivers)
-	}
+	n.ho.mu.Unlock()
+	n.ho.wg.Wait()
 }
 
 func (n *Node) owns(m *shardmap.Map, shard h3.Cell) bool {
@@ -209,6 +230,10 @@ func (n *Node) Apply(ctx context.Context, req *matcherv1.ApplyRequest, buf *appl
 	if buf == nil {
 		buf = &applyBuf{}
 	}
+	n.view(ctx, req.GetEpoch())
+	n.advance(ctx) // shard moves first: evictions during a warm-up are recorded
+	n.ho.ring.RLock()
+	defer n.ho.ring.RUnlock()
 	m, behind := n.view(ctx, req.GetEpoch())
 	resp := &matcherv1.ApplyResponse{Seq: req.GetSeq(), Epoch: m.Epoch()}
 	layout := m.Layout()
@@ -249,7 +274,7 @@ func (n *Node) Apply(ctx context.Context, req *matcherv1.ApplyRequest, buf *appl
 				resp.Claimed = append(resp.Claimed, i)
 			}
 			if n.pos != nil {
-				n.pos.put(posWrite{shard: uint64(u.Shard), pos: store.Position{DriverID: u.ID, Lat: u.Pos.Lat, Lng: u.Pos.Lng, TimestampMs: u.TimestampMs}})
+				n.pos.put(posWrite{shard: uint64(u.Shard), pos: storePosition(u)})
 				if r.MovedFrom != 0 {
 					n.pos.put(posWrite{shard: uint64(r.MovedFrom), pos: store.Position{DriverID: u.ID}, del: true})
 				}
@@ -264,7 +289,7 @@ func (n *Node) Apply(ctx context.Context, req *matcherv1.ApplyRequest, buf *appl
 	}
 	for _, e := range req.GetEvictions() {
 		if e.GetDriverId() != "" && len(e.GetDriverId()) <= MaxIDBytes {
-			n.ix.Evict(e.GetDriverId(), e.GetOlderThanMs())
+			n.evict(e.GetDriverId(), e.GetOlderThanMs())
 		}
 	}
 	return resp, nil
@@ -319,6 +344,9 @@ func (n *Node) Nearby(ctx context.Context, req *matcherv1.NearbyRequest) (*match
 	}
 	if len(refused) > 0 {
 		return nil, &NotOwnerError{NodeID: n.cfg.NodeID, Epoch: m.Epoch(), Shards: refused}
+	}
+	if err := n.waitWarm(ctx, shards); err != nil {
+		return nil, err
 	}
 	for _, c := range shards {
 		n.loads.get(c).queries.Add(1)

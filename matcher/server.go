@@ -56,6 +56,14 @@ func (s *Server) Stats(context.Context, *matcherv1.StatsRequest) (*matcherv1.Sta
 	return s.node.Stats(), nil
 }
 
+// Transfer implements MatcherServiceServer.
+func (s *Server) Transfer(req *matcherv1.TransferRequest, stream matcherv1.MatcherService_TransferServer) error {
+	if err := s.node.Transfer(stream.Context(), req, stream.Send); err != nil {
+		return toStatus(err)
+	}
+	return nil
+}
+
 // toStatus maps node errors to gRPC codes, in one place.
 func toStatus(err error) error {
 	var no *NotOwnerError

@@ -106,14 +106,14 @@ func (c *testCluster) waitSettled(t *testing.T, fleet []fleetDriver) {
 	for {
 		bad := ""
 		for _, d := range fleet {
-			holders := 0
+			var holders []string
 			for _, n := range c.Nodes {
-				if _, ok := n.Index().Get(d.id); ok {
-					holders++
+				if got, ok := n.Index().Get(d.id); ok {
+					holders = append(holders, fmt.Sprintf("%s (shard %s, ts %d)", n.ID(), got.Shard, got.TimestampMs))
 				}
 			}
-			if holders != 1 {
-				bad = fmt.Sprintf("driver %s held by %d nodes", d.id, holders)
+			if len(holders) != 1 {
+				bad = fmt.Sprintf("driver %s (ts %d) held by %d nodes: %v", d.id, d.ts, len(holders), holders)
 				break
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -332,6 +333,20 @@ func (m *Memory) Positions(ctx context.Context, shard uint64) ([]Position, error
 	}
 	m.mu.Unlock()
 	sortPositions(out)
+	return out, nil
+}
+
+// PositionShards implements Store.
+func (m *Memory) PositionShards(ctx context.Context, limit int) ([]uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("list position shards: %w", err)
+	}
+	m.mu.Lock()
+	out := slices.Sorted(maps.Keys(m.positions))
+	m.mu.Unlock()
+	if len(out) > limit {
+		out = out[:max(limit, 0)]
+	}
 	return out, nil
 }
 

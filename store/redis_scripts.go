@@ -159,7 +159,8 @@ end
 return {'ok', v}
 `)
 
-// savePositionsScript stores "lat,lng,ts" values in the shard's hash,
+// savePositionsScript stores "lat,lng,ts,status,class" values in the
+// shard's hash (the third field is the timestamp),
 // keeping a stored value whose timestamp is newer. ARGV is a flat list of
 // (driver_id, value, ts_ms) triples. Returns the number written.
 var savePositionsScript = redis.NewScript(`
@@ -169,7 +170,7 @@ for i = 1, #ARGV, 3 do
   local cur = redis.call('HGET', key, ARGV[i])
   local keep = false
   if cur then
-    local ts = tonumber(string.match(cur, ',([^,]*)$'))
+    local ts = tonumber(string.match(cur, '^[^,]*,[^,]*,([^,]*)'))
     keep = ts ~= nil and ts > tonumber(ARGV[i + 2])
   end
   if not keep then

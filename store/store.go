@@ -103,11 +103,17 @@ type TripRecord struct {
 	Data []byte
 }
 
-// Position is the last known position of a driver.
+// Position is the last known position of a driver, with what a new owner
+// of its shard needs to serve it before its next report.
 type Position struct {
 	DriverID    string
 	Lat, Lng    float64
 	TimestampMs int64
+	// Status is the driver's app-reported status (a geomatchv1.DriverStatus
+	// value; 0 when unknown).
+	Status int32
+	// VehicleClass is the driver's vehicle class, "" when none.
+	VehicleClass string
 }
 
 // EventKind says what an event carries.
@@ -185,6 +191,9 @@ type Store interface {
 	DeletePositions(ctx context.Context, shard uint64, driverIDs []string) error
 	// Positions returns the positions recorded for shard.
 	Positions(ctx context.Context, shard uint64) ([]Position, error)
+	// PositionShards returns the shards with recorded positions, sorted,
+	// at most limit of them (the warm-up of a dead node's shards).
+	PositionShards(ctx context.Context, limit int) ([]uint64, error)
 
 	// Publish sends an event to every subscriber (best effort).
 	Publish(ctx context.Context, e Event) error

@@ -908,6 +908,8 @@ func testPositions(t *testing.T, newStore func(t *testing.T) store.Store) {
 			{DriverID: "b", Lat: -33.8688, Lng: 151.2093, TimestampMs: 1_700_000_000_456},
 			{DriverID: "c", Lat: 1e-9, Lng: -0.1, TimestampMs: 1},
 			{DriverID: "d", Lat: -90, Lng: math.Nextafter(180, 0), TimestampMs: math.MaxInt64 / 4096},
+			{DriverID: "e", Lat: 40.7, Lng: -74, TimestampMs: 5, Status: 3, VehicleClass: "xl,pet-friendly"},
+			{DriverID: "f", Lat: 40.7, Lng: -74, TimestampMs: 6, Status: 1},
 		}
 		if err := s.SavePositions(ctx, 7, ps); err != nil {
 			t.Fatal(err)
@@ -956,6 +958,32 @@ func testPositions(t *testing.T, newStore func(t *testing.T) store.Store) {
 			t.Fatal(err)
 		}
 		checkPositions(t, ctx, s, 1, ps[:2])
+	})
+
+	t.Run("shards with positions are listed", func(t *testing.T) {
+		s, ctx, _ := setup(t, newStore)
+		if got, err := s.PositionShards(ctx, 10); err != nil || len(got) != 0 {
+			t.Fatalf("PositionShards of an empty store = %v, %v", got, err)
+		}
+		p := []store.Position{{DriverID: "a", Lat: 1, Lng: 1, TimestampMs: 1}}
+		for _, shard := range []uint64{0x872a1072bffffff, 3, 0x85283473fffffff} {
+			if err := s.SavePositions(ctx, shard, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := s.PositionShards(ctx, 10)
+		if err != nil || !slices.Equal(got, []uint64{3, 0x85283473fffffff, 0x872a1072bffffff}) {
+			t.Fatalf("PositionShards = %v, %v", got, err)
+		}
+		if got, err := s.PositionShards(ctx, 2); err != nil || len(got) > 2 {
+			t.Fatalf("PositionShards(limit 2) = %v, %v", got, err)
+		}
+		if err := s.DeletePositions(ctx, 3, []string{"a"}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.PositionShards(ctx, 10); slices.Contains(got, 3) {
+			t.Fatalf("PositionShards after the shard's last driver was deleted = %v", got)
+		}
 	})
 
 	t.Run("positions are grouped by shard", func(t *testing.T) {

@@ -1032,6 +1032,127 @@ func (x *StatsResponse) GetShards() []*ShardStats {
 	return nil
 }
 
+type TransferRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Ring epoch of the caller (the new owner).
+	Epoch uint64 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// Shards (H3 cells) of the old owner's layout to hand over.
+	Shards []uint64 `protobuf:"varint,2,rep,packed,name=shards,proto3" json:"shards,omitempty"`
+	// Member id of the caller: the drivers it owns at epoch are sent.
+	NodeId string `protobuf:"bytes,3,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// The last epoch at which the caller held every shard it owned (0 when it
+	// starts empty). Shards the old owner gave up at or before it were handed
+	// over to other nodes back then and are not sent again: their copies may
+	// be stale.
+	SinceEpoch    uint64 `protobuf:"varint,4,opt,name=since_epoch,json=sinceEpoch,proto3" json:"since_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferRequest) Reset() {
+	*x = TransferRequest{}
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferRequest) ProtoMessage() {}
+
+func (x *TransferRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferRequest.ProtoReflect.Descriptor instead.
+func (*TransferRequest) Descriptor() ([]byte, []int) {
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *TransferRequest) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *TransferRequest) GetShards() []uint64 {
+	if x != nil {
+		return x.Shards
+	}
+	return nil
+}
+
+func (x *TransferRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *TransferRequest) GetSinceEpoch() uint64 {
+	if x != nil {
+		return x.SinceEpoch
+	}
+	return 0
+}
+
+// TransferChunk is one batch of handed-over drivers; fine_cell is left 0
+// (the receiver computes it in its own layout).
+type TransferChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Drivers       []*Update              `protobuf:"bytes,1,rep,name=drivers,proto3" json:"drivers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferChunk) Reset() {
+	*x = TransferChunk{}
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferChunk) ProtoMessage() {}
+
+func (x *TransferChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferChunk.ProtoReflect.Descriptor instead.
+func (*TransferChunk) Descriptor() ([]byte, []int) {
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *TransferChunk) GetDrivers() []*Update {
+	if x != nil {
+		return x.Drivers
+	}
+	return nil
+}
+
 var File_geomatch_matcher_v1_matcher_proto protoreflect.FileDescriptor
 
 const file_geomatch_matcher_v1_matcher_proto_rawDesc = "" +
@@ -1106,7 +1227,15 @@ const file_geomatch_matcher_v1_matcher_proto_rawDesc = "" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x18\n" +
 	"\adrivers\x18\x03 \x01(\x03R\adrivers\x127\n" +
-	"\x06shards\x18\x04 \x03(\v2\x1f.geomatch.matcher.v1.ShardStatsR\x06shards*\x9f\x01\n" +
+	"\x06shards\x18\x04 \x03(\v2\x1f.geomatch.matcher.v1.ShardStatsR\x06shards\"y\n" +
+	"\x0fTransferRequest\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x16\n" +
+	"\x06shards\x18\x02 \x03(\x04R\x06shards\x12\x17\n" +
+	"\anode_id\x18\x03 \x01(\tR\x06nodeId\x12\x1f\n" +
+	"\vsince_epoch\x18\x04 \x01(\x04R\n" +
+	"sinceEpoch\"F\n" +
+	"\rTransferChunk\x125\n" +
+	"\adrivers\x18\x01 \x03(\v2\x1b.geomatch.matcher.v1.UpdateR\adrivers*\x9f\x01\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fOUTCOME_APPLIED\x10\x01\x12\x15\n" +
@@ -1114,11 +1243,12 @@ const file_geomatch_matcher_v1_matcher_proto_rawDesc = "" +
 	"\rOUTCOME_STALE\x10\x03\x12\x10\n" +
 	"\fOUTCOME_FULL\x10\x04\x12\x15\n" +
 	"\x11OUTCOME_NOT_OWNER\x10\x05\x12\x13\n" +
-	"\x0fOUTCOME_INVALID\x10\x062\x87\x02\n" +
+	"\x0fOUTCOME_INVALID\x10\x062\xdf\x02\n" +
 	"\x0eMatcherService\x12R\n" +
 	"\x05Apply\x12!.geomatch.matcher.v1.ApplyRequest\x1a\".geomatch.matcher.v1.ApplyResponse(\x010\x01\x12Q\n" +
 	"\x06Nearby\x12\".geomatch.matcher.v1.NearbyRequest\x1a#.geomatch.matcher.v1.NearbyResponse\x12N\n" +
-	"\x05Stats\x12!.geomatch.matcher.v1.StatsRequest\x1a\".geomatch.matcher.v1.StatsResponse2e\n" +
+	"\x05Stats\x12!.geomatch.matcher.v1.StatsRequest\x1a\".geomatch.matcher.v1.StatsResponse\x12V\n" +
+	"\bTransfer\x12$.geomatch.matcher.v1.TransferRequest\x1a\".geomatch.matcher.v1.TransferChunk0\x012e\n" +
 	"\x0fDispatchService\x12R\n" +
 	"\vRequestRide\x12 .geomatch.matcher.v1.RideRequest\x1a!.geomatch.matcher.v1.RideResponseBBZ@github.com/geomatch/geomatch/proto/geomatch/matcher/v1;matcherv1b\x06proto3"
 
@@ -1135,7 +1265,7 @@ func file_geomatch_matcher_v1_matcher_proto_rawDescGZIP() []byte {
 }
 
 var file_geomatch_matcher_v1_matcher_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_geomatch_matcher_v1_matcher_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_geomatch_matcher_v1_matcher_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_geomatch_matcher_v1_matcher_proto_goTypes = []any{
 	(Outcome)(0),                  // 0: geomatch.matcher.v1.Outcome
 	(*RideRequest)(nil),           // 1: geomatch.matcher.v1.RideRequest
@@ -1152,35 +1282,40 @@ var file_geomatch_matcher_v1_matcher_proto_goTypes = []any{
 	(*StatsRequest)(nil),          // 12: geomatch.matcher.v1.StatsRequest
 	(*ShardStats)(nil),            // 13: geomatch.matcher.v1.ShardStats
 	(*StatsResponse)(nil),         // 14: geomatch.matcher.v1.StatsResponse
-	(*v1.RequestRideRequest)(nil), // 15: geomatch.v1.RequestRideRequest
-	(*v1.Trip)(nil),               // 16: geomatch.v1.Trip
-	(v1.DriverStatus)(0),          // 17: geomatch.v1.DriverStatus
+	(*TransferRequest)(nil),       // 15: geomatch.matcher.v1.TransferRequest
+	(*TransferChunk)(nil),         // 16: geomatch.matcher.v1.TransferChunk
+	(*v1.RequestRideRequest)(nil), // 17: geomatch.v1.RequestRideRequest
+	(*v1.Trip)(nil),               // 18: geomatch.v1.Trip
+	(v1.DriverStatus)(0),          // 19: geomatch.v1.DriverStatus
 }
 var file_geomatch_matcher_v1_matcher_proto_depIdxs = []int32{
-	15, // 0: geomatch.matcher.v1.RideRequest.request:type_name -> geomatch.v1.RequestRideRequest
-	16, // 1: geomatch.matcher.v1.RideResponse.trip:type_name -> geomatch.v1.Trip
-	17, // 2: geomatch.matcher.v1.Update.status:type_name -> geomatch.v1.DriverStatus
+	17, // 0: geomatch.matcher.v1.RideRequest.request:type_name -> geomatch.v1.RequestRideRequest
+	18, // 1: geomatch.matcher.v1.RideResponse.trip:type_name -> geomatch.v1.Trip
+	19, // 2: geomatch.matcher.v1.Update.status:type_name -> geomatch.v1.DriverStatus
 	3,  // 3: geomatch.matcher.v1.ApplyRequest.updates:type_name -> geomatch.matcher.v1.Update
 	4,  // 4: geomatch.matcher.v1.ApplyRequest.evictions:type_name -> geomatch.matcher.v1.Eviction
 	0,  // 5: geomatch.matcher.v1.Exception.outcome:type_name -> geomatch.matcher.v1.Outcome
 	6,  // 6: geomatch.matcher.v1.ApplyResponse.exceptions:type_name -> geomatch.matcher.v1.Exception
-	17, // 7: geomatch.matcher.v1.NearbyRequest.status:type_name -> geomatch.v1.DriverStatus
-	17, // 8: geomatch.matcher.v1.Neighbor.status:type_name -> geomatch.v1.DriverStatus
+	19, // 7: geomatch.matcher.v1.NearbyRequest.status:type_name -> geomatch.v1.DriverStatus
+	19, // 8: geomatch.matcher.v1.Neighbor.status:type_name -> geomatch.v1.DriverStatus
 	9,  // 9: geomatch.matcher.v1.NearbyResponse.neighbors:type_name -> geomatch.matcher.v1.Neighbor
 	13, // 10: geomatch.matcher.v1.StatsResponse.shards:type_name -> geomatch.matcher.v1.ShardStats
-	5,  // 11: geomatch.matcher.v1.MatcherService.Apply:input_type -> geomatch.matcher.v1.ApplyRequest
-	8,  // 12: geomatch.matcher.v1.MatcherService.Nearby:input_type -> geomatch.matcher.v1.NearbyRequest
-	12, // 13: geomatch.matcher.v1.MatcherService.Stats:input_type -> geomatch.matcher.v1.StatsRequest
-	1,  // 14: geomatch.matcher.v1.DispatchService.RequestRide:input_type -> geomatch.matcher.v1.RideRequest
-	7,  // 15: geomatch.matcher.v1.MatcherService.Apply:output_type -> geomatch.matcher.v1.ApplyResponse
-	10, // 16: geomatch.matcher.v1.MatcherService.Nearby:output_type -> geomatch.matcher.v1.NearbyResponse
-	14, // 17: geomatch.matcher.v1.MatcherService.Stats:output_type -> geomatch.matcher.v1.StatsResponse
-	2,  // 18: geomatch.matcher.v1.DispatchService.RequestRide:output_type -> geomatch.matcher.v1.RideResponse
-	15, // [15:19] is the sub-list for method output_type
-	11, // [11:15] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	3,  // 11: geomatch.matcher.v1.TransferChunk.drivers:type_name -> geomatch.matcher.v1.Update
+	5,  // 12: geomatch.matcher.v1.MatcherService.Apply:input_type -> geomatch.matcher.v1.ApplyRequest
+	8,  // 13: geomatch.matcher.v1.MatcherService.Nearby:input_type -> geomatch.matcher.v1.NearbyRequest
+	12, // 14: geomatch.matcher.v1.MatcherService.Stats:input_type -> geomatch.matcher.v1.StatsRequest
+	15, // 15: geomatch.matcher.v1.MatcherService.Transfer:input_type -> geomatch.matcher.v1.TransferRequest
+	1,  // 16: geomatch.matcher.v1.DispatchService.RequestRide:input_type -> geomatch.matcher.v1.RideRequest
+	7,  // 17: geomatch.matcher.v1.MatcherService.Apply:output_type -> geomatch.matcher.v1.ApplyResponse
+	10, // 18: geomatch.matcher.v1.MatcherService.Nearby:output_type -> geomatch.matcher.v1.NearbyResponse
+	14, // 19: geomatch.matcher.v1.MatcherService.Stats:output_type -> geomatch.matcher.v1.StatsResponse
+	16, // 20: geomatch.matcher.v1.MatcherService.Transfer:output_type -> geomatch.matcher.v1.TransferChunk
+	2,  // 21: geomatch.matcher.v1.DispatchService.RequestRide:output_type -> geomatch.matcher.v1.RideResponse
+	17, // [17:22] is the sub-list for method output_type
+	12, // [12:17] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_geomatch_matcher_v1_matcher_proto_init() }
@@ -1194,7 +1329,7 @@ func file_geomatch_matcher_v1_matcher_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_geomatch_matcher_v1_matcher_proto_rawDesc), len(file_geomatch_matcher_v1_matcher_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -23,9 +23,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	MatcherService_Apply_FullMethodName  = "/geomatch.matcher.v1.MatcherService/Apply"
-	MatcherService_Nearby_FullMethodName = "/geomatch.matcher.v1.MatcherService/Nearby"
-	MatcherService_Stats_FullMethodName  = "/geomatch.matcher.v1.MatcherService/Stats"
+	MatcherService_Apply_FullMethodName    = "/geomatch.matcher.v1.MatcherService/Apply"
+	MatcherService_Nearby_FullMethodName   = "/geomatch.matcher.v1.MatcherService/Nearby"
+	MatcherService_Stats_FullMethodName    = "/geomatch.matcher.v1.MatcherService/Stats"
+	MatcherService_Transfer_FullMethodName = "/geomatch.matcher.v1.MatcherService/Transfer"
 )
 
 // MatcherServiceClient is the client API for MatcherService service.
@@ -44,6 +45,11 @@ type MatcherServiceClient interface {
 	Nearby(ctx context.Context, in *NearbyRequest, opts ...grpc.CallOption) (*NearbyResponse, error)
 	// Stats reports the node's load per shard.
 	Stats(ctx context.Context, in *StatsRequest, opts ...grpc.CallOption) (*StatsResponse, error)
+	// Transfer streams the drivers the node holds in the listed shards: the
+	// handoff of shards to their new owner, which calls it on the old owner
+	// right after a ring change. The old owner answers for shards it owns or
+	// has just given up (it keeps them for a grace period after a move).
+	Transfer(ctx context.Context, in *TransferRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TransferChunk], error)
 }
 
 type matcherServiceClient struct {
@@ -87,6 +93,25 @@ func (c *matcherServiceClient) Stats(ctx context.Context, in *StatsRequest, opts
 	return out, nil
 }
 
+func (c *matcherServiceClient) Transfer(ctx context.Context, in *TransferRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TransferChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &MatcherService_ServiceDesc.Streams[1], MatcherService_Transfer_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[TransferRequest, TransferChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MatcherService_TransferClient = grpc.ServerStreamingClient[TransferChunk]
+
 // MatcherServiceServer is the server API for MatcherService service.
 // All implementations must embed UnimplementedMatcherServiceServer
 // for forward compatibility.
@@ -103,6 +128,11 @@ type MatcherServiceServer interface {
 	Nearby(context.Context, *NearbyRequest) (*NearbyResponse, error)
 	// Stats reports the node's load per shard.
 	Stats(context.Context, *StatsRequest) (*StatsResponse, error)
+	// Transfer streams the drivers the node holds in the listed shards: the
+	// handoff of shards to their new owner, which calls it on the old owner
+	// right after a ring change. The old owner answers for shards it owns or
+	// has just given up (it keeps them for a grace period after a move).
+	Transfer(*TransferRequest, grpc.ServerStreamingServer[TransferChunk]) error
 	mustEmbedUnimplementedMatcherServiceServer()
 }
 
@@ -121,6 +151,9 @@ func (UnimplementedMatcherServiceServer) Nearby(context.Context, *NearbyRequest)
 }
 func (UnimplementedMatcherServiceServer) Stats(context.Context, *StatsRequest) (*StatsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Stats not implemented")
+}
+func (UnimplementedMatcherServiceServer) Transfer(*TransferRequest, grpc.ServerStreamingServer[TransferChunk]) error {
+	return status.Error(codes.Unimplemented, "method Transfer not implemented")
 }
 func (UnimplementedMatcherServiceServer) mustEmbedUnimplementedMatcherServiceServer() {}
 func (UnimplementedMatcherServiceServer) testEmbeddedByValue()                        {}
@@ -186,6 +219,17 @@ func _MatcherService_Stats_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MatcherService_Transfer_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(TransferRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(MatcherServiceServer).Transfer(m, &grpc.GenericServerStream[TransferRequest, TransferChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MatcherService_TransferServer = grpc.ServerStreamingServer[TransferChunk]
+
 // MatcherService_ServiceDesc is the grpc.ServiceDesc for MatcherService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -208,6 +252,11 @@ var MatcherService_ServiceDesc = grpc.ServiceDesc{
 			Handler:       _MatcherService_Apply_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "Transfer",
+			Handler:       _MatcherService_Transfer_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "geomatch/matcher/v1/matcher.proto",

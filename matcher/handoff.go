@@ -1,0 +1,614 @@
+package matcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/uber/h3-go/v4"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/geomatch/geomatch/internal/geo"
+	"github.com/geomatch/geomatch/matcher/index"
+	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
+	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
+	"github.com/geomatch/geomatch/shardmap"
+	"github.com/geomatch/geomatch/store"
+)
+
+// Handoff moves shards between nodes without losing drivers.
+//
+// When the ring changes, a node first gives up the shards it lost: it takes
+// a snapshot of their drivers, drops them from its index (it no longer
+// serves them) and keeps the snapshot for HandoffGrace, to hand it to the
+// new owners. Drivers of a shard that was split or merged and stays on the
+// node are re-homed in the index right away.
+//
+// Then it warms the shards it gained. A warm-up asks every other node for
+// the drivers it holds that the new ring gives to this node (Transfer: the
+// old owner answers from its snapshots), and for the shards of old owners
+// that did not answer (dead, or no longer members) it reads the last
+// positions written behind to the store. Everything is merged into the index
+// by timestamp, so updates that reach the node during the warm-up (routers
+// send them to the new owner as soon as they see the new ring) are never
+// overwritten by older transferred positions.
+//
+// Until its warm-up ends, a gained shard is gated: nearby searches over it
+// wait (bounded by WarmTimeout and the caller's deadline) instead of
+// answering from a half-filled index. Location updates are not gated.
+//
+// A later ring change cancels a running warm-up and starts one from the
+// last ring at which the node was fully warm, so nothing gained in between
+// is left cold.
+
+// gate marks the shards a running warm-up is filling.
+type gate struct {
+	base   *shardmap.Map // last fully warm ring; nil: the node held nothing
+	target *shardmap.Map
+	done   chan struct{} // closed when the warm-up ends, however it ends
+}
+
+// covers reports whether shard is being warmed by g.
+func (g *gate) covers(node string, shard h3.Cell) bool {
+	if !ownedBy(g.target, node, shard) {
+		return false
+	}
+	return g.base == nil || !ownedBy(g.base, node, shard)
+}
+
+func ownedBy(m *shardmap.Map, node string, shard h3.Cell) bool {
+	o, ok := m.Owner(shard)
+	return ok && o.ID == node
+}
+
+// retiredShard is the snapshot of a shard the node gave up, kept for its
+// new owner.
+type retiredShard struct {
+	epoch   uint64 // ring epoch at which the node gave the shard up
+	drivers []index.Driver
+	until   time.Time
+	served  bool
+}
+
+// handoff is the node's handoff state.
+type handoff struct {
+	applied atomic.Uint64        // epoch of the last ring advance processed
+	gate    atomic.Pointer[gate] // the running warm-up's gate, nil when none
+
+	// ring is held for reading by Apply from its ownership check until
+	// its updates are in the index, and for writing while shards are
+	// retired: an update is either in a retired shard's snapshot or
+	// refused, never dropped in between.
+	ring sync.RWMutex
+
+	mu      sync.Mutex // serialises advance; guards the fields below
+	cur     *shardmap.Map
+	base    *shardmap.Map
+	cancel  context.CancelFunc // of the running warm-up
+	running chan struct{}      // closed when the running warm-up returns
+	retired map[h3.Cell]*retiredShard
+
+	// evMu serialises evictions with the application of handed-over
+	// drivers. While a warm-up runs or snapshots are kept, evicted records
+	// evictions (the driver was claimed by another node), so an older copy
+	// is neither applied from a handoff nor handed over from a snapshot.
+	evMu    sync.Mutex
+	evicted map[string]int64
+
+	peers peerConns
+	wg    sync.WaitGroup // warm-ups, owned by Run
+}
+
+// maxEvictLog bounds the evictions recorded during one warm-up.
+const maxEvictLog = 1 << 20
+
+// evict applies an eviction, recording it while a warm-up runs.
+func (n *Node) evict(id string, olderThanMs int64) {
+	h := &n.ho
+	h.evMu.Lock()
+	defer h.evMu.Unlock()
+	d, had := n.ix.Get(id)
+	if n.ix.Evict(id, olderThanMs) && had && n.pos != nil {
+		// Its position now lives under the claiming node's shard.
+		n.pos.put(posWrite{shard: uint64(d.Shard), pos: store.Position{DriverID: id}, del: true})
+	}
+	if h.evicted == nil {
+		return
+	}
+	if cur, ok := h.evicted[id]; ok || len(h.evicted) < maxEvictLog {
+		h.evicted[id] = max(cur, olderThanMs)
+	}
+}
+
+// evictedSince reports whether an eviction newer than ts was received for
+// driver id while handoff state was kept.
+func (n *Node) evictedSince(id string, ts int64) bool {
+	n.ho.evMu.Lock()
+	defer n.ho.evMu.Unlock()
+	ev, ok := n.ho.evicted[id]
+	return ok && ts < ev
+}
+
+// applyHandedOver applies handed-over drivers, leaving out those evicted
+// since the warm-up began and those of shards a newer ring has taken away
+// again (a warm-up cancelled halfway may still be applying).
+func (n *Node) applyHandedOver(ups []index.Update) {
+	h := &n.ho
+	h.mu.Lock() // no ring advance (retire) in between
+	defer h.mu.Unlock()
+	h.evMu.Lock()
+	defer h.evMu.Unlock()
+	kept := ups[:0]
+	for _, u := range ups {
+		if ev, ok := h.evicted[u.ID]; (ok && u.TimestampMs < ev) || !ownedBy(h.cur, n.cfg.NodeID, u.Shard) {
+			continue
+		}
+		kept = append(kept, u)
+	}
+	if len(kept) > 0 {
+		n.ix.Apply(kept, make([]index.Result, len(kept)))
+	}
+}
+
+// peerConns are client connections to other matchers, for Transfer.
+type peerConns struct {
+	mu    sync.Mutex
+	opts  []grpc.DialOption
+	conns map[string]*grpc.ClientConn
+}
+
+func (p *peerConns) get(addr string) (matcherv1.MatcherServiceClient, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.conns[addr]; ok {
+		return matcherv1.NewMatcherServiceClient(c), nil
+	}
+	opts := p.opts
+	if len(opts) == 0 {
+		opts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	c, err := grpc.NewClient(addr, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("dial matcher at %s: %w", addr, err)
+	}
+	if p.conns == nil {
+		p.conns = map[string]*grpc.ClientConn{}
+	}
+	p.conns[addr] = c
+	return matcherv1.NewMatcherServiceClient(c), nil
+}
+
+func (p *peerConns) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		_ = c.Close()
+	}
+	p.conns = nil
+}
+
+// advance processes ring changes up to the current map: it retires lost
+// shards, re-homes split or merged ones and starts the warm-up of gained
+// ones. Cheap when already current (one atomic load); safe to call from
+// any goroutine once Run has started.
+func (n *Node) advance(ctx context.Context) {
+	m, _ := n.src.Current()
+	if m.Epoch() <= n.ho.applied.Load() {
+		return
+	}
+	h := &n.ho
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.cur != nil && m.Epoch() <= h.cur.Epoch() {
+		return
+	}
+	h.cur = m
+	h.ring.Lock()
+	n.retire(m)
+	h.ring.Unlock()
+
+	// Start the warm-up; a running one is cancelled and this one waits for
+	// it, then covers what it would have.
+	if h.cancel != nil {
+		h.cancel()
+	}
+	prev := h.running
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.WarmTimeout)
+	running := make(chan struct{})
+	h.cancel, h.running = cancel, running
+	g := &gate{base: h.base, target: m, done: make(chan struct{})}
+	h.evMu.Lock()
+	if h.evicted == nil {
+		h.evicted = map[string]int64{}
+	}
+	h.evMu.Unlock()
+	h.gate.Store(g)
+	h.applied.Store(m.Epoch())
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		defer close(running)
+		defer cancel()
+		if prev != nil {
+			<-prev
+		}
+		complete := n.warm(wctx, g)
+		h.mu.Lock()
+		if complete && h.gate.Load() == g {
+			h.base = g.target
+		}
+		if h.gate.Load() == g {
+			h.gate.Store(nil)
+		}
+		h.mu.Unlock()
+		close(g.done)
+	}()
+	n.log.Info("ring changed", "epoch", m.Epoch())
+}
+
+// retire snapshots and drops the shards the node does not own under m, and
+// re-homes the drivers of those that were split or merged and stay here.
+// Caller holds h.mu.
+func (n *Node) retire(m *shardmap.Map) {
+	h := &n.ho
+	if h.retired == nil {
+		h.retired = map[h3.Cell]*retiredShard{}
+	}
+	h.evMu.Lock()
+	if h.evicted == nil {
+		h.evicted = map[string]int64{}
+	}
+	h.evMu.Unlock()
+	layout := m.Layout()
+	var rehome []index.Update
+	dropped, drivers := 0, 0
+	for _, st := range n.ix.Shards() {
+		if n.owns(m, st.Shard) {
+			continue
+		}
+		snap := n.ix.ShardDrivers(st.Shard)
+		drivers += n.ix.DropShard(st.Shard)
+		n.loads.drop(st.Shard)
+		dropped++
+		if !layout.IsShard(st.Shard) { // split or merged: some may stay here
+			for _, d := range snap {
+				if s := layout.ShardOf(d.Pos); ownedBy(m, n.cfg.NodeID, s) {
+					rehome = append(rehome, driverUpdate(d, s))
+				}
+			}
+		}
+		// A snapshot left from an earlier loss is older than this one.
+		h.retired[st.Shard] = &retiredShard{epoch: m.Epoch(), drivers: snap, until: time.Now().Add(n.cfg.HandoffGrace)}
+	}
+	n.loads.retain(func(c h3.Cell) bool { return n.owns(m, c) })
+	if len(rehome) > 0 {
+		n.ix.Apply(rehome, make([]index.Result, len(rehome)))
+	}
+	if dropped > 0 {
+		n.log.Info("gave up shards", "epoch", m.Epoch(), "shards", dropped, "drivers", drivers, "rehomed", len(rehome))
+	}
+}
+
+func driverUpdate(d index.Driver, shard h3.Cell) index.Update {
+	return index.Update{ID: d.ID, Pos: d.Pos, TimestampMs: d.TimestampMs, Status: d.Status, VehicleClass: d.VehicleClass, Shard: shard}
+}
+
+// warm fills the shards g gains and reports whether every source answered.
+func (n *Node) warm(ctx context.Context, g *gate) bool {
+	start := time.Now()
+	target := g.target
+	peers := map[string]shardmap.Member{}
+	for _, m := range [][]shardmap.Member{target.Members(), membersOf(g.base)} {
+		for _, mem := range m {
+			if mem.ID != n.cfg.NodeID {
+				peers[mem.ID] = mem
+			}
+		}
+	}
+	var since uint64
+	if g.base != nil {
+		since = g.base.Epoch()
+	}
+	type result struct {
+		id      string
+		drivers int
+		err     error
+	}
+	results := make(chan result, len(peers))
+	for _, mem := range peers {
+		go func() {
+			k, err := n.pull(ctx, mem, target, since)
+			results <- result{mem.ID, k, err}
+		}()
+	}
+	answered := map[string]bool{}
+	pulled := 0
+	complete := true
+	for range peers {
+		r := <-results
+		if r.err != nil {
+			n.log.Info("handoff: node did not answer, its shards warm from the store", "from", r.id, "err", r.err)
+			continue
+		}
+		answered[r.id] = true
+		pulled += r.drivers
+	}
+	fromStore, err := n.warmFromStore(ctx, g, answered)
+	if err != nil {
+		n.log.Warn("handoff: warm-up from the store", "err", err)
+		complete = false
+	}
+	if ctx.Err() != nil {
+		complete = false
+	}
+	n.log.Info("handoff: shards warm", "epoch", target.Epoch(), "transferred", pulled, "from_store", fromStore,
+		"took", time.Since(start).Round(time.Millisecond), "complete", complete)
+	return complete
+}
+
+func membersOf(m *shardmap.Map) []shardmap.Member {
+	if m == nil {
+		return nil
+	}
+	return m.Members()
+}
+
+// pull asks mem for the drivers it holds that target gives to this node and
+// applies them.
+func (n *Node) pull(ctx context.Context, mem shardmap.Member, target *shardmap.Map, since uint64) (int, error) {
+	c, err := n.ho.peers.get(mem.Addr)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.TransferTimeout)
+	defer cancel()
+	stream, err := c.Transfer(ctx, &matcherv1.TransferRequest{Epoch: target.Epoch(), NodeId: n.cfg.NodeID, SinceEpoch: since})
+	if err != nil {
+		return 0, fmt.Errorf("transfer from %s: %w", mem.ID, err)
+	}
+	total := 0
+	for {
+		chunk, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return total, nil
+		}
+		if err != nil {
+			return total, fmt.Errorf("transfer from %s: %w", mem.ID, err)
+		}
+		ups := make([]index.Update, 0, len(chunk.GetDrivers()))
+		for _, u := range chunk.GetDrivers() {
+			p := geo.LatLng{Lat: u.GetLat(), Lng: u.GetLng()}
+			if p.Validate() != nil || u.GetDriverId() == "" || len(u.GetDriverId()) > MaxIDBytes || u.GetTimestampMs() <= 0 {
+				continue
+			}
+			s := target.Layout().ShardOf(p)
+			if !ownedBy(target, n.cfg.NodeID, s) {
+				continue
+			}
+			ups = append(ups, index.Update{ID: u.GetDriverId(), Pos: p, TimestampMs: u.GetTimestampMs(),
+				Status: index.Status(u.GetStatus()), VehicleClass: u.GetVehicleClass(), Shard: s})
+		}
+		n.applyHandedOver(ups)
+		total += len(ups)
+	}
+}
+
+// maxStoreShards bounds the shard list a warm-up reads from the store.
+const maxStoreShards = 1 << 20
+
+// warmFromStore applies the stored positions of gained shards whose old
+// owner did not answer (all of them when the node starts with no base).
+func (n *Node) warmFromStore(ctx context.Context, g *gate, answered map[string]bool) (int, error) {
+	if n.cfg.Store == nil {
+		return 0, nil
+	}
+	shards, err := n.cfg.Store.PositionShards(ctx, maxStoreShards)
+	if err != nil {
+		return 0, err
+	}
+	target := g.target
+	tl := target.Layout()
+	oldest := time.Now().Add(-n.ix.Config().TTL).UnixMilli()
+	applied := 0
+	for _, s := range shards {
+		cell := h3.Cell(s)
+		// Keys of cells that are not shards of the ring are leftovers of
+		// an older layout: their drivers report under newer keys since.
+		if !tl.IsShard(cell) || !ownedBy(target, n.cfg.NodeID, cell) {
+			continue
+		}
+		if g.base != nil {
+			if !g.base.Layout().IsShard(cell) {
+				continue
+			}
+			if o, ok := g.base.Owner(cell); ok && (answered[o.ID] || o.ID == n.cfg.NodeID) {
+				continue // its old owner handed it over
+			}
+		}
+		ps, err := n.cfg.Store.Positions(ctx, s)
+		if err != nil {
+			return applied, err
+		}
+		ups := make([]index.Update, 0, len(ps))
+		for _, p := range ps {
+			pos := geo.LatLng{Lat: p.Lat, Lng: p.Lng}
+			if p.TimestampMs < oldest || pos.Validate() != nil || p.DriverID == "" || len(p.DriverID) > MaxIDBytes {
+				continue
+			}
+			if tl.ShardOf(pos) != cell {
+				continue
+			}
+			st := index.Status(p.Status)
+			if p.Status < 0 || p.Status > int32(geomatchv1.DriverStatus_DRIVER_STATUS_OFFLINE) {
+				st = index.StatusUnspecified
+			}
+			ups = append(ups, index.Update{ID: p.DriverID, Pos: pos, TimestampMs: p.TimestampMs, Status: st, VehicleClass: p.VehicleClass, Shard: cell})
+		}
+		n.applyHandedOver(ups)
+		applied += len(ups)
+	}
+	return applied, nil
+}
+
+// waitWarm waits until none of shards is being warmed, or ctx is done.
+func (n *Node) waitWarm(ctx context.Context, shards []h3.Cell) error {
+	n.advance(ctx)
+	for {
+		g := n.ho.gate.Load()
+		if g == nil {
+			return nil
+		}
+		cold := false
+		for _, s := range shards {
+			if g.covers(n.cfg.NodeID, s) {
+				cold = true
+				break
+			}
+		}
+		if !cold {
+			return nil
+		}
+		select {
+		case <-g.done:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the handoff of shards to this node: %w", ctx.Err())
+		}
+	}
+}
+
+// transferChunk is how many drivers one TransferChunk carries.
+const transferChunk = 2000
+
+// Transfer streams to req.NodeId the drivers it owns under the ring at
+// req.Epoch (or newer) that this node holds in the snapshots of shards it
+// gave up after req.SinceEpoch. A driver the node holds live again (it
+// came back into one of the node's shards) is not sent; of several copies
+// the newest is.
+func (n *Node) Transfer(ctx context.Context, req *matcherv1.TransferRequest, send func(*matcherv1.TransferChunk) error) error {
+	if req.GetNodeId() == "" || len(req.GetNodeId()) > shardmap.MaxMemberIDLen {
+		return fmt.Errorf("node_id: must be 1..%d bytes: %w", shardmap.MaxMemberIDLen, errInvalid)
+	}
+	if len(req.GetShards()) > MaxShardsPerQuery {
+		return fmt.Errorf("shards: %d listed, at most %d: %w", len(req.GetShards()), MaxShardsPerQuery, errInvalid)
+	}
+	m, behind := n.view(ctx, req.GetEpoch())
+	if behind {
+		return &NotOwnerError{NodeID: n.cfg.NodeID, Epoch: m.Epoch()}
+	}
+	n.advance(ctx)
+	only := map[h3.Cell]bool{}
+	for _, s := range req.GetShards() {
+		only[h3.Cell(s)] = true
+	}
+	to := req.GetNodeId()
+	layout := m.Layout()
+	var snaps [][]index.Driver
+	n.ho.mu.Lock()
+	for cell, r := range n.ho.retired {
+		if r.epoch <= req.GetSinceEpoch() || (len(only) > 0 && !only[cell]) {
+			continue
+		}
+		if layout.IsShard(cell) && !ownedBy(m, to, cell) {
+			continue
+		}
+		snaps = append(snaps, r.drivers)
+		r.served = true
+	}
+	n.ho.mu.Unlock()
+	chunk := &matcherv1.TransferChunk{}
+	sent := 0
+	flush := func() error {
+		if len(chunk.Drivers) == 0 {
+			return nil
+		}
+		sent += len(chunk.Drivers)
+		err := send(chunk)
+		chunk = &matcherv1.TransferChunk{}
+		return err
+	}
+	newest := map[string]int64{}
+	for _, snap := range snaps {
+		for _, d := range snap {
+			newest[d.ID] = max(newest[d.ID], d.TimestampMs)
+		}
+	}
+	for _, snap := range snaps {
+		for _, d := range snap {
+			if d.TimestampMs < newest[d.ID] || !ownedBy(m, to, layout.ShardOf(d.Pos)) {
+				continue
+			}
+			if _, live := n.ix.Get(d.ID); live || n.evictedSince(d.ID, d.TimestampMs) {
+				continue
+			}
+			chunk.Drivers = append(chunk.Drivers, &matcherv1.Update{
+				DriverId: d.ID, Lat: d.Pos.Lat, Lng: d.Pos.Lng, TimestampMs: d.TimestampMs,
+				Status: geomatchv1.DriverStatus(d.Status), VehicleClass: d.VehicleClass,
+			})
+			if len(chunk.Drivers) >= transferChunk {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	n.log.Info("handoff: drivers handed over", "to", to, "epoch", m.Epoch(), "drivers", sent)
+	return nil
+}
+
+// expireRetired forgets snapshots past their grace.
+func (n *Node) expireRetired(now time.Time) {
+	n.ho.mu.Lock()
+	defer n.ho.mu.Unlock()
+	for c, r := range n.ho.retired {
+		if now.After(r.until) {
+			delete(n.ho.retired, c)
+		}
+	}
+	if len(n.ho.retired) == 0 && n.ho.gate.Load() == nil {
+		n.ho.evMu.Lock()
+		n.ho.evicted = nil // nothing left that an eviction could make stale
+		n.ho.evMu.Unlock()
+	}
+}
+
+// Drain waits until the node holds no shard and every snapshot of a shard
+// it gave up was handed over (or has expired), or until ctx is done: the
+// last step of a graceful shutdown, once the node has left the ring.
+func (n *Node) Drain(ctx context.Context) error {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		n.advance(ctx)
+		pending := 0
+		n.ho.mu.Lock()
+		for _, r := range n.ho.retired {
+			if !r.served && len(r.drivers) > 0 {
+				pending++
+			}
+		}
+		n.ho.mu.Unlock()
+		if held := len(n.ix.Shards()); held == 0 && pending == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("drain of matcher %s: %d shards held, %d not handed over: %w",
+				n.cfg.NodeID, len(n.ix.Shards()), pending, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// storePosition is the store's record of an applied update.
+func storePosition(u *index.Update) store.Position {
+	return store.Position{DriverID: u.ID, Lat: u.Pos.Lat, Lng: u.Pos.Lng, TimestampMs: u.TimestampMs,
+		Status: int32(u.Status), VehicleClass: u.VehicleClass}
+}
