@@ -1,0 +1,211 @@
+// Package consultest runs a real Consul agent in dev mode for tests, so the
+// Consul-backed membership of geomatch (the ring in KV, the writer lock,
+// matcher health checks) is tested against the server it runs on in
+// production.
+//
+// The binary is found as $GEOMATCH_CONSUL, then `consul` on PATH, then the
+// cache that scripts/install-consul.sh fills (~/.cache/geomatch/consul-
+// v1.13.9/consul). When none exists the test is skipped with a message
+// saying how to build it, unless GEOMATCH_REQUIRE_SERVERS=1 is set (CI sets
+// it): then the test fails.
+package consultest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// RequireServersEnv turns a missing binary from a skip into a failure.
+const RequireServersEnv = "GEOMATCH_REQUIRE_SERVERS"
+
+// BinaryEnv names the Consul binary to use.
+const BinaryEnv = "GEOMATCH_CONSUL"
+
+// Version is the Consul release scripts/install-consul.sh builds.
+const Version = "v1.13.9"
+
+// Agent is a running `consul agent -dev`.
+type Agent struct {
+	// Addr is the HTTP API address (host:port).
+	Addr string
+
+	cmd  *exec.Cmd
+	done chan struct{}
+	out  *syncBuffer
+	once sync.Once
+}
+
+// Binary returns the path of the Consul binary, or "" when there is none.
+func Binary() string {
+	if p := os.Getenv(BinaryEnv); p != "" {
+		return p
+	}
+	if p, err := exec.LookPath("consul"); err == nil {
+		return p
+	}
+	cache := os.Getenv("GEOMATCH_CACHE")
+	if cache == "" {
+		if dir, err := os.UserCacheDir(); err == nil {
+			cache = filepath.Join(dir, "geomatch")
+		}
+	}
+	p := filepath.Join(cache, "consul-"+Version, "consul")
+	if st, err := os.Stat(p); err == nil && st.Mode()&0o111 != 0 {
+		return p
+	}
+	return ""
+}
+
+// Start starts a dev agent on free loopback ports and stops it when the test
+// ends.
+func Start(t testing.TB) *Agent {
+	t.Helper()
+	path := Binary()
+	if path == "" {
+		msg := "consul not found: run scripts/install-consul.sh (builds Consul " + Version + " from the Go module proxy) or set " + BinaryEnv
+		if os.Getenv(RequireServersEnv) == "1" {
+			t.Fatalf("%s (%s=1 forbids skipping)", msg, RequireServersEnv)
+		}
+		t.Skip(msg)
+	}
+	var lastErr error
+	for range 3 {
+		a, err := launch(path)
+		if err == nil {
+			t.Cleanup(a.Stop)
+			return a
+		}
+		lastErr = err
+	}
+	t.Fatalf("consultest: %v", lastErr)
+	return nil
+}
+
+func launch(path string) (*Agent, error) {
+	ports := make([]int, 4)
+	for i := range ports {
+		p, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		ports[i] = p
+	}
+	args := []string{"agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1",
+		"-http-port", strconv.Itoa(ports[0]), "-dns-port", "-1", "-grpc-port", "-1",
+		"-server-port", strconv.Itoa(ports[1]), "-serf-lan-port", strconv.Itoa(ports[2]),
+		"-serf-wan-port", strconv.Itoa(ports[3]), "-log-level", "warn"}
+	cmd := exec.Command(path, args...)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("run %s: %w", path, err)
+	}
+	a := &Agent{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])), cmd: cmd, done: make(chan struct{}), out: out}
+	go func() { _ = cmd.Wait(); close(a.done) }()
+	if err := a.WaitReady(20 * time.Second); err != nil {
+		a.Stop()
+		return nil, err
+	}
+	return a, nil
+}
+
+// WaitReady waits until the agent has a leader.
+func (a *Agent) WaitReady(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	client := &http.Client{Timeout: time.Second}
+	for time.Now().Before(deadline) {
+		select {
+		case <-a.done:
+			return fmt.Errorf("consul exited before it was ready: %s", a.out.String())
+		default:
+		}
+		resp, err := client.Get("http://" + a.Addr + "/v1/status/leader")
+		if err == nil {
+			var buf bytes.Buffer
+			_, _ = buf.ReadFrom(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 && len(bytes.Trim(buf.Bytes(), "\" \n")) > 0 {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return errors.New("consul did not elect a leader in time")
+}
+
+// Pause stops the agent's process (SIGSTOP): it keeps its ports and state
+// but answers nothing, like a hung or partitioned server.
+func (a *Agent) Pause() error { return a.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume continues a paused agent (SIGCONT).
+func (a *Agent) Resume() error { return a.cmd.Process.Signal(syscall.SIGCONT) }
+
+// Stop ends the agent (and waits for it).
+func (a *Agent) Stop() {
+	a.once.Do(func() {
+		_ = a.cmd.Process.Signal(syscall.SIGCONT)
+		_ = a.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-a.done:
+		case <-time.After(5 * time.Second):
+			_ = a.cmd.Process.Kill()
+			<-a.done
+		}
+	})
+}
+
+// Logs returns what the agent printed.
+func (a *Agent) Logs() string { return a.out.String() }
+
+// WaitFor polls cond every 20 ms until it is true or timeout passes.
+func WaitFor(ctx context.Context, timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if cond() {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return cond()
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("pick a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.buf.Len() > 1<<20 {
+		return len(p), nil // bounded: the first MiB tells what went wrong
+	}
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,167 @@
+package membership_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/geomatch/geomatch/internal/consultest"
+	"github.com/geomatch/geomatch/membership"
+	"github.com/geomatch/geomatch/shardmap"
+)
+
+// candidate is one simulated matcher: registration and writer candidate.
+type candidate struct {
+	reg    *membership.Registration
+	writer *membership.Writer
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startCandidate(t *testing.T, agentAddr string, cfg membership.ConsulConfig, id, addr string) *candidate {
+	t.Helper()
+	client, err := membership.NewConsulClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(testWriter{t}, nil)).With("node", id)
+	reg := membership.NewRegistration(client, cfg, shardmap.Member{ID: id, Addr: addr, Weight: 1}, time.Second, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := reg.Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w := membership.NewWriter(client, membership.WriterConfig{
+		Consul: cfg, NodeID: id, CheckID: reg.CheckID(), Defaults: membership.DefaultSettings(), Settle: 100 * time.Millisecond,
+	}, log)
+	c := &candidate{reg: reg, writer: w, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		done := make(chan struct{})
+		go func() { defer close(done); _ = reg.Run(ctx) }()
+		_ = w.Run(ctx)
+		<-done
+	}()
+	t.Cleanup(c.stop)
+	return c
+}
+
+func (c *candidate) stop() { c.cancel(); <-c.done }
+
+func memberIDs(m *shardmap.Map) []string {
+	var ids []string
+	for _, mem := range m.Members() {
+		ids = append(ids, mem.ID)
+	}
+	return ids
+}
+
+// TestConsulRingFollowsMatchers runs the ring writer election, the ring
+// composition and the watch against a real Consul: the ring lists the
+// healthy matchers, a matcher that stops passing its check (dead) leaves the
+// ring within about its TTL even when it was the writer, an admin drain
+// reaches the ring, and epochs only grow.
+func TestConsulRingFollowsMatchers(t *testing.T) {
+	agent := consultest.Start(t)
+	cfg := membership.ConsulConfig{Addr: agent.Addr, Prefix: "test", Service: "test-matcher"}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	a := startCandidate(t, agent.Addr, cfg, "m1", "127.0.0.1:7001")
+	b := startCandidate(t, agent.Addr, cfg, "m2", "127.0.0.1:7002")
+	client, err := membership.NewConsulClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := membership.NewConsul(client, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	go func() { _ = src.Run(ctx) }()
+	if err := src.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	has := func(ids ...string) func() bool {
+		return func() bool {
+			m, _ := src.Current()
+			return slices.Equal(memberIDs(m), ids)
+		}
+	}
+	if !consultest.WaitFor(ctx, 10*time.Second, has("m1", "m2")) {
+		m, _ := src.Current()
+		t.Fatalf("ring members %v, want m1 and m2", memberIDs(m))
+	}
+	m, _ := src.Current()
+	epoch := m.Epoch()
+	writer := src.Record().Writer
+
+	// The writer stops: its session ends and its check, no longer passed,
+	// goes critical (it does not deregister).
+	dead, alive := a, "m2"
+	if writer == "m2" {
+		dead, alive = b, "m1"
+	}
+	start := time.Now()
+	dead.stop()
+	if !consultest.WaitFor(ctx, 10*time.Second, has(alive)) {
+		m, _ := src.Current()
+		t.Fatalf("after the writer %s died the ring has %v", writer, memberIDs(m))
+	}
+	t.Logf("writer %s died (check TTL 1s): ring without it %v later, written by %s", writer, time.Since(start).Round(time.Millisecond), src.Record().Writer)
+	m, _ = src.Current()
+	if m.Epoch() <= epoch || src.Record().Writer != alive {
+		t.Fatalf("epoch %d after %d, writer %q; want a newer epoch by %s", m.Epoch(), epoch, src.Record().Writer, alive)
+	}
+
+	// It comes back, and an operator drains it.
+	back := startCandidate(t, agent.Addr, cfg, writer, "127.0.0.1:7003")
+	_ = back
+	if !consultest.WaitFor(ctx, 10*time.Second, has("m1", "m2")) {
+		t.Fatal("restarted matcher did not rejoin the ring")
+	}
+	_, idx, err := membership.UpdateSettings(ctx, client, cfg, func(s *membership.Settings) error {
+		s.Drained = append(s.Drained, writer)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !consultest.WaitFor(ctx, 10*time.Second, func() bool {
+		m, _ := src.Current()
+		return src.Record().SettingsIndex >= idx && slices.Equal(m.Doc().Drained, []string{writer})
+	}) {
+		t.Fatalf("drain not in the ring: %+v", src.Record())
+	}
+}
+
+func TestComposeIsPureAndFiltersDeadMembers(t *testing.T) {
+	s := membership.DefaultSettings()
+	s.Drained = []string{"m2", "gone"}
+	cells := []shardmap.Cell{0x872a1072bffffff, 0x872a10729ffffff}
+	s.Pins = map[shardmap.Cell]string{cells[0]: "m1", cells[1]: "gone"}
+	s.Weights = map[string]float64{"m3": 2}
+	healthy := []shardmap.Member{{ID: "m3", Addr: "c:1"}, {ID: "m1", Addr: "a:1"}, {ID: "m2", Addr: "b:1"}}
+	d, err := membership.Compose(s, healthy, cells, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Epoch != 7 || !slices.Equal(d.Drained, []string{"m2"}) || len(d.Pins) != 1 || d.Pins[cells[0]] != "m1" {
+		t.Fatalf("Compose = %+v", d)
+	}
+	if d.Members[0].ID != "m1" || d.Members[2].Weight != 2 {
+		t.Fatalf("members %+v: want sorted, m3 weighted 2", d.Members)
+	}
+	again, _ := membership.Compose(s, []shardmap.Member{healthy[2], healthy[0], healthy[1]}, cells, 7)
+	if !slices.Equal(again.Members, d.Members) {
+		t.Fatal("Compose depends on the order of the healthy matchers")
+	}
+	bad := s
+	bad.Balance = 0.5
+	if _, err := membership.Compose(bad, healthy, nil, 1); err == nil {
+		t.Fatal("balance 0.5 accepted")
+	}
+}
+
+// testWriter sends logs to the test's log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }

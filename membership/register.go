@@ -1,0 +1,146 @@
+package membership
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/geomatch/geomatch/shardmap"
+)
+
+// Registration keeps one matcher registered as a Consul service with a TTL
+// health check that the matcher itself passes every TTL/4: a matcher that
+// dies or hangs goes critical within TTL, and the ring writer moves its
+// shards away.
+type Registration struct {
+	client *api.Client
+	cfg    ConsulConfig
+	member shardmap.Member
+	ttl    time.Duration
+	log    *slog.Logger
+
+	mu   sync.Mutex
+	left bool
+}
+
+// DefaultCheckTTL is the TTL of a matcher's health check: the longest a
+// dead matcher keeps its shards before the writer notices.
+const DefaultCheckTTL = 2 * time.Second
+
+// NewRegistration returns the registration of member (its ID, gRPC Addr
+// and Weight) with a health check of the given TTL (DefaultCheckTTL if 0).
+func NewRegistration(client *api.Client, cfg ConsulConfig, member shardmap.Member, ttl time.Duration, log *slog.Logger) *Registration {
+	cfg.fill()
+	if ttl <= 0 {
+		ttl = DefaultCheckTTL
+	}
+	return &Registration{client: client, cfg: cfg, member: member, ttl: ttl, log: log}
+}
+
+// CheckID is the id of the member's health check in Consul.
+func (r *Registration) CheckID() string { return "service:" + r.member.ID }
+
+func (r *Registration) register(ctx context.Context) error {
+	host, portStr, err := net.SplitHostPort(r.member.Addr)
+	if err != nil {
+		return fmt.Errorf("register %s: address %q: %w", r.member.ID, r.member.Addr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return fmt.Errorf("register %s: port %q: %w", r.member.ID, portStr, err)
+	}
+	w := r.member.Weight
+	if w == 0 {
+		w = 1
+	}
+	reg := &api.AgentServiceRegistration{
+		ID:      r.member.ID,
+		Name:    r.cfg.Service,
+		Address: host,
+		Port:    port,
+		Meta:    map[string]string{"weight": strconv.FormatFloat(w, 'g', -1, 64)},
+		Check: &api.AgentServiceCheck{
+			CheckID:                        r.CheckID(),
+			Name:                           "matcher alive",
+			TTL:                            r.ttl.String(),
+			Status:                         api.HealthPassing,
+			DeregisterCriticalServiceAfter: "10m",
+		},
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	if err := r.client.Agent().ServiceRegisterOpts(reg, api.ServiceRegisterOpts{}.WithContext(ctx)); err != nil {
+		return fmt.Errorf("register matcher %s in consul: %w", r.member.ID, err)
+	}
+	return nil
+}
+
+// Register registers the member once (Run keeps it registered).
+func (r *Registration) Register(ctx context.Context) error { return r.register(ctx) }
+
+// Run passes the health check every TTL/4 until ctx is done or Leave is
+// called, re-registering when Consul lost the registration (a restarted
+// agent). It does not deregister: call Leave for that.
+func (r *Registration) Run(ctx context.Context) error {
+	tick := time.NewTicker(r.ttl / 4)
+	defer tick.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		r.mu.Lock()
+		left := r.left
+		r.mu.Unlock()
+		if left {
+			return nil
+		}
+		err := r.pass(ctx)
+		if err != nil && ctx.Err() == nil {
+			// Unknown check: the agent forgot us; register again.
+			if rerr := r.register(ctx); rerr == nil {
+				err = r.pass(ctx)
+			}
+		}
+		switch {
+		case err != nil && !failing && ctx.Err() == nil:
+			r.log.Warn("consul health check not passed; the matcher will lose its shards if this lasts", "err", err)
+			failing = true
+		case err == nil && failing:
+			r.log.Info("consul health check passing again")
+			failing = false
+		}
+	}
+}
+
+func (r *Registration) pass(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	q := (&api.QueryOptions{}).WithContext(ctx)
+	if err := r.client.Agent().UpdateTTLOpts(r.CheckID(), "serving", api.HealthPassing, q); err != nil {
+		return fmt.Errorf("pass health check %s: %w", r.CheckID(), err)
+	}
+	return nil
+}
+
+// Leave deregisters the member: the writer removes it from the ring and
+// its shards move to the others. Run stops passing the check.
+func (r *Registration) Leave(ctx context.Context) error {
+	r.mu.Lock()
+	r.left = true
+	r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	if err := r.client.Agent().ServiceDeregisterOpts(r.member.ID, (&api.QueryOptions{}).WithContext(ctx)); err != nil {
+		return fmt.Errorf("deregister matcher %s from consul: %w", r.member.ID, err)
+	}
+	return nil
+}

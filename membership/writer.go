@@ -1,0 +1,373 @@
+package membership
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/geomatch/geomatch/shardmap"
+)
+
+// WriterConfig configures a ring writer candidate.
+type WriterConfig struct {
+	// Consul locates the cluster's keys and service.
+	Consul ConsulConfig
+	// NodeID is the candidate's member id (recorded as the writer).
+	NodeID string
+	// CheckID is the candidate's own health check: its writer session is
+	// tied to it, so a writer that dies loses the lock as soon as its check
+	// goes critical (within the check's TTL), not after a session TTL.
+	CheckID string
+	// Defaults are written as the settings when there are none yet.
+	Defaults Settings
+	// Active returns the shards that hold drivers under m (nil m: none
+	// known yet), for bounded-load placement; may be nil.
+	Active func(ctx context.Context, m *shardmap.Map) ([]shardmap.Cell, error)
+	// Settle is how long the writer waits after a change for more changes
+	// before it writes (one epoch for a burst); default 500 ms.
+	Settle time.Duration
+	// LockDelay is the Consul lock-delay of the writer session: how long
+	// the lock stays unavailable after its holder died; default 200 ms.
+	LockDelay time.Duration
+}
+
+// Writer is one candidate for ring writer. Every matcher runs one; the one
+// holding the Consul lock (a session tied to its health check) composes the
+// ring document from the settings and the healthy matchers whenever either
+// changes, and writes it with check-and-set and a new epoch.
+type Writer struct {
+	client  *api.Client
+	cfg     WriterConfig
+	log     *slog.Logger
+	leading atomic.Bool
+
+	mu      sync.Mutex
+	session string
+}
+
+// NewWriter returns a writer candidate.
+func NewWriter(client *api.Client, cfg WriterConfig, log *slog.Logger) *Writer {
+	cfg.Consul.fill()
+	if cfg.Settle <= 0 {
+		cfg.Settle = 500 * time.Millisecond
+	}
+	if cfg.LockDelay <= 0 {
+		cfg.LockDelay = 200 * time.Millisecond
+	}
+	return &Writer{client: client, cfg: cfg, log: log.With("role", "ring-writer")}
+}
+
+// Leading reports whether this candidate holds the writer lock.
+func (w *Writer) Leading() bool { return w.leading.Load() }
+
+// Run competes for the writer lock and, while holding it, keeps the ring
+// current, until ctx is done. It then releases the lock.
+func (w *Writer) Run(ctx context.Context) error {
+	backoff := 200 * time.Millisecond
+	for ctx.Err() == nil {
+		sid, err := w.createSession(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				w.log.Debug("writer session", "err", err)
+			}
+			sleep(ctx, backoff)
+			backoff = min(2*backoff, 2*time.Second)
+			continue
+		}
+		backoff = 200 * time.Millisecond
+		if w.acquire(ctx, sid) {
+			w.lead(ctx, sid)
+		}
+		w.destroySession(sid)
+	}
+	return nil
+}
+
+func (w *Writer) createSession(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.Consul.Timeout)
+	defer cancel()
+	se := &api.SessionEntry{
+		Name:          "geomatch ring writer " + w.cfg.NodeID,
+		Behavior:      api.SessionBehaviorRelease,
+		LockDelay:     w.cfg.LockDelay,
+		NodeChecks:    []string{"serfHealth"},
+		ServiceChecks: []api.ServiceCheck{{ID: w.cfg.CheckID}},
+	}
+	sid, _, err := w.client.Session().Create(se, (&api.WriteOptions{}).WithContext(ctx))
+	if err != nil {
+		return "", fmt.Errorf("create writer session: %w", err)
+	}
+	w.mu.Lock()
+	w.session = sid
+	w.mu.Unlock()
+	return sid, nil
+}
+
+// destroySession ends sid, which releases the lock if it is held.
+func (w *Writer) destroySession(sid string) {
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.Consul.Timeout)
+	defer cancel()
+	if _, err := w.client.Session().Destroy(sid, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
+		w.log.Debug("destroy writer session", "err", err)
+	}
+	w.mu.Lock()
+	w.session = ""
+	w.mu.Unlock()
+}
+
+// acquire takes the lock with sid, waiting while another candidate holds
+// it. It returns false when ctx is done or sid became invalid.
+func (w *Writer) acquire(ctx context.Context, sid string) bool {
+	key := w.cfg.Consul.WriterKey()
+	for ctx.Err() == nil {
+		actx, cancel := context.WithTimeout(ctx, w.cfg.Consul.Timeout)
+		ok, _, err := w.client.KV().Acquire(&api.KVPair{Key: key, Value: []byte(w.cfg.NodeID), Session: sid}, (&api.WriteOptions{}).WithContext(actx))
+		cancel()
+		if err != nil {
+			if strings.Contains(err.Error(), "invalid session") {
+				return false
+			}
+			sleep(ctx, time.Second)
+			continue
+		}
+		if ok {
+			return true
+		}
+		// Held (or in its lock-delay): wait until the holder goes.
+		var index uint64
+		for ctx.Err() == nil {
+			q, cancel := blockingQuery(ctx, index, false)
+			pair, meta, err := w.client.KV().Get(key, q)
+			cancel()
+			if err != nil {
+				sleep(ctx, time.Second)
+				break
+			}
+			index = meta.LastIndex
+			if pair == nil || pair.Session == "" {
+				sleep(ctx, w.cfg.LockDelay)
+				break
+			}
+		}
+	}
+	return false
+}
+
+// lead keeps the ring current while the lock is held.
+func (w *Writer) lead(ctx context.Context, sid string) {
+	w.leading.Store(true)
+	defer w.leading.Store(false)
+	w.log.Info("elected ring writer", "node", w.cfg.NodeID)
+	defer w.log.Info("no longer ring writer", "node", w.cfg.NodeID)
+
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	reasons := make(chan string, 3)
+	signal := func(r string) {
+		select {
+		case reasons <- r:
+		default: // a recompute is pending anyway
+		}
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	watch := func(name string, get func(q *api.QueryOptions) (uint64, bool, error)) {
+		defer wg.Done()
+		var index uint64
+		for lctx.Err() == nil {
+			q, qcancel := blockingQuery(lctx, index, false)
+			next, lost, err := get(q)
+			qcancel()
+			if lost {
+				w.log.Warn("writer lock lost")
+				cancel()
+				return
+			}
+			if err != nil {
+				sleep(lctx, time.Second)
+				continue
+			}
+			if next < index {
+				next = 0
+			}
+			if index != 0 && next != index {
+				signal(name)
+			}
+			index = next
+		}
+	}
+	wg.Add(3)
+	go watch("matchers changed", func(q *api.QueryOptions) (uint64, bool, error) {
+		_, meta, err := w.client.Health().Service(w.cfg.Consul.Service, "", false, q)
+		if err != nil {
+			return 0, false, err
+		}
+		return meta.LastIndex, false, nil
+	})
+	go watch("settings changed", func(q *api.QueryOptions) (uint64, bool, error) {
+		_, meta, err := w.client.KV().Get(w.cfg.Consul.SettingsKey(), q)
+		if err != nil {
+			return 0, false, err
+		}
+		return meta.LastIndex, false, nil
+	})
+	go watch("lock", func(q *api.QueryOptions) (uint64, bool, error) {
+		pair, meta, err := w.client.KV().Get(w.cfg.Consul.WriterKey(), q)
+		if err != nil {
+			return 0, false, err
+		}
+		return meta.LastIndex, pair == nil || pair.Session != sid, nil
+	})
+
+	reason := "writer elected"
+	for lctx.Err() == nil {
+		if err := w.recompute(lctx, reason); err != nil && lctx.Err() == nil {
+			w.log.Warn("ring recompute failed; retrying", "reason", reason, "err", err)
+			signal(reason)
+			sleep(lctx, time.Second)
+		}
+		select {
+		case <-lctx.Done():
+			return
+		case reason = <-reasons:
+		}
+		// Settle: one epoch for a burst of changes.
+		t := time.NewTimer(w.cfg.Settle)
+	settle:
+		for {
+			select {
+			case <-lctx.Done():
+				t.Stop()
+				return
+			case r := <-reasons:
+				if !strings.Contains(reason, r) {
+					reason += ", " + r
+				}
+			case <-t.C:
+				break settle
+			}
+		}
+	}
+}
+
+// recompute composes the ring from the settings and the healthy matchers
+// and writes it if anything changed.
+func (w *Writer) recompute(ctx context.Context, reason string) error {
+	cfg := w.cfg.Consul
+	settings, sIndex, found, err := ReadSettings(ctx, w.client, cfg)
+	if err != nil {
+		return err
+	}
+	if !found {
+		if err := w.cfg.Defaults.Validate(); err != nil {
+			return fmt.Errorf("default ring settings: %w", err)
+		}
+		val, err := json.Marshal(w.cfg.Defaults)
+		if err != nil {
+			return fmt.Errorf("encode ring settings: %w", err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+		_, _, err = w.client.KV().CAS(&api.KVPair{Key: cfg.SettingsKey(), Value: val, ModifyIndex: 0}, (&api.WriteOptions{}).WithContext(wctx))
+		cancel()
+		if err != nil {
+			return fmt.Errorf("create ring settings: %w", err)
+		}
+		if settings, sIndex, _, err = ReadSettings(ctx, w.client, cfg); err != nil {
+			return err
+		}
+		w.log.Info("created ring settings", "key", cfg.SettingsKey())
+	}
+	healthy, err := HealthyMatchers(ctx, w.client, cfg)
+	if err != nil {
+		return err
+	}
+	rec, rIndex, haveRing, err := ReadRing(ctx, w.client, cfg)
+	if err != nil {
+		return err
+	}
+	if len(healthy) == 0 {
+		if haveRing {
+			w.log.Error("no healthy matcher: keeping the current ring", "epoch", rec.Doc.Epoch)
+		}
+		return nil
+	}
+	var cur *shardmap.Map
+	if haveRing {
+		if cur, err = shardmap.NewMap(rec.Doc); err != nil {
+			w.log.Error("current ring record is invalid; replacing it", "err", err)
+			cur = nil
+		}
+	}
+	var active []shardmap.Cell
+	if w.cfg.Active != nil && settings.Balance >= 1 {
+		if active, err = w.cfg.Active(ctx, cur); err != nil {
+			w.log.Warn("active shards unknown; placing by the ring alone", "err", err)
+		}
+	}
+	epoch := rec.Doc.Epoch + 1
+	doc, err := Compose(settings, healthy, active, epoch)
+	if err != nil {
+		return err
+	}
+	if haveRing && sameRing(doc, rec.Doc) {
+		if rec.SettingsIndex >= sIndex {
+			return nil
+		}
+		doc.Epoch = rec.Doc.Epoch // nothing moves: acknowledge the settings only
+	}
+	next := Record{Doc: doc, Writer: w.cfg.NodeID, SettingsIndex: sIndex, Reason: reason, WrittenAt: time.Now().UTC()}
+	val, err := json.Marshal(next)
+	if err != nil {
+		return fmt.Errorf("encode ring record: %w", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	ok, _, err := w.client.KV().CAS(&api.KVPair{Key: cfg.RingKey(), Value: val, ModifyIndex: rIndex}, (&api.WriteOptions{}).WithContext(wctx))
+	if err != nil {
+		return fmt.Errorf("write ring: %w", err)
+	}
+	if !ok {
+		return errors.New("write ring: the ring changed concurrently (check-and-set failed)")
+	}
+	w.log.Info("ring written", "epoch", doc.Epoch, "members", len(doc.Members), "drained", len(doc.Drained),
+		"pins", len(doc.Pins), "overrides", len(doc.Overrides), "active_shards", len(active), "reason", reason)
+	return nil
+}
+
+// HealthyMatchers lists the matchers whose every health check passes.
+func HealthyMatchers(ctx context.Context, c *api.Client, cfg ConsulConfig) ([]shardmap.Member, error) {
+	cfg.fill()
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	entries, _, err := c.Health().Service(cfg.Service, "", false, (&api.QueryOptions{RequireConsistent: true}).WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("list matchers in consul: %w", err)
+	}
+	var out []shardmap.Member
+	for _, e := range entries {
+		if e.Checks.AggregatedStatus() != api.HealthPassing {
+			continue
+		}
+		out = append(out, memberOf(e.Service))
+	}
+	return out, nil
+}
+
+func memberOf(s *api.AgentService) shardmap.Member {
+	w, err := strconv.ParseFloat(s.Meta["weight"], 64)
+	if err != nil || !(w > 0 && w <= shardmap.MaxWeight) {
+		w = 1
+	}
+	return shardmap.Member{ID: s.ID, Addr: net.JoinHostPort(s.Address, strconv.Itoa(s.Port)), Weight: w}
+}
