@@ -4,6 +4,7 @@
 //	geomatch dev       router and matchers in one process, embedded defaults
 //	geomatch router    the stateless public gRPC front door
 //	geomatch matcher   one matcher node
+//	geomatch sim       city traffic simulator: load-test a cluster, compare matching modes
 //	geomatch version   print the version
 //
 // Every flag has an environment twin: --shard-res is GEOMATCH_SHARD_RES.
@@ -34,6 +35,7 @@ func commands() []command {
 		{"dev", "run a router and N matchers in one process on loopback (embedded defaults)", runDev},
 		{"router", "run the public gRPC front door against a static list of matchers", runRouter},
 		{"matcher", "run one matcher node", runMatcher},
+		{"sim", "simulate a city's drivers and riders against a cluster; KPI table, JSON and HTML report", runSim},
 		{"bench", "load-test a cluster (or Redis GEO / Tile38) with drivers and nearby queries", runBench},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			fmt.Fprintln(stdout, buildinfo.String())

@@ -1,0 +1,396 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/geomatch/geomatch/dispatch"
+	"github.com/geomatch/geomatch/internal/devcluster"
+	"github.com/geomatch/geomatch/shardmap"
+	"github.com/geomatch/geomatch/simulator"
+	"github.com/geomatch/geomatch/simulator/city"
+	"github.com/geomatch/geomatch/simulator/report"
+)
+
+const simSynopsis = `Simulates a city's drivers and riders against a geomatch cluster through
+its public API and reports match rate, time to match, pickup distance and
+ETA, driver utilisation, API latency and location updates per second: a
+live progress line, a KPI table, JSON (--json) and an HTML report
+(--report DIR).
+
+By default it starts its own cluster (a router and --matchers matchers in
+this process, as geomatch dev does, with the matching flags below);
+--target host:port runs against any router on this machine instead.
+--compare greedy,batch runs the same scenario under each matching mode,
+each on a fresh embedded cluster, and prints the differences.
+
+Drivers report every --update-interval on their DriverService.Connect
+streams (--transport batch: in UpdateLocations batches), accept offers
+with --accept probability after a think time, and drive their trips.
+Riders arrive as a Poisson process with a morning and evening peak and hot
+spots. --speedup runs simulated time faster than the wall clock for
+everything the simulator decides; what the service times stays real.
+--seed makes the scenario (city, positions, arrivals, choices) the same
+every run.`
+
+// simFlags are the simulator's own flags.
+type simFlags struct {
+	target, cityName, roads                      string
+	drivers                                      int
+	duration, interval                           time.Duration
+	speedup                                      float64
+	seed                                         uint64
+	runID, transport                             string
+	batchSize                                    int
+	demand, startHour, accept                    float64
+	thinkMin, thinkMax, patienceMin, patienceMax time.Duration
+	onShift                                      float64
+	nearby                                       bool
+	workers, matchers, maxWaiting                int
+	compare, jsonPath, reportDir, progress       string
+}
+
+func (f *simFlags) register(fs *flag.FlagSet) {
+	d := simulator.DefaultConfig()
+	fs.StringVar(&f.target, "target", "", "router to load (host:port on this machine); empty starts an embedded cluster")
+	fs.StringVar(&f.cityName, "city", "nyc", "city preset: "+strings.Join(city.PresetNames(), ", "))
+	fs.StringVar(&f.roads, "roads", "", "GeoJSON file of LineString roads to use instead of the preset's grid (demand spreads evenly)")
+	fs.IntVar(&f.drivers, "drivers", d.Drivers, "fleet size")
+	fs.DurationVar(&f.duration, "duration", d.Duration, "measured window (wall time)")
+	fs.DurationVar(&f.interval, "update-interval", d.UpdateInterval, "how often each driver reports its position (wall time)")
+	fs.Float64Var(&f.speedup, "speedup", d.Speedup, "simulated seconds per wall second (1..100) for movement, trips, arrivals, think and patience times")
+	fs.Uint64Var(&f.seed, "seed", d.Seed, "seed of the scenario")
+	fs.StringVar(&f.runID, "run-id", "", "suffix of the run's request ids (default: from the start time, so runs never share trips)")
+	fs.StringVar(&f.transport, "transport", string(d.Transport), "stream (a Connect stream per driver) or batch (UpdateLocations batches, for very large fleets)")
+	fs.IntVar(&f.batchSize, "batch-size", d.BatchSize, "updates per UpdateLocations call with --transport batch")
+	fs.Float64Var(&f.demand, "demand", 0, "ride requests per simulated minute at the morning peak (0: 5% of the fleet)")
+	fs.Float64Var(&f.startHour, "start-hour", d.StartHour, "simulated time of day at the start (demand follows the hour)")
+	fs.Float64Var(&f.accept, "accept", d.AcceptProbability, "probability that a driver accepts an offer")
+	fs.DurationVar(&f.thinkMin, "think-min", d.ThinkMin, "shortest time a driver takes to answer an offer (simulated)")
+	fs.DurationVar(&f.thinkMax, "think-max", d.ThinkMax, "longest time a driver takes to answer an offer (simulated)")
+	fs.DurationVar(&f.patienceMin, "patience-min", d.PatienceMin, "shortest time a rider waits for a driver (simulated)")
+	fs.DurationVar(&f.patienceMax, "patience-max", d.PatienceMax, "longest time a rider waits for a driver (simulated)")
+	fs.Float64Var(&f.onShift, "on-shift", d.OnShift, "share of the fleet on shift at the start")
+	fs.BoolVar(&f.nearby, "nearby", d.Nearby, "riders look at nearby drivers (NearbyDrivers) before requesting")
+	fs.IntVar(&f.workers, "workers", d.Workers, "goroutines that own the drivers")
+	fs.IntVar(&f.maxWaiting, "max-waiting-riders", d.MaxWaitingRiders, "riders waiting at once; arrivals beyond are dropped and counted")
+	fs.IntVar(&f.matchers, "matchers", 3, "matcher nodes of the embedded cluster")
+	fs.StringVar(&f.compare, "compare", "", "comma-separated matching modes to compare on the same scenario (e.g. greedy,batch); embedded cluster only")
+	fs.StringVar(&f.jsonPath, "json", "", "write the result as JSON to this file (- for stdout)")
+	fs.StringVar(&f.reportDir, "report", "", "write the HTML report (index.html, report.json) into this directory")
+	fs.StringVar(&f.progress, "progress", "auto", "live progress: auto (a bar on a terminal, else a line every 5 s), bar, plain or off")
+}
+
+// config builds the simulator configuration (without target and mode).
+func (f *simFlags) config(log *slog.Logger) (simulator.Config, error) {
+	cfg := simulator.DefaultConfig()
+	p, ok := city.PresetByName(f.cityName)
+	if !ok {
+		return cfg, fmt.Errorf("--city: %q is not one of %s", f.cityName, strings.Join(city.PresetNames(), ", "))
+	}
+	if f.roads != "" {
+		file, err := os.Open(f.roads)
+		if err != nil {
+			return cfg, fmt.Errorf("--roads: %w", err)
+		}
+		g, err := city.LoadGeoJSON(filepath.Base(f.roads), file, city.Speeds{})
+		file.Close()
+		if err != nil {
+			return cfg, fmt.Errorf("--roads: %w", err)
+		}
+		cfg.City = g
+	} else {
+		g, err := city.Grid(p.Grid)
+		if err != nil {
+			return cfg, fmt.Errorf("--city %s: %w", p.Name, err)
+		}
+		cfg.City, cfg.Places = g, p.Places
+	}
+	cfg.Drivers, cfg.Duration, cfg.UpdateInterval, cfg.Speedup = f.drivers, f.duration, f.interval, f.speedup
+	cfg.Seed, cfg.RunID, cfg.Transport, cfg.BatchSize = f.seed, f.runID, simulator.Transport(f.transport), f.batchSize
+	cfg.DemandPerMinute, cfg.StartHour, cfg.AcceptProbability = f.demand, f.startHour, f.accept
+	cfg.ThinkMin, cfg.ThinkMax, cfg.PatienceMin, cfg.PatienceMax = f.thinkMin, f.thinkMax, f.patienceMin, f.patienceMax
+	cfg.OnShift, cfg.Nearby, cfg.Workers, cfg.MaxWaitingRiders = f.onShift, f.nearby, f.workers, f.maxWaiting
+	cfg.Log = log
+	cfg.Target = "127.0.0.1:1" // placeholder for validation; set per run
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	cfg.Target = ""
+	return cfg, nil
+}
+
+func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("sim", simSynopsis, stderr)
+	var sf simFlags
+	var lf logFlags
+	var rf ringFlags
+	var stf storeFlags
+	var df dispatchFlags
+	sf.register(fs)
+	lf.register(fs)
+	rf.register(fs)
+	stf.register(fs)
+	df.register(fs)
+	if err := fs.Set("log-level", "warn"); err != nil {
+		return err
+	}
+	fs.Lookup("log-level").DefValue = "warn"
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := sf.config(log)
+	if err != nil {
+		return err
+	}
+	if sf.matchers < 1 || sf.matchers > 64 {
+		return fmt.Errorf("--matchers: %d, want 1..64", sf.matchers)
+	}
+	switch sf.progress {
+	case "auto", "bar", "plain", "off":
+	default:
+		return fmt.Errorf("--progress: %q, want auto, bar, plain or off", sf.progress)
+	}
+	modes := []string{df.mode}
+	if sf.compare != "" {
+		if sf.target != "" {
+			return errors.New("--compare runs each mode on its own embedded cluster; it cannot be combined with --target")
+		}
+		modes = nil
+		for _, m := range strings.Split(sf.compare, ",") {
+			m = strings.TrimSpace(m)
+			if m != string(dispatch.Greedy) && m != string(dispatch.Batch) {
+				return fmt.Errorf("--compare: %q is neither greedy nor batch", m)
+			}
+			modes = append(modes, m)
+		}
+		if len(modes) < 2 {
+			return errors.New("--compare: name at least two modes, e.g. greedy,batch")
+		}
+	}
+	env := simEnv{flags: &sf, ring: &rf, store: &stf, dispatch: &df, stdout: stdout, log: log}
+	var results []*report.Result
+	for _, mode := range modes {
+		res, err := env.runOne(ctx, cfg, mode)
+		if res != nil {
+			if werr := report.WriteTable(stdout, res); werr != nil {
+				return werr
+			}
+			results = append(results, res)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return env.writeOutputs(modes, results, cfg.City)
+}
+
+// simEnv is what one invocation of geomatch sim needs across its runs.
+type simEnv struct {
+	flags    *simFlags
+	ring     *ringFlags
+	store    *storeFlags
+	dispatch *dispatchFlags
+	stdout   io.Writer
+	log      *slog.Logger
+}
+
+// runOne runs the scenario once, against the target or a fresh embedded
+// cluster in matching mode mode.
+func (env *simEnv) runOne(ctx context.Context, cfg simulator.Config, mode string) (*report.Result, error) {
+	cfg.Target = env.flags.target
+	cfg.MatchMode = ""
+	if cfg.Target == "" {
+		df := *env.dispatch
+		df.mode = mode
+		dcfg, err := df.config()
+		if err != nil {
+			return nil, err
+		}
+		st, err := env.store.open(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if st != nil {
+			defer st.Close()
+		}
+		c, err := devcluster.Start(devcluster.Config{
+			Store: st, Dispatch: dcfg, Matchers: env.flags.matchers, Drain: drainTimeout, Log: env.log,
+			Doc: shardmap.Doc{ShardRes: env.ring.shardRes, MaxSplitDepth: env.ring.splitDepth, VNodes: env.ring.vnodes},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("start the embedded cluster: %w", err)
+		}
+		defer func() {
+			if err := c.Stop(); err != nil {
+				env.log.Warn("stop the embedded cluster", "err", err)
+			}
+		}()
+		cfg.Target = c.RouterAddr
+		cfg.MatchMode = mode
+		fmt.Fprintf(env.stdout, "geomatch sim: embedded cluster (router %s, %d matchers, %s matching); %d drivers in %s for %v at %gx\n",
+			c.RouterAddr, env.flags.matchers, mode, cfg.Drivers, cfg.City.Name, cfg.Duration, cfg.Speedup)
+	} else {
+		fmt.Fprintf(env.stdout, "geomatch sim: target %s; %d drivers in %s for %v at %gx\n", cfg.Target, cfg.Drivers, cfg.City.Name, cfg.Duration, cfg.Speedup)
+	}
+	prog := newProgressDisplay(env.stdout, env.flags.progress)
+	cfg.OnSample = prog.update
+	res, err := simulator.Run(ctx, cfg)
+	prog.finish()
+	return res, err
+}
+
+// writeOutputs writes the JSON and the HTML report, and the comparison.
+func (env *simEnv) writeOutputs(modes []string, results []*report.Result, g *city.Graph) error {
+	if len(results) == 0 {
+		return nil
+	}
+	var doc any = results[0]
+	if len(results) > 1 {
+		c := report.Compare(modes[:len(results)], results)
+		if err := report.WriteComparison(env.stdout, c); err != nil {
+			return err
+		}
+		doc = c
+	}
+	if env.flags.jsonPath != "" {
+		if err := report.WriteJSONFile(env.flags.jsonPath, doc); err != nil {
+			return err
+		}
+	}
+	if dir := env.flags.reportDir; dir != "" {
+		if len(results) == 1 {
+			if err := report.WriteHTML(dir, results[0], g); err != nil {
+				return err
+			}
+		} else if err := report.WriteComparisonHTML(dir, doc.(*report.Comparison), g); err != nil {
+			return err
+		}
+		abs, _ := filepath.Abs(filepath.Join(dir, "index.html"))
+		fmt.Fprintf(env.stdout, "report: %s\n", abs)
+	}
+	return nil
+}
+
+// plainEvery is how often the progress line prints when stdout is not a
+// terminal.
+const plainEvery = 5 * time.Second
+
+// progressDisplay shows the live progress: a progress bar on a terminal
+// (schollz/progressbar), else a plain line every few seconds. update is
+// called from the run's sampler goroutine, finish from the caller's.
+type progressDisplay struct {
+	mu        sync.Mutex
+	w         io.Writer
+	mode      string
+	bar       *progressbar.ProgressBar
+	lastPlain time.Time
+}
+
+func newProgressDisplay(w io.Writer, mode string) *progressDisplay {
+	if mode == "auto" {
+		mode = "plain"
+		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			mode = "bar"
+		}
+	}
+	return &progressDisplay{w: w, mode: mode}
+}
+
+func (p *progressDisplay) update(s simulator.Progress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	line := progressLine(s)
+	switch p.mode {
+	case "bar":
+		if p.bar == nil {
+			p.bar = progressbar.NewOptions64(int64(s.Duration/time.Second),
+				progressbar.OptionSetWriter(p.w), progressbar.OptionSetWidth(20),
+				progressbar.OptionSetPredictTime(false), progressbar.OptionSetElapsedTime(false),
+				progressbar.OptionShowDescriptionAtLineEnd(), progressbar.OptionThrottle(200*time.Millisecond))
+		}
+		p.bar.Describe(line)
+		if s.Phase == "running" {
+			_ = p.bar.Set64(min(int64(s.Elapsed/time.Second), int64(s.Duration/time.Second)))
+		}
+	case "plain":
+		if time.Since(p.lastPlain) >= plainEvery {
+			p.lastPlain = time.Now()
+			fmt.Fprintln(p.w, line)
+		}
+	}
+}
+
+func (p *progressDisplay) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar != nil {
+		_ = p.bar.Finish()
+		fmt.Fprintln(p.w)
+	}
+}
+
+// progressLine is the one-line state of a run.
+func progressLine(s simulator.Progress) string {
+	if s.Phase == "connecting" {
+		return fmt.Sprintf("connecting %d/%d driver streams (%v)", s.Connected, s.Drivers, s.Elapsed.Round(time.Second))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%v/%v", s.Elapsed.Round(time.Second), s.Duration)
+	if s.Phase != "running" {
+		fmt.Fprintf(&b, " %s", s.Phase)
+	}
+	fmt.Fprintf(&b, " | drivers %d online, %d busy | riders waiting %d | updates %.0f/s of %.0f/s | matched %d/%d",
+		s.Online, s.Busy, s.Waiting, s.UpdatesPerS, s.OfferedPerS, s.Matched, s.Requests)
+	names := make([]string, 0, len(s.P99Ms))
+	for n := range s.P99Ms {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	if len(names) > 0 {
+		b.WriteString(" | p99")
+		for _, n := range names {
+			fmt.Fprintf(&b, " %s %.1fms", shortMethod(n), s.P99Ms[n])
+		}
+	}
+	return b.String()
+}
+
+func shortMethod(m string) string {
+	switch m {
+	case "RequestRide":
+		return "ride"
+	case "NearbyDrivers":
+		return "nearby"
+	case "UpdateLocations":
+		return "update"
+	case "Connect.OfferAnswer":
+		return "answer"
+	case "Connect.TripProgress":
+		return "progress"
+	case "Connect.Send":
+		return "send"
+	case "CancelTrip":
+		return "cancel"
+	case "GetTrip":
+		return "get"
+	}
+	return m
+}
