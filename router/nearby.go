@@ -36,15 +36,16 @@ func (s *riderService) NearbyDrivers(ctx context.Context, req *geomatchv1.Nearby
 	if err != nil {
 		return nil, err
 	}
+	// Three allocations for the whole answer instead of two per driver.
 	resp := &geomatchv1.NearbyDriversResponse{Drivers: make([]*geomatchv1.NearbyDriver, len(found))}
+	drivers := make([]geomatchv1.NearbyDriver, len(found))
+	positions := make([]geomatchv1.LatLng, len(found))
 	for i, n := range found {
-		resp.Drivers[i] = &geomatchv1.NearbyDriver{
-			DriverId:     n.GetDriverId(),
-			Position:     &geomatchv1.LatLng{Lat: n.GetLat(), Lng: n.GetLng()},
-			DistanceM:    n.GetDistanceM(),
-			VehicleClass: n.GetVehicleClass(),
-			TimestampMs:  n.GetTimestampMs(),
-		}
+		p, d := &positions[i], &drivers[i]
+		p.Lat, p.Lng = n.GetLat(), n.GetLng()
+		d.DriverId, d.Position, d.DistanceM = n.GetDriverId(), p, n.GetDistanceM()
+		d.VehicleClass, d.TimestampMs = n.GetVehicleClass(), n.GetTimestampMs()
+		resp.Drivers[i] = d
 	}
 	return resp, nil
 }
@@ -125,19 +126,27 @@ func (r *Router) scatter(ctx context.Context, m *shardmap.Map, q geo.LatLng, rad
 		// fewer than Route's cached cover of the circle.
 		rest = slices.DeleteFunc(m.RouteNear(q, bound), func(t shardmap.Target) bool { return t.Member.ID == targets[home].Member.ID })
 	}
+	if home >= 0 && len(rest) == 0 {
+		return first, nil // one owner's answer: already sorted, at most k
+	}
 	var (
 		wg      sync.WaitGroup
 		results = make([][]*matcherv1.Neighbor, len(rest)+1)
 		errs    = make([]error, len(rest))
 	)
 	results[len(rest)] = first
-	for i, t := range rest {
+	// The last owner is asked on this goroutine: the common second step
+	// asks one owner, and a new goroutine would grow its stack for the
+	// call every time.
+	for i, t := range rest[:len(rest)-1] {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			results[i], errs[i] = ask(t, bound)
 		}()
 	}
+	last := len(rest) - 1
+	results[last], errs[last] = ask(rest[last], bound)
 	wg.Wait()
 	// A NotOwner wins over other errors: the retry may route around them.
 	for _, err := range errs {
@@ -180,18 +189,7 @@ func merge(parts [][]*matcherv1.Neighbor, k int) []*matcherv1.Neighbor {
 		all = append(all, p...)
 	}
 	if len(parts) > 1 {
-		newest := make(map[string]*matcherv1.Neighbor, len(all))
-		for _, n := range all {
-			if cur, ok := newest[n.GetDriverId()]; !ok || n.GetTimestampMs() > cur.GetTimestampMs() {
-				newest[n.GetDriverId()] = n
-			}
-		}
-		if len(newest) != len(all) {
-			all = all[:0]
-			for _, n := range newest {
-				all = append(all, n)
-			}
-		}
+		all = dedupeNewest(all)
 	}
 	slices.SortFunc(all, func(a, b *matcherv1.Neighbor) int {
 		return geo.CompareHits(geo.Hit{ID: a.GetDriverId(), DistanceM: a.GetDistanceM()}, geo.Hit{ID: b.GetDriverId(), DistanceM: b.GetDistanceM()})
@@ -200,4 +198,47 @@ func merge(parts [][]*matcherv1.Neighbor, k int) []*matcherv1.Neighbor {
 		all = all[:k]
 	}
 	return all
+}
+
+// mergeScanMax is the largest merge that looks for duplicates by scanning
+// instead of through a map: a few hundred comparisons of short ids cost
+// less than building the map.
+const mergeScanMax = 64
+
+// dedupeNewest keeps one entry per driver id, the one with the newest fix
+// (the first of equal ones), in the order of all.
+func dedupeNewest(all []*matcherv1.Neighbor) []*matcherv1.Neighbor {
+	if len(all) > mergeScanMax {
+		newest := make(map[string]int, len(all)) // id → index in all
+		dup := false
+		for i, n := range all {
+			j, ok := newest[n.GetDriverId()]
+			if !ok {
+				newest[n.GetDriverId()] = i
+				continue
+			}
+			dup = true
+			if n.GetTimestampMs() > all[j].GetTimestampMs() {
+				all[j], newest[n.GetDriverId()] = nil, i
+			} else {
+				all[i] = nil
+			}
+		}
+		if dup {
+			all = slices.DeleteFunc(all, func(n *matcherv1.Neighbor) bool { return n == nil })
+		}
+		return all
+	}
+	out := all[:0]
+	for _, n := range all {
+		j := slices.IndexFunc(out, func(o *matcherv1.Neighbor) bool { return o.GetDriverId() == n.GetDriverId() })
+		switch {
+		case j < 0:
+			out = append(out, n)
+		case n.GetTimestampMs() > out[j].GetTimestampMs():
+			out[j] = n
+		}
+	}
+	clear(all[len(out):])
+	return out
 }
