@@ -3,6 +3,8 @@ package loadgen
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -68,10 +70,24 @@ type Config struct {
 	// RadiusM and Limit shape every nearby query; defaults 2,000 m and 10.
 	RadiusM float64
 	Limit   int
-	// MeasureProcess reports this process's CPU seconds and RSS per phase.
-	// Set it when the target runs in this process (the embedded cluster);
+	// Skip names measured phases not to run: "ingest-unary",
+	// "ingest-stream", "nearby" (every nearby-C phase) or one "nearby-C".
+	// The load phase always runs. Default none.
+	Skip []string
+	// MeasureProcess reports this process's CPU seconds and RSS per phase
+	// as the server's. Set it when the target runs in this process (the
+	// embedded cluster: the figures then include the load generator);
 	// default false.
 	MeasureProcess bool
+	// ServerPID, when not 0, is the process id of the target server on
+	// this machine (geomatch dev, redis-server, tile38-server): its CPU
+	// seconds and RSS are reported per phase, from /proc, and the load
+	// generator's own CPU separately. Default 0.
+	ServerPID int
+	// PhaseHook, when set, is called before each phase with its name; the
+	// function it returns, if not nil, is called when the phase ends (before
+	// its CPU is read). `geomatch bench` uses it to profile chosen phases.
+	PhaseHook func(phase string) (end func())
 }
 
 // DefaultConfig returns the documented defaults.
@@ -129,5 +145,37 @@ func (c Config) Validate() error {
 	if c.Limit < 1 {
 		errs = append(errs, fmt.Errorf("limit: %d, want >= 1", c.Limit))
 	}
+	for _, s := range c.Skip {
+		if s != "ingest-unary" && s != "ingest-stream" && s != "nearby" && !isNearbyPhase(s) {
+			errs = append(errs, fmt.Errorf("skip: unknown phase %q (ingest-unary, ingest-stream, nearby, nearby-C)", s))
+		}
+	}
+	if c.ServerPID < 0 {
+		errs = append(errs, fmt.Errorf("server pid: %d, want >= 0", c.ServerPID))
+	}
+	if c.ServerPID != 0 && c.MeasureProcess {
+		errs = append(errs, errors.New("server pid: set together with measure process; give one"))
+	}
 	return errors.Join(errs...)
+}
+
+// isNearbyPhase reports whether name is nearby-C for some number C.
+func isNearbyPhase(name string) bool {
+	c, ok := strings.CutPrefix(name, "nearby-")
+	if !ok {
+		return false
+	}
+	_, err := strconv.Atoi(c)
+	return err == nil
+}
+
+// skips reports whether phase is one of c.Skip (nearby-C also when Skip
+// names "nearby").
+func (c Config) skips(phase string) bool {
+	for _, s := range c.Skip {
+		if s == phase || s == "nearby" && isNearbyPhase(phase) {
+			return true
+		}
+	}
+	return false
 }

@@ -16,6 +16,15 @@
 // generator is for measuring on one machine, never for hammering a remote
 // host.
 //
+// CPU and memory: with an embedded cluster (Config.MeasureProcess) the
+// figures are this process's, load generator included; with the server in
+// another process on this machine (Config.ServerPID: geomatch dev,
+// redis-server, tile38-server) they are the server's, read from /proc, and
+// the load generator's own CPU is reported beside them. The load
+// generator's goroutines carry the profile label loadgen=client, so a CPU
+// profile of a process that runs both (geomatch bench --cpuprofile) tells
+// its share apart.
+//
 // Latencies are recorded in a per-worker log-bucket Histogram (32 sub-buckets
 // per power of two, so a percentile is within about 3% of the exact value)
 // and merged at the end of a phase; memory stays constant however many

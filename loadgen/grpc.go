@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/geomatch/geomatch/internal/serve"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 )
 
@@ -34,7 +35,9 @@ func NewGRPCTarget(addr string) (*GRPCTarget, error) {
 	if err := CheckLoopback(addr); err != nil {
 		return nil, err
 	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	opts := append(serve.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(serve.MaxMessageBytes)))
+	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("grpc target %s: %w", addr, err)
 	}

@@ -4,10 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
-	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 )
@@ -24,9 +21,13 @@ type Report struct {
 	Seed      uint64       `json:"seed"`
 	Batch     int          `json:"batch"`
 	DurationS float64      `json:"duration_s"`
-	// ProcessMeasured says whether CPU and RSS were measured (the target
-	// ran in this process); without it those fields are empty.
+	// ProcessMeasured says whether the server's CPU and RSS were measured:
+	// this process's (the target ran in it, with the load generator) or,
+	// with ServerPID, the server process's; without it those fields are
+	// empty.
 	ProcessMeasured bool `json:"process_measured"`
+	// ServerPID is the measured server process, 0 for this process.
+	ServerPID int `json:"server_pid,omitempty"`
 	// Phases are the phases in the order they ran.
 	Phases []PhaseResult `json:"phases"`
 }
@@ -64,10 +65,16 @@ type PhaseResult struct {
 	Stale int64 `json:"stale,omitempty"`
 	// FirstError is the first error seen, for diagnosis; empty if none.
 	FirstError string `json:"first_error,omitempty"`
-	// CPUSeconds is the user+system CPU this process spent during the
-	// phase, client included; only with Report.ProcessMeasured.
+	// CPUSeconds is the user+system CPU the server spent during the phase
+	// (with an embedded cluster: this process, load generator included);
+	// only with Report.ProcessMeasured.
 	CPUSeconds float64 `json:"cpu_s,omitempty"`
-	// RSSBytes is this process's resident set at the end of the phase; only
+	// CPUPerOpUs is CPUSeconds per operation, in microseconds.
+	CPUPerOpUs float64 `json:"cpu_per_op_us,omitempty"`
+	// ClientCPUSeconds is the load generator's own CPU during the phase;
+	// only with Report.ServerPID (the server is another process).
+	ClientCPUSeconds float64 `json:"client_cpu_s,omitempty"`
+	// RSSBytes is the server's resident set at the end of the phase; only
 	// with Report.ProcessMeasured.
 	RSSBytes int64 `json:"rss_bytes,omitempty"`
 }
@@ -76,16 +83,31 @@ type PhaseResult struct {
 func (r Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "target %s: %d drivers (%s, seed %d), batch %d, %v per phase\n",
 		r.Target, r.Drivers, r.Dist, r.Seed, r.Batch, time.Duration(r.DurationS*float64(time.Second)))
+	switch {
+	case r.ServerPID != 0:
+		fmt.Fprintf(w, "cpu, cpu/op and rss: server process %d; client cpu: the load generator\n", r.ServerPID)
+	case r.ProcessMeasured:
+		fmt.Fprintln(w, "cpu, cpu/op and rss: this process (cluster and load generator together)")
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "phase\tops\tops/s\tp50\tp99\tp999\terrors\tcpu\trss\t")
+	head := "phase\tops\tops/s\tp50\tp99\tp999\terrors\tcpu\tcpu/op\trss\t"
+	if r.ServerPID != 0 {
+		head += "client cpu\t"
+	}
+	fmt.Fprintln(tw, head)
 	for _, p := range r.Phases {
-		cpu, rss := "-", "-"
+		cpu, perOp, rss := "-", "-", "-"
 		if r.ProcessMeasured {
 			cpu = strconv.FormatFloat(p.CPUSeconds, 'f', 2, 64) + "s"
+			perOp = strconv.FormatFloat(p.CPUPerOpUs, 'f', 1, 64) + "µs"
 			rss = strconv.FormatInt(p.RSSBytes>>20, 10) + "MiB"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%d\t%s\t%s\t\n", p.Phase, p.Ops, p.OpsPerS,
-			fmtMs(p.P50Ms), fmtMs(p.P99Ms), fmtMs(p.P999Ms), p.Errors, cpu, rss)
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t", p.Phase, p.Ops, p.OpsPerS,
+			fmtMs(p.P50Ms), fmtMs(p.P99Ms), fmtMs(p.P999Ms), p.Errors, cpu, perOp, rss)
+		if r.ServerPID != 0 {
+			fmt.Fprintf(tw, "%.2fs\t", p.ClientCPUSeconds)
+		}
+		fmt.Fprintln(tw)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -113,34 +135,4 @@ func (r Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
-}
-
-// cpuTime is this process's user+system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// rssBytes is this process's resident set from /proc/self/status (VmRSS),
-// or 0 where that file does not exist.
-func rssBytes() int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(v) // "123456 kB"
-			if len(f) >= 1 {
-				kb, err := strconv.ParseInt(f[0], 10, 64)
-				if err == nil {
-					return kb << 10
-				}
-			}
-		}
-	}
-	return 0
 }

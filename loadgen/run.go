@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,7 +51,7 @@ func sample(rng *rand.Rand, d Distribution) point {
 // ctx's error, when ctx ends.
 func Run(ctx context.Context, cfg Config, t Target) (Report, error) {
 	rep := Report{Target: t.Name(), Drivers: cfg.Drivers, Dist: cfg.Dist, Seed: cfg.Seed, Batch: cfg.Batch,
-		DurationS: cfg.Duration.Seconds(), ProcessMeasured: cfg.MeasureProcess}
+		DurationS: cfg.Duration.Seconds(), ProcessMeasured: cfg.MeasureProcess || cfg.ServerPID != 0, ServerPID: cfg.ServerPID}
 	if err := cfg.Validate(); err != nil {
 		return rep, fmt.Errorf("load generator config: %w", err)
 	}
@@ -61,16 +62,38 @@ func Run(ctx context.Context, cfg Config, t Target) (Report, error) {
 		f.pos[i] = sample(rng, cfg.Dist)
 	}
 	r := &runner{cfg: cfg, t: t, f: f}
-	phases := []func(context.Context) PhaseResult{r.load, r.ingestUnary, r.ingestStream}
-	for _, c := range cfg.Concurrency {
-		phases = append(phases, func(ctx context.Context) PhaseResult { return r.nearby(ctx, c) })
+	type namedPhase struct {
+		name string
+		run  func(context.Context) PhaseResult
 	}
+	phases := []namedPhase{{"load", r.load}, {"ingest-unary", r.ingestUnary}, {"ingest-stream", r.ingestStream}}
+	for _, c := range cfg.Concurrency {
+		phases = append(phases, namedPhase{fmt.Sprintf("nearby-%d", c), func(ctx context.Context) PhaseResult { return r.nearby(ctx, c) }})
+	}
+	server := newProcMeter(cfg)
 	for _, ph := range phases {
-		cpu0 := cpuTime()
-		res := ph(ctx)
-		if cfg.MeasureProcess {
-			res.CPUSeconds = (cpuTime() - cpu0).Seconds()
-			res.RSSBytes = rssBytes()
+		if ph.name != "load" && cfg.skips(ph.name) {
+			continue
+		}
+		var end func()
+		if cfg.PhaseHook != nil {
+			end = cfg.PhaseHook(ph.name)
+		}
+		self0, srv0 := cpuTime(), server.cpu()
+		res := ph.run(ctx)
+		if end != nil {
+			end()
+		}
+		self := cpuTime() - self0
+		if server != nil {
+			res.CPUSeconds = (server.cpu() - srv0).Seconds()
+			res.RSSBytes = server.rss()
+			if res.Ops > 0 {
+				res.CPUPerOpUs = res.CPUSeconds * 1e6 / float64(res.Ops)
+			}
+			if cfg.ServerPID != 0 {
+				res.ClientCPUSeconds = self.Seconds()
+			}
 		}
 		rep.Phases = append(rep.Phases, res)
 		if err := ctx.Err(); err != nil {
@@ -111,6 +134,10 @@ func over(ctx context.Context) bool {
 	return ok && !time.Now().Before(d)
 }
 
+// clientLabels mark the load generator's goroutines in CPU profiles
+// (pprof -tagignore loadgen=client shows the server's share alone).
+var clientLabels = pprof.Labels("loadgen", "client")
+
 // worker is one client goroutine's tally; a phase merges them.
 type worker struct {
 	h                Histogram
@@ -135,7 +162,10 @@ func phase(name string, n int, body func(w *worker, i int)) PhaseResult {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			body(&ws[i], i)
+			// The label tells the load generator's own CPU apart in a
+			// profile of a process that also runs the cluster; the gRPC
+			// client's goroutines started from here inherit it.
+			pprof.Do(context.Background(), clientLabels, func(context.Context) { body(&ws[i], i) })
 		}()
 	}
 	wg.Wait()

@@ -2,6 +2,8 @@ package loadgen
 
 import (
 	"context"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -129,13 +131,100 @@ func TestConfigValidateNamesEveryBadField(t *testing.T) {
 	cfg.Duration = 2 * MaxDuration
 	cfg.Concurrency = []int{0}
 	cfg.Batch = 0
+	cfg.Skip = []string{"nearby-x"}
+	cfg.ServerPID = -1
 	err := cfg.Validate()
 	if err == nil {
 		t.Fatal("Validate accepted a bad config")
 	}
-	for _, field := range []string{"drivers", "dist", "duration", "concurrency", "batch"} {
+	for _, field := range []string{"drivers", "dist", "duration", "concurrency", "batch", "skip", "server pid"} {
 		if !strings.Contains(err.Error(), field+":") {
 			t.Errorf("error %q does not name %s", err, field)
 		}
+	}
+}
+
+func TestRunSkipsPhasesAndCallsTheHook(t *testing.T) {
+	addr := redistest.Start(t)
+	cfg := shortConfig()
+	cfg.Skip = []string{"ingest-unary", "nearby-4"}
+	var started, ended []string
+	cfg.PhaseHook = func(phase string) func() {
+		started = append(started, phase)
+		return func() { ended = append(ended, phase) }
+	}
+	target, err := NewRESPTarget(addr, RedisGEO, cfg.StreamApps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	rep, err := Run(context.Background(), cfg, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"load", "ingest-stream", "nearby-1"}
+	var got []string
+	for _, p := range rep.Phases {
+		got = append(got, p.Phase)
+	}
+	if !slices.Equal(got, want) || !slices.Equal(started, want) || !slices.Equal(ended, want) {
+		t.Errorf("phases %v, hook started %v and ended %v, want %v", got, started, ended, want)
+	}
+}
+
+func TestRunMeasuresAServerProcess(t *testing.T) {
+	addr := redistest.Start(t)
+	cfg := shortConfig()
+	cfg.Skip = []string{"ingest-stream", "nearby"}
+	// This process stands in for the server: its CPU and RSS are real.
+	cfg.ServerPID = os.Getpid()
+	target, err := NewRESPTarget(addr, RedisGEO, cfg.StreamApps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	rep, err := Run(context.Background(), cfg, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.ProcessMeasured || rep.ServerPID != cfg.ServerPID {
+		t.Errorf("report: measured %v, pid %d", rep.ProcessMeasured, rep.ServerPID)
+	}
+	for _, p := range rep.Phases {
+		if p.RSSBytes <= 0 || p.CPUSeconds < 0 || p.ClientCPUSeconds < 0 {
+			t.Errorf("%s: rss %d, cpu %v, client cpu %v", p.Phase, p.RSSBytes, p.CPUSeconds, p.ClientCPUSeconds)
+		}
+	}
+	var b strings.Builder
+	if err := rep.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "client cpu") || !strings.Contains(b.String(), "server process") {
+		t.Errorf("table does not show the server and client CPU:\n%s", b.String())
+	}
+}
+
+func TestProcessMeasurement(t *testing.T) {
+	if err := CheckProcess(os.Getpid()); err != nil {
+		t.Fatalf("CheckProcess(self): %v", err)
+	}
+	if err := CheckProcess(1 << 30); err == nil {
+		t.Error("CheckProcess accepted a pid that cannot exist")
+	}
+	// Burn 50 ms of CPU (5 clock ticks; bounded by 10 s of wall time on a
+	// busy machine): /proc must see it.
+	m := &procMeter{pid: os.Getpid()}
+	before := m.cpu()
+	for cpu0, start := cpuTime(), time.Now(); cpuTime()-cpu0 < 50*time.Millisecond && time.Since(start) < 10*time.Second; {
+	}
+	if after := m.cpu(); after <= before {
+		t.Errorf("cpu of this process did not grow: %v then %v", before, after)
+	}
+	if m.rss() <= 0 || (&procMeter{}).rss() <= 0 {
+		t.Error("no resident set measured")
+	}
+	var none *procMeter
+	if none.cpu() != 0 || none.rss() != 0 {
+		t.Error("a nil meter measured something")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -24,9 +25,9 @@ const benchTTL = 30 * time.Minute
 // against an embedded dev cluster, a running cluster (--target) or a RESP
 // geo server (--resp-target).
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench", "Load-test a geomatch cluster through its public gRPC API, or a RESP geo server\n(Redis GEO or Tile38) with the same workload. Loopback targets only. Without\n--target or --resp-target it starts an embedded cluster of 3 matchers.", stderr)
+	fs := newFlags("bench", "Load-test a geomatch cluster through its public gRPC API, or a RESP geo server\n(Redis GEO or Tile38) with the same workload. Loopback targets only. Without\n--target or --resp-target it starts an embedded cluster (--matchers). With\n--server-pid it reports the server process's CPU and RSS per phase.", stderr)
 	d := loadgen.DefaultConfig()
-	target := fs.String("target", "", "host:port of a geomatch router (loopback); empty: start an embedded cluster with 3 matchers")
+	target := fs.String("target", "", "host:port of a geomatch router (loopback); empty: start an embedded cluster")
 	respTarget := fs.String("resp-target", "", "host:port of a RESP geo server (loopback) to run the workload against instead")
 	respProto := fs.String("resp-protocol", string(loadgen.RedisGEO), "commands of --resp-target: redis (GEOADD/GEOSEARCH) or tile38 (SET/NEARBY)")
 	drivers := fs.Int("drivers", d.Drivers, fmt.Sprintf("simulated drivers, at most %d", loadgen.MaxDrivers))
@@ -36,6 +37,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	conc := fs.String("concurrency", "1,8,32", "client concurrencies of the nearby phases, comma-separated")
 	batch := fs.Int("batch", d.Batch, "updates per UpdateLocations call (per pipeline on RESP)")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
+	skip := fs.String("skip", "", "measured phases not to run, comma-separated: ingest-unary, ingest-stream, nearby, nearby-C (load always runs)")
+	matchers := fs.Int("matchers", 3, "matcher nodes of the embedded cluster")
+	serverPID := fs.Int("server-pid", 0, "process id of the --target or --resp-target server on this machine: report its CPU and RSS per phase")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the --profile-phases to this file (embedded cluster: the load generator's samples carry the label loadgen=client)")
+	memProfile := fs.String("memprofile", "", "write an allocation profile to this file after the --profile-phases, and one taken before them to FILE.base (go tool pprof -sample_index=alloc_space -base FILE.base FILE)")
+	profPhases := fs.String("profile-phases", "nearby", "phases the profiles cover, comma-separated: load, ingest-unary, ingest-stream, nearby, nearby-C")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -49,8 +56,26 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		cfg.Concurrency = append(cfg.Concurrency, n)
 	}
+	cfg.Skip = splitList(*skip)
 	if *target != "" && *respTarget != "" {
 		return errors.New("--target and --resp-target: give one or the other")
+	}
+	if *serverPID != 0 {
+		if *target == "" && *respTarget == "" {
+			return errors.New("--server-pid: only with --target or --resp-target (the embedded cluster is this process)")
+		}
+		if err := loadgen.CheckProcess(*serverPID); err != nil {
+			return err
+		}
+		cfg.ServerPID = *serverPID
+	}
+	if *matchers < 1 || *matchers > 64 {
+		return fmt.Errorf("--matchers: %d, want 1..64", *matchers)
+	}
+	prof := &phaseProfiler{cpuPath: *cpuProfile, memPath: *memProfile, phases: splitList(*profPhases)}
+	if prof.cpuPath != "" || prof.memPath != "" {
+		cfg.PhaseHook = prof.hook
+		defer prof.finish()
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -80,7 +105,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer gt.Close()
 		t = gt
 	default:
-		c, err := devcluster.Start(devcluster.Config{Matchers: 3, Log: slog.New(slog.DiscardHandler),
+		c, err := devcluster.Start(devcluster.Config{Matchers: *matchers, Log: slog.New(slog.DiscardHandler),
 			Matcher: func(mc *matcher.Config) { mc.Index.TTL = benchTTL }})
 		if err != nil {
 			return err
@@ -93,10 +118,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer gt.Close()
 		t = gt
 		cfg.MeasureProcess = true
-		fmt.Fprintf(stdout, "embedded cluster: router %s, 3 matchers (cpu and rss are this process's: cluster and load generator)\n", c.RouterAddr)
+		fmt.Fprintf(stdout, "embedded cluster: router %s, %d matchers\n", c.RouterAddr, *matchers)
 	}
 
 	rep, runErr := loadgen.Run(ctx, cfg, t)
+	if err := prof.finish(); err != nil {
+		return err
+	}
 	if err := rep.WriteTable(stdout); err != nil {
 		return err
 	}
@@ -114,4 +142,103 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	return runErr
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// phaseProfiler profiles the chosen phases of a run: the CPU profile runs
+// from the first chosen phase's start to the last one's end (the phases in
+// between included), and the allocation profile is taken at the same two
+// points, so the difference covers those phases.
+type phaseProfiler struct {
+	cpuPath, memPath string
+	phases           []string
+	cpuFile          *os.File
+	started, done    bool
+	err              error
+}
+
+// wants reports whether phase is one of the chosen phases ("nearby" names
+// every nearby-C).
+func (p *phaseProfiler) wants(phase string) bool {
+	for _, w := range p.phases {
+		if w == phase || w == "nearby" && strings.HasPrefix(phase, "nearby-") {
+			return true
+		}
+	}
+	return false
+}
+
+// hook is a loadgen.Config.PhaseHook.
+func (p *phaseProfiler) hook(phase string) func() {
+	if !p.wants(phase) || p.done || p.err != nil {
+		return nil
+	}
+	if !p.started {
+		p.started = true
+		if p.memPath != "" {
+			p.err = writeHeapProfile(p.memPath + ".base")
+		}
+		if p.cpuPath != "" && p.err == nil {
+			f, err := os.Create(p.cpuPath)
+			if err == nil {
+				err = pprof.StartCPUProfile(f)
+			}
+			if err != nil {
+				p.err = fmt.Errorf("cpu profile: %w", err)
+				return nil
+			}
+			p.cpuFile = f
+		}
+	}
+	return p.stop
+}
+
+// stop writes the profiles after a chosen phase; a later chosen phase
+// continues them (the CPU profile keeps running, the allocation profile is
+// rewritten).
+func (p *phaseProfiler) stop() {
+	if p.memPath != "" && p.err == nil {
+		p.err = writeHeapProfile(p.memPath)
+	}
+}
+
+// finish ends the CPU profile, if one runs, and returns the first error of
+// the profiles. It may be called more than once.
+func (p *phaseProfiler) finish() error {
+	p.done = true
+	if p.cpuFile != nil {
+		pprof.StopCPUProfile()
+		if err := p.cpuFile.Close(); err != nil && p.err == nil {
+			p.err = fmt.Errorf("cpu profile: %w", err)
+		}
+		p.cpuFile = nil
+	}
+	return p.err
+}
+
+// writeHeapProfile writes the allocation profile (every allocation since
+// the process started, sampled) to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("memory profile: %w", err)
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("memory profile %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("memory profile: %w", err)
+	}
+	return nil
 }

@@ -1,0 +1,124 @@
+package loadgen
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// clockTicksPerS is the unit of the CPU times in /proc/PID/stat (USER_HZ,
+// 100 on every Linux architecture Go supports).
+const clockTicksPerS = 100
+
+// procMeter reads the CPU time and resident set of the server: this process
+// (an embedded cluster) or another one on this machine. A nil *procMeter
+// measures nothing.
+type procMeter struct {
+	pid int // 0: this process
+}
+
+// newProcMeter returns the meter cfg asks for, nil for none.
+func newProcMeter(cfg Config) *procMeter {
+	switch {
+	case cfg.ServerPID != 0:
+		return &procMeter{pid: cfg.ServerPID}
+	case cfg.MeasureProcess:
+		return &procMeter{}
+	}
+	return nil
+}
+
+// cpu is the process's user+system CPU time so far, 0 when unknown.
+func (m *procMeter) cpu() time.Duration {
+	switch {
+	case m == nil:
+		return 0
+	case m.pid == 0:
+		return cpuTime()
+	}
+	d, err := procCPU(m.pid)
+	if err != nil {
+		return 0
+	}
+	return d
+}
+
+// rss is the process's resident set in bytes, 0 when unknown.
+func (m *procMeter) rss() int64 {
+	if m == nil {
+		return 0
+	}
+	path := "/proc/self/status"
+	if m.pid != 0 {
+		path = fmt.Sprintf("/proc/%d/status", m.pid)
+	}
+	return rssBytes(path)
+}
+
+// CheckProcess reports whether pid names a running process whose CPU time
+// this machine exposes, for Config.ServerPID.
+func CheckProcess(pid int) error {
+	if _, err := procCPU(pid); err != nil {
+		return fmt.Errorf("server pid %d: %w", pid, err)
+	}
+	return nil
+}
+
+// procCPU reads utime+stime of process pid from /proc/PID/stat.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) is in parentheses and may hold spaces:
+	// the fields after its closing parenthesis start with field 3, state.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	const utime, stime = 14 - 3, 15 - 3
+	if len(f) <= stime {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f)+2)
+	}
+	u, err1 := strconv.ParseInt(f[utime], 10, 64)
+	s, err2 := strconv.ParseInt(f[stime], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: bad cpu times %q %q", pid, f[utime], f[stime])
+	}
+	return time.Duration(u+s) * time.Second / clockTicksPerS, nil
+}
+
+// cpuTime is this process's user+system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// rssBytes is the VmRSS line of a /proc/…/status file, or 0 where that file
+// does not exist.
+func rssBytes(path string) int64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(v) // "123456 kB"
+			if len(f) >= 1 {
+				kb, err := strconv.ParseInt(f[0], 10, 64)
+				if err == nil {
+					return kb << 10
+				}
+			}
+		}
+	}
+	return 0
+}
