@@ -320,9 +320,10 @@ func (n *Node) warm(ctx context.Context, g *gate) bool {
 		err     error
 	}
 	results := make(chan result, len(peers))
+	var covered sync.Map // shards some old owner handed over
 	for _, mem := range peers {
 		go func() {
-			k, err := n.pull(ctx, mem, target, since)
+			k, err := n.pull(ctx, mem, target, since, &covered)
 			results <- result{mem.ID, k, err}
 		}()
 	}
@@ -338,15 +339,23 @@ func (n *Node) warm(ctx context.Context, g *gate) bool {
 		answered[r.id] = true
 		pulled += r.drivers
 	}
-	fromStore, err := n.warmFromStore(ctx, g, answered)
+	fromStore, err := n.warmFromStore(ctx, g, answered, &covered)
 	if err != nil {
 		n.log.Warn("handoff: warm-up from the store", "err", err)
 		complete = false
 	}
+	stale := 0
+	if len(fromStore) > 0 {
+		var live []shardmap.Member
+		for id := range answered {
+			live = append(live, peers[id])
+		}
+		stale = n.reconcile(ctx, live, fromStore)
+	}
 	if ctx.Err() != nil {
 		complete = false
 	}
-	n.log.Info("handoff: shards warm", "epoch", target.Epoch(), "transferred", pulled, "from_store", fromStore,
+	n.log.Info("handoff: shards warm", "epoch", target.Epoch(), "transferred", pulled, "from_store", len(fromStore), "stale_dropped", stale,
 		"took", time.Since(start).Round(time.Millisecond), "complete", complete)
 	return complete
 }
@@ -360,7 +369,7 @@ func membersOf(m *shardmap.Map) []shardmap.Member {
 
 // pull asks mem for the drivers it holds that target gives to this node and
 // applies them.
-func (n *Node) pull(ctx context.Context, mem shardmap.Member, target *shardmap.Map, since uint64) (int, error) {
+func (n *Node) pull(ctx context.Context, mem shardmap.Member, target *shardmap.Map, since uint64, covered *sync.Map) (int, error) {
 	c, err := n.ho.peers.get(mem.Addr)
 	if err != nil {
 		return 0, err
@@ -379,6 +388,9 @@ func (n *Node) pull(ctx context.Context, mem shardmap.Member, target *shardmap.M
 		}
 		if err != nil {
 			return total, fmt.Errorf("transfer from %s: %w", mem.ID, err)
+		}
+		for _, c := range chunk.GetCovered() {
+			covered.Store(h3.Cell(c), true)
 		}
 		ups := make([]index.Update, 0, len(chunk.GetDrivers()))
 		for _, u := range chunk.GetDrivers() {
@@ -401,26 +413,30 @@ func (n *Node) pull(ctx context.Context, mem shardmap.Member, target *shardmap.M
 // maxStoreShards bounds the shard list a warm-up reads from the store.
 const maxStoreShards = 1 << 20
 
-// warmFromStore applies the stored positions of gained shards whose old
-// owner did not answer (all of them when the node starts with no base).
-func (n *Node) warmFromStore(ctx context.Context, g *gate, answered map[string]bool) (int, error) {
+// warmFromStore applies the stored positions of gained shards that no old
+// owner handed over and whose old owner did not answer: the shards of dead
+// nodes (of every node, when the whole cluster restarts).
+func (n *Node) warmFromStore(ctx context.Context, g *gate, answered map[string]bool, covered *sync.Map) ([]string, error) {
 	if n.cfg.Store == nil {
-		return 0, nil
+		return nil, nil
 	}
 	shards, err := n.cfg.Store.PositionShards(ctx, maxStoreShards)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	target := g.target
 	tl := target.Layout()
 	oldest := time.Now().Add(-n.ix.Config().TTL).UnixMilli()
-	applied := 0
+	var applied []string
 	for _, s := range shards {
 		cell := h3.Cell(s)
 		// Keys of cells that are not shards of the ring are leftovers of
 		// an older layout: their drivers report under newer keys since.
 		if !tl.IsShard(cell) || !ownedBy(target, n.cfg.NodeID, cell) {
 			continue
+		}
+		if _, ok := covered.Load(cell); ok {
+			continue // handed over by its old owner
 		}
 		if g.base != nil {
 			if !g.base.Layout().IsShard(cell) {
@@ -450,9 +466,60 @@ func (n *Node) warmFromStore(ctx context.Context, g *gate, answered map[string]b
 			ups = append(ups, index.Update{ID: p.DriverID, Pos: pos, TimestampMs: p.TimestampMs, Status: st, VehicleClass: p.VehicleClass, Shard: cell})
 		}
 		n.applyHandedOver(ups)
-		applied += len(ups)
+		for _, u := range ups {
+			applied = append(applied, u.ID)
+		}
 	}
 	return applied, nil
+}
+
+// maxHoldingIDs bounds one Holding call.
+const maxHoldingIDs = 100_000
+
+// Holding reports which of req's drivers the node holds, and their
+// timestamps.
+func (n *Node) Holding(req *matcherv1.HoldingRequest) (*matcherv1.HoldingResponse, error) {
+	if len(req.GetDriverIds()) > maxHoldingIDs {
+		return nil, fmt.Errorf("driver_ids: %d listed, at most %d: %w", len(req.GetDriverIds()), maxHoldingIDs, errInvalid)
+	}
+	resp := &matcherv1.HoldingResponse{}
+	for _, id := range req.GetDriverIds() {
+		if d, ok := n.ix.Get(id); ok {
+			resp.Held = append(resp.Held, &matcherv1.HoldingResponse_Held{DriverId: id, TimestampMs: d.TimestampMs})
+		}
+	}
+	return resp, nil
+}
+
+// reconcile asks the peers that answered whether they hold any of the
+// drivers warmed from the store, and drops the local copies another node
+// holds at least as new: store positions are written behind, so a driver
+// that left a dead node's shard just before it died may still be listed
+// there. It returns how many copies were dropped.
+func (n *Node) reconcile(ctx context.Context, peers []shardmap.Member, ids []string) int {
+	dropped := 0
+	for lo := 0; lo < len(ids); lo += maxHoldingIDs {
+		chunk := ids[lo:min(lo+maxHoldingIDs, len(ids))]
+		for _, mem := range peers {
+			c, err := n.ho.peers.get(mem.Addr)
+			if err != nil {
+				continue
+			}
+			rctx, cancel := context.WithTimeout(ctx, n.cfg.TransferTimeout)
+			resp, err := c.Holding(rctx, &matcherv1.HoldingRequest{DriverIds: chunk})
+			cancel()
+			if err != nil {
+				n.log.Info("handoff: reconcile with a node failed", "node", mem.ID, "err", err)
+				continue
+			}
+			for _, h := range resp.GetHeld() {
+				if n.ix.Evict(h.GetDriverId(), h.GetTimestampMs()+1) {
+					dropped++
+				}
+			}
+		}
+	}
+	return dropped
 }
 
 // waitWarm waits until none of shards is being warmed, or ctx is done.
@@ -508,6 +575,7 @@ func (n *Node) Transfer(ctx context.Context, req *matcherv1.TransferRequest, sen
 	to := req.GetNodeId()
 	layout := m.Layout()
 	var snaps [][]index.Driver
+	var covered []uint64
 	n.ho.mu.Lock()
 	for cell, r := range n.ho.retired {
 		if r.epoch <= req.GetSinceEpoch() || (len(only) > 0 && !only[cell]) {
@@ -517,13 +585,14 @@ func (n *Node) Transfer(ctx context.Context, req *matcherv1.TransferRequest, sen
 			continue
 		}
 		snaps = append(snaps, r.drivers)
+		covered = append(covered, uint64(cell))
 		r.served = true
 	}
 	n.ho.mu.Unlock()
 	chunk := &matcherv1.TransferChunk{}
 	sent := 0
 	flush := func() error {
-		if len(chunk.Drivers) == 0 {
+		if len(chunk.Drivers) == 0 && len(chunk.Covered) == 0 {
 			return nil
 		}
 		sent += len(chunk.Drivers)
@@ -556,6 +625,7 @@ func (n *Node) Transfer(ctx context.Context, req *matcherv1.TransferRequest, sen
 			}
 		}
 	}
+	chunk.Covered = covered
 	if err := flush(); err != nil {
 		return err
 	}

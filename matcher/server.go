@@ -64,6 +64,15 @@ func (s *Server) Transfer(req *matcherv1.TransferRequest, stream matcherv1.Match
 	return nil
 }
 
+// Holding implements MatcherServiceServer.
+func (s *Server) Holding(_ context.Context, req *matcherv1.HoldingRequest) (*matcherv1.HoldingResponse, error) {
+	resp, err := s.node.Holding(req)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return resp, nil
+}
+
 // toStatus maps node errors to gRPC codes, in one place.
 func toStatus(err error) error {
 	var no *NotOwnerError

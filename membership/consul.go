@@ -63,7 +63,6 @@ func NewConsulClient(cfg ConsulConfig) (*api.Client, error) {
 		ac.Address = cfg.Addr
 	}
 	ac.Token = cfg.Token
-	ac.WaitTime = blockingWait
 	c, err := api.NewClient(ac)
 	if err != nil {
 		return nil, fmt.Errorf("consul client for %s: %w", cfg.Addr, err)

@@ -43,8 +43,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the --profile-phases to this file (embedded cluster: the load generator's samples carry the label loadgen=client)")
 	memProfile := fs.String("memprofile", "", "write an allocation profile to this file after the --profile-phases, and one taken before them to FILE.base (go tool pprof -sample_index=alloc_space -base FILE.base FILE)")
 	profPhases := fs.String("profile-phases", "nearby", "phases the profiles cover, comma-separated: load, ingest-unary, ingest-stream, nearby, nearby-C")
+	compare := fs.String("compare", "", "A.json,B.json: print two --json reports side by side with their ratios, and run nothing")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *compare != "" {
+		return compareReports(*compare, stdout)
 	}
 	cfg := d
 	cfg.Drivers, cfg.Dist, cfg.Seed, cfg.Duration, cfg.Batch = *drivers, loadgen.Distribution(*dist), *seed, *duration, *batch
@@ -241,4 +245,22 @@ func writeHeapProfile(path string) error {
 		return fmt.Errorf("memory profile: %w", err)
 	}
 	return nil
+}
+
+// compareReports prints the two reports named by "A.json,B.json" side by
+// side (loadgen.WriteComparison).
+func compareReports(arg string, stdout io.Writer) error {
+	paths := splitList(arg)
+	if len(paths) != 2 {
+		return fmt.Errorf("--compare: %q, want two report files A.json,B.json", arg)
+	}
+	a, err := loadgen.ReadReport(paths[0])
+	if err != nil {
+		return err
+	}
+	b, err := loadgen.ReadReport(paths[1])
+	if err != nil {
+		return err
+	}
+	return loadgen.WriteComparison(stdout, a, b)
 }

@@ -4,6 +4,7 @@
 //	geomatch dev       router and matchers in one process, embedded defaults
 //	geomatch router    the stateless public gRPC front door
 //	geomatch matcher   one matcher node
+//	geomatch admin     show and move shards (status, ring, shards, move, drain, split, rebalance)
 //	geomatch sim       city traffic simulator: load-test a cluster, compare matching modes
 //	geomatch version   print the version
 //
@@ -36,6 +37,7 @@ func commands() []command {
 		{"router", "run the public gRPC front door against a static list of matchers", runRouter},
 		{"matcher", "run one matcher node", runMatcher},
 		{"sim", "simulate a city's drivers and riders against a cluster; KPI table, JSON and HTML report", runSim},
+		{"admin", "show and move shards of a Consul-backed cluster (status, ring, shards, move, drain, split, rebalance)", runAdmin},
 		{"bench", "load-test a cluster (or Redis GEO / Tile38) with drivers and nearby queries", runBench},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			fmt.Fprintln(stdout, buildinfo.String())

@@ -19,21 +19,21 @@ import (
 // startMatcher starts a matcher node and its gRPC server on lis in g. With a
 // store, the node also coordinates the rides of its shards; it searches
 // candidates across the cluster through a private router.
-func startMatcher(g *lifecycle.Group, cfg matcher.Config, src membership.Source, st store.Store, dcfg dispatch.Config, lis net.Listener, log *slog.Logger) error {
+func startMatcher(g *lifecycle.Group, cfg matcher.Config, src membership.Source, st store.Store, dcfg dispatch.Config, lis net.Listener, log *slog.Logger) (*matcher.Node, error) {
 	node, err := matcher.NewNode(cfg, src, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	srv := serve.New("matcher "+cfg.NodeID, log)
 	matcherv1.RegisterMatcherServiceServer(srv.GRPC, matcher.NewServer(node))
 	if st != nil {
 		search, err := router.New(router.DefaultConfig(), src, log.With("role", "search"))
 		if err != nil {
-			return fmt.Errorf("matcher search client: %w", err)
+			return nil, fmt.Errorf("matcher search client: %w", err)
 		}
 		coord, err := dispatch.NewCoordinator(dcfg, st, search, node, log.With("node", cfg.NodeID))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		matcherv1.RegisterDispatchServiceServer(srv.GRPC, dispatch.NewServer(coord, node.CheckOwnerOf))
 		g.Go(search.Run)
@@ -41,7 +41,7 @@ func startMatcher(g *lifecycle.Group, cfg matcher.Config, src membership.Source,
 	}
 	g.Go(node.Run)
 	g.Go(func(ctx context.Context) error { return srv.Serve(ctx, lis, drainTimeout) })
-	return nil
+	return node, nil
 }
 
 // startRouter starts a router in runG and its gRPC server on lis in serveG:

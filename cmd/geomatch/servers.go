@@ -1,10 +1,13 @@
 package main
 
 import (
+	"time"
+
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/hashicorp/consul/api"
 	"io"
 	"log/slog"
 	"net"
@@ -16,17 +19,20 @@ import (
 	"github.com/geomatch/geomatch/store"
 )
 
-// clusterFlags are the flags every process of a static cluster shares: the
-// peer list, the ring settings, the store and logging.
+// clusterFlags are the flags every process of a cluster shares: where the
+// membership is (Consul, or a static peer list), the ring settings, the
+// store and logging.
 type clusterFlags struct {
-	peers string
-	log   logFlags
-	ring  ringFlags
-	store storeFlags
+	peers  string
+	consul consulFlags
+	log    logFlags
+	ring   ringFlags
+	store  storeFlags
 }
 
 func (c *clusterFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.peers, "peers", "", "matchers as id=host:port,id=host:port (required)")
+	fs.StringVar(&c.peers, "peers", "", "static cluster: matchers as id=host:port,id=host:port (instead of --consul)")
+	c.consul.register(fs)
 	c.log.register(fs)
 	c.ring.register(fs)
 	c.store.register(fs)
@@ -35,31 +41,41 @@ func (c *clusterFlags) register(fs *flag.FlagSet) {
 // cluster is what clusterFlags set up.
 type cluster struct {
 	log     *slog.Logger
-	members []shardmap.Member
-	src     *membership.Local
-	st      store.Store // nil without --redis
+	members []shardmap.Member // static cluster only
+	static  *membership.Local // static cluster only
+	consul  *api.Client       // Consul cluster only
+	st      store.Store       // nil without --redis
 }
 
-// setup builds the logger, the static membership and the store. The caller
-// closes c.st when it is not nil.
+// setup builds the logger, the static membership or the Consul client, and
+// the store. The caller closes c.st when it is not nil.
 func (c *clusterFlags) setup(ctx context.Context, stderr io.Writer) (cluster, error) {
 	var out cluster
 	var err error
 	if out.log, err = c.log.logger(stderr); err != nil {
 		return out, err
 	}
-	if out.members, err = parsePeers(c.peers); err != nil {
-		return out, err
-	}
-	if out.src, err = membership.NewStatic(c.ring.doc(out.members)); err != nil {
-		return out, err
+	switch {
+	case c.consul.addr != "" && c.peers != "":
+		return out, errors.New("--consul and --peers: give one (Consul membership, or a static peer list)")
+	case c.consul.addr != "":
+		if out.consul, err = membership.NewConsulClient(c.consul.config()); err != nil {
+			return out, err
+		}
+	default:
+		if out.members, err = parsePeers(c.peers); err != nil {
+			return out, fmt.Errorf("%w (or give --consul)", err)
+		}
+		if out.static, err = membership.NewStatic(c.ring.doc(out.members)); err != nil {
+			return out, err
+		}
 	}
 	out.st, err = c.store.open(ctx)
 	return out, err
 }
 
 func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("router", "Runs the stateless public gRPC front door. It routes to the matchers listed in\n--peers (every router and matcher of a cluster must be given the same list and\nring flags, so they agree on who owns which shard).", stderr)
+	fs := newFlags("router", "Runs the stateless public gRPC front door. With --consul it follows the ring the\nmatchers keep in Consul; with --peers it routes to a static list of matchers\n(every router and matcher of a static cluster must be given the same list and\nring flags, so they agree on who owns which shard).", stderr)
 	listen := fs.String("listen", "127.0.0.1:50051", "address of the public API")
 	var cf clusterFlags
 	cf.register(fs)
@@ -75,26 +91,38 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	} else {
 		c.log.Warn("no --redis: the ride API (RequestRide, GetTrip, CancelTrip, offers) is off")
 	}
+	runG, serveG := lifecycle.NewGroup(), lifecycle.NewGroup()
+	var src membership.Source = c.static
+	if c.consul != nil {
+		csrc, err := consulSource(ctx, runG.Go, c.consul, cf.consul.config(), c.log)
+		if err != nil {
+			return errors.Join(err, runG.Stop())
+		}
+		src = csrc
+	}
 	lis, err := net.Listen("tcp", *listen)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return errors.Join(fmt.Errorf("listen: %w", err), runG.Stop())
 	}
-	runG, serveG := lifecycle.NewGroup(), lifecycle.NewGroup()
-	if err := startRouter(serveG, runG, c.src, c.st, lis, c.log); err != nil {
-		return err
+	if err := startRouter(serveG, runG, src, c.st, lis, c.log); err != nil {
+		return errors.Join(err, runG.Stop())
 	}
-	m, _ := c.src.Current()
-	fmt.Fprintf(stdout, "geomatch router: listening on %s (%d matchers, epoch %d)\n", lis.Addr(), len(c.members), m.Epoch())
+	m, _ := src.Current()
+	fmt.Fprintf(stdout, "geomatch router: listening on %s (%s membership, %d matchers, epoch %d)\n", lis.Addr(), src.Kind(), len(m.Members()), m.Epoch())
 	runErr := lifecycle.WaitAny(ctx, serveG, runG)
 	return errors.Join(runErr, serveG.Stop(), runG.Stop())
 }
 
 func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("matcher", "Runs one matcher node: it keeps the drivers of the shards it owns in memory and\nanswers the routers. --peers lists every matcher of the cluster, this one\nincluded, exactly as the routers are given it.", stderr)
-	id := fs.String("id", "", "this node's member id (required; must appear in --peers)")
-	listen := fs.String("listen", "", "address to serve on (default: this node's address in --peers)")
+	fs := newFlags("matcher", "Runs one matcher node: it keeps the drivers of the shards it owns in memory and\nanswers the routers. With --consul it registers itself (with a health check),\ncompetes to be the ring writer, follows the ring, and on SIGTERM hands its\nshards over before it exits. With --peers it is one of a static list of\nmatchers, this one included, given exactly as to the routers.", stderr)
+	id := fs.String("id", "", "this node's member id (required; with --peers it must appear there)")
+	listen := fs.String("listen", "", "address to serve on (default: this node's address in --peers; required with --consul)")
+	advertise := fs.String("advertise", "", "address routers and other matchers reach this node at (default: --listen)")
+	weight := fs.Float64("weight", 1, "relative capacity: the node gets about weight times the shards of a weight-1 node (--consul)")
+	checkTTL := fs.Duration("check-ttl", membership.DefaultCheckTTL, "TTL of the Consul health check: a dead matcher loses its shards after about this long (--consul)")
 	ttl := fs.Duration("ttl", 0, "expire drivers silent for this long (default 30s)")
 	maxDrivers := fs.Int("max-drivers", 0, "most drivers held (default 5000000)")
+	drainFor := fs.Duration("drain-timeout", 15*time.Second, "on SIGTERM, how long to wait for the node's shards to be handed over (--consul)")
 	var cf clusterFlags
 	var df dispatchFlags
 	cf.register(fs)
@@ -116,20 +144,24 @@ func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if c.st != nil {
 		defer c.st.Close()
 	} else {
-		c.log.Warn("no --redis: this matcher does not coordinate rides")
+		c.log.Warn("no --redis: this matcher does not coordinate rides, and shards of a dead matcher start empty")
 	}
 	addr := *listen
-	found := false
-	for _, m := range c.members {
-		if m.ID == *id {
-			found = true
-			if addr == "" {
-				addr = m.Addr
+	if c.static != nil {
+		found := false
+		for _, m := range c.members {
+			if m.ID == *id {
+				found = true
+				if addr == "" {
+					addr = m.Addr
+				}
 			}
 		}
-	}
-	if !found {
-		return fmt.Errorf("--id: %q is not in --peers", *id)
+		if !found {
+			return fmt.Errorf("--id: %q is not in --peers", *id)
+		}
+	} else if addr == "" {
+		return errors.New("--listen: required with --consul")
 	}
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -143,11 +175,64 @@ func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *maxDrivers > 0 {
 		cfg.Index.MaxDrivers = *maxDrivers
 	}
-	g := lifecycle.NewGroup()
-	if err := startMatcher(g, cfg, c.src, c.st, dcfg, lis, c.log.With("role", "matcher")); err != nil {
+	log := c.log.With("role", "matcher")
+	if c.static != nil {
+		g := lifecycle.NewGroup()
+		if _, err := startMatcher(g, cfg, c.static, c.st, dcfg, lis, log); err != nil {
+			return errors.Join(err, g.Stop())
+		}
+		fmt.Fprintf(stdout, "geomatch matcher %s: listening on %s\n", *id, lis.Addr())
+		runErr := lifecycle.WaitAny(ctx, g)
+		return errors.Join(runErr, g.Stop())
+	}
+
+	// Consul: register, compete for ring writer, follow the ring, serve.
+	ccfg := cf.consul.config()
+	adv := *advertise
+	if adv == "" {
+		adv = lis.Addr().String()
+	}
+	member := shardmap.Member{ID: *id, Addr: adv, Weight: *weight}
+	reg := membership.NewRegistration(c.consul, ccfg, member, *checkTTL, log)
+	if err := reg.Register(ctx); err != nil {
+		lis.Close()
 		return err
 	}
-	fmt.Fprintf(stdout, "geomatch matcher %s: listening on %s\n", *id, lis.Addr())
-	runErr := lifecycle.WaitAny(ctx, g)
-	return errors.Join(runErr, g.Stop())
+	census := newShardCensus()
+	defer census.close()
+	settings := membership.DefaultSettings()
+	settings.ShardRes, settings.MaxSplitDepth, settings.VNodes = cf.ring.shardRes, cf.ring.splitDepth, cf.ring.vnodes
+	writer := membership.NewWriter(c.consul, membership.WriterConfig{
+		Consul: ccfg, NodeID: *id, CheckID: reg.CheckID(), Defaults: settings, Active: census.Active,
+	}, c.log)
+	memberG := lifecycle.NewGroup() // registration and writer: stopped first on shutdown
+	memberG.Go(reg.Run)
+	memberG.Go(writer.Run)
+	ringG, g := lifecycle.NewGroup(), lifecycle.NewGroup()
+	stopAll := func() error { return errors.Join(memberG.Stop(), g.Stop(), ringG.Stop()) }
+	src, err := consulSource(ctx, ringG.Go, c.consul, ccfg, c.log)
+	if err != nil {
+		lis.Close()
+		return errors.Join(err, reg.Leave(context.WithoutCancel(ctx)), stopAll())
+	}
+	node, err := startMatcher(g, cfg, src, c.st, dcfg, lis, log)
+	if err != nil {
+		return errors.Join(err, reg.Leave(context.WithoutCancel(ctx)), stopAll())
+	}
+	fmt.Fprintf(stdout, "geomatch matcher %s: listening on %s (consul %s)\n", *id, lis.Addr(), ccfg.Addr)
+	runErr := lifecycle.WaitAny(ctx, g, ringG, memberG)
+
+	// Graceful leave: out of the ring first, then hand the shards over while
+	// still serving, then stop.
+	fmt.Fprintf(stdout, "geomatch matcher %s: leaving the ring, handing shards over\n", *id)
+	bg := context.WithoutCancel(ctx)
+	leaveErr := reg.Leave(bg)
+	stopErr := memberG.Stop() // resigns as writer: another matcher recomputes the ring
+	dctx, cancel := context.WithTimeout(bg, *drainFor)
+	drainErr := node.Drain(dctx)
+	cancel()
+	if drainErr != nil {
+		log.Warn("shards not all handed over", "err", drainErr)
+	}
+	return errors.Join(runErr, leaveErr, stopErr, g.Stop(), ringG.Stop())
 }

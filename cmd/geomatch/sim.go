@@ -187,6 +187,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	env := simEnv{flags: &sf, ring: &rf, store: &stf, dispatch: &df, stdout: stdout, log: log}
 	var results []*report.Result
+	var runErr error
 	for _, mode := range modes {
 		res, err := env.runOne(ctx, cfg, mode)
 		if res != nil {
@@ -196,10 +197,11 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			results = append(results, res)
 		}
 		if err != nil {
-			return err
+			runErr = err // an interrupted run still gets its report
+			break
 		}
 	}
-	return env.writeOutputs(modes, results, cfg.City)
+	return errors.Join(runErr, env.writeOutputs(modes, results, cfg.City))
 }
 
 // simEnv is what one invocation of geomatch sim needs across its runs.

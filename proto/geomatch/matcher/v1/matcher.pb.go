@@ -1110,8 +1110,12 @@ func (x *TransferRequest) GetSinceEpoch() uint64 {
 // TransferChunk is one batch of handed-over drivers; fine_cell is left 0
 // (the receiver computes it in its own layout).
 type TransferChunk struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Drivers       []*Update              `protobuf:"bytes,1,rep,name=drivers,proto3" json:"drivers,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Drivers []*Update              `protobuf:"bytes,1,rep,name=drivers,proto3" json:"drivers,omitempty"`
+	// The shards (in the sender's layout) whose drivers the transfer
+	// carries, sent once, in the last chunk: the receiver does not read
+	// these shards from the store, whose positions may be older.
+	Covered       []uint64 `protobuf:"varint,2,rep,packed,name=covered,proto3" json:"covered,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1151,6 +1155,154 @@ func (x *TransferChunk) GetDrivers() []*Update {
 		return x.Drivers
 	}
 	return nil
+}
+
+func (x *TransferChunk) GetCovered() []uint64 {
+	if x != nil {
+		return x.Covered
+	}
+	return nil
+}
+
+type HoldingRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most 100000 ids.
+	DriverIds     []string `protobuf:"bytes,1,rep,name=driver_ids,json=driverIds,proto3" json:"driver_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HoldingRequest) Reset() {
+	*x = HoldingRequest{}
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HoldingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HoldingRequest) ProtoMessage() {}
+
+func (x *HoldingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HoldingRequest.ProtoReflect.Descriptor instead.
+func (*HoldingRequest) Descriptor() ([]byte, []int) {
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *HoldingRequest) GetDriverIds() []string {
+	if x != nil {
+		return x.DriverIds
+	}
+	return nil
+}
+
+type HoldingResponse struct {
+	state         protoimpl.MessageState  `protogen:"open.v1"`
+	Held          []*HoldingResponse_Held `protobuf:"bytes,1,rep,name=held,proto3" json:"held,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HoldingResponse) Reset() {
+	*x = HoldingResponse{}
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HoldingResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HoldingResponse) ProtoMessage() {}
+
+func (x *HoldingResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HoldingResponse.ProtoReflect.Descriptor instead.
+func (*HoldingResponse) Descriptor() ([]byte, []int) {
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *HoldingResponse) GetHeld() []*HoldingResponse_Held {
+	if x != nil {
+		return x.Held
+	}
+	return nil
+}
+
+type HoldingResponse_Held struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DriverId      string                 `protobuf:"bytes,1,opt,name=driver_id,json=driverId,proto3" json:"driver_id,omitempty"`
+	TimestampMs   int64                  `protobuf:"varint,2,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HoldingResponse_Held) Reset() {
+	*x = HoldingResponse_Held{}
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HoldingResponse_Held) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HoldingResponse_Held) ProtoMessage() {}
+
+func (x *HoldingResponse_Held) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HoldingResponse_Held.ProtoReflect.Descriptor instead.
+func (*HoldingResponse_Held) Descriptor() ([]byte, []int) {
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{17, 0}
+}
+
+func (x *HoldingResponse_Held) GetDriverId() string {
+	if x != nil {
+		return x.DriverId
+	}
+	return ""
+}
+
+func (x *HoldingResponse_Held) GetTimestampMs() int64 {
+	if x != nil {
+		return x.TimestampMs
+	}
+	return 0
 }
 
 var File_geomatch_matcher_v1_matcher_proto protoreflect.FileDescriptor
@@ -1233,9 +1385,18 @@ const file_geomatch_matcher_v1_matcher_proto_rawDesc = "" +
 	"\x06shards\x18\x02 \x03(\x04R\x06shards\x12\x17\n" +
 	"\anode_id\x18\x03 \x01(\tR\x06nodeId\x12\x1f\n" +
 	"\vsince_epoch\x18\x04 \x01(\x04R\n" +
-	"sinceEpoch\"F\n" +
+	"sinceEpoch\"`\n" +
 	"\rTransferChunk\x125\n" +
-	"\adrivers\x18\x01 \x03(\v2\x1b.geomatch.matcher.v1.UpdateR\adrivers*\x9f\x01\n" +
+	"\adrivers\x18\x01 \x03(\v2\x1b.geomatch.matcher.v1.UpdateR\adrivers\x12\x18\n" +
+	"\acovered\x18\x02 \x03(\x04R\acovered\"/\n" +
+	"\x0eHoldingRequest\x12\x1d\n" +
+	"\n" +
+	"driver_ids\x18\x01 \x03(\tR\tdriverIds\"\x98\x01\n" +
+	"\x0fHoldingResponse\x12=\n" +
+	"\x04held\x18\x01 \x03(\v2).geomatch.matcher.v1.HoldingResponse.HeldR\x04held\x1aF\n" +
+	"\x04Held\x12\x1b\n" +
+	"\tdriver_id\x18\x01 \x01(\tR\bdriverId\x12!\n" +
+	"\ftimestamp_ms\x18\x02 \x01(\x03R\vtimestampMs*\x9f\x01\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fOUTCOME_APPLIED\x10\x01\x12\x15\n" +
@@ -1243,12 +1404,13 @@ const file_geomatch_matcher_v1_matcher_proto_rawDesc = "" +
 	"\rOUTCOME_STALE\x10\x03\x12\x10\n" +
 	"\fOUTCOME_FULL\x10\x04\x12\x15\n" +
 	"\x11OUTCOME_NOT_OWNER\x10\x05\x12\x13\n" +
-	"\x0fOUTCOME_INVALID\x10\x062\xdf\x02\n" +
+	"\x0fOUTCOME_INVALID\x10\x062\xb5\x03\n" +
 	"\x0eMatcherService\x12R\n" +
 	"\x05Apply\x12!.geomatch.matcher.v1.ApplyRequest\x1a\".geomatch.matcher.v1.ApplyResponse(\x010\x01\x12Q\n" +
 	"\x06Nearby\x12\".geomatch.matcher.v1.NearbyRequest\x1a#.geomatch.matcher.v1.NearbyResponse\x12N\n" +
 	"\x05Stats\x12!.geomatch.matcher.v1.StatsRequest\x1a\".geomatch.matcher.v1.StatsResponse\x12V\n" +
-	"\bTransfer\x12$.geomatch.matcher.v1.TransferRequest\x1a\".geomatch.matcher.v1.TransferChunk0\x012e\n" +
+	"\bTransfer\x12$.geomatch.matcher.v1.TransferRequest\x1a\".geomatch.matcher.v1.TransferChunk0\x01\x12T\n" +
+	"\aHolding\x12#.geomatch.matcher.v1.HoldingRequest\x1a$.geomatch.matcher.v1.HoldingResponse2e\n" +
 	"\x0fDispatchService\x12R\n" +
 	"\vRequestRide\x12 .geomatch.matcher.v1.RideRequest\x1a!.geomatch.matcher.v1.RideResponseBBZ@github.com/geomatch/geomatch/proto/geomatch/matcher/v1;matcherv1b\x06proto3"
 
@@ -1265,7 +1427,7 @@ func file_geomatch_matcher_v1_matcher_proto_rawDescGZIP() []byte {
 }
 
 var file_geomatch_matcher_v1_matcher_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_geomatch_matcher_v1_matcher_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_geomatch_matcher_v1_matcher_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_geomatch_matcher_v1_matcher_proto_goTypes = []any{
 	(Outcome)(0),                  // 0: geomatch.matcher.v1.Outcome
 	(*RideRequest)(nil),           // 1: geomatch.matcher.v1.RideRequest
@@ -1284,38 +1446,44 @@ var file_geomatch_matcher_v1_matcher_proto_goTypes = []any{
 	(*StatsResponse)(nil),         // 14: geomatch.matcher.v1.StatsResponse
 	(*TransferRequest)(nil),       // 15: geomatch.matcher.v1.TransferRequest
 	(*TransferChunk)(nil),         // 16: geomatch.matcher.v1.TransferChunk
-	(*v1.RequestRideRequest)(nil), // 17: geomatch.v1.RequestRideRequest
-	(*v1.Trip)(nil),               // 18: geomatch.v1.Trip
-	(v1.DriverStatus)(0),          // 19: geomatch.v1.DriverStatus
+	(*HoldingRequest)(nil),        // 17: geomatch.matcher.v1.HoldingRequest
+	(*HoldingResponse)(nil),       // 18: geomatch.matcher.v1.HoldingResponse
+	(*HoldingResponse_Held)(nil),  // 19: geomatch.matcher.v1.HoldingResponse.Held
+	(*v1.RequestRideRequest)(nil), // 20: geomatch.v1.RequestRideRequest
+	(*v1.Trip)(nil),               // 21: geomatch.v1.Trip
+	(v1.DriverStatus)(0),          // 22: geomatch.v1.DriverStatus
 }
 var file_geomatch_matcher_v1_matcher_proto_depIdxs = []int32{
-	17, // 0: geomatch.matcher.v1.RideRequest.request:type_name -> geomatch.v1.RequestRideRequest
-	18, // 1: geomatch.matcher.v1.RideResponse.trip:type_name -> geomatch.v1.Trip
-	19, // 2: geomatch.matcher.v1.Update.status:type_name -> geomatch.v1.DriverStatus
+	20, // 0: geomatch.matcher.v1.RideRequest.request:type_name -> geomatch.v1.RequestRideRequest
+	21, // 1: geomatch.matcher.v1.RideResponse.trip:type_name -> geomatch.v1.Trip
+	22, // 2: geomatch.matcher.v1.Update.status:type_name -> geomatch.v1.DriverStatus
 	3,  // 3: geomatch.matcher.v1.ApplyRequest.updates:type_name -> geomatch.matcher.v1.Update
 	4,  // 4: geomatch.matcher.v1.ApplyRequest.evictions:type_name -> geomatch.matcher.v1.Eviction
 	0,  // 5: geomatch.matcher.v1.Exception.outcome:type_name -> geomatch.matcher.v1.Outcome
 	6,  // 6: geomatch.matcher.v1.ApplyResponse.exceptions:type_name -> geomatch.matcher.v1.Exception
-	19, // 7: geomatch.matcher.v1.NearbyRequest.status:type_name -> geomatch.v1.DriverStatus
-	19, // 8: geomatch.matcher.v1.Neighbor.status:type_name -> geomatch.v1.DriverStatus
+	22, // 7: geomatch.matcher.v1.NearbyRequest.status:type_name -> geomatch.v1.DriverStatus
+	22, // 8: geomatch.matcher.v1.Neighbor.status:type_name -> geomatch.v1.DriverStatus
 	9,  // 9: geomatch.matcher.v1.NearbyResponse.neighbors:type_name -> geomatch.matcher.v1.Neighbor
 	13, // 10: geomatch.matcher.v1.StatsResponse.shards:type_name -> geomatch.matcher.v1.ShardStats
 	3,  // 11: geomatch.matcher.v1.TransferChunk.drivers:type_name -> geomatch.matcher.v1.Update
-	5,  // 12: geomatch.matcher.v1.MatcherService.Apply:input_type -> geomatch.matcher.v1.ApplyRequest
-	8,  // 13: geomatch.matcher.v1.MatcherService.Nearby:input_type -> geomatch.matcher.v1.NearbyRequest
-	12, // 14: geomatch.matcher.v1.MatcherService.Stats:input_type -> geomatch.matcher.v1.StatsRequest
-	15, // 15: geomatch.matcher.v1.MatcherService.Transfer:input_type -> geomatch.matcher.v1.TransferRequest
-	1,  // 16: geomatch.matcher.v1.DispatchService.RequestRide:input_type -> geomatch.matcher.v1.RideRequest
-	7,  // 17: geomatch.matcher.v1.MatcherService.Apply:output_type -> geomatch.matcher.v1.ApplyResponse
-	10, // 18: geomatch.matcher.v1.MatcherService.Nearby:output_type -> geomatch.matcher.v1.NearbyResponse
-	14, // 19: geomatch.matcher.v1.MatcherService.Stats:output_type -> geomatch.matcher.v1.StatsResponse
-	16, // 20: geomatch.matcher.v1.MatcherService.Transfer:output_type -> geomatch.matcher.v1.TransferChunk
-	2,  // 21: geomatch.matcher.v1.DispatchService.RequestRide:output_type -> geomatch.matcher.v1.RideResponse
-	17, // [17:22] is the sub-list for method output_type
-	12, // [12:17] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	19, // 12: geomatch.matcher.v1.HoldingResponse.held:type_name -> geomatch.matcher.v1.HoldingResponse.Held
+	5,  // 13: geomatch.matcher.v1.MatcherService.Apply:input_type -> geomatch.matcher.v1.ApplyRequest
+	8,  // 14: geomatch.matcher.v1.MatcherService.Nearby:input_type -> geomatch.matcher.v1.NearbyRequest
+	12, // 15: geomatch.matcher.v1.MatcherService.Stats:input_type -> geomatch.matcher.v1.StatsRequest
+	15, // 16: geomatch.matcher.v1.MatcherService.Transfer:input_type -> geomatch.matcher.v1.TransferRequest
+	17, // 17: geomatch.matcher.v1.MatcherService.Holding:input_type -> geomatch.matcher.v1.HoldingRequest
+	1,  // 18: geomatch.matcher.v1.DispatchService.RequestRide:input_type -> geomatch.matcher.v1.RideRequest
+	7,  // 19: geomatch.matcher.v1.MatcherService.Apply:output_type -> geomatch.matcher.v1.ApplyResponse
+	10, // 20: geomatch.matcher.v1.MatcherService.Nearby:output_type -> geomatch.matcher.v1.NearbyResponse
+	14, // 21: geomatch.matcher.v1.MatcherService.Stats:output_type -> geomatch.matcher.v1.StatsResponse
+	16, // 22: geomatch.matcher.v1.MatcherService.Transfer:output_type -> geomatch.matcher.v1.TransferChunk
+	18, // 23: geomatch.matcher.v1.MatcherService.Holding:output_type -> geomatch.matcher.v1.HoldingResponse
+	2,  // 24: geomatch.matcher.v1.DispatchService.RequestRide:output_type -> geomatch.matcher.v1.RideResponse
+	19, // [19:25] is the sub-list for method output_type
+	13, // [13:19] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_geomatch_matcher_v1_matcher_proto_init() }
@@ -1329,7 +1497,7 @@ func file_geomatch_matcher_v1_matcher_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_geomatch_matcher_v1_matcher_proto_rawDesc), len(file_geomatch_matcher_v1_matcher_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

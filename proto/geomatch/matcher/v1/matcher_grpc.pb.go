@@ -27,6 +27,7 @@ const (
 	MatcherService_Nearby_FullMethodName   = "/geomatch.matcher.v1.MatcherService/Nearby"
 	MatcherService_Stats_FullMethodName    = "/geomatch.matcher.v1.MatcherService/Stats"
 	MatcherService_Transfer_FullMethodName = "/geomatch.matcher.v1.MatcherService/Transfer"
+	MatcherService_Holding_FullMethodName  = "/geomatch.matcher.v1.MatcherService/Holding"
 )
 
 // MatcherServiceClient is the client API for MatcherService service.
@@ -50,6 +51,10 @@ type MatcherServiceClient interface {
 	// right after a ring change. The old owner answers for shards it owns or
 	// has just given up (it keeps them for a grace period after a move).
 	Transfer(ctx context.Context, in *TransferRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TransferChunk], error)
+	// Holding reports which of the listed drivers the node holds, with the
+	// timestamp of its copy: a node that warmed shards from the store (whose
+	// positions may be stale) drops the copies another node holds newer.
+	Holding(ctx context.Context, in *HoldingRequest, opts ...grpc.CallOption) (*HoldingResponse, error)
 }
 
 type matcherServiceClient struct {
@@ -112,6 +117,16 @@ func (c *matcherServiceClient) Transfer(ctx context.Context, in *TransferRequest
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type MatcherService_TransferClient = grpc.ServerStreamingClient[TransferChunk]
 
+func (c *matcherServiceClient) Holding(ctx context.Context, in *HoldingRequest, opts ...grpc.CallOption) (*HoldingResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HoldingResponse)
+	err := c.cc.Invoke(ctx, MatcherService_Holding_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MatcherServiceServer is the server API for MatcherService service.
 // All implementations must embed UnimplementedMatcherServiceServer
 // for forward compatibility.
@@ -133,6 +148,10 @@ type MatcherServiceServer interface {
 	// right after a ring change. The old owner answers for shards it owns or
 	// has just given up (it keeps them for a grace period after a move).
 	Transfer(*TransferRequest, grpc.ServerStreamingServer[TransferChunk]) error
+	// Holding reports which of the listed drivers the node holds, with the
+	// timestamp of its copy: a node that warmed shards from the store (whose
+	// positions may be stale) drops the copies another node holds newer.
+	Holding(context.Context, *HoldingRequest) (*HoldingResponse, error)
 	mustEmbedUnimplementedMatcherServiceServer()
 }
 
@@ -154,6 +173,9 @@ func (UnimplementedMatcherServiceServer) Stats(context.Context, *StatsRequest) (
 }
 func (UnimplementedMatcherServiceServer) Transfer(*TransferRequest, grpc.ServerStreamingServer[TransferChunk]) error {
 	return status.Error(codes.Unimplemented, "method Transfer not implemented")
+}
+func (UnimplementedMatcherServiceServer) Holding(context.Context, *HoldingRequest) (*HoldingResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Holding not implemented")
 }
 func (UnimplementedMatcherServiceServer) mustEmbedUnimplementedMatcherServiceServer() {}
 func (UnimplementedMatcherServiceServer) testEmbeddedByValue()                        {}
@@ -230,6 +252,24 @@ func _MatcherService_Transfer_Handler(srv interface{}, stream grpc.ServerStream)
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type MatcherService_TransferServer = grpc.ServerStreamingServer[TransferChunk]
 
+func _MatcherService_Holding_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HoldingRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MatcherServiceServer).Holding(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MatcherService_Holding_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MatcherServiceServer).Holding(ctx, req.(*HoldingRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MatcherService_ServiceDesc is the grpc.ServiceDesc for MatcherService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -244,6 +284,10 @@ var MatcherService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Stats",
 			Handler:    _MatcherService_Stats_Handler,
+		},
+		{
+			MethodName: "Holding",
+			Handler:    _MatcherService_Holding_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
