@@ -99,8 +99,8 @@ func (r Report) WriteTable(w io.Writer) error {
 		cpu, perOp, rss := "-", "-", "-"
 		if r.ProcessMeasured {
 			cpu = strconv.FormatFloat(p.CPUSeconds, 'f', 2, 64) + "s"
-			perOp = strconv.FormatFloat(p.CPUPerOpUs, 'f', 1, 64) + "µs"
-			rss = strconv.FormatInt(p.RSSBytes>>20, 10) + "MiB"
+			perOp = fmtUs(p.CPUPerOpUs)
+			rss = fmtMiB(p.RSSBytes)
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t", p.Phase, p.Ops, p.OpsPerS,
 			fmtMs(p.P50Ms), fmtMs(p.P99Ms), fmtMs(p.P999Ms), p.Errors, cpu, perOp, rss)

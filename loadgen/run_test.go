@@ -12,11 +12,14 @@ import (
 	"github.com/geomatch/geomatch/internal/redistest"
 )
 
-// shortConfig is a run of a few seconds at most.
+// shortConfig is a run of a few seconds at most. Batches are small so a
+// call finishes well within a phase even under the race detector on a busy
+// machine (a call still in flight when its phase ends is not counted).
 func shortConfig() Config {
 	cfg := DefaultConfig()
 	cfg.Drivers = 2000
-	cfg.Duration = 300 * time.Millisecond
+	cfg.Batch = 100
+	cfg.Duration = 500 * time.Millisecond
 	cfg.Concurrency = []int{1, 4}
 	cfg.StreamApps = 32
 	return cfg
@@ -226,5 +229,47 @@ func TestProcessMeasurement(t *testing.T) {
 	var none *procMeter
 	if none.cpu() != 0 || none.rss() != 0 {
 		t.Error("a nil meter measured something")
+	}
+}
+
+func TestWriteComparison(t *testing.T) {
+	a := Report{Target: "geomatch", Drivers: 10, Dist: Uniform, Seed: 1, Batch: 5, DurationS: 1, ProcessMeasured: true,
+		Phases: []PhaseResult{{Phase: "load", OpsPerS: 100}, {Phase: "nearby-1", OpsPerS: 2000, P50Ms: 0.5, P99Ms: 1, P999Ms: 2, CPUPerOpUs: 50}}}
+	b := Report{Target: "redis", Drivers: 10, Dist: Uniform, Seed: 1, Batch: 5, DurationS: 1, ProcessMeasured: true,
+		Phases: []PhaseResult{{Phase: "nearby-1", OpsPerS: 1000, P50Ms: 1, P99Ms: 3, P999Ms: 4, CPUPerOpUs: 100, Errors: 2, FirstError: "boom"}}}
+	dir := t.TempDir()
+	for name, r := range map[string]Report{"a.json": a, "b.json": b} {
+		f, err := os.Create(dir + "/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.WriteJSON(f); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	ra, err := ReadReport(dir + "/a.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := ReadReport(dir + "/b.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := WriteComparison(&out, ra, rb); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	for _, want := range []string{"nearby-1", "2.00x", "3.00x", "boom"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("comparison lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "load ") {
+		t.Errorf("comparison shows a phase only A ran:\n%s", s)
+	}
+	if _, err := ReadReport(dir + "/missing.json"); err == nil {
+		t.Error("ReadReport of a missing file succeeded")
 	}
 }

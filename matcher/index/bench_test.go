@@ -2,6 +2,7 @@ package index
 
 import (
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"strconv"
 	"sync"
@@ -105,11 +106,26 @@ func benchQueries(n int, pos func(r *rand.Rand) geo.LatLng) []benchQuery {
 	return qs
 }
 
+// benchSizes are the fleet sizes of the scaling benchmarks: 10k to 1M, and
+// 10M with GEOMATCH_BENCH_10M=1 (about 2.5 GB of heap and a minute to build
+// on a small machine).
+func benchSizes() []int {
+	sizes := []int{10_000, 100_000, 1_000_000}
+	if os.Getenv("GEOMATCH_BENCH_10M") != "" {
+		sizes = append(sizes, 10_000_000)
+	}
+	return sizes
+}
+
+// sizeName is 10k, 100k, 1000k, 10000k: names that sort and compare.
+func sizeName(n int) string { return strconv.Itoa(n/1000) + "k" }
+
 // BenchmarkNearby: k=10 within 2 km, uniform drivers over New York, the
-// query's shards from a res-7 GridDisk of radius 2. Budget: 0 allocs/op.
+// query's shards from a res-7 GridDisk of radius 2. The cost should grow
+// like log n (the trees' depth), not like n. Budget: 0 allocs/op.
 func BenchmarkNearby(b *testing.B) {
-	for _, n := range []int{10_000, 100_000, 1_000_000} {
-		b.Run(strconv.Itoa(n/1000)+"k", func(b *testing.B) {
+	for _, n := range benchSizes() {
+		b.Run(sizeName(n), func(b *testing.B) {
 			bi := benchCache.get(b, "nyc-"+strconv.Itoa(n), n, nyc)
 			queries := benchQueries(1024, nyc)
 			dst := make([]Neighbor, 0, 10)
@@ -235,6 +251,47 @@ func BenchmarkApply(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// BenchmarkApplyScaling: batches of 256 updates of known drivers that stay
+// in their shard, over the indexes of BenchmarkNearby (10k to 1M drivers,
+// 10M with GEOMATCH_BENCH_10M=1): the cost per update should stay flat.
+// Reported per update. Budget: 0 allocs/op.
+func BenchmarkApplyScaling(b *testing.B) {
+	for _, n := range benchSizes() {
+		b.Run(sizeName(n), func(b *testing.B) {
+			bi := benchCache.get(b, "nyc-"+strconv.Itoa(n), n, nyc)
+			b.StopTimer()
+			// 64 batches of 256 drivers spread over the fleet, each
+			// moved by about a meter within its shard.
+			r := rand.New(rand.NewPCG(8, uint64(n)))
+			shards := bi.ix.Shards()
+			ups := make([]Update, 0, 256*64)
+			for len(ups) < cap(ups) {
+				ds := bi.ix.ShardDrivers(shards[r.IntN(len(shards))].Shard)
+				d := ds[r.IntN(len(ds))]
+				p := geo.LatLng{Lat: d.Pos.Lat + (r.Float64()-0.5)*1e-5, Lng: d.Pos.Lng + (r.Float64()-0.5)*1e-5}
+				if cellOf(p, 7) != d.Shard {
+					p = d.Pos
+				}
+				ups = append(ups, Update{ID: d.ID, Pos: p, TimestampMs: d.TimestampMs, Status: d.Status,
+					VehicleClass: d.VehicleClass, Shard: d.Shard})
+			}
+			res := make([]Result, 256)
+			b.StartTimer()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				batch := ups[(i%64)*256 : (i%64+1)*256]
+				for j := range batch {
+					batch[j].TimestampMs += 1000
+				}
+				bi.ix.Apply(batch, res)
+				i++
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*256), "ns/update")
+		})
+	}
 }
 
 // BenchmarkApplyMove: every update moves its driver to a neighboring shard
