@@ -15,7 +15,7 @@ STATICCHECK_VERSION := v0.8.2
 RACE_PKGS = $(shell $(GO) list ./matcher/... ./router/... ./membership/... ./shardmap/... ./dispatch/... ./store/... ./loadgen/... ./internal/serve/... ./internal/lifecycle/... ./internal/devcluster/... ./internal/redistest/...)
 OTHER_PKGS = $(filter-out $(RACE_PKGS),$(shell $(GO) list ./...))
 
-.PHONY: all build run test ring-report lint fmt-check vet staticcheck proto bench bench-load clean
+.PHONY: all build run test ring-report lint fmt-check vet staticcheck proto bench bench-load bench-compare clean
 
 all: build
 
@@ -60,8 +60,11 @@ proto: ## regenerate the committed protobuf code (needs protoc: apt-get install 
 bench-load: build ## the load generator against an embedded cluster (100k drivers)
 	$(BIN)/geomatch bench --drivers 100000 --duration 5s
 
-bench: ## Go benchmarks of the hot paths
-	$(GO) test -run='^$$' -bench=. -benchmem ./internal/geo/ ./shardmap/ ./matcher/... ./assign/
+bench-compare: build ## the same workload against geomatch dev and redis-server, side by side (BENCH_DRIVERS, BENCH_DURATION, TILE38_ADDR)
+	scripts/bench-compare.sh
+
+bench: ## Go benchmarks of the hot paths (GEOMATCH_BENCH_10M=1 adds the 10M-driver kNN)
+	$(GO) test -run='^$$' -bench=. -benchmem ./internal/geo/ ./shardmap/ ./matcher/... ./router/ ./proto/... ./assign/
 
 clean:
 	rm -rf $(BIN)
