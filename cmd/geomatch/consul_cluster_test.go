@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -477,6 +478,32 @@ func TestConsulClusterProcesses(t *testing.T) {
 		t.Fatal("admin status never worked again after Consul returned")
 	}
 	waitExact(t, fs, riders, 3*interval+15*time.Second, "after Consul returned")
+
+	// 5. SIGTERM of a matcher hands its shards over before it exits:
+	// answers are exact right after, with no update round in between.
+	fs.mu.Lock()
+	stopped := time.Now()
+	m4 := c.matchers["m4"]
+	_ = m4.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-m4.done:
+	case <-time.After(30 * time.Second):
+	}
+	took := time.Since(stopped)
+	fs.mu.Unlock()
+	select {
+	case <-m4.done:
+	default:
+		t.Fatalf("m4 did not exit within 30 s of SIGTERM")
+	}
+	if m4.err != nil {
+		t.Fatalf("m4 exited with %v after SIGTERM", m4.err)
+	}
+	msg := mismatch(fs, riders, rand.New(rand.NewPCG(8, 8)), 60)
+	if msg != "" {
+		t.Fatalf("after m4 left gracefully (no update since): %s", msg)
+	}
+	t.Logf("SIGTERM m4: left the ring and handed its shards over in %v; answers exact at once", took.Round(10*time.Millisecond))
 	checkTrips("at the end")
 	close(stop)
 	wg.Wait()
