@@ -77,7 +77,7 @@ func (e *engine) connectDrivers(ctx context.Context, connected *atomic.Int64) er
 // connect opens d's stream, says hello and waits for the ack.
 func (e *engine) connect(d *driver) error {
 	ctx, cancel := context.WithCancel(e.streamsCtx)
-	client := e.driverClients[d.idx/e.cfg.StreamsPerConn]
+	client := e.driverClients[e.connOf(d.idx)]
 	stream, err := client.Connect(ctx)
 	if err == nil {
 		err = stream.Send(&geomatchv1.DriverMessage{Msg: &geomatchv1.DriverMessage_Hello{Hello: &geomatchv1.DriverHello{DriverId: d.id, VehicleClass: d.class}}})

@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,7 +76,12 @@ func (e *engine) warnOnce(kind, msg string, args ...any) {
 	}
 	e.warned[kind] = true
 	e.log.Warn(msg, args...)
-	e.warnings = append(e.warnings, fmt.Sprint(append([]any{msg + ": "}, args...)...))
+	var b strings.Builder
+	b.WriteString(msg)
+	for i := 0; i+1 < len(args); i += 2 {
+		fmt.Fprintf(&b, " %v=%v", args[i], args[i+1])
+	}
+	e.warnings = append(e.warnings, b.String())
 }
 
 // Run runs one simulation against cfg.Target and returns its result. It
@@ -108,10 +114,30 @@ func Run(ctx context.Context, cfg Config) (*report.Result, error) {
 	return e.run(ctx)
 }
 
-// dialAll opens the stream connections (StreamsPerConn drivers each) and
-// one for unary calls.
-func (e *engine) dialAll() error {
+// streamConns is how many connections carry the driver streams: at most
+// StreamsPerConn streams each and, past one, a multiple of the workers, so
+// each worker sends on connections of its own and its sends of one tick
+// leave in few writes.
+func (e *engine) streamConns() int {
 	n := (e.cfg.Drivers + e.cfg.StreamsPerConn - 1) / e.cfg.StreamsPerConn
+	if w := e.cfg.Workers; n > 1 {
+		n = (n + w - 1) / w * w
+	}
+	return n
+}
+
+// connOf is the stream connection of driver i: one of its worker's.
+func (e *engine) connOf(i int) int {
+	n, w := len(e.driverClients), e.cfg.Workers
+	if n < w {
+		return 0
+	}
+	return i%w + w*((i/w)%(n/w))
+}
+
+// dialAll opens the stream connections and one for unary calls.
+func (e *engine) dialAll() error {
+	n := e.streamConns()
 	for i := 0; i <= n; i++ {
 		c, err := dial(e.cfg.Target)
 		if err != nil {
@@ -258,16 +284,20 @@ func (e *engine) run(ctx context.Context) (*report.Result, error) {
 		interrupted = true
 	}
 	end := time.Now()
+	counts := e.m.counters() // the window's updates
 	res.Run.WallS = end.Sub(e.clock.t0).Seconds()
 	res.Run.SimS = e.clock.sim(end)
 	sampler.stopSeries()
-	res.Shards = e.listShards(ctx)
-	counts := e.m.counters() // the window's updates, before the wind-down
 
-	// Wind down.
+	// Wind down: no new riders, no more reports (the drivers stay on the
+	// map until the service's TTL, long enough to list their shards).
 	windStart := time.Now()
 	stopRiders()
 	ridersWG.Wait()
+	for _, w := range e.workers {
+		w.ctrl <- ctrlDrain
+	}
+	res.Shards = e.listShards(ctx)
 	e.windDown()
 	res.Run.WindDownS = time.Since(windStart).Seconds()
 
@@ -278,15 +308,13 @@ func (e *engine) run(ctx context.Context) (*report.Result, error) {
 	return res, nil
 }
 
-// windDown ends the run's trips and streams, bounded by Config.WindDown.
+// windDown ends the run's trips and streams, bounded by Config.WindDown;
+// the workers are draining already.
 func (e *engine) windDown() {
 	deadline := time.Now().Add(e.cfg.WindDown)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	m := e.m
-	for _, w := range e.workers {
-		w.ctrl <- ctrlDrain
-	}
 	// Learn the trips of requests that never answered (asking again with
 	// the same request id returns the trip the service created, if any).
 	e.resolvePending(ctx)

@@ -80,6 +80,9 @@ const inboxLen = 4096
 // batchMaxDelay bounds how long a location waits in a partial batch.
 const batchMaxDelay = 250 * time.Millisecond
 
+// minWake is the shortest sleep of a worker: timers fire up to this late.
+const minWake = 5 * time.Millisecond
+
 // maxBatchCalls bounds a worker's UpdateLocations calls in flight.
 const maxBatchCalls = 4
 
@@ -145,7 +148,9 @@ func (w *worker) run(ctx context.Context) {
 		if len(w.batch) > 0 {
 			wait = min(wait, w.batchAt.Add(batchMaxDelay).Sub(now))
 		}
-		t.Reset(max(wait, 0))
+		// Timers fire in ticks of at least minWake: the sends of a tick
+		// leave together (fewer writes and wake-ups on both sides).
+		t.Reset(max(wait, minWake))
 		select {
 		case <-ctx.Done():
 			w.mergeSendHist()

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -90,7 +89,7 @@ func (f *simFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.matchers, "matchers", 3, "matcher nodes of the embedded cluster")
 	fs.StringVar(&f.compare, "compare", "", "comma-separated matching modes to compare on the same scenario (e.g. greedy,batch); embedded cluster only")
 	fs.StringVar(&f.jsonPath, "json", "", "write the result as JSON to this file (- for stdout)")
-	fs.StringVar(&f.reportDir, "report", "", "write the HTML report (index.html, report.json) into this directory")
+	fs.StringVar(&f.reportDir, "report", "sim-report", "write the HTML report (index.html, report.json) into this directory (empty: none)")
 	fs.StringVar(&f.progress, "progress", "auto", "live progress: auto (a bar on a terminal, else a line every 5 s), bar, plain or off")
 }
 
@@ -302,18 +301,23 @@ type progressDisplay struct {
 	mu        sync.Mutex
 	w         io.Writer
 	mode      string
+	width     int // terminal columns, in bar mode
 	bar       *progressbar.ProgressBar
 	lastPlain time.Time
 }
 
 func newProgressDisplay(w io.Writer, mode string) *progressDisplay {
-	if mode == "auto" {
+	width := 0
+	f, isFile := w.(*os.File)
+	if isFile && term.IsTerminal(int(f.Fd())) {
+		width, _, _ = term.GetSize(int(f.Fd()))
+	} else if mode == "auto" {
 		mode = "plain"
-		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-			mode = "bar"
-		}
 	}
-	return &progressDisplay{w: w, mode: mode}
+	if mode == "auto" {
+		mode = "bar"
+	}
+	return &progressDisplay{w: w, mode: mode, width: width}
 }
 
 func (p *progressDisplay) update(s simulator.Progress) {
@@ -322,6 +326,10 @@ func (p *progressDisplay) update(s simulator.Progress) {
 	line := progressLine(s)
 	switch p.mode {
 	case "bar":
+		// The bar redraws one line: keep it within the terminal.
+		if max := p.width - 32; max > 20 && len(line) > max {
+			line = line[:max-1] + "…"
+		}
 		if p.bar == nil {
 			p.bar = progressbar.NewOptions64(int64(s.Duration/time.Second),
 				progressbar.OptionSetWriter(p.w), progressbar.OptionSetWidth(20),
@@ -359,19 +367,15 @@ func progressLine(s simulator.Progress) string {
 	if s.Phase != "running" {
 		fmt.Fprintf(&b, " %s", s.Phase)
 	}
-	fmt.Fprintf(&b, " | drivers %d online, %d busy | riders waiting %d | updates %.0f/s of %.0f/s | matched %d/%d",
-		s.Online, s.Busy, s.Waiting, s.UpdatesPerS, s.OfferedPerS, s.Matched, s.Requests)
-	names := make([]string, 0, len(s.P99Ms))
-	for n := range s.P99Ms {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	if len(names) > 0 {
-		b.WriteString(" | p99")
-		for _, n := range names {
-			fmt.Fprintf(&b, " %s %.1fms", shortMethod(n), s.P99Ms[n])
+	fmt.Fprintf(&b, " drivers %d (%d busy) waiting %d updates/s %.0f of %.0f", s.Online, s.Busy, s.Waiting, s.UpdatesPerS, s.OfferedPerS)
+	sep := " p99 ms"
+	for _, m := range []string{"RequestRide", "NearbyDrivers", "Connect.OfferAnswer", "UpdateLocations"} {
+		if v, ok := s.P99Ms[m]; ok {
+			fmt.Fprintf(&b, "%s %s %.1f", sep, shortMethod(m), v)
+			sep = ","
 		}
 	}
+	fmt.Fprintf(&b, " matched %d/%d", s.Matched, s.Requests)
 	return b.String()
 }
 
