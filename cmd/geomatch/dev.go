@@ -14,7 +14,7 @@ import (
 )
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("dev", "Runs a router and N matcher nodes in one process, each a separate gRPC server on\nloopback, with an in-process membership: the whole system on one command.\nStops cleanly on SIGINT/SIGTERM.", stderr)
+	fs := newFlags("dev", "Runs a router and N matcher nodes in one process, each a separate gRPC server on\nloopback, with an in-process membership (with --consul: membership in\nConsul): the whole system on one command.\nStops cleanly on SIGINT/SIGTERM.", stderr)
 	listen := fs.String("listen", "127.0.0.1:50051", "address of the router (the public API)")
 	matchers := fs.Int("matchers", 3, "number of matcher nodes")
 	matcherHost := fs.String("matcher-host", "127.0.0.1", "loopback address the matchers listen on (ports are picked free)")
@@ -24,12 +24,23 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var rf ringFlags
 	var sf storeFlags
 	var df dispatchFlags
+	var cf consulFlags
 	lf.register(fs)
 	rf.register(fs)
 	sf.register(fs)
 	df.register(fs)
+	cf.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if cf.addr != "" {
+		if *matchers < 1 || *matchers > 64 {
+			return fmt.Errorf("--matchers: %d, want 1..64", *matchers)
+		}
+		if *listen == "" || strings.HasSuffix(*listen, ":0") {
+			return errors.New("--listen: give a fixed port with --consul (the demo fleet and clients need it)")
+		}
+		return runDevConsul(ctx, devArgs{consul: cf, log: lf, ring: rf, store: sf, disp: df}, *listen, *matcherHost, *matchers, *ttl, *demo, stdout, stderr)
 	}
 	dcfg, err := df.config()
 	if err != nil {

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/geomatch/geomatch/internal/lifecycle"
+)
+
+// devArgs are the flags `geomatch dev --consul` passes on to the matchers
+// and the router it runs: the shared cluster settings.
+type devArgs struct {
+	consul consulFlags
+	log    logFlags
+	ring   ringFlags
+	store  storeFlags
+	disp   dispatchFlags
+}
+
+func (d devArgs) shared() []string {
+	a := []string{
+		"--consul", d.consul.addr, "--consul-prefix", d.consul.prefix, "--consul-service", d.consul.service,
+		"--log-level", d.log.level, "--log-format", d.log.format,
+		"--shard-res", strconv.Itoa(d.ring.shardRes), "--max-split-depth", strconv.Itoa(d.ring.splitDepth), "--vnodes", strconv.Itoa(d.ring.vnodes),
+	}
+	if d.consul.token != "" {
+		a = append(a, "--consul-token", d.consul.token)
+	}
+	if d.store.addr != "" {
+		a = append(a, "--redis", d.store.addr, "--redis-db", strconv.Itoa(d.store.db), "--redis-prefix", d.store.prefix)
+		if d.store.username != "" {
+			a = append(a, "--redis-username", d.store.username)
+		}
+		if d.store.password != "" {
+			a = append(a, "--redis-password", d.store.password)
+		}
+	}
+	return a
+}
+
+func (d devArgs) dispatch() []string {
+	return []string{"--match-mode", d.disp.mode, "--batch-window", d.disp.batchWindow, "--offer-timeout", d.disp.offer,
+		"--max-offers", strconv.Itoa(d.disp.maxOffers), "--pickup-radius", strconv.FormatFloat(d.disp.radius, 'g', -1, 64)}
+}
+
+// waitListening waits until addr accepts connections.
+func waitListening(ctx context.Context, addr string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		var d net.Dialer
+		dctx, cancel := context.WithTimeout(ctx, time.Second)
+		c, err := d.DialContext(dctx, "tcp", addr)
+		cancel()
+		if err == nil {
+			return c.Close()
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return fmt.Errorf("router at %s not listening: %w", addr, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// runDevConsul runs `geomatch dev` with its membership in Consul: the
+// matchers and the router are the same code as `geomatch matcher --consul`
+// and `geomatch router --consul`, run in this process on loopback ports,
+// so the ring writer election, registration and handoff all take part.
+func runDevConsul(ctx context.Context, d devArgs, listen, host string, matchers int, ttl time.Duration, demo int, stdout, stderr io.Writer) error {
+	mg := lifecycle.NewGroup()
+	for i := 1; i <= matchers; i++ {
+		args := append([]string{"--id", fmt.Sprintf("m%d", i), "--listen", host + ":0"}, d.shared()...)
+		args = append(args, d.dispatch()...)
+		if ttl > 0 {
+			args = append(args, "--ttl", ttl.String())
+		}
+		mg.Go(func(ctx context.Context) error { return runMatcher(ctx, args, stdout, stderr) })
+	}
+	rg := lifecycle.NewGroup()
+	rg.Go(func(ctx context.Context) error {
+		return runRouter(ctx, append([]string{"--listen", listen}, d.shared()...), stdout, stderr)
+	})
+	fmt.Fprintf(stdout, "geomatch dev: %d matchers and a router with membership in consul at %s; Ctrl-C stops\n", matchers, d.consul.addr)
+	demoG := lifecycle.NewGroup()
+	if demo > 0 {
+		log, err := d.log.logger(stderr)
+		if err != nil {
+			return errors.Join(err, rg.Stop(), mg.Stop())
+		}
+		demoG.Go(func(ctx context.Context) error {
+			if err := waitListening(ctx, listen, ringWait); err != nil {
+				return err
+			}
+			return runDemoFleet(ctx, listen, demo, stdout, log)
+		})
+	}
+	err := lifecycle.WaitAny(ctx, rg, mg, demoG)
+	fmt.Fprintln(stdout, "geomatch dev: stopping")
+	err = errors.Join(err, demoG.Stop(), rg.Stop(), mg.Stop())
+	fmt.Fprintln(stdout, "geomatch dev: stopped")
+	return err
+}
