@@ -33,6 +33,11 @@ type WriterConfig struct {
 	// Active returns the shards that hold drivers under m (nil m: none
 	// known yet), for bounded-load placement; may be nil.
 	Active func(ctx context.Context, m *shardmap.Map) ([]shardmap.Cell, error)
+	// KnownEpoch, when set, returns the newest epoch this process has seen
+	// (its ring watch): the writer never writes an epoch at or below it, so
+	// a Consul that lost its data does not send the cluster back to epoch
+	// 1, which every router and matcher would ignore.
+	KnownEpoch func() uint64
 	// Settle is how long the writer waits after a change for more changes
 	// before it writes (one epoch for a burst); default 500 ms.
 	Settle time.Duration
@@ -316,11 +321,14 @@ func (w *Writer) recompute(ctx context.Context, reason string) error {
 		}
 	}
 	epoch := rec.Doc.Epoch + 1
+	if w.cfg.KnownEpoch != nil {
+		epoch = max(epoch, w.cfg.KnownEpoch()+1)
+	}
 	doc, err := Compose(settings, healthy, active, epoch)
 	if err != nil {
 		return err
 	}
-	if haveRing && sameRing(doc, rec.Doc) {
+	if haveRing && sameRing(doc, rec.Doc) && rec.Doc.Epoch+1 == epoch {
 		if rec.SettingsIndex >= sIndex {
 			return nil
 		}

@@ -504,6 +504,28 @@ func TestConsulClusterProcesses(t *testing.T) {
 		t.Fatalf("after m4 left gracefully (no update since): %s", msg)
 	}
 	t.Logf("SIGTERM m4: left the ring and handed its shards over in %v; answers exact at once", took.Round(10*time.Millisecond))
+
+	// 6. Consul loses its data (a dev agent restarted empty): matchers
+	// register again, a writer is elected and writes a ring with an epoch
+	// above every one the cluster has seen, and the cluster serves on.
+	recBefore, err := c.ringRecord(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	lost := time.Now()
+	var recAfter membership.Record
+	if !consultest.WaitFor(context.Background(), 30*time.Second, func() bool {
+		recAfter, err = c.ringRecord(context.Background())
+		return err == nil && len(recAfter.Doc.Members) == 3 && recAfter.Doc.Epoch > recBefore.Doc.Epoch
+	}) {
+		t.Fatalf("no ring of the three matchers above epoch %d after Consul lost its data: %+v %v", recBefore.Doc.Epoch, recAfter, err)
+	}
+	waitExact(t, fs, riders, 3*interval+15*time.Second, "after Consul lost its data")
+	t.Logf("Consul lost its data: ring epoch %d (was %d) with 3 matchers after %v; settings back to defaults (drains and splits must be redone)",
+		recAfter.Doc.Epoch, recBefore.Doc.Epoch, time.Since(lost).Round(10*time.Millisecond))
 	checkTrips("at the end")
 	close(stop)
 	wg.Wait()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"sync/atomic"
 	"time"
 
 	"context"
@@ -202,8 +203,16 @@ func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	defer census.close()
 	settings := membership.DefaultSettings()
 	settings.ShardRes, settings.MaxSplitDepth, settings.VNodes = cf.ring.shardRes, cf.ring.splitDepth, cf.ring.vnodes
+	var watched atomic.Pointer[membership.Consul] // set once the ring watch runs
+	knownEpoch := func() uint64 {
+		if w := watched.Load(); w != nil {
+			m, _ := w.Current()
+			return m.Epoch()
+		}
+		return 0
+	}
 	writer := membership.NewWriter(c.consul, membership.WriterConfig{
-		Consul: ccfg, NodeID: *id, CheckID: reg.CheckID(), Defaults: settings, Active: census.Active,
+		Consul: ccfg, NodeID: *id, CheckID: reg.CheckID(), Defaults: settings, Active: census.Active, KnownEpoch: knownEpoch,
 	}, c.log)
 	memberG := lifecycle.NewGroup() // registration and writer: stopped first on shutdown
 	memberG.Go(reg.Run)
@@ -215,6 +224,7 @@ func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		lis.Close()
 		return errors.Join(err, reg.Leave(context.WithoutCancel(ctx)), stopAll())
 	}
+	watched.Store(src)
 	node, err := startMatcher(g, cfg, src, c.st, dcfg, lis, log)
 	if err != nil {
 		return errors.Join(err, reg.Leave(context.WithoutCancel(ctx)), stopAll())

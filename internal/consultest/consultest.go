@@ -41,7 +41,9 @@ type Agent struct {
 	// Addr is the HTTP API address (host:port).
 	Addr string
 
-	cmd  *exec.Cmd
+	path  string
+	ports []int
+	cmd   *exec.Cmd
 	done chan struct{}
 	out  *syncBuffer
 	once sync.Once
@@ -102,6 +104,10 @@ func launch(path string) (*Agent, error) {
 		}
 		ports[i] = p
 	}
+	return launchOn(path, ports)
+}
+
+func launchOn(path string, ports []int) (*Agent, error) {
 	args := []string{"agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1",
 		"-http-port", strconv.Itoa(ports[0]), "-dns-port", "-1", "-grpc-port", "-1",
 		"-server-port", strconv.Itoa(ports[1]), "-serf-lan-port", strconv.Itoa(ports[2]),
@@ -112,7 +118,7 @@ func launch(path string) (*Agent, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("run %s: %w", path, err)
 	}
-	a := &Agent{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])), cmd: cmd, done: make(chan struct{}), out: out}
+	a := &Agent{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])), path: path, ports: ports, cmd: cmd, done: make(chan struct{}), out: out}
 	go func() { _ = cmd.Wait(); close(a.done) }()
 	if err := a.WaitReady(20 * time.Second); err != nil {
 		a.Stop()
@@ -164,6 +170,23 @@ func (a *Agent) Stop() {
 			<-a.done
 		}
 	})
+}
+
+// Restart stops the agent and starts a new one on the same ports. A dev
+// agent keeps everything in memory, so the new one starts empty: this is
+// the loss of a Consul's data.
+func (a *Agent) Restart() error {
+	a.Stop()
+	var err error
+	for range 20 { // the ports may linger for a moment
+		var b *Agent
+		if b, err = launchOn(a.path, a.ports); err == nil {
+			a.cmd, a.done, a.out, a.once = b.cmd, b.done, b.out, sync.Once{}
+			return nil
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	return fmt.Errorf("restart consul: %w", err)
 }
 
 // Logs returns what the agent printed.
