@@ -44,9 +44,9 @@ type Agent struct {
 	path  string
 	ports []int
 	cmd   *exec.Cmd
-	done chan struct{}
-	out  *syncBuffer
-	once sync.Once
+	done  chan struct{}
+	out   *syncBuffer
+	once  sync.Once
 }
 
 // Binary returns the path of the Consul binary, or "" when there is none.
