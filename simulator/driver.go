@@ -59,6 +59,11 @@ type driver struct {
 
 	// The trip being driven (toPickup, toDropoff).
 	trip *driving
+
+	// The last progress report sent, awaiting the service's echo.
+	progressTrip  string
+	progressState geomatchv1.TripState
+	progressAt    time.Time
 }
 
 // driving is a trip a driver is working.
@@ -67,8 +72,6 @@ type driving struct {
 	pickup, dropoff city.NodeID
 	assignedAt      float64 // simulated
 	pickedAt        float64
-	progressSentAt  time.Time
-	progressState   geomatchv1.TripState
 }
 
 // status is what the driver's location updates say about it.

@@ -446,9 +446,9 @@ func (w *worker) tripEvent(d *driver, t *geomatchv1.Trip, now time.Time) {
 		}
 		w.assigned(d, t, now)
 	case geomatchv1.TripState_TRIP_STATE_PICKED_UP, geomatchv1.TripState_TRIP_STATE_COMPLETED:
-		if d.trip != nil && d.trip.id == t.GetTripId() && d.trip.progressState == t.GetState() && !d.trip.progressSentAt.IsZero() {
-			w.e.m.lat[mTripProgress].record(now.Sub(d.trip.progressSentAt), nil)
-			d.trip.progressSentAt = time.Time{}
+		if d.progressTrip == t.GetTripId() && d.progressState == t.GetState() && !d.progressAt.IsZero() {
+			w.e.m.lat[mTripProgress].record(now.Sub(d.progressAt), nil)
+			d.progressAt = time.Time{}
 		}
 		w.e.ledger.observe(t)
 	case geomatchv1.TripState_TRIP_STATE_CANCELLED:
@@ -575,7 +575,7 @@ func (w *worker) progress(d *driver, s geomatchv1.TripState, now time.Time) bool
 		w.setState(d, idle)
 		return false
 	}
-	d.trip.progressSentAt, d.trip.progressState = now, s
+	d.progressTrip, d.progressState, d.progressAt = d.trip.id, s, now
 	return true
 }
 
