@@ -106,7 +106,9 @@ func (c *Coordinator) solve(ctx context.Context, members []*batchMember) {
 		m, d := members[p.Rider], drivers[p.Driver]
 		_, err := c.st.Reserve(ctx, d.DriverID, m.t.ID, lease, c.cfg.Now())
 		if err != nil {
-			if !errors.Is(err, store.ErrConflict) {
+			if errors.Is(err, store.ErrConflict) {
+				c.conflicts.Add(1)
+			} else {
 				c.log.Warn("batch: reserve driver", "driver", d.DriverID, "trip", m.t.ID, "err", err)
 			}
 			continue

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/geomatch/geomatch/internal/geo"
@@ -47,6 +48,8 @@ type Coordinator struct {
 	*Ops
 	search Searcher
 	place  Placement
+
+	conflicts atomic.Uint64 // reservations refused because the driver was taken
 
 	mu      sync.Mutex
 	ctx     context.Context // Run's context; nil before Run
@@ -377,6 +380,11 @@ func (c *Coordinator) offerNext(ctx context.Context, t trip.Trip) error {
 
 var errRaced = errors.New("trip changed concurrently")
 
+// ReservationConflicts returns how many reservations the store refused
+// because another trip held the driver (races between coordinators, or a
+// driver taken between search and reserve).
+func (c *Coordinator) ReservationConflicts() uint64 { return c.conflicts.Load() }
+
 // reserve finds candidates for t (batch proposal first in batch mode) and
 // reserves the first one the store grants.
 func (c *Coordinator) reserve(ctx context.Context, t trip.Trip) (Candidate, bool, error) {
@@ -396,6 +404,7 @@ func (c *Coordinator) reserve(ctx context.Context, t trip.Trip) (Candidate, bool
 		}
 		_, err := c.st.Reserve(ctx, cand.DriverID, t.ID, lease, c.cfg.Now())
 		if errors.Is(err, store.ErrConflict) {
+			c.conflicts.Add(1)
 			continue
 		}
 		if err != nil {

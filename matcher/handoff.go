@@ -289,6 +289,7 @@ func (n *Node) retire(m *shardmap.Map) {
 	if len(rehome) > 0 {
 		n.ix.Apply(rehome, make([]index.Result, len(rehome)))
 	}
+	n.count.shardsLost.Add(uint64(dropped))
 	if dropped > 0 {
 		n.log.Info("gave up shards", "epoch", m.Epoch(), "shards", dropped, "drivers", drivers, "rehomed", len(rehome))
 	}
@@ -355,6 +356,10 @@ func (n *Node) warm(ctx context.Context, g *gate) bool {
 	if ctx.Err() != nil {
 		complete = false
 	}
+	n.count.warmups.Add(1)
+	n.count.warmNanos.Store(uint64(time.Since(start)))
+	n.count.transferred.Add(uint64(pulled))
+	n.count.fromStore.Add(uint64(len(fromStore)))
 	n.log.Info("handoff: shards warm", "epoch", target.Epoch(), "transferred", pulled, "from_store", len(fromStore), "stale_dropped", stale,
 		"took", time.Since(start).Round(time.Millisecond), "complete", complete)
 	return complete
@@ -629,6 +634,7 @@ func (n *Node) Transfer(ctx context.Context, req *matcherv1.TransferRequest, sen
 	if err := flush(); err != nil {
 		return err
 	}
+	n.count.handedOver.Add(uint64(sent))
 	n.log.Info("handoff: drivers handed over", "to", to, "epoch", m.Epoch(), "drivers", sent)
 	return nil
 }

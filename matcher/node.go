@@ -118,6 +118,7 @@ type Node struct {
 	loads *loads
 	pos   *positionWriter // nil without a store
 	ho    handoff
+	count counters
 }
 
 // NewNode returns a node that learns its shards from src.
@@ -287,6 +288,16 @@ func (n *Node) Apply(ctx context.Context, req *matcherv1.ApplyRequest, buf *appl
 			resp.Exceptions = append(resp.Exceptions, &matcherv1.Exception{Index: i, Outcome: matcherv1.Outcome_OUTCOME_FULL})
 		}
 	}
+	applied := uint64(len(results))
+	for _, e := range resp.Exceptions {
+		if o := e.GetOutcome(); o > 0 && int(o) < len(n.count.updates) {
+			n.count.updates[o].Add(1)
+			if e.GetOutcome() != matcherv1.Outcome_OUTCOME_INVALID && e.GetOutcome() != matcherv1.Outcome_OUTCOME_NOT_OWNER {
+				applied--
+			}
+		}
+	}
+	n.count.updates[matcherv1.Outcome_OUTCOME_APPLIED].Add(applied)
 	for _, e := range req.GetEvictions() {
 		if e.GetDriverId() != "" && len(e.GetDriverId()) <= MaxIDBytes {
 			n.evict(e.GetDriverId(), e.GetOlderThanMs())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"google.golang.org/grpc"
 	"io"
 	"strings"
 
@@ -25,6 +26,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var sf storeFlags
 	var df dispatchFlags
 	var cf consulFlags
+	var mf metricsFlags
+	mf.register(fs)
 	lf.register(fs)
 	rf.register(fs)
 	sf.register(fs)
@@ -40,7 +43,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if *listen == "" || strings.HasSuffix(*listen, ":0") {
 			return errors.New("--listen: give a fixed port with --consul (the demo fleet and clients need it)")
 		}
-		return runDevConsul(ctx, devArgs{consul: cf, log: lf, ring: rf, store: sf, disp: df}, *listen, *matcherHost, *matchers, *ttl, *demo, stdout, stderr)
+		return runDevConsul(ctx, devArgs{consul: cf, log: lf, ring: rf, store: sf, disp: df, metrics: mf.addr}, *listen, *matcherHost, *matchers, *ttl, *demo, stdout, stderr)
 	}
 	dcfg, err := df.config()
 	if err != nil {
@@ -62,13 +65,15 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		defer st.Close()
 		storeName = "Redis at " + sf.addr
 	}
+	obs := mf.newObserver()
 	c, err := devcluster.Start(devcluster.Config{
-		Store:       st,
-		Dispatch:    dcfg,
-		RouterAddr:  *listen,
-		MatcherHost: *matcherHost,
-		Matchers:    *matchers,
-		Doc:         shardmap.Doc{ShardRes: rf.shardRes, MaxSplitDepth: rf.splitDepth, VNodes: rf.vnodes},
+		ServerOptions: func(name string) ([]grpc.ServerOption, error) { return obs.serverOptions(name) },
+		Store:         st,
+		Dispatch:      dcfg,
+		RouterAddr:    *listen,
+		MatcherHost:   *matcherHost,
+		Matchers:      *matchers,
+		Doc:           shardmap.Doc{ShardRes: rf.shardRes, MaxSplitDepth: rf.splitDepth, VNodes: rf.vnodes},
 		Matcher: func(mc *matcher.Config) {
 			if *ttl > 0 {
 				mc.Index.TTL = *ttl
@@ -80,6 +85,16 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	for i, n := range c.Nodes {
+		if err := obs.addMatcher(n, c.Coordinators[i]); err != nil {
+			return errors.Join(err, c.Stop())
+		}
+	}
+	metricsG := lifecycle.NewGroup()
+	if err := obs.start(metricsG, mf.addr, log); err != nil {
+		return errors.Join(err, c.Stop())
+	}
+	defer metricsG.Stop()
 	var addrs []string
 	for _, m := range c.Members {
 		addrs = append(addrs, m.ID+"="+m.Addr)

@@ -20,6 +20,8 @@ type devArgs struct {
 	ring   ringFlags
 	store  storeFlags
 	disp   dispatchFlags
+	// metrics is the router's --metrics address ("" for none).
+	metrics string
 }
 
 func (d devArgs) shared() []string {
@@ -82,7 +84,11 @@ func runDevConsul(ctx context.Context, d devArgs, listen, host string, matchers 
 	}
 	rg := lifecycle.NewGroup()
 	rg.Go(func(ctx context.Context) error {
-		return runRouter(ctx, append([]string{"--listen", listen}, d.shared()...), stdout, stderr)
+		args := append([]string{"--listen", listen}, d.shared()...)
+		if d.metrics != "" {
+			args = append(args, "--metrics", d.metrics)
+		}
+		return runRouter(ctx, args, stdout, stderr)
 	})
 	fmt.Fprintf(stdout, "geomatch dev: %d matchers and a router with membership in consul at %s; Ctrl-C stops\n", matchers, d.consul.addr)
 	demoG := lifecycle.NewGroup()

@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -292,4 +295,77 @@ func TestStaticClusterProcesses(t *testing.T) {
 	}
 	rp.stop(15 * time.Second)
 	pm2.stop(15 * time.Second)
+}
+
+// TestMetricsEndpoint scrapes --metrics of `geomatch dev` after some
+// traffic: the listed series exist with sensible values, pprof answers, and
+// /readyz says ready once the matchers have warmed.
+func TestMetricsEndpoint(t *testing.T) {
+	maddr := freeAddr(t, "127.0.0.1")
+	p := start(t, "geomatch dev", "dev", "--listen", "127.0.0.1:0", "--matchers", "2", "--metrics", maddr)
+	addr := p.waitFor(listening, 20*time.Second)[1]
+	conn := dial(t, addr)
+	now := time.Now().UnixMilli()
+	req := &geomatchv1.UpdateLocationsRequest{}
+	for i := 0; i < 50; i++ {
+		req.Updates = append(req.Updates, &geomatchv1.LocationUpdate{
+			DriverId: fmt.Sprintf("d%d", i), Position: &geomatchv1.LatLng{Lat: 40.70 + float64(i)*0.002, Lng: -73.98}, TimestampMs: now,
+		})
+	}
+	req.Updates = append(req.Updates, req.Updates[0]) // a duplicate
+	if _, err := geomatchv1.NewDriverServiceClient(conn).UpdateLocations(ctxFor(t, 5*time.Second), req); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := geomatchv1.NewRiderServiceClient(conn).NearbyDrivers(ctxFor(t, 5*time.Second), &geomatchv1.NearbyDriversRequest{
+			Position: &geomatchv1.LatLng{Lat: 40.75, Lng: -73.98}, Limit: 3, RadiusM: 1000}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + maddr + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := get("/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics: %d", code)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`geomatch_grpc_requests_total\{code="OK",method="/geomatch.v1.RiderService/NearbyDrivers",server="router"\} 3`),
+		regexp.MustCompile(`geomatch_grpc_request_duration_seconds_count\{method="/geomatch.v1.DriverService/UpdateLocations",server="router"\} 1`),
+		regexp.MustCompile(`geomatch_matcher_updates_total\{node="m1",outcome="applied"\} \d+`),
+		regexp.MustCompile(`geomatch_matcher_updates_total\{node="m\d",outcome="duplicate"\} 1`),
+		regexp.MustCompile(`geomatch_matcher_drivers\{node="m1"\} \d+`),
+		regexp.MustCompile(`geomatch_matcher_shard_drivers\{node="m\d",shard="87[0-9a-f]+"\} \d+`),
+		regexp.MustCompile(`geomatch_ring_epoch\{node="m1"\} 1`),
+		regexp.MustCompile(`geomatch_shard_moves_total\{node="m1"\} 0`),
+		regexp.MustCompile(`geomatch_dispatch_reservation_conflicts_total\{node="m1"\} 0`),
+		regexp.MustCompile(`geomatch_matcher_ready\{node="m2"\} 1`),
+		regexp.MustCompile(`go_goroutines \d+`),
+		regexp.MustCompile(`process_resident_memory_bytes \d`),
+	} {
+		if !want.MatchString(body) {
+			t.Errorf("/metrics has no line matching %s", want)
+		}
+	}
+	var drivers int
+	for _, m := range regexp.MustCompile(`geomatch_matcher_drivers\{node="m\d"\} (\d+)`).FindAllStringSubmatch(body, -1) {
+		k, _ := strconv.Atoi(m[1])
+		drivers += k
+	}
+	if drivers != 50 {
+		t.Errorf("geomatch_matcher_drivers sums to %d, want 50", drivers)
+	}
+	if code, _ := get("/readyz"); code != 200 {
+		t.Errorf("/readyz: %d", code)
+	}
+	if code, body := get("/debug/pprof/"); code != 200 || !strings.Contains(body, "goroutine") {
+		t.Errorf("/debug/pprof/: %d", code)
+	}
+	p.stop(15 * time.Second)
 }

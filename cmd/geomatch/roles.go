@@ -19,35 +19,45 @@ import (
 // startMatcher starts a matcher node and its gRPC server on lis in g. With a
 // store, the node also coordinates the rides of its shards; it searches
 // candidates across the cluster through a private router.
-func startMatcher(g *lifecycle.Group, cfg matcher.Config, src membership.Source, st store.Store, dcfg dispatch.Config, lis net.Listener, log *slog.Logger) (*matcher.Node, error) {
+// obs (may be nil) records its metrics; its gRPC health says NOT_SERVING
+// until the node has warmed its shards.
+func startMatcher(g *lifecycle.Group, cfg matcher.Config, src membership.Source, st store.Store, dcfg dispatch.Config, lis net.Listener, log *slog.Logger, obs *observer) (*matcher.Node, error) {
 	node, err := matcher.NewNode(cfg, src, log)
 	if err != nil {
 		return nil, err
 	}
-	srv := serve.New("matcher "+cfg.NodeID, log)
+	opts, err := obs.serverOptions("matcher " + cfg.NodeID)
+	if err != nil {
+		return nil, err
+	}
+	srv := serve.New("matcher "+cfg.NodeID, log, opts...)
+	var coord *dispatch.Coordinator
 	matcherv1.RegisterMatcherServiceServer(srv.GRPC, matcher.NewServer(node))
 	if st != nil {
 		search, err := router.New(router.DefaultConfig(), src, log.With("role", "search"))
 		if err != nil {
 			return nil, fmt.Errorf("matcher search client: %w", err)
 		}
-		coord, err := dispatch.NewCoordinator(dcfg, st, search, node, log.With("node", cfg.NodeID))
-		if err != nil {
+		if coord, err = dispatch.NewCoordinator(dcfg, st, search, node, log.With("node", cfg.NodeID)); err != nil {
 			return nil, err
 		}
 		matcherv1.RegisterDispatchServiceServer(srv.GRPC, dispatch.NewServer(coord, node.CheckOwnerOf))
 		g.Go(search.Run)
 		g.Go(coord.Run)
 	}
+	if err := obs.addMatcher(node, coord); err != nil {
+		return nil, err
+	}
 	g.Go(node.Run)
 	g.Go(func(ctx context.Context) error { return srv.Serve(ctx, lis, drainTimeout) })
+	g.Go(func(ctx context.Context) error { return reportReadiness(ctx, srv, node.Ready) })
 	return node, nil
 }
 
 // startRouter starts a router in runG and its gRPC server on lis in serveG:
 // the server must stop (draining client streams) before the router's peers
 // close. With a store, the router serves the ride API.
-func startRouter(serveG, runG *lifecycle.Group, src membership.Source, st store.Store, lis net.Listener, log *slog.Logger) error {
+func startRouter(serveG, runG *lifecycle.Group, src membership.Source, st store.Store, lis net.Listener, log *slog.Logger, obs *observer) error {
 	cfg := router.DefaultConfig()
 	if st != nil {
 		ops, err := dispatch.NewOps(st, dispatch.DefaultConfig(), log)
@@ -60,7 +70,11 @@ func startRouter(serveG, runG *lifecycle.Group, src membership.Source, st store.
 	if err != nil {
 		return fmt.Errorf("router: %w", err)
 	}
-	srv := serve.New("router", log)
+	opts, err := obs.serverOptions("router")
+	if err != nil {
+		return err
+	}
+	srv := serve.New("router", log, opts...)
 	rt.Register(srv.GRPC)
 	runG.Go(rt.Run)
 	serveG.Go(func(ctx context.Context) error { return srv.Serve(ctx, lis, drainTimeout) })

@@ -79,7 +79,9 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlags("router", "Runs the stateless public gRPC front door. With --consul it follows the ring the\nmatchers keep in Consul; with --peers it routes to a static list of matchers\n(every router and matcher of a static cluster must be given the same list and\nring flags, so they agree on who owns which shard).", stderr)
 	listen := fs.String("listen", "127.0.0.1:50051", "address of the public API")
 	var cf clusterFlags
+	var mf metricsFlags
 	cf.register(fs)
+	mf.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -105,7 +107,12 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return errors.Join(fmt.Errorf("listen: %w", err), runG.Stop())
 	}
-	if err := startRouter(serveG, runG, src, c.st, lis, c.log); err != nil {
+	obs := mf.newObserver()
+	if err := obs.start(runG, mf.addr, c.log); err != nil {
+		lis.Close()
+		return errors.Join(err, runG.Stop())
+	}
+	if err := startRouter(serveG, runG, src, c.st, lis, c.log, obs); err != nil {
 		return errors.Join(err, runG.Stop())
 	}
 	m, _ := src.Current()
@@ -126,8 +133,10 @@ func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	drainFor := fs.Duration("drain-timeout", 15*time.Second, "on SIGTERM, how long to wait for the node's shards to be handed over (--consul)")
 	var cf clusterFlags
 	var df dispatchFlags
+	var mf metricsFlags
 	cf.register(fs)
 	df.register(fs)
+	mf.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -177,9 +186,14 @@ func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		cfg.Index.MaxDrivers = *maxDrivers
 	}
 	log := c.log.With("role", "matcher")
+	obs := mf.newObserver()
 	if c.static != nil {
 		g := lifecycle.NewGroup()
-		if _, err := startMatcher(g, cfg, c.static, c.st, dcfg, lis, log); err != nil {
+		if err := obs.start(g, mf.addr, log); err != nil {
+			lis.Close()
+			return err
+		}
+		if _, err := startMatcher(g, cfg, c.static, c.st, dcfg, lis, log, obs); err != nil {
 			return errors.Join(err, g.Stop())
 		}
 		fmt.Fprintf(stdout, "geomatch matcher %s: listening on %s\n", *id, lis.Addr())
@@ -225,7 +239,11 @@ func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return errors.Join(err, reg.Leave(context.WithoutCancel(ctx)), stopAll())
 	}
 	watched.Store(src)
-	node, err := startMatcher(g, cfg, src, c.st, dcfg, lis, log)
+	if err := obs.start(g, mf.addr, log); err != nil {
+		lis.Close()
+		return errors.Join(err, reg.Leave(context.WithoutCancel(ctx)), stopAll())
+	}
+	node, err := startMatcher(g, cfg, src, c.st, dcfg, lis, log, obs)
 	if err != nil {
 		return errors.Join(err, reg.Leave(context.WithoutCancel(ctx)), stopAll())
 	}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"google.golang.org/grpc"
 	"log/slog"
 	"net"
 	"time"
@@ -50,6 +51,9 @@ type Config struct {
 	// RouterMembership, when set, wraps the shared membership for the router
 	// only (tests use it to give the router a lagging view of the ring).
 	RouterMembership func(*membership.Local) membership.Source
+	// ServerOptions, when set, gives extra options (interceptors) for the
+	// gRPC server named name ("router", "matcher m1", ...).
+	ServerOptions func(name string) ([]grpc.ServerOption, error)
 	// Drain bounds graceful shutdown of each server; default 5 s.
 	Drain time.Duration
 	// Log receives the cluster's logs; default discards them.
@@ -175,18 +179,37 @@ func Start(cfg Config) (*Cluster, error) {
 		}
 		c.Nodes = append(c.Nodes, node)
 		c.Coordinators = append(c.Coordinators, coord)
-		srv := serve.New("matcher "+m.ID, cfg.Log)
+		opts, err := cfg.serverOptions("matcher " + m.ID)
+		if err != nil {
+			closeAll()
+			c.matchers.Stop()
+			return nil, err
+		}
+		srv := serve.New("matcher "+m.ID, cfg.Log, opts...)
 		matcherv1.RegisterMatcherServiceServer(srv.GRPC, matcher.NewServer(node))
 		matcherv1.RegisterDispatchServiceServer(srv.GRPC, dispatch.NewServer(coord, node.CheckOwnerOf))
 		c.matchers.Go(node.Run)
 		c.matchers.Go(coord.Run)
 		c.matchers.Go(func(ctx context.Context) error { return srv.Serve(ctx, lis[i], cfg.Drain) })
 	}
-	srv := serve.New("router", cfg.Log)
+	opts, err := cfg.serverOptions("router")
+	if err != nil {
+		closeAll()
+		c.matchers.Stop()
+		return nil, err
+	}
+	srv := serve.New("router", cfg.Log, opts...)
 	c.Router.Register(srv.GRPC)
 	c.routerRun.Go(c.Router.Run)
 	c.routerServe.Go(func(ctx context.Context) error { return srv.Serve(ctx, rl, cfg.Drain) })
 	return c, nil
+}
+
+func (cfg *Config) serverOptions(name string) ([]grpc.ServerOption, error) {
+	if cfg.ServerOptions == nil {
+		return nil, nil
+	}
+	return cfg.ServerOptions(name)
 }
 
 // Wait blocks until ctx is done or a server of the cluster fails on its

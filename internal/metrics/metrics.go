@@ -1,0 +1,139 @@
+// Package metrics exposes what geomatch processes measure about themselves:
+// a Prometheus registry with the Go runtime and process collectors, gRPC
+// server interceptors that count and time every call by method and status
+// code, and the HTTP listener (--metrics ADDR) that serves /metrics, the
+// pprof profiles under /debug/pprof/ and a readiness probe at /readyz.
+//
+// Components add their own collectors to the registry (matcher.Collector:
+// drivers per shard, updates by outcome, shard moves, ring epoch;
+// dispatch reservation conflicts). Collectors read state at scrape time,
+// so the hot paths pay at most an atomic add.
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
+)
+
+// NewRegistry returns a registry with the Go runtime and process
+// collectors.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// GRPC holds the per-method call metrics of one gRPC server.
+type GRPC struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// NewGRPC registers the call metrics of a server named server ("router",
+// "matcher") on reg:
+//
+//	geomatch_grpc_requests_total{server, method, code}
+//	geomatch_grpc_request_duration_seconds{server, method}
+//
+// Streams are counted when they end and timed over their whole life.
+func NewGRPC(reg prometheus.Registerer, server string) (*GRPC, error) {
+	g := &GRPC{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name:        "geomatch_grpc_requests_total",
+			Help:        "gRPC calls handled, by method and status code.",
+			ConstLabels: prometheus.Labels{"server": server},
+		}, []string{"method", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:        "geomatch_grpc_request_duration_seconds",
+			Help:        "Time to handle a gRPC call (streams: their whole life), by method.",
+			ConstLabels: prometheus.Labels{"server": server},
+			// 50 µs .. ~100 s: from an in-memory kNN to a long-lived stream.
+			Buckets: prometheus.ExponentialBuckets(50e-6, 2.5, 17),
+		}, []string{"method"}),
+	}
+	for _, c := range []prometheus.Collector{g.requests, g.latency} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register gRPC metrics of %s: %w", server, err)
+		}
+	}
+	return g, nil
+}
+
+func (g *GRPC) observe(method string, start time.Time, err error) {
+	g.requests.WithLabelValues(method, status.Code(err).String()).Inc()
+	g.latency.WithLabelValues(method).Observe(time.Since(start).Seconds())
+}
+
+// ServerOptions returns the interceptors that record every call, to pass
+// to the server's constructor.
+func (g *GRPC) ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			start := time.Now()
+			resp, err := h(ctx, req)
+			g.observe(info.FullMethod, start, err)
+			return resp, err
+		}),
+		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+			start := time.Now()
+			err := h(srv, ss)
+			g.observe(info.FullMethod, start, err)
+			return err
+		}),
+	}
+}
+
+// Handler returns the HTTP handler of the metrics listener: /metrics,
+// /debug/pprof/ and /readyz (200 when ready() is true, else 503; ready may
+// be nil: always ready).
+func Handler(reg *prometheus.Registry, ready func() bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if ready != nil && !ready() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	return mux
+}
+
+// Serve runs the metrics listener on lis until ctx is done.
+func Serve(ctx context.Context, lis net.Listener, h http.Handler, log *slog.Logger) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(lis) }()
+	log.Info("metrics listening", "addr", lis.Addr().String())
+	select {
+	case err := <-done:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("metrics listener: %w", err)
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		<-done
+		return nil
+	}
+}

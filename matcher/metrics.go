@@ -1,0 +1,102 @@
+package matcher
+
+import (
+	"strconv"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
+)
+
+// counters are the node's running totals, read by its Collector.
+type counters struct {
+	updates     [matcherv1.Outcome_OUTCOME_INVALID + 1]atomic.Uint64 // by outcome
+	shardsLost  atomic.Uint64
+	warmups     atomic.Uint64
+	warmNanos   atomic.Uint64 // duration of the last warm-up
+	handedOver  atomic.Uint64 // drivers sent to new owners
+	transferred atomic.Uint64 // drivers received from old owners
+	fromStore   atomic.Uint64 // drivers warmed from the store
+}
+
+// Ready reports whether the node has finished warming the shards it owned
+// when it started (readiness: it answers every search completely).
+func (n *Node) Ready() bool {
+	n.ho.mu.Lock()
+	defer n.ho.mu.Unlock()
+	return n.ho.base != nil
+}
+
+// Collector exposes a node's state and counters to Prometheus. It reads
+// them at scrape time, so it costs nothing between scrapes.
+type Collector struct {
+	n                                         *Node
+	drivers, shardDrivers, epoch, ready, warm *prometheus.Desc
+	updates, moves, handoff                   *prometheus.Desc
+}
+
+// NewCollector returns the collector of n.
+func NewCollector(n *Node) *Collector {
+	l := prometheus.Labels{"node": n.cfg.NodeID}
+	return &Collector{
+		n:            n,
+		drivers:      prometheus.NewDesc("geomatch_matcher_drivers", "Drivers held by the node.", nil, l),
+		shardDrivers: prometheus.NewDesc("geomatch_matcher_shard_drivers", "Drivers held per shard (H3 cell).", []string{"shard"}, l),
+		epoch:        prometheus.NewDesc("geomatch_ring_epoch", "Epoch of the ring the node serves.", nil, l),
+		ready:        prometheus.NewDesc("geomatch_matcher_ready", "1 once the node has warmed the shards it started with.", nil, l),
+		warm:         prometheus.NewDesc("geomatch_matcher_last_warmup_seconds", "Duration of the last shard warm-up.", nil, l),
+		updates:      prometheus.NewDesc("geomatch_matcher_updates_total", "Location updates by outcome (applied, duplicate, stale, full, not_owner, invalid).", []string{"outcome"}, l),
+		moves:        prometheus.NewDesc("geomatch_shard_moves_total", "Shards (with drivers) the node handed to another node on ring changes; summed over nodes, every shard move.", nil, l),
+		handoff:      prometheus.NewDesc("geomatch_handoff_drivers_total", "Drivers moved by shard handoffs: sent to new owners, received from old owners, read from the store.", []string{"kind"}, l),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.drivers, c.shardDrivers, c.epoch, c.ready, c.warm, c.updates, c.moves, c.handoff} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	n := c.n
+	ch <- prometheus.MustNewConstMetric(c.drivers, prometheus.GaugeValue, float64(n.ix.Len()))
+	for _, st := range n.ix.Shards() {
+		ch <- prometheus.MustNewConstMetric(c.shardDrivers, prometheus.GaugeValue, float64(st.Drivers), st.Shard.String())
+	}
+	m, _ := n.src.Current()
+	ch <- prometheus.MustNewConstMetric(c.epoch, prometheus.GaugeValue, float64(m.Epoch()))
+	ready := 0.0
+	if n.Ready() {
+		ready = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.ready, prometheus.GaugeValue, ready)
+	ch <- prometheus.MustNewConstMetric(c.warm, prometheus.GaugeValue, float64(n.count.warmNanos.Load())/1e9)
+	for o := matcherv1.Outcome_OUTCOME_APPLIED; o <= matcherv1.Outcome_OUTCOME_INVALID; o++ {
+		ch <- prometheus.MustNewConstMetric(c.updates, prometheus.CounterValue, float64(n.count.updates[o].Load()), outcomeName(o))
+	}
+	ch <- prometheus.MustNewConstMetric(c.moves, prometheus.CounterValue, float64(n.count.shardsLost.Load()))
+	ch <- prometheus.MustNewConstMetric(c.handoff, prometheus.CounterValue, float64(n.count.handedOver.Load()), "sent")
+	ch <- prometheus.MustNewConstMetric(c.handoff, prometheus.CounterValue, float64(n.count.transferred.Load()), "received")
+	ch <- prometheus.MustNewConstMetric(c.handoff, prometheus.CounterValue, float64(n.count.fromStore.Load()), "store")
+}
+
+func outcomeName(o matcherv1.Outcome) string {
+	switch o {
+	case matcherv1.Outcome_OUTCOME_APPLIED:
+		return "applied"
+	case matcherv1.Outcome_OUTCOME_DUPLICATE:
+		return "duplicate"
+	case matcherv1.Outcome_OUTCOME_STALE:
+		return "stale"
+	case matcherv1.Outcome_OUTCOME_FULL:
+		return "full"
+	case matcherv1.Outcome_OUTCOME_NOT_OWNER:
+		return "not_owner"
+	case matcherv1.Outcome_OUTCOME_INVALID:
+		return "invalid"
+	}
+	return strconv.Itoa(int(o))
+}
