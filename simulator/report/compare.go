@@ -65,7 +65,7 @@ func Compare(labels []string, runs []*Result) *Comparison {
 				best = j
 			}
 		}
-		if !tie && best < len(labels) {
+		if !tie && !k.neutral && best < len(labels) {
 			d.Better = labels[best]
 		}
 		c.Deltas = append(c.Deltas, d)

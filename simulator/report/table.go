@@ -16,6 +16,8 @@ type KPI struct {
 	// HigherIsBetter says which way an improvement goes (for deltas).
 	HigherIsBetter bool
 	format         string
+	// neutral KPIs describe the load, not how well it was served.
+	neutral bool
 }
 
 // Format prints the value in the KPI's format.
@@ -25,28 +27,28 @@ func (k KPI) Format() string { return fmt.Sprintf(k.format, k.Value) }
 func KPIs(r *Result) []KPI {
 	t := r.Trips
 	k := []KPI{
-		{"ride requests", "", float64(t.Requests), true, "%.0f"},
-		{"match rate", "%", 100 * t.MatchRate, true, "%.1f"},
-		{"assigned", "", float64(t.Assigned), true, "%.0f"},
-		{"completed", "", float64(t.Completed), true, "%.0f"},
-		{"no driver", "", float64(t.NoDriver), false, "%.0f"},
-		{"riders gave up", "", float64(t.RiderGaveUp), false, "%.0f"},
-		{"cancelled after match", "", float64(t.CancelledAfterMatch), false, "%.0f"},
-		{"time to match p50", "ms", r.TimeToMatchMs.P50, false, "%.0f"},
-		{"time to match p90", "ms", r.TimeToMatchMs.P90, false, "%.0f"},
-		{"time to match p99", "ms", r.TimeToMatchMs.P99, false, "%.0f"},
-		{"pickup distance mean", "m", r.PickupDistanceM.Mean, false, "%.0f"},
-		{"pickup distance p90", "m", r.PickupDistanceM.P90, false, "%.0f"},
-		{"pickup ETA mean", "s", r.PickupETAS.Mean, false, "%.0f"},
-		{"pickup ETA p90", "s", r.PickupETAS.P90, false, "%.0f"},
-		{"driver utilisation", "%", 100 * r.Drivers.Utilisation, true, "%.1f"},
-		{"offers per assignment", "", ratio(float64(r.Drivers.Offers), float64(t.Assigned)), false, "%.2f"},
-		{"updates offered", "/s", r.Updates.OfferedPerS, true, "%.0f"},
-		{"updates achieved", "/s", r.Updates.AchievedPerS, true, "%.0f"},
-		{"update loss", "", float64(r.Updates.Loss), false, "%.0f"},
+		{"ride requests", "", float64(t.Requests), true, "%.0f", true},
+		{"match rate", "%", 100 * t.MatchRate, true, "%.1f", false},
+		{"assigned", "", float64(t.Assigned), true, "%.0f", false},
+		{"completed", "", float64(t.Completed), true, "%.0f", false},
+		{"no driver", "", float64(t.NoDriver), false, "%.0f", false},
+		{"riders gave up", "", float64(t.RiderGaveUp), false, "%.0f", false},
+		{"cancelled after match", "", float64(t.CancelledAfterMatch), false, "%.0f", false},
+		{"time to match p50", "ms", r.TimeToMatchMs.P50, false, "%.0f", false},
+		{"time to match p90", "ms", r.TimeToMatchMs.P90, false, "%.0f", false},
+		{"time to match p99", "ms", r.TimeToMatchMs.P99, false, "%.0f", false},
+		{"pickup distance mean", "m", r.PickupDistanceM.Mean, false, "%.0f", false},
+		{"pickup distance p90", "m", r.PickupDistanceM.P90, false, "%.0f", false},
+		{"pickup ETA mean", "s", r.PickupETAS.Mean, false, "%.0f", false},
+		{"pickup ETA p90", "s", r.PickupETAS.P90, false, "%.0f", false},
+		{"driver utilisation", "%", 100 * r.Drivers.Utilisation, true, "%.1f", false},
+		{"offers per assignment", "", ratio(float64(r.Drivers.Offers), float64(t.Assigned)), false, "%.2f", false},
+		{"updates offered", "/s", r.Updates.OfferedPerS, true, "%.0f", true},
+		{"updates achieved", "/s", r.Updates.AchievedPerS, true, "%.0f", false},
+		{"update loss", "", float64(r.Updates.Loss), false, "%.0f", false},
 	}
 	for _, m := range r.Methods() {
-		k = append(k, KPI{m + " p99", "ms", r.Latency[m].P99, false, "%.2f"})
+		k = append(k, KPI{m + " p99", "ms", r.Latency[m].P99, false, "%.2f", false})
 	}
 	return k
 }
