@@ -11,7 +11,9 @@ import (
 
 	"github.com/uber/h3-go/v4"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/geomatch/geomatch/internal/geo"
 	"github.com/geomatch/geomatch/matcher/index"
@@ -324,7 +326,19 @@ func (n *Node) warm(ctx context.Context, g *gate) bool {
 	var covered sync.Map // shards some old owner handed over
 	for _, mem := range peers {
 		go func() {
-			k, err := n.pull(ctx, mem, target, since, &covered)
+			// A peer that refuses the connection is gone (its shards warm
+			// from the store); one that is slow or broke off mid-stream
+			// is asked again while the warm-up has time.
+			var k int
+			var err error
+			for attempt := 0; attempt < 3; attempt++ {
+				var got int
+				got, err = n.pull(ctx, mem, target, since, &covered)
+				k += got
+				if err == nil || ctx.Err() != nil || status.Code(err) == codes.Unavailable {
+					break
+				}
+			}
 			results <- result{mem.ID, k, err}
 		}()
 	}
