@@ -15,7 +15,7 @@ STATICCHECK_VERSION := v0.8.2
 RACE_PKGS = $(shell $(GO) list ./matcher/... ./router/... ./membership/... ./shardmap/... ./dispatch/... ./store/... ./loadgen/... ./internal/serve/... ./internal/lifecycle/... ./internal/devcluster/... ./internal/redistest/... ./internal/consultest/...)
 OTHER_PKGS = $(filter-out $(RACE_PKGS),$(shell $(GO) list ./...))
 
-.PHONY: all build run test consul ring-report lint fmt-check vet staticcheck proto bench bench-load bench-compare clean
+.PHONY: all build run test fuzz consul ring-report lint fmt-check vet staticcheck proto bench bench-load bench-compare clean
 
 all: build
 
@@ -29,6 +29,9 @@ test: fmt-check vet staticcheck ring-report ## all tests (race detector on packa
 	$(GO) build ./...
 	$(GO) test -race -count=1 $(RACE_PKGS)
 	$(GO) test -count=1 $(OTHER_PKGS)
+
+fuzz: ## run every fuzz target for FUZZTIME (default 30s) each; CI runs it after the tests
+	scripts/fuzz.sh $(FUZZTIME)
 
 consul: ## build (once) and print the path of the Consul binary the tests use
 	@scripts/install-consul.sh
