@@ -261,10 +261,14 @@ func (e *engine) run(ctx context.Context) (*report.Result, error) {
 			w.run(runCtx)
 		}()
 	}
-	defer func() {
-		stopWorkers()
-		workersWG.Wait()
-	}()
+	var stopOnce sync.Once
+	stopAllWorkers := func() {
+		stopOnce.Do(func() {
+			stopWorkers()
+			workersWG.Wait() // and their UpdateLocations calls
+		})
+	}
+	defer stopAllWorkers()
 	sampler.start(e.clock.t0)
 
 	// Riders arrive once every driver has reported once.
@@ -299,6 +303,7 @@ func (e *engine) run(ctx context.Context) (*report.Result, error) {
 	}
 	res.Shards = e.listShards(ctx)
 	e.windDown()
+	stopAllWorkers()
 	res.Run.WindDownS = time.Since(windStart).Seconds()
 
 	e.fill(res, counts)
@@ -377,7 +382,9 @@ func (e *engine) resolvePending(ctx context.Context) {
 			cctx, cancel := context.WithTimeout(ctx, callTimeout)
 			defer cancel()
 			req.WaitMs = 0
+			start := time.Now()
 			t, err := e.riders.RequestRide(cctx, req)
+			e.m.lat[mRequestRide].record(time.Since(start), err)
 			if err != nil {
 				e.warnOnce("pending", "could not learn the trip of an unanswered request", "request", req.GetRequestId(), "err", err)
 				return

@@ -84,7 +84,7 @@ const batchMaxDelay = 250 * time.Millisecond
 const minWake = 5 * time.Millisecond
 
 // maxBatchCalls bounds a worker's UpdateLocations calls in flight.
-const maxBatchCalls = 4
+const maxBatchCalls = 8
 
 // worker owns a share of the drivers: their state, their timers and the
 // send side of their streams. Run is its only goroutine (plus its
@@ -204,9 +204,10 @@ func (w *worker) control(ctx context.Context, c ctrl) {
 	case ctrlCloseSend:
 		for _, d := range w.drivers {
 			if d.connected && !d.broken {
-				if err := d.stream.CloseSend(); err != nil {
-					d.broken = true
-				}
+				d.broken = true // nothing more goes out on it
+				// CloseSend only marks the stream half-closed; how the
+				// stream ends shows in its Recv.
+				_ = d.stream.CloseSend()
 			}
 		}
 	}
