@@ -52,6 +52,9 @@ type Config struct {
 	// Duration is the length of each measured phase (every phase but
 	// load), up to MaxDuration; default 5 s, long enough for stable
 	// percentiles, short enough for a whole run to take under a minute.
+	// Every worker completes at least one call (bounded by a 10 s call
+	// timeout), so on a slow target a phase may run over by one call
+	// rather than end without a figure.
 	Duration time.Duration
 	// Concurrency lists the client concurrencies of the nearby phases, one
 	// phase each, 1..MaxConcurrency; default 1, 8, 32.

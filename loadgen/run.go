@@ -249,8 +249,8 @@ func move(rng *rand.Rand, p point) point {
 // batches for cfg.Duration. Worker i owns a slice of the fleet and sweeps
 // it; every sweep's timestamp is later than the previous one, so no update
 // is stale or a duplicate.
-func (r *runner) ingestUnary(ctx context.Context) PhaseResult {
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
+func (r *runner) ingestUnary(run context.Context) PhaseResult {
+	ctx, cancel := context.WithTimeout(run, r.cfg.Duration)
 	defer cancel()
 	k := r.cfg.IngestConcurrency
 	n := len(r.f.ids)
@@ -264,7 +264,7 @@ func (r *runner) ingestUnary(ctx context.Context) PhaseResult {
 		var ts int64
 		defer func() { r.noteTs(ts) }()
 		i := lo
-		for ops := 0; ops < MaxOpsPerWorker && !over(ctx); ops += len(buf) {
+		for ops := 0; ops < MaxOpsPerWorker && (ops == 0 || !over(ctx)); ops += len(buf) {
 			buf = buf[:0]
 			if i == lo {
 				ts = max(time.Now().UnixMilli(), ts+1)
@@ -277,9 +277,20 @@ func (r *runner) ingestUnary(ctx context.Context) PhaseResult {
 			if i == hi {
 				i = lo
 			}
-			r.update(ctx, w, buf)
+			r.update(firstCall(run, ctx, ops), w, buf)
 		}
 	})
+}
+
+// firstCall is the context of a worker's call in a timed phase: the first
+// call (ops 0) runs under the run's context, so it completes however slow
+// the target is and no phase ends without a figure; the others under the
+// phase's, which ends them with the phase.
+func firstCall(run, phase context.Context, ops int) context.Context {
+	if ops == 0 {
+		return run
+	}
+	return phase
 }
 
 // ingestStream opens one driver-app stream for each of the first
@@ -343,20 +354,21 @@ func (r *runner) ingestStream(ctx context.Context) PhaseResult {
 }
 
 // nearby runs c workers querying random positions of the distribution for
-// cfg.Duration.
-func (r *runner) nearby(ctx context.Context, c int) PhaseResult {
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
+// cfg.Duration (and at least one query each).
+func (r *runner) nearby(run context.Context, c int) PhaseResult {
+	ctx, cancel := context.WithTimeout(run, r.cfg.Duration)
 	defer cancel()
 	return phase(fmt.Sprintf("nearby-%d", c), c, func(w *worker, wi int) {
 		rng := rand.New(rand.NewPCG(r.cfg.Seed, uint64(wi)+2<<32))
-		for ops := 0; ops < MaxOpsPerWorker && !over(ctx); ops++ {
+		for ops := 0; ops < MaxOpsPerWorker && (ops == 0 || !over(ctx)); ops++ {
 			p := sample(rng, r.cfg.Dist)
-			cctx, ccancel := context.WithTimeout(ctx, callTimeout)
+			callCtx := firstCall(run, ctx, ops)
+			cctx, ccancel := context.WithTimeout(callCtx, callTimeout)
 			start := time.Now()
 			err := r.t.Nearby(cctx, p.lat, p.lng, r.cfg.RadiusM, r.cfg.Limit)
 			d := time.Since(start)
 			ccancel()
-			if err != nil && over(ctx) {
+			if err != nil && over(callCtx) {
 				return // the phase ended mid-call: not a target error
 			}
 			w.h.Record(d)
