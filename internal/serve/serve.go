@@ -1,12 +1,14 @@
 // Package serve builds and runs the gRPC servers of geomatch the same way for
 // every role: bounded message sizes, keepalive enforcement, fixed
 // flow-control windows, a pool of call goroutines, the standard health
-// service, server reflection, and a graceful stop that drains streams before
-// it gives up and closes them.
+// service, server reflection, load shedding (RESOURCE_EXHAUSTED once too
+// many calls are in flight), optional TLS, and a graceful stop that drains
+// streams before it gives up and closes them.
 package serve
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,10 +16,14 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -32,6 +38,16 @@ const MaxMessageBytes = 16 << 20
 // MaxStreamsPerConn bounds the concurrent calls and streams of one client
 // connection, so one client cannot hold unbounded server state.
 const MaxStreamsPerConn = 10000
+
+// MaxInflightCalls bounds the unary calls one server runs at once (health
+// checks aside). Beyond it a call is refused at once with
+// RESOURCE_EXHAUSTED instead of queueing: a saturated node sheds load and
+// its clients back off, rather than every call slowing down together.
+const MaxInflightCalls = 8192
+
+// MaxHeaderListBytes bounds the metadata of one call: a token and the
+// usual headers fit many times over.
+const MaxHeaderListBytes = 64 << 10
 
 // Flow-control windows of every server. The estimator they replace never
 // grows a window past 16 MiB; a stream of location updates needs far less
@@ -59,6 +75,24 @@ func DialOptions() []grpc.DialOption {
 	}
 }
 
+// TLS returns the server option that serves TLS with cfg, or none for a
+// nil cfg (plaintext).
+func TLS(cfg *tls.Config) []grpc.ServerOption {
+	if cfg == nil {
+		return nil
+	}
+	return []grpc.ServerOption{grpc.Creds(credentials.NewTLS(cfg))}
+}
+
+// DialCreds returns the transport credentials of a client: TLS with cfg,
+// or plaintext for a nil cfg.
+func DialCreds(cfg *tls.Config) grpc.DialOption {
+	if cfg == nil {
+		return grpc.WithTransportCredentials(insecure.NewCredentials())
+	}
+	return grpc.WithTransportCredentials(credentials.NewTLS(cfg))
+}
+
 // Server is a gRPC server with health and reflection registered.
 type Server struct {
 	GRPC   *grpc.Server
@@ -73,7 +107,8 @@ func New(name string, log *slog.Logger, opts ...grpc.ServerOption) *Server {
 	base := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.MaxConcurrentStreams(MaxStreamsPerConn),
-		grpc.ChainUnaryInterceptor(recoverUnary(log)),
+		grpc.MaxHeaderListSize(MaxHeaderListBytes),
+		grpc.ChainUnaryInterceptor(recoverUnary(log), shedUnary(MaxInflightCalls)),
 		grpc.ChainStreamInterceptor(recoverStream(log)),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
@@ -160,6 +195,24 @@ func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
 				err = status.Errorf(codes.Internal, "internal error in %s", info.FullMethod)
 			}
 		}()
+		return handler(ctx, req)
+	}
+}
+
+// shedUnary refuses a unary call with RESOURCE_EXHAUSTED while max calls
+// are already in flight. Health checks are never refused: a busy node is
+// alive.
+func shedUnary(max int64) grpc.UnaryServerInterceptor {
+	var inflight atomic.Int64
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if strings.HasPrefix(info.FullMethod, "/grpc.health.") {
+			return handler(ctx, req)
+		}
+		if inflight.Add(1) > max {
+			inflight.Add(-1)
+			return nil, status.Errorf(codes.ResourceExhausted, "server saturated: %d calls in flight, its limit; retry with backoff", max)
+		}
+		defer inflight.Add(-1)
 		return handler(ctx, req)
 	}
 }
