@@ -15,7 +15,7 @@ STATICCHECK_VERSION := v0.8.2
 RACE_PKGS = $(shell $(GO) list ./matcher/... ./router/... ./membership/... ./shardmap/... ./dispatch/... ./store/... ./loadgen/... ./internal/serve/... ./internal/lifecycle/... ./internal/devcluster/... ./internal/redistest/... ./internal/consultest/...)
 OTHER_PKGS = $(filter-out $(RACE_PKGS),$(shell $(GO) list ./...))
 
-.PHONY: all build run test fuzz consul ring-report lint fmt-check vet staticcheck proto bench bench-load bench-compare clean
+.PHONY: all build run test fuzz validate-deploy consul ring-report lint fmt-check vet staticcheck proto bench bench-load bench-compare clean
 
 all: build
 
@@ -32,6 +32,9 @@ test: fmt-check vet staticcheck ring-report ## all tests (race detector on packa
 
 fuzz: ## run every fuzz target for FUZZTIME (default 30s) each; CI runs it after the tests
 	scripts/fuzz.sh $(FUZZTIME)
+
+validate-deploy: ## validate deploy/ offline: Kubernetes manifests (kubeconform, strict) and docker-compose.yml (compose-go)
+	scripts/validate-deploy.sh
 
 consul: ## build (once) and print the path of the Consul binary the tests use
 	@scripts/install-consul.sh
