@@ -7,6 +7,8 @@ import (
 	"math"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/geomatch/geomatch/simulator/city"
 	"github.com/geomatch/geomatch/simulator/demand"
 )
@@ -29,6 +31,9 @@ const (
 type Config struct {
 	// Target is the router's public API (host:port, loopback only).
 	Target string
+	// DialOptions secure the connections to Target (TLS credentials, a
+	// token); plaintext without them.
+	DialOptions []grpc.DialOption
 	// City is the street network; Places are its demand hot spots.
 	City   *city.Graph
 	Places []city.Place

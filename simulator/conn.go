@@ -15,11 +15,12 @@ import (
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 )
 
-// dial opens a client connection to the target.
-func dial(target string) (*grpc.ClientConn, error) {
-	conn, err := grpc.NewClient(target,
+// dial opens a client connection to the target; opts (TLS, a token) come
+// last and win.
+func dial(target string, opts []grpc.DialOption) (*grpc.ClientConn, error) {
+	conn, err := grpc.NewClient(target, append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16 << 20))}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", target, err)
 	}

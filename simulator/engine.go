@@ -139,7 +139,7 @@ func (e *engine) connOf(i int) int {
 func (e *engine) dialAll() error {
 	n := e.streamConns()
 	for i := 0; i <= n; i++ {
-		c, err := dial(e.cfg.Target)
+		c, err := dial(e.cfg.Target, e.cfg.DialOptions)
 		if err != nil {
 			e.closeConns()
 			return fmt.Errorf("simulator: %w", err)

@@ -174,6 +174,9 @@ func (l *ledger) tally() report.Trips {
 			switch {
 			case r.ended == endCancelledAtEnd:
 				t.CancelledAtEnd++
+				if !r.assigned {
+					t.WaitingAtEnd++
+				}
 			case r.assigned:
 				t.CancelledAfterMatch++
 			default:
@@ -183,8 +186,8 @@ func (l *ledger) tally() report.Trips {
 			t.Open++
 		}
 	}
-	if t.Requests > 0 {
-		t.MatchRate = float64(t.Assigned) / float64(t.Requests)
+	if answered := t.Requests - t.WaitingAtEnd; answered > 0 {
+		t.MatchRate = float64(t.Assigned) / float64(answered)
 	}
 	return t
 }

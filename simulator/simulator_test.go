@@ -118,6 +118,8 @@ func TestLedgerCountsEachTripOnceByItsEnd(t *testing.T) {
 			report.Trips{Requests: 1, Assigned: 1, MatchRate: 1, CancelledAfterMatch: 1}},
 		{"cancelled at the end", []*geomatchv1.Trip{trip("a", assigned, "d"), trip("a", cancelled, "d")}, endCancelledAtEnd,
 			report.Trips{Requests: 1, Assigned: 1, MatchRate: 1, CancelledAtEnd: 1}},
+		{"still waiting at the end", []*geomatchv1.Trip{trip("a", offered, "d"), trip("a", cancelled, "")}, endCancelledAtEnd,
+			report.Trips{Requests: 1, CancelledAtEnd: 1, WaitingAtEnd: 1}},
 		{"still open", []*geomatchv1.Trip{trip("a", offered, "d")}, endNone,
 			report.Trips{Requests: 1, Open: 1}},
 	} {

@@ -98,8 +98,15 @@ type Run struct {
 type Trips struct {
 	Requests int64 `json:"requests"`
 	// Assigned trips got a driver (whatever happened later).
-	Assigned  int64   `json:"assigned"`
+	Assigned int64 `json:"assigned"`
+	// MatchRate is Assigned over the requests that had their answer
+	// before the run ended (Requests - WaitingAtEnd), so a window's last
+	// seconds, or a matching mode that answers later, do not count as
+	// failures.
 	MatchRate float64 `json:"match_rate"`
+	// WaitingAtEnd were still waiting for a driver when the run ended
+	// (cancelled then; part of CancelledAtEnd).
+	WaitingAtEnd int64 `json:"waiting_at_end"`
 	// Completed were dropped off during the window; CompletedAtEnd were
 	// finished at once when the run ended (their riders were in the car).
 	Completed      int64 `json:"completed"`

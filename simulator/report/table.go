@@ -70,7 +70,7 @@ func WriteTable(w io.Writer, r *Result) error {
 	t := r.Trips
 	row := func(name, value string) { fmt.Fprintf(tw, "  %s\t%s\n", name, value) }
 	row("ride requests", fmt.Sprintf("%d (%.1f/min simulated)", t.Requests, ratio(float64(t.Requests), r.Run.SimS/60)))
-	row("matched", fmt.Sprintf("%d (%.1f%%)", t.Assigned, 100*t.MatchRate))
+	row("matched", fmt.Sprintf("%d (%.1f%% of the %d answered before the end)", t.Assigned, 100*t.MatchRate, t.Requests-t.WaitingAtEnd))
 	row("outcomes", fmt.Sprintf("%d completed, %d no driver, %d gave up, %d cancelled after match; at the end %d completed, %d cancelled, %d open",
 		t.Completed, t.NoDriver, t.RiderGaveUp, t.CancelledAfterMatch, t.CompletedAtEnd, t.CancelledAtEnd, t.Open))
 	if t.RequestErrors+t.DroppedArrivals > 0 {
