@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/geomatch/geomatch/auth"
 	"github.com/geomatch/geomatch/dispatch"
 )
 
@@ -43,8 +44,25 @@ type Config struct {
 	// default 500000.
 	MaxDriverStreams int
 	// DialOptions are added to every connection to a matcher (transport
-	// credentials default to plaintext loopback).
+	// credentials default to plaintext loopback; give TLS credentials with
+	// a client certificate for mutual TLS).
 	DialOptions []grpc.DialOption
+	// Auth verifies the bearer tokens of public calls; nil turns
+	// authentication off (every caller may do everything). It takes effect
+	// on a server built with ServerOptions.
+	Auth *auth.Keyring
+	// Limits bound what one client may ask (rates, streams); zero fields
+	// are unlimited. They take effect on a server built with ServerOptions.
+	Limits Limits
+	// SlowStreamAfter is how long a driver stream's app may leave its
+	// events unread (a send blocked on flow control) before the stream is
+	// ended with RESOURCE_EXHAUSTED once its event queue is full; default
+	// 5 s.
+	SlowStreamAfter time.Duration
+	// TripTimeout bounds one trip read or change in the store (GetTrip,
+	// CancelTrip, offer answers, the repair of a reconnecting driver);
+	// default 5 s.
+	TripTimeout time.Duration
 }
 
 // DefaultConfig returns the router defaults.
@@ -58,6 +76,8 @@ func DefaultConfig() Config {
 		EvictionQueueLen: 16384,
 		InflightBatches:  16,
 		MaxDriverStreams: 500_000,
+		SlowStreamAfter:  5 * time.Second,
+		TripTimeout:      5 * time.Second,
 	}
 }
 
@@ -81,6 +101,11 @@ func (c *Config) fill() error {
 	seti(&c.EvictionQueueLen, d.EvictionQueueLen)
 	seti(&c.InflightBatches, d.InflightBatches)
 	seti(&c.MaxDriverStreams, d.MaxDriverStreams)
+	set(&c.SlowStreamAfter, d.SlowStreamAfter)
+	set(&c.TripTimeout, d.TripTimeout)
+	if err := c.Limits.fill(); err != nil {
+		return err
+	}
 	if c.BatchMax > 10000 {
 		return errors.New("router config: BatchMax must be at most 10000")
 	}

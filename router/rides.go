@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/geomatch/geomatch/auth"
 	"github.com/geomatch/geomatch/dispatch"
 	"github.com/geomatch/geomatch/internal/geo"
 	"github.com/geomatch/geomatch/matcher"
@@ -82,9 +83,14 @@ func (s *riderService) GetTrip(ctx context.Context, req *geomatchv1.GetTripReque
 	if err := dispatch.ValidateGetTrip(req); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.r.cfg.TripTimeout)
+	defer cancel()
 	t, err := ops.Get(ctx, req.GetTripId())
 	if err != nil {
 		return nil, dispatch.Status(err)
+	}
+	if c := callerFrom(ctx); !c.actsFor(t.RiderID) && !(c.claims.Role == auth.RoleDriver && t.Driver == c.claims.Subject) {
+		return nil, status.Errorf(codes.PermissionDenied, "trip_id: trip %s is not a trip of %q", req.GetTripId(), c.claims.Subject)
 	}
 	return dispatch.ToProto(t), nil
 }
@@ -98,54 +104,15 @@ func (s *riderService) CancelTrip(ctx context.Context, req *geomatchv1.CancelTri
 	if err := dispatch.ValidateCancelTrip(req); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
+	// The interceptors made sure rider_id is the caller's own; Cancel
+	// refuses a trip of another rider.
+	ctx, cancel := context.WithTimeout(ctx, s.r.cfg.TripTimeout)
+	defer cancel()
 	t, err := ops.Cancel(ctx, req.GetTripId(), req.GetRiderId(), req.GetReason())
 	if err != nil {
 		return nil, dispatch.Status(err)
 	}
 	return dispatch.ToProto(t), nil
-}
-
-// driverSession is one driver's Connect stream on this router: the queue of
-// events to send it.
-type driverSession struct {
-	events chan *geomatchv1.DriverEvent
-}
-
-// push queues an event for the driver app without blocking; a full queue
-// drops it (offers are durable: a reconnect gets the pending one again).
-func (s *driverSession) push(ev *geomatchv1.DriverEvent) bool {
-	select {
-	case s.events <- ev:
-		return true
-	default:
-		return false
-	}
-}
-
-// register makes s the session of driverID (a newer stream replaces an
-// older one).
-func (r *Router) register(driverID string, s *driverSession) error {
-	r.sessMu.Lock()
-	defer r.sessMu.Unlock()
-	if _, ok := r.sessions[driverID]; !ok && len(r.sessions) >= r.cfg.MaxDriverStreams {
-		return status.Errorf(codes.ResourceExhausted, "this router holds %d driver streams, its limit", len(r.sessions))
-	}
-	r.sessions[driverID] = s
-	return nil
-}
-
-func (r *Router) unregister(driverID string, s *driverSession) {
-	r.sessMu.Lock()
-	defer r.sessMu.Unlock()
-	if r.sessions[driverID] == s {
-		delete(r.sessions, driverID)
-	}
-}
-
-func (r *Router) session(driverID string) *driverSession {
-	r.sessMu.Lock()
-	defer r.sessMu.Unlock()
-	return r.sessions[driverID]
 }
 
 // deliver forwards a bus event to the driver stream it concerns, if that
@@ -162,8 +129,8 @@ func (r *Router) deliver(ev store.Event) {
 			r.log.Warn("undecodable offer event", "driver", ev.DriverID, "err", err)
 			return
 		}
-		if !s.push(&geomatchv1.DriverEvent{Event: &geomatchv1.DriverEvent_Offer{Offer: dispatch.OfferToProto(off, t)}}) {
-			r.log.Warn("driver stream queue full, offer dropped (the driver gets it on reconnect)", "driver", ev.DriverID, "trip", ev.TripID)
+		if !s.push(&geomatchv1.DriverEvent{Event: &geomatchv1.DriverEvent_Offer{Offer: dispatch.OfferToProto(off, t)}}, true) {
+			r.log.Warn("driver stream too slow for an offer, ended it (the driver gets the offer on reconnect)", "driver", ev.DriverID, "trip", ev.TripID)
 		}
 	case store.EventTrip:
 		t, err := trip.Unmarshal(ev.Data)
@@ -174,7 +141,7 @@ func (r *Router) deliver(ev store.Event) {
 		if t.Driver != ev.DriverID || t.State < trip.StateAssigned {
 			return
 		}
-		s.push(&geomatchv1.DriverEvent{Event: &geomatchv1.DriverEvent_Trip{Trip: dispatch.ToProto(t)}})
+		s.push(&geomatchv1.DriverEvent{Event: &geomatchv1.DriverEvent_Trip{Trip: dispatch.ToProto(t)}}, true)
 	}
 }
 
@@ -185,6 +152,8 @@ func (r *Router) onConnect(ctx context.Context, driverID string, s *driverSessio
 	if ops == nil {
 		return
 	}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.TripTimeout)
+	defer cancel()
 	if err := ops.Repair(ctx, driverID); err != nil {
 		r.log.Warn("repair driver state", "driver", driverID, "err", err)
 	}
@@ -196,7 +165,7 @@ func (r *Router) onConnect(ctx context.Context, driverID string, s *driverSessio
 	if err != nil {
 		return
 	}
-	s.push(&geomatchv1.DriverEvent{Event: &geomatchv1.DriverEvent_Offer{Offer: dispatch.OfferToProto(*off, t)}})
+	s.push(&geomatchv1.DriverEvent{Event: &geomatchv1.DriverEvent_Offer{Offer: dispatch.OfferToProto(*off, t)}}, true)
 }
 
 // onAnswer applies an offer answer or a trip progress report from a driver
@@ -206,6 +175,8 @@ func (r *Router) onDriverMessage(ctx context.Context, driverID string, s *driver
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.TripTimeout)
+	defer cancel()
 	var (
 		t               trip.Trip
 		offerID, tripID string
@@ -231,11 +202,11 @@ func (r *Router) onDriverMessage(ctx context.Context, driverID string, s *driver
 		if st.Code() == codes.Unavailable || st.Code() == codes.Canceled || st.Code() == codes.DeadlineExceeded {
 			return st.Err()
 		}
-		s.push(&geomatchv1.DriverEvent{Event: &geomatchv1.DriverEvent_OfferClosed{OfferClosed: &geomatchv1.OfferClosed{OfferId: offerID, TripId: tripID, Reason: st.Message()}}})
+		s.push(&geomatchv1.DriverEvent{Event: &geomatchv1.DriverEvent_OfferClosed{OfferClosed: &geomatchv1.OfferClosed{OfferId: offerID, TripId: tripID, Reason: st.Message()}}}, true)
 		return nil
 	}
 	if t.Driver == driverID && t.State >= trip.StateAssigned {
-		s.push(&geomatchv1.DriverEvent{Event: &geomatchv1.DriverEvent_Trip{Trip: dispatch.ToProto(t)}})
+		s.push(&geomatchv1.DriverEvent{Event: &geomatchv1.DriverEvent_Trip{Trip: dispatch.ToProto(t)}}, true)
 	}
 	return nil
 }

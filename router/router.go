@@ -35,6 +35,8 @@ type Router struct {
 
 	sessMu   sync.Mutex
 	sessions map[string]*driverSession // driver Connect streams, by driver id
+
+	limits *clientLimits // per-client rates and streams (ServerOptions)
 }
 
 // New returns a router that routes by the maps src publishes.
@@ -42,10 +44,13 @@ func New(cfg Config, src membership.Source, log *slog.Logger) (*Router, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
-	return &Router{cfg: cfg, src: src, log: log, peers: make(map[string]*peer), sessions: make(map[string]*driverSession)}, nil
+	return &Router{cfg: cfg, src: src, log: log, peers: make(map[string]*peer), sessions: make(map[string]*driverSession),
+		limits: newClientLimits(cfg.Limits)}, nil
 }
 
-// Register registers the public services on s.
+// Register registers the public services on s. Authentication and
+// per-client limits (Config.Auth, Config.Limits) need s to be built with
+// ServerOptions.
 func (r *Router) Register(s *grpc.Server) {
 	geomatchv1.RegisterDriverServiceServer(s, &driverService{r: r})
 	geomatchv1.RegisterRiderServiceServer(s, &riderService{r: r})

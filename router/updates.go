@@ -2,9 +2,7 @@ package router
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,7 +11,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/geomatch/geomatch/internal/geo"
-	"github.com/geomatch/geomatch/internal/validate"
 	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 )
@@ -127,7 +124,9 @@ func rejection(idx int32, u *geomatchv1.LocationUpdate, o outcome) *geomatchv1.R
 		rj.Message = "older than the last update applied for this driver"
 	case o.code == matcherv1.Outcome_OUTCOME_FULL:
 		rj.Reason = geomatchv1.RejectReason_REJECT_REASON_RESOURCE_EXHAUSTED
-		rj.Message = "the matcher holds as many drivers as it may"
+		if rj.Message == "" {
+			rj.Message = "the matcher holds as many drivers as it may"
+		}
 	case o.code == matcherv1.Outcome_OUTCOME_NOT_OWNER:
 		rj.Reason = geomatchv1.RejectReason_REJECT_REASON_NOT_OWNER
 	default:
@@ -194,187 +193,4 @@ func (s *driverService) UpdateLocations(ctx context.Context, req *geomatchv1.Upd
 	call.mu.Lock()
 	defer call.mu.Unlock()
 	return &geomatchv1.UpdateLocationsResponse{Accepted: call.accepted.Load(), Rejected: call.rejected}, nil
-}
-
-// streamSink reports the updates of one Connect stream that were not
-// applied back to the driver app. Accepted updates are not acknowledged.
-type streamSink struct {
-	ctx     context.Context
-	events  chan *geomatchv1.DriverEvent
-	mu      sync.Mutex
-	pending map[int32]*geomatchv1.LocationUpdate // by sequence number; bounded by MaxStreamInflight
-	dropped atomic.Int64                         // rejection reports lost to a full event queue
-	drained chan struct{}                        // signalled when pending becomes empty
-}
-
-// waitDrained waits, at most d, until every update of the stream has its
-// outcome (pending is empty), so the app hears about rejections before its
-// stream ends.
-func (s *streamSink) waitDrained(d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	for {
-		s.mu.Lock()
-		n := len(s.pending)
-		s.mu.Unlock()
-		if n == 0 {
-			return
-		}
-		select {
-		case <-s.drained:
-		case <-t.C:
-			return
-		}
-	}
-}
-
-// MaxStreamInflight bounds the updates of one Connect stream that may be on
-// their way to matchers at once; the stream stops reading beyond it.
-const MaxStreamInflight = 1024
-
-func (s *streamSink) done(idx int32, o outcome) {
-	s.mu.Lock()
-	u := s.pending[idx]
-	delete(s.pending, idx)
-	empty := len(s.pending) == 0
-	s.mu.Unlock()
-	if empty {
-		select {
-		case s.drained <- struct{}{}:
-		default:
-		}
-	}
-	if o.accepted() || u == nil {
-		return
-	}
-	rj := rejection(0, u, o)
-	// Never block: this runs on a matcher stream's receive path, which one
-	// slow driver app must not stall. A full event queue drops the report.
-	select {
-	case s.events <- &geomatchv1.DriverEvent{Event: &geomatchv1.DriverEvent_Rejected{Rejected: rj}}:
-	default:
-		s.dropped.Add(1)
-	}
-}
-
-// Connect implements DriverServiceServer: one stream per driver app.
-func (s *driverService) Connect(stream geomatchv1.DriverService_ConnectServer) error {
-	ctx := stream.Context()
-	first, err := stream.Recv()
-	if err != nil {
-		return err
-	}
-	hello := first.GetHello()
-	if hello == nil {
-		return status.Error(codes.InvalidArgument, "hello: the first message on a Connect stream must be a hello")
-	}
-	if err := validate.ID("hello.driver_id", hello.GetDriverId()); err != nil {
-		return status.Error(codes.InvalidArgument, err.Error())
-	}
-	if err := validate.VehicleClass("hello.vehicle_class", hello.GetVehicleClass()); err != nil {
-		return status.Error(codes.InvalidArgument, err.Error())
-	}
-	driverID := hello.GetDriverId()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sk := &streamSink{ctx: ctx, events: make(chan *geomatchv1.DriverEvent, 64), pending: make(map[int32]*geomatchv1.LocationUpdate), drained: make(chan struct{}, 1)}
-	sendErr := make(chan error, 1)
-	sent := make(chan struct{})
-	go func() {
-		defer close(sent)
-		ack := &geomatchv1.DriverEvent{Event: &geomatchv1.DriverEvent_Connected{Connected: &geomatchv1.ConnectAck{DriverId: driverID, ServerTimeMs: time.Now().UnixMilli()}}}
-		if err := stream.Send(ack); err != nil {
-			sendErr <- err
-			cancel()
-			return
-		}
-		for {
-			select {
-			case ev := <-sk.events:
-				if err := stream.Send(ev); err != nil {
-					sendErr <- err
-					cancel()
-					return
-				}
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	defer func() {
-		cancel()
-		<-sent
-		if n := sk.dropped.Load(); n > 0 {
-			s.r.log.Warn("driver stream was too slow for its rejection reports", "driver", driverID, "dropped", n)
-		}
-	}()
-	sess := &driverSession{events: sk.events}
-	if err := s.r.register(driverID, sess); err != nil {
-		return err
-	}
-	defer s.r.unregister(driverID, sess)
-	s.r.onConnect(ctx, driverID, sess)
-	slots := make(chan struct{}, MaxStreamInflight)
-	var seq int32
-	for {
-		msg, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			sk.waitDrained(s.r.cfg.UpdateTimeout)
-			return nil
-		}
-		if err != nil {
-			select {
-			case err := <-sendErr:
-				return err
-			default:
-			}
-			return err
-		}
-		switch m := msg.GetMsg().(type) {
-		case *geomatchv1.DriverMessage_Location:
-			u := m.Location
-			if u.GetDriverId() == "" {
-				u.DriverId = driverID
-			}
-			seq++
-			idx := seq
-			sk.mu.Lock()
-			sk.pending[idx] = u
-			sk.mu.Unlock()
-			if u.GetDriverId() != driverID {
-				sk.done(idx, outcome{code: matcherv1.Outcome_OUTCOME_INVALID, msg: fmt.Sprintf("driver_id: %q does not match the stream's driver %q", u.GetDriverId(), driverID)})
-				continue
-			}
-			if u.GetVehicleClass() == "" {
-				u.VehicleClass = hello.GetVehicleClass()
-			}
-			if err := ValidateLocationUpdate(u, time.Now()); err != nil {
-				sk.done(idx, outcome{code: matcherv1.Outcome_OUTCOME_INVALID, msg: err.Error()})
-				continue
-			}
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			s.r.route(ctx, item{u: toInternal(u), sink: releasing{sk, slots}, idx: idx, deadline: time.Now().Add(s.r.cfg.UpdateTimeout)}, true)
-		case *geomatchv1.DriverMessage_Hello:
-			return status.Error(codes.InvalidArgument, "hello: sent twice on one stream")
-		default:
-			if err := s.r.onDriverMessage(ctx, driverID, sess, msg); err != nil {
-				return err
-			}
-		}
-	}
-}
-
-// releasing frees one in-flight slot of a stream when an update completes.
-type releasing struct {
-	*streamSink
-	slots chan struct{}
-}
-
-func (r releasing) done(idx int32, o outcome) {
-	<-r.slots
-	r.streamSink.done(idx, o)
 }

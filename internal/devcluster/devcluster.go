@@ -17,6 +17,7 @@ import (
 	"github.com/geomatch/geomatch/dispatch"
 	"github.com/geomatch/geomatch/internal/lifecycle"
 	"github.com/geomatch/geomatch/internal/serve"
+	"github.com/geomatch/geomatch/internal/tlsconfig"
 	"github.com/geomatch/geomatch/matcher"
 	"github.com/geomatch/geomatch/membership"
 	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
@@ -54,6 +55,12 @@ type Config struct {
 	// ServerOptions, when set, gives extra options (interceptors) for the
 	// gRPC server named name ("router", "matcher m1", ...).
 	ServerOptions func(name string) ([]grpc.ServerOption, error)
+	// TLS, when set, serves every server with TLS: the router's public API
+	// with Files' certificate, and the matchers' internal API with mutual
+	// TLS (client certificates signed by Files.CA required), which the
+	// router and the matchers present when they dial matchers. Nil:
+	// plaintext loopback.
+	TLS *tlsconfig.Files
 	// Drain bounds graceful shutdown of each server; default 5 s.
 	Drain time.Duration
 	// Log receives the cluster's logs; default discards them.
@@ -152,8 +159,14 @@ func Start(cfg Config) (*Cluster, error) {
 	if cfg.RouterMembership != nil {
 		routerSrc = cfg.RouterMembership(c.Membership)
 	}
+	sec, err := cfg.security()
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
 	rcfg := cfg.Router
 	rcfg.Rides = ops
+	rcfg.DialOptions = append(rcfg.DialOptions, sec.dial...)
 	if c.Router, err = router.New(rcfg, routerSrc, cfg.Log.With("role", "router")); err != nil {
 		closeAll()
 		return nil, err
@@ -161,6 +174,7 @@ func Start(cfg Config) (*Cluster, error) {
 	for i, m := range c.Members {
 		mc := matcher.DefaultConfig(m.ID)
 		mc.Store = c.Store
+		mc.DialOptions = append(mc.DialOptions, sec.dial...)
 		if cfg.Matcher != nil {
 			cfg.Matcher(&mc)
 		}
@@ -185,7 +199,7 @@ func Start(cfg Config) (*Cluster, error) {
 			c.matchers.Stop()
 			return nil, err
 		}
-		srv := serve.New("matcher "+m.ID, cfg.Log, opts...)
+		srv := serve.New("matcher "+m.ID, cfg.Log, append(opts, sec.internal...)...)
 		matcherv1.RegisterMatcherServiceServer(srv.GRPC, matcher.NewServer(node))
 		matcherv1.RegisterDispatchServiceServer(srv.GRPC, dispatch.NewServer(coord, node.CheckOwnerOf))
 		c.matchers.Go(node.Run)
@@ -198,11 +212,37 @@ func Start(cfg Config) (*Cluster, error) {
 		c.matchers.Stop()
 		return nil, err
 	}
-	srv := serve.New("router", cfg.Log, opts...)
+	opts = append(opts, sec.public...)
+	srv := serve.New("router", cfg.Log, append(opts, c.Router.ServerOptions()...)...)
 	c.Router.Register(srv.GRPC)
 	c.routerRun.Go(c.Router.Run)
 	c.routerServe.Go(func(ctx context.Context) error { return srv.Serve(ctx, rl, cfg.Drain) })
 	return c, nil
+}
+
+// security is what Config.TLS makes of the servers and dials.
+type security struct {
+	public, internal []grpc.ServerOption
+	dial             []grpc.DialOption
+}
+
+func (cfg *Config) security() (security, error) {
+	if cfg.TLS == nil {
+		return security{}, nil
+	}
+	public, err := tlsconfig.Server(*cfg.TLS, tlsconfig.VerifyIfGiven)
+	if err != nil {
+		return security{}, fmt.Errorf("dev cluster: %w", err)
+	}
+	internal, err := tlsconfig.Server(*cfg.TLS, tlsconfig.RequireClientCert)
+	if err != nil {
+		return security{}, fmt.Errorf("dev cluster: %w", err)
+	}
+	client, err := tlsconfig.Client(*cfg.TLS)
+	if err != nil {
+		return security{}, fmt.Errorf("dev cluster: %w", err)
+	}
+	return security{public: serve.TLS(public), internal: serve.TLS(internal), dial: []grpc.DialOption{serve.DialCreds(client)}}, nil
 }
 
 func (cfg *Config) serverOptions(name string) ([]grpc.ServerOption, error) {

@@ -1,0 +1,317 @@
+package router_test
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/geomatch/geomatch/auth"
+	"github.com/geomatch/geomatch/internal/devcluster"
+	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
+	"github.com/geomatch/geomatch/router"
+)
+
+// TestFloodedClientIsLimitedOthersAreNot: one rider calling NearbyDrivers
+// many times faster than its rate gets RESOURCE_EXHAUSTED for the excess,
+// while riders within their rate are never refused. Their latency with and
+// without the flood is logged (not asserted: timing belongs to
+// benchmarks).
+func TestFloodedClientIsLimitedOthersAreNot(t *testing.T) {
+	const (
+		perS       = 50.0
+		normal     = 4
+		normalEach = 25 * time.Millisecond // 40 calls/s, within the rate
+		phase      = 3 * time.Second
+		flooders   = 16
+		floodEvery = 8 * time.Millisecond // per flooder: at most 2000 calls/s in all
+		floodMax   = 6000
+	)
+	c, k := startAuthCluster(t, devcluster.Config{Matchers: 3, Router: router.Config{Limits: router.Limits{RequestsPerS: perS}}})
+	ops := as(t, c, k, "ops", auth.RoleAdmin) // admins are not limited
+	r := newRand()
+	fleet := makeFleet(r, 3000, 7, time.Now().UnixMilli())
+	for lo := 0; lo < len(fleet); lo += 500 {
+		req := &geomatchv1.UpdateLocationsRequest{}
+		for _, d := range fleet[lo : lo+500] {
+			req.Updates = append(req.Updates, &geomatchv1.LocationUpdate{DriverId: d.id, Position: ll(d.pos.Lat, d.pos.Lng), TimestampMs: d.ts})
+		}
+		if _, err := ops.drivers.UpdateLocations(ctxT(t), req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	query := &geomatchv1.NearbyDriversRequest{Position: ll(40.7580, -73.9855), Limit: 10, RadiusM: 3000}
+	riders := make([]apiClients, normal)
+	for i := range riders {
+		riders[i] = as(t, c, k, fmt.Sprintf("rider-%d", i), auth.RoleRider)
+		if _, err := riders[i].riders.NearbyDrivers(ctxT(t), query); err != nil { // warm the connection
+			t.Fatal(err)
+		}
+	}
+	// measure runs the normal riders, paced, for one phase.
+	measure := func() ([]time.Duration, error) {
+		var (
+			mu    sync.Mutex
+			lat   []time.Duration
+			first error
+			wg    sync.WaitGroup
+		)
+		for _, cl := range riders {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tick := time.NewTicker(normalEach)
+				defer tick.Stop()
+				for end := time.Now().Add(phase); time.Now().Before(end); <-tick.C {
+					start := time.Now()
+					_, err := cl.riders.NearbyDrivers(ctxT(t), query)
+					d := time.Since(start)
+					mu.Lock()
+					lat = append(lat, d)
+					if err != nil && first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		return lat, first
+	}
+	unloaded, err := measure()
+	if err != nil {
+		t.Fatalf("riders within their rate, no flood: %v", err)
+	}
+
+	flooder := as(t, c, k, "flooder", auth.RoleRider)
+	var sent, ok, limited atomic.Int64
+	var other atomic.Pointer[error]
+	stop := make(chan struct{})
+	var fwg sync.WaitGroup
+	floodStart := time.Now()
+	for g := 0; g < flooders; g++ {
+		fwg.Add(1)
+		go func() {
+			defer fwg.Done()
+			tick := time.NewTicker(floodEvery)
+			defer tick.Stop()
+			for sent.Add(1) <= floodMax {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+				_, err := flooder.riders.NearbyDrivers(ctxT(t), query)
+				switch status.Code(err) {
+				case codes.OK:
+					ok.Add(1)
+				case codes.ResourceExhausted:
+					limited.Add(1)
+				default:
+					other.Store(&err)
+				}
+			}
+		}()
+	}
+	loaded, err := measure()
+	close(stop)
+	fwg.Wait()
+	floodFor := time.Since(floodStart)
+	if err != nil {
+		t.Fatalf("riders within their rate, during the flood: %v", err)
+	}
+	if e := other.Load(); e != nil {
+		t.Fatalf("flooder: %v, want only OK or RESOURCE_EXHAUSTED", *e)
+	}
+	calls := ok.Load() + limited.Load()
+	// The bucket lets through its burst plus the rate over the flood; the
+	// rest is refused.
+	if allowed := int64(2*perS + perS*floodFor.Seconds()*1.1 + 5); ok.Load() > allowed || limited.Load() == 0 || calls <= allowed {
+		t.Fatalf("flooder: %d calls in %v, %d served (at most %d allowed), %d limited", calls, floodFor, ok.Load(), allowed, limited.Load())
+	}
+	p50u, p99u := percentile(unloaded, 50), percentile(unloaded, 99)
+	p50l, p99l := percentile(loaded, 50), percentile(loaded, 99)
+	t.Logf("flooder: %d calls in %v (%.0f/s against a limit of %g/s): %d served, %d RESOURCE_EXHAUSTED",
+		calls, floodFor.Round(time.Millisecond), float64(calls)/floodFor.Seconds(), perS, ok.Load(), limited.Load())
+	t.Logf("%d riders at %d calls/s each: unloaded p50 %v p99 %v (%d calls); during the flood p50 %v p99 %v (%d calls); p99 ratio %.2f",
+		normal, int64(time.Second/normalEach), p50u, p99u, len(unloaded), p50l, p99l, len(loaded), float64(p99l)/float64(p99u))
+}
+
+func percentile(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[min(len(s)-1, len(s)*p/100)]
+}
+
+// TestUpdateRateLimit: location updates are charged per update, on
+// UpdateLocations (a batch beyond the burst is refused whole, with a hint
+// to split it) and on Connect streams (the excess is reported as rejected,
+// the stream stays up). Without authentication clients are told apart by
+// address.
+func TestUpdateRateLimit(t *testing.T) {
+	c := startCluster(t, devcluster.Config{Matchers: 1, Router: router.Config{Limits: router.Limits{UpdatesPerS: 1, UpdateBurst: 20}}})
+	batch := func(n int) *geomatchv1.UpdateLocationsRequest {
+		req := &geomatchv1.UpdateLocationsRequest{}
+		for i := 0; i < n; i++ {
+			req.Updates = append(req.Updates, update(fmt.Sprintf("cab-%d", i), 40.75, -73.98))
+		}
+		return req
+	}
+	_, err := c.drivers.UpdateLocations(ctxT(t), batch(21))
+	wantCode(t, "batch beyond the burst", err, codes.ResourceExhausted, "split the batch", "peer 127.0.0.1")
+	if _, err := c.drivers.UpdateLocations(ctxT(t), batch(15)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.drivers.UpdateLocations(ctxT(t), batch(10))
+	wantCode(t, "batch beyond the rate", err, codes.ResourceExhausted, "location updates/s")
+
+	stream, err := c.drivers.Connect(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&geomatchv1.DriverMessage{Msg: &geomatchv1.DriverMessage_Hello{Hello: &geomatchv1.DriverHello{DriverId: "cab-0"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := stream.Recv(); err != nil || ev.GetConnected() == nil {
+		t.Fatalf("connect: %v, %v", ev, err)
+	}
+	for i := 0; i < 10; i++ {
+		if err := stream.Send(&geomatchv1.DriverMessage{Msg: &geomatchv1.DriverMessage_Location{Location: update("cab-0", 40.75, -73.98)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev, err := stream.Recv()
+	if err != nil || ev.GetRejected().GetReason() != geomatchv1.RejectReason_REJECT_REASON_RESOURCE_EXHAUSTED || !strings.Contains(ev.GetRejected().GetMessage(), "rate limit") {
+		t.Fatalf("streamed update beyond the rate: %v, %v; want a RESOURCE_EXHAUSTED rejection", ev, err)
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := stream.Recv(); err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("stream ended with %v, want a clean end", err)
+			}
+			break
+		}
+	}
+}
+
+// TestStreamsPerClient: a client holds at most StreamsPerClient Connect
+// streams; closing one makes room.
+func TestStreamsPerClient(t *testing.T) {
+	c, k := startAuthCluster(t, devcluster.Config{Matchers: 1, Router: router.Config{Limits: router.Limits{StreamsPerClient: 1}}})
+	cab := as(t, c, k, "cab-1", auth.RoleDriver)
+	open := func() (geomatchv1.DriverService_ConnectClient, error) {
+		stream, err := cab.drivers.Connect(ctxT(t))
+		if err != nil {
+			return nil, err
+		}
+		if err := stream.Send(&geomatchv1.DriverMessage{Msg: &geomatchv1.DriverMessage_Hello{Hello: &geomatchv1.DriverHello{DriverId: "cab-1"}}}); err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+		_, err = stream.Recv()
+		return stream, err
+	}
+	first, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = open()
+	wantCode(t, "second stream", err, codes.ResourceExhausted, "stream limit", "driver cab-1")
+	first.CloseSend()
+	if _, err := first.Recv(); !errors.Is(err, io.EOF) {
+		t.Fatalf("first stream ended with %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err = open(); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // the server counts the stream out after it ends
+	}
+	if err != nil {
+		t.Fatalf("a stream after the first closed: %v", err)
+	}
+	// Admins are not limited.
+	ops := as(t, c, k, "ops", auth.RoleAdmin)
+	for i := 0; i < 3; i++ {
+		s, err := ops.drivers.Connect(ctxT(t))
+		if err == nil {
+			err = s.Send(&geomatchv1.DriverMessage{Msg: &geomatchv1.DriverMessage_Hello{Hello: &geomatchv1.DriverHello{DriverId: fmt.Sprintf("cab-%d", i+5)}}})
+		}
+		if err == nil {
+			_, err = s.Recv()
+		}
+		if err != nil {
+			t.Fatalf("admin stream %d: %v", i, err)
+		}
+	}
+}
+
+// TestSlowStreamIsDropped: an app that stops reading its stream while it
+// keeps sending is dropped with RESOURCE_EXHAUSTED once its event queue is
+// full and the router's send has been blocked for SlowStreamAfter; the
+// router never buffers more than the bounded queue for it. The app hears
+// the status once it reads what was sent before.
+func TestSlowStreamIsDropped(t *testing.T) {
+	c := startCluster(t, devcluster.Config{Matchers: 1, Router: router.Config{SlowStreamAfter: 200 * time.Millisecond}})
+	// A small fixed window: the router's sends block after 64 KiB unread.
+	cl := dialAPI(t, c.RouterAddr, grpc.WithStaticStreamWindowSize(64<<10), grpc.WithStaticConnWindowSize(64<<10))
+	stream, err := cl.drivers.Connect(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&geomatchv1.DriverMessage{Msg: &geomatchv1.DriverMessage_Hello{Hello: &geomatchv1.DriverHello{DriverId: "cab-1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	// Every update is invalid (its vehicle class is too long): each earns
+	// a rejection report nobody reads. The sender stops when its sends
+	// block: the router no longer reads the stream.
+	bad := &geomatchv1.DriverMessage{Msg: &geomatchv1.DriverMessage_Location{Location: &geomatchv1.LocationUpdate{
+		DriverId: "cab-1", Position: ll(40.75, -73.98), TimestampMs: time.Now().UnixMilli(), VehicleClass: strings.Repeat("x", 1000)}}}
+	var sent atomic.Int64
+	sendDone := make(chan struct{})
+	go func() {
+		defer close(sendDone)
+		for sent.Load() < 100_000 {
+			if err := stream.Send(bad); err != nil {
+				return
+			}
+			sent.Add(1)
+		}
+	}()
+	last, still := int64(-1), time.Now()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if n := sent.Load(); n != last {
+			last, still = n, time.Now()
+		} else if time.Since(still) > time.Second {
+			break // sends blocked for a second
+		}
+	}
+	events := 0
+	for {
+		if _, err = stream.Recv(); err != nil {
+			break
+		}
+		events++
+	}
+	<-sendDone
+	wantCode(t, fmt.Sprintf("after %d unread updates (%d events delivered)", sent.Load(), events), err, codes.ResourceExhausted, "unread")
+	if events > 10_000 {
+		t.Fatalf("%d events delivered: the router buffered without bound", events)
+	}
+	t.Logf("dropped: %d updates sent, %d events delivered before the status", sent.Load(), events)
+}
