@@ -411,9 +411,9 @@ func TestComposeTopology(t *testing.T) {
 	// then the nearest of them through the router.
 	drivers := geomatchv1.NewDriverServiceClient(conn)
 	riders := geomatchv1.NewRiderServiceClient(conn)
-	const n = 400
+	const fleet = 400
 	rng := mrand.New(mrand.NewPCG(1, 2))
-	pos := make([]*geomatchv1.LatLng, n)
+	pos := make([]*geomatchv1.LatLng, fleet)
 	for i := range pos {
 		pos[i] = &geomatchv1.LatLng{Lat: 40.65 + 0.2*rng.Float64(), Lng: -74.05 + 0.2*rng.Float64()}
 	}
@@ -429,8 +429,8 @@ func TestComposeTopology(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if resp.GetAccepted() != n {
-			return fmt.Errorf("accepted %d of %d: %v", resp.GetAccepted(), n, resp.GetRejected())
+		if resp.GetAccepted() != fleet {
+			return fmt.Errorf("accepted %d of %d: %v", resp.GetAccepted(), fleet, resp.GetRejected())
 		}
 		return nil
 	}
@@ -438,13 +438,13 @@ func TestComposeTopology(t *testing.T) {
 	nearby := func() error {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		resp, err := riders.NearbyDrivers(cctx, &geomatchv1.NearbyDriversRequest{Position: center, Limit: n, RadiusM: 50_000})
+		resp, err := riders.NearbyDrivers(cctx, &geomatchv1.NearbyDriversRequest{Position: center, Limit: fleet, RadiusM: 50_000})
 		if err != nil {
 			return err
 		}
 		got := resp.GetDrivers()
-		if len(got) != n {
-			return fmt.Errorf("%d drivers found, want all %d", len(got), n)
+		if len(got) != fleet {
+			return fmt.Errorf("%d drivers found, want all %d", len(got), fleet)
 		}
 		for i := 1; i < len(got); i++ {
 			if got[i].GetDistanceM() < got[i-1].GetDistanceM() {
@@ -453,7 +453,7 @@ func TestComposeTopology(t *testing.T) {
 		}
 		for _, d := range got {
 			i, err := strconv.Atoi(strings.TrimPrefix(d.GetDriverId(), "cab-"))
-			if err != nil || i < 0 || i >= n {
+			if err != nil || i < 0 || i >= fleet {
 				return fmt.Errorf("unknown driver %q", d.GetDriverId())
 			}
 			if want := geo.DistanceM(geo.LatLng{Lat: center.GetLat(), Lng: center.GetLng()}, geo.LatLng{Lat: pos[i].GetLat(), Lng: pos[i].GetLng()}); math.Abs(d.GetDistanceM()-want) > 1 {
