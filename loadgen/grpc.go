@@ -30,14 +30,15 @@ type GRPCTarget struct {
 }
 
 // NewGRPCTarget connects (lazily) to the public API at addr, which must be
-// a loopback address.
-func NewGRPCTarget(addr string) (*GRPCTarget, error) {
+// a loopback address. extra (TLS credentials, a token) come last and win;
+// plaintext without them.
+func NewGRPCTarget(addr string, extra ...grpc.DialOption) (*GRPCTarget, error) {
 	if err := CheckLoopback(addr); err != nil {
 		return nil, err
 	}
 	opts := append(serve.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(serve.MaxMessageBytes)))
-	conn, err := grpc.NewClient(addr, opts...)
+	conn, err := grpc.NewClient(addr, append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("grpc target %s: %w", addr, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +21,11 @@ type ConsulConfig struct {
 	Addr string
 	// Token is the Consul ACL token; empty for none.
 	Token string
+	// CAFile, CertFile and KeyFile are PEM files for HTTPS to Consul: the
+	// CA that signs Consul's certificate, and a client certificate and key
+	// when Consul verifies clients (verify_incoming). Setting any of them
+	// makes an Addr without a scheme use https.
+	CAFile, CertFile, KeyFile string
 	// Prefix is the KV folder of the cluster; default "geomatch". Several
 	// clusters can share a Consul with different prefixes and services.
 	Prefix string
@@ -63,6 +69,12 @@ func NewConsulClient(cfg ConsulConfig) (*api.Client, error) {
 		ac.Address = cfg.Addr
 	}
 	ac.Token = cfg.Token
+	if cfg.CAFile != "" || cfg.CertFile != "" || cfg.KeyFile != "" {
+		if !strings.Contains(cfg.Addr, "://") {
+			ac.Scheme = "https"
+		}
+		ac.TLSConfig = api.TLSConfig{CAFile: cfg.CAFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile}
+	}
 	c, err := api.NewClient(ac)
 	if err != nil {
 		return nil, fmt.Errorf("consul client for %s: %w", cfg.Addr, err)

@@ -16,8 +16,8 @@ import (
 
 	"github.com/hashicorp/consul/api"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/geomatch/geomatch/auth"
 	"github.com/geomatch/geomatch/membership"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 	"github.com/geomatch/geomatch/shardmap"
@@ -35,6 +35,7 @@ var adminCommands = []struct{ name, args, summary string }{
 	{"split", "CELL", "split a shard into its 7 children (spreads a hot spot)"},
 	{"merge", "CELL", "undo the split of CELL and of every cell below it"},
 	{"rebalance", "[--apply] [--target R]", "plan shard moves that bring drivers per node within R of the average; --apply pins them"},
+	{"token", "--subject S --role R [--ttl D]", "mint a signed token for the public API (key: --auth-key-file or GEOMATCH_AUTH_KEY); no Consul needed"},
 }
 
 func adminUsage(w io.Writer) {
@@ -42,7 +43,7 @@ func adminUsage(w io.Writer) {
 	for _, c := range adminCommands {
 		fmt.Fprintf(w, "  %-9s %-24s %s\n", c.name, c.args, c.summary)
 	}
-	fmt.Fprintf(w, "\nFlags (before the command; each also read from its environment twin):\n  --consul ADDR   [GEOMATCH_CONSUL] Consul HTTP address (default 127.0.0.1:8500)\n  --router ADDR   [GEOMATCH_ROUTER] a router's public API, for load figures (default 127.0.0.1:50051)\n  --json          machine-readable output\n  --consul-token, --consul-prefix, --consul-service as for the servers\n")
+	fmt.Fprintf(w, "\nFlags (before the command; each also read from its environment twin):\n  --consul ADDR   [GEOMATCH_CONSUL] Consul HTTP address (default 127.0.0.1:8500)\n  --router ADDR   [GEOMATCH_ROUTER] a router's public API, for load figures (default 127.0.0.1:50051)\n  --json          machine-readable output\n  --consul-token, --consul-prefix, --consul-service, --consul-ca, --consul-cert, --consul-key as for the servers\n  --tls-ca, --tls-cert, --tls-key, --token   TLS and token for --router\n")
 }
 
 // admin is one admin invocation's connections.
@@ -50,6 +51,7 @@ type admin struct {
 	cfg        membership.ConsulConfig
 	consul     *api.Client
 	routerAddr string
+	routerSec  clientFlags
 	json       bool
 	out        io.Writer
 	timeout    time.Duration
@@ -60,7 +62,9 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	fs.Usage = func() { adminUsage(stderr) }
 	var cf consulFlags
+	var sec clientFlags
 	cf.register(fs)
+	sec.register(fs)
 	routerAddr := fs.String("router", "127.0.0.1:50051", "a router's public API address")
 	asJSON := fs.Bool("json", false, "machine-readable output")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for Consul, the router and a new ring epoch")
@@ -81,11 +85,14 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		adminUsage(stderr)
 		return errUsage
 	}
+	if rest[0] == "token" {
+		return runAdminToken(rest[1:], stdout, stderr)
+	}
 	client, err := membership.NewConsulClient(cf.config())
 	if err != nil {
 		return err
 	}
-	a := &admin{cfg: cf.config(), consul: client, routerAddr: *routerAddr, json: *asJSON, out: stdout, timeout: *timeout}
+	a := &admin{cfg: cf.config(), consul: client, routerAddr: *routerAddr, routerSec: sec, json: *asJSON, out: stdout, timeout: *timeout}
 	a.cfg.Timeout = *timeout
 	ctx, cancel := context.WithTimeout(ctx, *timeout+5*time.Second)
 	defer cancel()
@@ -172,7 +179,11 @@ func (a *admin) currentRing(ctx context.Context) (membership.Record, *shardmap.M
 
 // routerAdmin dials the router's AdminService.
 func (a *admin) routerAdmin() (geomatchv1.AdminServiceClient, func(), error) {
-	conn, err := grpc.NewClient(a.routerAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	opts, err := a.routerSec.dialOptions(a.routerAddr)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := grpc.NewClient(a.routerAddr, opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("router at %s: %w", a.routerAddr, err)
 	}
@@ -683,5 +694,53 @@ func (a *admin) rebalance(ctx context.Context, args []string) error {
 		}
 		return nil
 	})
+	return err
+}
+
+// runAdminToken mints a token: `geomatch admin token --subject S --role R
+// --ttl D` prints it on stdout, for operators, driver and rider back ends
+// and tests.
+func runAdminToken(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("admin token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	subject := fs.String("subject", "", "whom the token is for: a driver id (role driver), a rider id (role rider) or an operator (role admin)")
+	role := fs.String("role", "", "driver, rider or admin")
+	ttl := fs.Duration("ttl", time.Hour, "how long the token is valid")
+	var af authFlags
+	af.registerKeys(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: geomatch admin token --subject S --role R [--ttl D]\n\nMints a signed token for the public API and prints it on stdout. The key is\nthe routers': --auth-key-file or --auth-key, else GEOMATCH_AUTH_KEY_FILE or\nGEOMATCH_AUTH_KEY; the first key of a key file signs.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected arguments: %v\n", fs.Args())
+		fs.Usage()
+		return errUsage
+	}
+	if af.keyFile == "" && af.key == "" {
+		af.keyFile, af.key = os.Getenv(envName("auth-key-file")), os.Getenv(envName("auth-key"))
+	}
+	r, err := auth.ParseRole(*role)
+	if err != nil {
+		return fmt.Errorf("--role: %w", err)
+	}
+	keys, err := af.keys()
+	if err != nil {
+		return err
+	}
+	if keys == nil {
+		return errors.New("no key: give --auth-key-file or GEOMATCH_AUTH_KEY (the routers' key)")
+	}
+	tok, err := keys.Issue(*subject, r, *ttl, time.Now())
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, tok)
 	return err
 }

@@ -44,6 +44,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	memProfile := fs.String("memprofile", "", "write an allocation profile to this file after the --profile-phases, and one taken before them to FILE.base (go tool pprof -sample_index=alloc_space -base FILE.base FILE)")
 	profPhases := fs.String("profile-phases", "nearby", "phases the profiles cover, comma-separated: load, ingest-unary, ingest-stream, nearby, nearby-C")
 	compare := fs.String("compare", "", "A.json,B.json: print two --json reports side by side with their ratios, and run nothing")
+	var sec clientFlags // for --target
+	sec.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -102,7 +104,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		t = rt
 	case *target != "":
-		gt, err := loadgen.NewGRPCTarget(*target)
+		opts, err := sec.dialOptions(*target)
+		if err != nil {
+			return err
+		}
+		gt, err := loadgen.NewGRPCTarget(*target, opts...)
 		if err != nil {
 			return err
 		}

@@ -24,6 +24,9 @@ type consulFlags struct {
 	token   string
 	prefix  string
 	service string
+	ca      string
+	cert    string
+	key     string
 }
 
 func (c *consulFlags) register(fs *flag.FlagSet) {
@@ -31,10 +34,25 @@ func (c *consulFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.token, "consul-token", "", "Consul ACL token")
 	fs.StringVar(&c.prefix, "consul-prefix", "geomatch", "Consul KV folder of this cluster (ring, settings, writer lock)")
 	fs.StringVar(&c.service, "consul-service", "geomatch-matcher", "Consul service name of this cluster's matchers")
+	fs.StringVar(&c.ca, "consul-ca", "", "PEM CA bundle of Consul's HTTPS certificate; turns HTTPS on")
+	fs.StringVar(&c.cert, "consul-cert", "", "PEM client certificate for Consul (verify_incoming); with --consul-key")
+	fs.StringVar(&c.key, "consul-key", "", "PEM private key of --consul-cert")
 }
 
 func (c *consulFlags) config() membership.ConsulConfig {
-	return membership.ConsulConfig{Addr: c.addr, Token: c.token, Prefix: c.prefix, Service: c.service}
+	return membership.ConsulConfig{Addr: c.addr, Token: c.token, Prefix: c.prefix, Service: c.service,
+		CAFile: c.ca, CertFile: c.cert, KeyFile: c.key}
+}
+
+// args passes the Consul TLS flags that were set on to another command.
+func (c *consulFlags) tlsArgs() []string {
+	var a []string
+	for _, f := range [][2]string{{"--consul-ca", c.ca}, {"--consul-cert", c.cert}, {"--consul-key", c.key}} {
+		if f[1] != "" {
+			a = append(a, f[0], f[1])
+		}
+	}
+	return a
 }
 
 // ringWait bounds how long a process waits for the first ring in Consul
@@ -59,12 +77,16 @@ func consulSource(ctx context.Context, runStart func(func(context.Context) error
 // of a dead matcher still count when its shards are placed again.
 type shardCensus struct {
 	mu    sync.Mutex
+	opts  []grpc.DialOption
 	conns map[string]*grpc.ClientConn
 	last  map[string][]shardmap.Cell
 }
 
-func newShardCensus() *shardCensus {
-	return &shardCensus{conns: map[string]*grpc.ClientConn{}, last: map[string][]shardmap.Cell{}}
+// newShardCensus returns a census that dials matchers with opts (transport
+// credentials: plaintext unless they say otherwise).
+func newShardCensus(opts ...grpc.DialOption) *shardCensus {
+	return &shardCensus{opts: append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...),
+		conns: map[string]*grpc.ClientConn{}, last: map[string][]shardmap.Cell{}}
 }
 
 func (s *shardCensus) conn(addr string) (matcherv1.MatcherServiceClient, error) {
@@ -73,7 +95,7 @@ func (s *shardCensus) conn(addr string) (matcherv1.MatcherServiceClient, error) 
 	c, ok := s.conns[addr]
 	if !ok {
 		var err error
-		if c, err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+		if c, err = grpc.NewClient(addr, s.opts...); err != nil {
 			return nil, err
 		}
 		s.conns[addr] = c

@@ -223,7 +223,7 @@ func TestConsulClusterProcesses(t *testing.T) {
 	var riders []geomatchv1.RiderServiceClient
 	var admins []geomatchv1.AdminServiceClient
 	for i := range 2 {
-		rp := start(t, fmt.Sprintf("router %d", i+1), "router", "--listen", "127.0.0.1:0", "--consul", agent.Addr, "--redis", c.redis)
+		rp := start(t, fmt.Sprintf("router %d", i+1), "router", "--listen", "127.0.0.1:0", "--consul", agent.Addr, "--redis", c.redis, "--auth=off")
 		addr := rp.waitFor(listening, 60*time.Second)[1]
 		c.routers = append(c.routers, addr)
 		conn := dial(t, addr)

@@ -24,12 +24,13 @@ const demoInterval = 5 * time.Second
 
 // runDemoFleet keeps n demo drivers moving over New York through the public
 // API (UpdateLocations in batches) until ctx is done, and prints one sample
-// nearby query after the first load. It is what `make run` shows.
-func runDemoFleet(ctx context.Context, target string, n int, stdout io.Writer, log *slog.Logger) error {
+// nearby query after the first load. It is what `make run` shows. opts
+// secure the connection (TLS, a token); plaintext without them.
+func runDemoFleet(ctx context.Context, target string, n int, stdout io.Writer, log *slog.Logger, opts ...grpc.DialOption) error {
 	if n > 1_000_000 {
 		return fmt.Errorf("--demo-drivers: %d, at most 1000000", n)
 	}
-	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(target, append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)...)
 	if err != nil {
 		return fmt.Errorf("demo fleet: %w", err)
 	}

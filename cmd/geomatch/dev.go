@@ -11,6 +11,7 @@ import (
 	"github.com/geomatch/geomatch/internal/devcluster"
 	"github.com/geomatch/geomatch/internal/lifecycle"
 	"github.com/geomatch/geomatch/matcher"
+	"github.com/geomatch/geomatch/router"
 	"github.com/geomatch/geomatch/shardmap"
 )
 
@@ -21,6 +22,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	matcherHost := fs.String("matcher-host", "127.0.0.1", "loopback address the matchers listen on (ports are picked free)")
 	ttl := fs.Duration("ttl", 0, "expire drivers silent for this long (default 30s)")
 	demo := fs.Int("demo-drivers", 0, "load this many demo drivers over New York, keep them moving, and print a sample query")
+	genTLS := fs.Bool("tls", false, "serve TLS with a throwaway CA and certificate generated into a temporary directory (printed, removed on exit); mutual TLS between router and matchers")
+	var tf tlsFlags
+	var af authFlags
+	var lmf limitFlags
+	tf.register(fs)
+	af.register(fs, "off")
+	lmf.register(fs)
 	var lf logFlags
 	var rf ringFlags
 	var sf storeFlags
@@ -36,6 +44,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	sec, err := prepareDev(&tf, *genTLS, &af)
+	if err != nil {
+		return err
+	}
+	defer sec.remove()
 	if cf.addr != "" {
 		if *matchers < 1 || *matchers > 64 {
 			return fmt.Errorf("--matchers: %d, want 1..64", *matchers)
@@ -43,7 +56,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if *listen == "" || strings.HasSuffix(*listen, ":0") {
 			return errors.New("--listen: give a fixed port with --consul (the demo fleet and clients need it)")
 		}
-		return runDevConsul(ctx, devArgs{consul: cf, log: lf, ring: rf, store: sf, disp: df, metrics: mf.addr}, *listen, *matcherHost, *matchers, *ttl, *demo, stdout, stderr)
+		return runDevConsul(ctx, devArgs{consul: cf, log: lf, ring: rf, store: sf, disp: df, metrics: mf.addr, sec: sec, limits: lmf}, *listen, *matcherHost, *matchers, *ttl, *demo, stdout, stderr)
 	}
 	dcfg, err := df.config()
 	if err != nil {
@@ -79,8 +92,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 				mc.Index.TTL = *ttl
 			}
 		},
-		Drain: drainTimeout,
-		Log:   log,
+		TLS:    sec.tls,
+		Router: router.Config{Auth: sec.keys, Limits: lmf.limits(sec.keys != nil)},
+		Drain:  drainTimeout,
+		Log:    log,
 	})
 	if err != nil {
 		return err
@@ -101,11 +116,24 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	fmt.Fprintf(stdout, "geomatch dev: router listening on %s (matchers: %s; shard resolution %d; %s; %s matching)\n",
 		c.RouterAddr, strings.Join(addrs, ", "), rf.shardRes, storeName, dcfg.Mode)
-	fmt.Fprintln(stdout, "geomatch dev: try `grpcurl -plaintext "+c.RouterAddr+" list`; Ctrl-C stops")
+	if sec.tls == nil {
+		fmt.Fprintln(stdout, "geomatch dev: try `grpcurl -plaintext "+c.RouterAddr+" list`; Ctrl-C stops")
+	}
+	client, err := sec.announce(stdout, c.RouterAddr)
+	if err != nil {
+		return errors.Join(err, c.Stop())
+	}
+	if sec.keys == nil {
+		warnAuthOff(stdout, log, "geomatch dev")
+	}
+	demoOpts, err := client.dialOptions(c.RouterAddr)
+	if err != nil {
+		return errors.Join(err, c.Stop())
+	}
 	demoG := lifecycle.NewGroup()
 	if *demo > 0 {
 		demoG.Go(func(ctx context.Context) error {
-			return runDemoFleet(ctx, c.RouterAddr, *demo, stdout, log)
+			return runDemoFleet(ctx, c.RouterAddr, *demo, stdout, log, demoOpts...)
 		})
 	}
 	waitCtx, cancel := context.WithCancel(ctx)

@@ -22,6 +22,9 @@ type devArgs struct {
 	disp   dispatchFlags
 	// metrics is the router's --metrics address ("" for none).
 	metrics string
+	// sec is the TLS and token setup; limits the router's client limits.
+	sec    *devSecurity
+	limits limitFlags
 }
 
 func (d devArgs) shared() []string {
@@ -33,16 +36,21 @@ func (d devArgs) shared() []string {
 	if d.consul.token != "" {
 		a = append(a, "--consul-token", d.consul.token)
 	}
-	if d.store.addr != "" {
-		a = append(a, "--redis", d.store.addr, "--redis-db", strconv.Itoa(d.store.db), "--redis-prefix", d.store.prefix)
-		if d.store.username != "" {
-			a = append(a, "--redis-username", d.store.username)
-		}
-		if d.store.password != "" {
-			a = append(a, "--redis-password", d.store.password)
-		}
+	a = append(a, d.consul.tlsArgs()...)
+	a = append(a, d.store.args()...)
+	if d.sec != nil && d.sec.tls != nil {
+		a = append(a, "--tls-cert", d.sec.tls.Cert, "--tls-key", d.sec.tls.Key, "--tls-ca", d.sec.tls.CA)
 	}
 	return a
+}
+
+// router are the flags only the router takes: authentication and limits.
+func (d devArgs) router() []string {
+	a := []string{"--auth", "off"}
+	if d.sec != nil && d.sec.keys != nil {
+		a = d.sec.authArgs
+	}
+	return append(a, d.limits.args()...)
 }
 
 func (d devArgs) dispatch() []string {
@@ -84,13 +92,21 @@ func runDevConsul(ctx context.Context, d devArgs, listen, host string, matchers 
 	}
 	rg := lifecycle.NewGroup()
 	rg.Go(func(ctx context.Context) error {
-		args := append([]string{"--listen", listen}, d.shared()...)
+		args := append(append([]string{"--listen", listen}, d.shared()...), d.router()...)
 		if d.metrics != "" {
 			args = append(args, "--metrics", d.metrics)
 		}
 		return runRouter(ctx, args, stdout, stderr)
 	})
 	fmt.Fprintf(stdout, "geomatch dev: %d matchers and a router with membership in consul at %s; Ctrl-C stops\n", matchers, d.consul.addr)
+	client, err := d.sec.announce(stdout, listen)
+	if err != nil {
+		return errors.Join(err, rg.Stop(), mg.Stop())
+	}
+	demoOpts, err := client.dialOptions(listen)
+	if err != nil {
+		return errors.Join(err, rg.Stop(), mg.Stop())
+	}
 	demoG := lifecycle.NewGroup()
 	if demo > 0 {
 		log, err := d.log.logger(stderr)
@@ -101,10 +117,10 @@ func runDevConsul(ctx context.Context, d devArgs, listen, host string, matchers 
 			if err := waitListening(ctx, listen, ringWait); err != nil {
 				return err
 			}
-			return runDemoFleet(ctx, listen, demo, stdout, log)
+			return runDemoFleet(ctx, listen, demo, stdout, log, demoOpts...)
 		})
 	}
-	err := lifecycle.WaitAny(ctx, rg, mg, demoG)
+	err = lifecycle.WaitAny(ctx, rg, mg, demoG)
 	fmt.Fprintln(stdout, "geomatch dev: stopping")
 	err = errors.Join(err, demoG.Stop(), rg.Stop(), mg.Stop())
 	fmt.Fprintln(stdout, "geomatch dev: stopped")

@@ -230,7 +230,7 @@ func TestStaticClusterProcesses(t *testing.T) {
 	}
 	startMatcher("m1")
 	pm2 := startMatcher("m2")
-	rp := start(t, "router", "router", "--listen", "127.0.0.1:0", "--peers", peers)
+	rp := start(t, "router", "router", "--listen", "127.0.0.1:0", "--peers", peers, "--auth=off")
 	conn := dial(t, rp.waitFor(listening, 20*time.Second)[1])
 	drivers, riders := geomatchv1.NewDriverServiceClient(conn), geomatchv1.NewRiderServiceClient(conn)
 

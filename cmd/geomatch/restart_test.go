@@ -52,7 +52,7 @@ func TestMatcherSIGKILLKeepsTripsAndFreesReservations(t *testing.T) {
 	args := []string{"matcher", "--id", "m1", "--peers", peers, "--redis", redisAddr, "--offer-timeout", "1s"}
 	m1 := start(t, "matcher m1", args...)
 	m1.waitFor(listening, 20*time.Second)
-	rp := start(t, "router", "router", "--listen", "127.0.0.1:0", "--peers", peers, "--redis", redisAddr)
+	rp := start(t, "router", "router", "--listen", "127.0.0.1:0", "--peers", peers, "--redis", redisAddr, "--auth=off")
 	conn := dial(t, rp.waitFor(listening, 20*time.Second)[1])
 	drivers, riders := geomatchv1.NewDriverServiceClient(conn), geomatchv1.NewRiderServiceClient(conn)
 

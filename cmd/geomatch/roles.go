@@ -20,8 +20,10 @@ import (
 // store, the node also coordinates the rides of its shards; it searches
 // candidates across the cluster through a private router.
 // obs (may be nil) records its metrics; its gRPC health says NOT_SERVING
-// until the node has warmed its shards.
-func startMatcher(g *lifecycle.Group, cfg matcher.Config, src membership.Source, st store.Store, dcfg dispatch.Config, lis net.Listener, log *slog.Logger, obs *observer) (*matcher.Node, error) {
+// until the node has warmed its shards. With sec, the node serves mutual
+// TLS and presents its certificate to the matchers it dials.
+func startMatcher(g *lifecycle.Group, cfg matcher.Config, src membership.Source, st store.Store, dcfg dispatch.Config, lis net.Listener, log *slog.Logger, obs *observer, sec nodeTLS) (*matcher.Node, error) {
+	cfg.DialOptions = append(cfg.DialOptions, sec.dial...)
 	node, err := matcher.NewNode(cfg, src, log)
 	if err != nil {
 		return nil, err
@@ -30,11 +32,13 @@ func startMatcher(g *lifecycle.Group, cfg matcher.Config, src membership.Source,
 	if err != nil {
 		return nil, err
 	}
-	srv := serve.New("matcher "+cfg.NodeID, log, opts...)
+	srv := serve.New("matcher "+cfg.NodeID, log, append(opts, sec.server...)...)
 	var coord *dispatch.Coordinator
 	matcherv1.RegisterMatcherServiceServer(srv.GRPC, matcher.NewServer(node))
 	if st != nil {
-		search, err := router.New(router.DefaultConfig(), src, log.With("role", "search"))
+		scfg := router.DefaultConfig()
+		scfg.DialOptions = sec.dial
+		search, err := router.New(scfg, src, log.With("role", "search"))
 		if err != nil {
 			return nil, fmt.Errorf("matcher search client: %w", err)
 		}
@@ -56,9 +60,11 @@ func startMatcher(g *lifecycle.Group, cfg matcher.Config, src membership.Source,
 
 // startRouter starts a router in runG and its gRPC server on lis in serveG:
 // the server must stop (draining client streams) before the router's peers
-// close. With a store, the router serves the ride API.
-func startRouter(serveG, runG *lifecycle.Group, src membership.Source, st store.Store, lis net.Listener, log *slog.Logger, obs *observer) error {
+// close. With a store, the router serves the ride API. sec says how it
+// serves (TLS, tokens, per-client limits) and dials matchers.
+func startRouter(serveG, runG *lifecycle.Group, src membership.Source, st store.Store, lis net.Listener, log *slog.Logger, obs *observer, sec routerSecurity) error {
 	cfg := router.DefaultConfig()
+	cfg.DialOptions, cfg.Auth, cfg.Limits = sec.tls.dial, sec.keys, sec.limits
 	if st != nil {
 		ops, err := dispatch.NewOps(st, dispatch.DefaultConfig(), log)
 		if err != nil {
@@ -74,6 +80,7 @@ func startRouter(serveG, runG *lifecycle.Group, src membership.Source, st store.
 	if err != nil {
 		return err
 	}
+	opts = append(append(opts, sec.tls.server...), rt.ServerOptions()...)
 	srv := serve.New("router", log, opts...)
 	rt.Register(srv.GRPC)
 	runG.Go(rt.Run)

@@ -29,6 +29,7 @@ type clusterFlags struct {
 	log    logFlags
 	ring   ringFlags
 	store  storeFlags
+	tls    tlsFlags
 }
 
 func (c *clusterFlags) register(fs *flag.FlagSet) {
@@ -37,6 +38,7 @@ func (c *clusterFlags) register(fs *flag.FlagSet) {
 	c.log.register(fs)
 	c.ring.register(fs)
 	c.store.register(fs)
+	c.tls.register(fs)
 }
 
 // cluster is what clusterFlags set up.
@@ -80,9 +82,22 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	listen := fs.String("listen", "127.0.0.1:50051", "address of the public API")
 	var cf clusterFlags
 	var mf metricsFlags
+	var af authFlags
+	var lf limitFlags
 	cf.register(fs)
 	mf.register(fs)
+	af.register(fs, "on")
+	lf.register(fs)
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	var sec routerSecurity
+	var err error
+	if sec.keys, err = af.keyring(); err != nil {
+		return err
+	}
+	sec.limits = lf.limits(sec.keys != nil)
+	if sec.tls, err = cf.tls.node(false); err != nil {
 		return err
 	}
 	c, err := cf.setup(ctx, stderr)
@@ -93,6 +108,11 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		defer c.st.Close()
 	} else {
 		c.log.Warn("no --redis: the ride API (RequestRide, GetTrip, CancelTrip, offers) is off")
+	}
+	if sec.keys == nil {
+		warnAuthOff(stdout, c.log, "geomatch router")
+	} else if sec.tls.server == nil {
+		c.log.Warn("tokens travel in plaintext: give --tls-cert, --tls-key and --tls-ca")
 	}
 	runG, serveG := lifecycle.NewGroup(), lifecycle.NewGroup()
 	var src membership.Source = c.static
@@ -112,7 +132,7 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		lis.Close()
 		return errors.Join(err, runG.Stop())
 	}
-	if err := startRouter(serveG, runG, src, c.st, lis, c.log, obs); err != nil {
+	if err := startRouter(serveG, runG, src, c.st, lis, c.log, obs, sec); err != nil {
 		return errors.Join(err, runG.Stop())
 	}
 	m, _ := src.Current()
@@ -144,6 +164,10 @@ func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return errors.New("--id: required")
 	}
 	dcfg, err := df.config()
+	if err != nil {
+		return err
+	}
+	sec, err := cf.tls.node(true)
 	if err != nil {
 		return err
 	}
@@ -193,7 +217,7 @@ func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			lis.Close()
 			return err
 		}
-		if _, err := startMatcher(g, cfg, c.static, c.st, dcfg, lis, log, obs); err != nil {
+		if _, err := startMatcher(g, cfg, c.static, c.st, dcfg, lis, log, obs, sec); err != nil {
 			return errors.Join(err, g.Stop())
 		}
 		fmt.Fprintf(stdout, "geomatch matcher %s: listening on %s\n", *id, lis.Addr())
@@ -213,7 +237,7 @@ func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		lis.Close()
 		return err
 	}
-	census := newShardCensus()
+	census := newShardCensus(sec.dial...)
 	defer census.close()
 	settings := membership.DefaultSettings()
 	settings.ShardRes, settings.MaxSplitDepth, settings.VNodes = cf.ring.shardRes, cf.ring.splitDepth, cf.ring.vnodes
@@ -243,7 +267,7 @@ func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		lis.Close()
 		return errors.Join(err, reg.Leave(context.WithoutCancel(ctx)), stopAll())
 	}
-	node, err := startMatcher(g, cfg, src, c.st, dcfg, lis, log, obs)
+	node, err := startMatcher(g, cfg, src, c.st, dcfg, lis, log, obs, sec)
 	if err != nil {
 		return errors.Join(err, reg.Leave(context.WithoutCancel(ctx)), stopAll())
 	}

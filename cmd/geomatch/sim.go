@@ -144,6 +144,8 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	rf.register(fs)
 	stf.register(fs)
 	df.register(fs)
+	var sec clientFlags // for --target
+	sec.register(fs)
 	if err := fs.Set("log-level", "warn"); err != nil {
 		return err
 	}
@@ -158,6 +160,11 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfg, err := sf.config(log)
 	if err != nil {
 		return err
+	}
+	if sf.target != "" {
+		if cfg.DialOptions, err = sec.dialOptions(sf.target); err != nil {
+			return err
+		}
 	}
 	if sf.matchers < 1 || sf.matchers > 64 {
 		return fmt.Errorf("--matchers: %d, want 1..64", sf.matchers)
