@@ -70,10 +70,10 @@ func (r *Router) Nearby(ctx context.Context, q geo.LatLng, radiusM float64, k in
 // scatter answers a search in two steps. First it asks the owner of the
 // query point's own shard, over all of that owner's shards in the cover.
 // If that already gives k drivers, the k-th distance d bounds the answer:
-// only owners with shards within d of the query (RouteNear of d, a subset
-// of the cover of the radius, narrowed by the shards' fine cells) can still
-// hold a better driver, and they are asked, in parallel, for drivers within
-// d. In a dense city the second step usually asks nobody (at 100k drivers
+// only owners with shards within d of the query (the first answer's
+// targets narrowed to d by the shards' fine cells: shardmap.Narrow) can
+// still hold a better driver, and they are asked, in parallel, for drivers
+// within d. In a dense city the second step usually asks nobody (at 100k drivers
 // over New York, 0.4 other owners per query on average, against 1.7 with
 // the cached cover of d), so most queries cost one internal call instead of
 // one per owner around the circle. The answer is the same as asking
@@ -121,10 +121,11 @@ func (r *Router) scatter(ctx context.Context, m *shardmap.Map, q geo.LatLng, rad
 		if len(first) >= k {
 			bound = first[k-1].GetDistanceM()
 		}
-		// RouteNear's answer is ours to change: the shards that come
-		// within bound by their fine cells, usually one or two members
-		// fewer than Route's cached cover of the circle.
-		rest = slices.DeleteFunc(m.RouteNear(q, bound), func(t shardmap.Target) bool { return t.Member.ID == targets[home].Member.ID })
+		// Narrow's answer is ours to change: the shards of the first
+		// answer that come within bound by their fine cells, usually one
+		// or two members fewer than a cover of bound, without routing
+		// again.
+		rest = slices.DeleteFunc(m.Narrow(targets, q, bound), func(t shardmap.Target) bool { return t.Member.ID == targets[home].Member.ID })
 	}
 	if home >= 0 && len(rest) == 0 {
 		return first, nil // one owner's answer: already sorted, at most k

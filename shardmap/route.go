@@ -223,32 +223,42 @@ const (
 	regionCachePoints = 1 << 20
 )
 
-// RouteNear is Route narrowed by a finer test, for small radii: it keeps
-// only the shards whose region comes within radiusM of p by the centers of
-// their fine cells (every point of a shard's region lies within
-// circMaxM(FineRes) of the center of one of its fine cells, so a shard none
-// of whose fine-cell centers is within radiusM + circMaxM(FineRes) of p
-// holds no point within radiusM), and drops the targets left without a
-// shard. It is exact-safe like Route.
+// RouteNear is Route narrowed by a finer test, for small radii:
+// Narrow(Route(p, radiusM), p, radiusM).
+func (m *Map) RouteNear(p geo.LatLng, radiusM float64) []Target {
+	return m.Narrow(m.Route(p, radiusM), p, radiusM)
+}
+
+// Narrow returns the targets of ts, a Route answer for p with a radius of
+// at least radiusM, that own a shard whose region comes within radiusM of
+// p by the centers of its fine cells (every point of a shard's region lies
+// within circMaxM(FineRes) of the center of one of its fine cells, so a
+// shard none of whose fine-cell centers is within radiusM +
+// circMaxM(FineRes) of p holds no point within radiusM), each with those
+// shards only; targets left without a shard are dropped. It is exact-safe
+// like Route: for every x within radiusM of p, the answer lists ShardOf(x)
+// under its owner.
 //
 // Route answers from a cache keyed by the cell of p and a radius bucket,
 // and its cover is exact-safe through bounds that are loose for radii below
 // the shard size: a 200 m search routes to the 7 or so shards around p,
-// usually on every member. RouteNear narrows that to the shards that come
-// within about radiusM + 120 m of p (the fine cells' circumradius bound
-// less their inradius), one or two, so a router asks fewer members.
+// usually on every member. Narrow cuts that to the shards that come within
+// about radiusM + 120 m of p (the fine cells' circumradius bound less their
+// inradius), one or two, so a router asks fewer members. Narrowing the
+// answer of a larger search that was routed anyway (the first step of a
+// nearby search) costs no second Route, and no cover computation when that
+// radius's bucket is not cached yet.
 //
 // Radii above circMaxM(Res), the shards' own size bound, are not narrowed:
-// the answer is a copy of Route's.
+// the answer is a copy of ts.
 //
-// Cost: Route, plus one box test per listed shard and up to one haversine
-// term per fine cell of the shards that pass it (about 1 µs for a shard of
-// 49 fine cells), with each shard's fine-cell centers cached (computed once
-// with 50 cgo calls). The answer is newly allocated (two allocations) and
-// the caller's to keep; it shares nothing with Route's.
-func (m *Map) RouteNear(p geo.LatLng, radiusM float64) []Target {
-	ts := m.Route(p, radiusM)
-	if len(ts) == 0 {
+// Cost: one box test per listed shard and up to one haversine term per
+// fine cell of the shards that pass it (about 1 µs for a shard of 49 fine
+// cells), with each shard's fine-cell centers cached (computed once with 50
+// cgo calls). The answer is newly allocated (two allocations) and the
+// caller's to keep; it shares nothing with ts.
+func (m *Map) Narrow(ts []Target, p geo.LatLng, radiusM float64) []Target {
+	if len(ts) == 0 || p.Validate() != nil || math.IsNaN(radiusM) || math.IsInf(radiusM, 0) {
 		return nil
 	}
 	radiusM = max(radiusM, 0)

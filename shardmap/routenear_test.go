@@ -13,9 +13,17 @@ import (
 // sorted like them, and that no target is empty.
 func checkRouteNear(t testing.TB, m *Map, c coverCase, p geo.LatLng, points []geo.LatLng) {
 	t.Helper()
-	near := m.RouteNear(p, c.radiusM)
+	checkNarrow(t, m, c, p, m.Route(p, c.radiusM), m.RouteNear(p, c.radiusM), points)
+}
+
+// checkNarrow asserts that near, the narrowing of wide for a search of
+// c.radiusM around p, holds the shard of every sampled point, each under
+// its owner, that it is a subset of wide, sorted like it, and that no
+// target is empty.
+func checkNarrow(t testing.TB, m *Map, c coverCase, p geo.LatLng, routed, near []Target, points []geo.LatLng) {
+	t.Helper()
 	wide := map[Cell]string{}
-	for _, tg := range m.Route(p, c.radiusM) {
+	for _, tg := range routed {
 		for _, s := range tg.Shards {
 			wide[s] = tg.Member.ID
 		}
@@ -46,9 +54,9 @@ func checkRouteNear(t testing.TB, m *Map, c coverCase, p geo.LatLng, points []ge
 // searches of TestCoverIsExactSafe plus small radii (the ones a router
 // narrows a search to: the k-th distance of a first answer).
 func TestRouteNearIsExactSafe(t *testing.T) {
-	cases := 3000
+	cases := 2000
 	if testing.Short() {
-		cases = 300
+		cases = 200
 	}
 	r := newRand(23)
 	configs := []struct{ res, depth int }{{7, 2}, {7, 2}, {7, 2}, {7, 0}, {0, 3}, {3, 3}, {5, 1}, {10, 3}, {13, 2}}
@@ -75,6 +83,14 @@ func TestRouteNearIsExactSafe(t *testing.T) {
 		}
 		q := destination(c.p, 2*math.Pi*r.Float64(), r.Float64()*circMaxM(cfg.res))
 		checkRouteNear(t, m, c, q, pointsInCircle(r, q, c.radiusM, 32))
+		if cfg.res < 5 {
+			continue // coarse shards: thousands of fine cells each, slow to narrow
+		}
+		// A nearby search narrows its first, wider answer to the k-th
+		// distance.
+		wide := m.Route(q, c.radiusM)
+		c.radiusM *= r.Float64()
+		checkNarrow(t, m, c, q, wide, m.Narrow(wide, q, c.radiusM), pointsInCircle(r, q, c.radiusM, n))
 	}
 }
 
@@ -107,6 +123,9 @@ func TestRouteNearInvalid(t *testing.T) {
 	}{{geo.LatLng{Lat: math.NaN()}, 1}, {nyc, math.NaN()}, {nyc, math.Inf(1)}, {geo.LatLng{Lng: 200}, 1}} {
 		if got := m.RouteNear(bad.p, bad.r); got != nil {
 			t.Errorf("RouteNear(%v, %v) = %v, want nil", bad.p, bad.r, got)
+		}
+		if got := m.Narrow(m.Route(nyc, 2000), bad.p, bad.r); got != nil {
+			t.Errorf("Narrow(Route(nyc, 2000), %v, %v) = %v, want nil", bad.p, bad.r, got)
 		}
 	}
 	if got := m.RouteNear(nyc, -1); len(got) != 1 || len(got[0].Shards) != 1 || got[0].Shards[0] != m.Layout().ShardOf(nyc) {
