@@ -191,13 +191,18 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return errors.New("--compare: name at least two modes, e.g. greedy,batch")
 		}
 	}
-	env := simEnv{flags: &sf, ring: &rf, store: &stf, dispatch: &df, stdout: stdout, log: log}
+	// With --json -, stdout carries the JSON alone; the rest goes to stderr.
+	human := stdout
+	if sf.jsonPath == "-" {
+		human = stderr
+	}
+	env := simEnv{flags: &sf, ring: &rf, store: &stf, dispatch: &df, stdout: human, jsonOut: stdout, log: log}
 	var results []*report.Result
 	var runErr error
 	for _, mode := range modes {
 		res, err := env.runOne(ctx, cfg, mode)
 		if res != nil {
-			if werr := report.WriteTable(stdout, res); werr != nil {
+			if werr := report.WriteTable(human, res); werr != nil {
 				return werr
 			}
 			results = append(results, res)
@@ -216,7 +221,8 @@ type simEnv struct {
 	ring     *ringFlags
 	store    *storeFlags
 	dispatch *dispatchFlags
-	stdout   io.Writer
+	stdout   io.Writer // progress, tables
+	jsonOut  io.Writer // the JSON with --json -
 	log      *slog.Logger
 }
 
@@ -279,7 +285,11 @@ func (env *simEnv) writeOutputs(modes []string, results []*report.Result, g *cit
 		doc = c
 	}
 	if env.flags.jsonPath != "" {
-		if err := report.WriteJSONFile(env.flags.jsonPath, doc); err != nil {
+		if env.flags.jsonPath == "-" {
+			if err := report.WriteJSON(env.jsonOut, doc); err != nil {
+				return err
+			}
+		} else if err := report.WriteJSONFile(env.flags.jsonPath, doc); err != nil {
 			return err
 		}
 	}

@@ -290,11 +290,8 @@ func WriteJSON(w io.Writer, v any) error {
 	return nil
 }
 
-// WriteJSONFile writes v to path ("-" is stdout).
+// WriteJSONFile writes v to the file path.
 func WriteJSONFile(path string, v any) error {
-	if path == "-" {
-		return WriteJSON(os.Stdout, v)
-	}
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("write report: %w", err)
