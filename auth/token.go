@@ -87,6 +87,9 @@ type payload struct {
 type key struct {
 	id     string
 	secret []byte
+	// header is the encoded header Mint writes with this key: a token
+	// that starts with it needs no header decoding.
+	header string
 }
 
 // Keyring signs and verifies tokens. The first key signs; every key
@@ -110,7 +113,12 @@ func NewKeyring(secrets ...[]byte) (*Keyring, error) {
 			return nil, fmt.Errorf("auth key %d: %d bytes, at least %d (e.g. `openssl rand -base64 32`)", i+1, len(s), MinKeyBytes)
 		}
 		sum := sha256.Sum256(s)
-		k.keys = append(k.keys, key{id: hex.EncodeToString(sum[:8]), secret: bytes.Clone(s)})
+		id := hex.EncodeToString(sum[:8])
+		h, err := json.Marshal(header{Alg: "HS256", Kid: id, Typ: "JWT"})
+		if err != nil {
+			return nil, fmt.Errorf("auth key %d: %w", i+1, err)
+		}
+		k.keys = append(k.keys, key{id: id, secret: bytes.Clone(s), header: base64.RawURLEncoding.EncodeToString(h)})
 	}
 	return k, nil
 }
@@ -166,16 +174,12 @@ func (k *Keyring) Mint(c Claims) (string, error) {
 		return "", fmt.Errorf("mint token: exp %v is not after iat %v", c.Expiry, c.IssuedAt)
 	}
 	sk := k.keys[0]
-	h, err := json.Marshal(header{Alg: "HS256", Kid: sk.id, Typ: "JWT"})
-	if err != nil {
-		return "", fmt.Errorf("mint token: %w", err)
-	}
 	p, err := json.Marshal(payload{Sub: c.Subject, Role: string(c.Role), Iat: unix(c.IssuedAt), Nbf: unix(c.NotBefore), Exp: c.Expiry.Unix()})
 	if err != nil {
 		return "", fmt.Errorf("mint token: %w", err)
 	}
 	enc := base64.RawURLEncoding
-	signed := enc.EncodeToString(h) + "." + enc.EncodeToString(p)
+	signed := sk.header + "." + enc.EncodeToString(p)
 	return signed + "." + enc.EncodeToString(sign(sk.secret, signed)), nil
 }
 
@@ -205,19 +209,9 @@ func (k *Keyring) Verify(token string, now time.Time) (Claims, error) {
 		return Claims{}, fmt.Errorf("%w: want three dot-separated parts", ErrMalformed)
 	}
 	enc := base64.RawURLEncoding.Strict()
-	hb, err := enc.DecodeString(hs)
+	h, err := k.header(hs)
 	if err != nil {
-		return Claims{}, fmt.Errorf("%w: header is not base64url", ErrMalformed)
-	}
-	var h header
-	if err := json.Unmarshal(hb, &h); err != nil {
-		return Claims{}, fmt.Errorf("%w: header is not a JSON object", ErrMalformed)
-	}
-	if h.Alg != "HS256" {
-		return Claims{}, fmt.Errorf("%w: algorithm %q, only HS256 is accepted", ErrMalformed, h.Alg)
-	}
-	if h.Typ != "" && !strings.EqualFold(h.Typ, "JWT") {
-		return Claims{}, fmt.Errorf("%w: type %q, want JWT", ErrMalformed, h.Typ)
+		return Claims{}, err
 	}
 	sig, err := enc.DecodeString(ss)
 	if err != nil || len(sig) != sha256.Size {
@@ -258,6 +252,31 @@ func (k *Keyring) Verify(token string, now time.Time) (Claims, error) {
 		return Claims{}, fmt.Errorf("%w before %s", ErrNotYetValid, c.NotBefore.UTC().Format(time.RFC3339))
 	}
 	return c, nil
+}
+
+// header decodes and checks the header segment hs. The headers Mint
+// writes are recognised as they are, without decoding.
+func (k *Keyring) header(hs string) (header, error) {
+	for _, key := range k.keys {
+		if hs == key.header {
+			return header{Alg: "HS256", Kid: key.id, Typ: "JWT"}, nil
+		}
+	}
+	hb, err := base64.RawURLEncoding.Strict().DecodeString(hs)
+	if err != nil {
+		return header{}, fmt.Errorf("%w: header is not base64url", ErrMalformed)
+	}
+	var h header
+	if err := json.Unmarshal(hb, &h); err != nil {
+		return header{}, fmt.Errorf("%w: header is not a JSON object", ErrMalformed)
+	}
+	if h.Alg != "HS256" {
+		return header{}, fmt.Errorf("%w: algorithm %q, only HS256 is accepted", ErrMalformed, truncate(h.Alg))
+	}
+	if h.Typ != "" && !strings.EqualFold(h.Typ, "JWT") {
+		return header{}, fmt.Errorf("%w: type %q, want JWT", ErrMalformed, truncate(h.Typ))
+	}
+	return h, nil
 }
 
 // check reports whether sig is the signature of signed by the key kid

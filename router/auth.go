@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -113,7 +114,7 @@ func (r *Router) identify(ctx context.Context, method string) (c caller, rl rule
 	if err != nil {
 		return caller{}, rl, true, err
 	}
-	claims, err := r.cfg.Auth.Verify(tok, time.Now())
+	claims, err := r.verify(tok, time.Now())
 	if err != nil {
 		return caller{}, rl, true, status.Errorf(codes.Unauthenticated, "invalid token: %v", err)
 	}
@@ -124,6 +125,59 @@ func (r *Router) identify(ctx context.Context, method string) (c caller, rl rule
 		return caller{}, rl, true, status.Errorf(codes.PermissionDenied, "%s needs role %s; the token of %q has role %s", method, roleList(rl.roles), claims.Subject, claims.Role)
 	}
 	return caller{key: string(claims.Role) + " " + claims.Subject, claims: claims, authed: true}, rl, true, nil
+}
+
+// verify returns the claims of tok, from the cache of recently verified
+// tokens when it is there.
+func (r *Router) verify(tok string, now time.Time) (auth.Claims, error) {
+	if c, ok := r.tokens.get(tok, now); ok {
+		return c, nil
+	}
+	c, err := r.cfg.Auth.Verify(tok, now)
+	if err != nil {
+		return c, err
+	}
+	r.tokens.put(tok, c)
+	return c, nil
+}
+
+// tokenCacheSize bounds the verified tokens remembered: some 4 MB of
+// typical tokens.
+const tokenCacheSize = 16384
+
+// tokenCache remembers the claims of recently verified tokens, so a
+// client's repeated calls skip the signature check and the JSON decoding
+// (about 10 µs a call). Only tokens that passed Verify enter; every use
+// checks the validity period again. Beyond its bound an arbitrary entry
+// makes room (Go's map iteration order is randomised).
+type tokenCache struct {
+	mu sync.Mutex
+	m  map[string]auth.Claims
+}
+
+func newTokenCache() *tokenCache { return &tokenCache{m: make(map[string]auth.Claims)} }
+
+// get returns the claims of tok if it is cached and valid at now.
+func (c *tokenCache) get(tok string, now time.Time) (auth.Claims, bool) {
+	c.mu.Lock()
+	cl, ok := c.m[tok]
+	c.mu.Unlock()
+	if !ok || !now.Before(cl.Expiry.Add(auth.ClockLeeway)) || (!cl.NotBefore.IsZero() && now.Before(cl.NotBefore.Add(-auth.ClockLeeway))) {
+		return auth.Claims{}, false // Verify says why
+	}
+	return cl, true
+}
+
+func (c *tokenCache) put(tok string, cl auth.Claims) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= tokenCacheSize {
+		for k := range c.m {
+			delete(c.m, k)
+			break
+		}
+	}
+	c.m[tok] = cl
 }
 
 // bearerToken reads the token of the call's authorization metadata.

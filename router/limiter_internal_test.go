@@ -118,3 +118,27 @@ func TestLimitsConfig(t *testing.T) {
 		t.Fatalf("defaults %+v", l)
 	}
 }
+
+// TestTokenCache: a cached token is honoured only within its validity
+// period, and the cache stays within its bound.
+func TestTokenCache(t *testing.T) {
+	c := newTokenCache()
+	now := time.Now()
+	c.put("t", auth.Claims{Subject: "a", Role: auth.RoleRider, Expiry: now.Add(time.Minute)})
+	if cl, ok := c.get("t", now); !ok || cl.Subject != "a" {
+		t.Fatalf("cached token: %v %v", cl, ok)
+	}
+	if _, ok := c.get("t", now.Add(time.Minute+auth.ClockLeeway)); ok {
+		t.Fatal("an expired token came from the cache")
+	}
+	c.put("later", auth.Claims{Subject: "b", Role: auth.RoleRider, NotBefore: now.Add(time.Hour), Expiry: now.Add(2 * time.Hour)})
+	if _, ok := c.get("later", now); ok {
+		t.Fatal("a token not yet valid came from the cache")
+	}
+	for i := 0; i < 2*tokenCacheSize; i++ {
+		c.put(fmt.Sprint(i), auth.Claims{Expiry: now.Add(time.Hour)})
+	}
+	if len(c.m) > tokenCacheSize {
+		t.Fatalf("%d tokens cached, bound %d", len(c.m), tokenCacheSize)
+	}
+}

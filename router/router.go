@@ -37,6 +37,7 @@ type Router struct {
 	sessions map[string]*driverSession // driver Connect streams, by driver id
 
 	limits *clientLimits // per-client rates and streams (ServerOptions)
+	tokens *tokenCache   // recently verified tokens (ServerOptions)
 }
 
 // New returns a router that routes by the maps src publishes.
@@ -45,7 +46,7 @@ func New(cfg Config, src membership.Source, log *slog.Logger) (*Router, error) {
 		return nil, err
 	}
 	return &Router{cfg: cfg, src: src, log: log, peers: make(map[string]*peer), sessions: make(map[string]*driverSession),
-		limits: newClientLimits(cfg.Limits)}, nil
+		limits: newClientLimits(cfg.Limits), tokens: newTokenCache()}, nil
 }
 
 // Register registers the public services on s. Authentication and
