@@ -351,6 +351,11 @@ func (s *driverService) read(ctx context.Context, stream geomatchv1.DriverServic
 		case *geomatchv1.DriverMessage_Hello:
 			return status.Error(codes.InvalidArgument, "hello: sent twice on one stream")
 		default:
+			// Offer answers and trip progress cost a store round trip each:
+			// they are charged like calls.
+			if err := s.r.limits.admit(c, bucketRequests, 1); err != nil {
+				return err
+			}
 			if err := s.r.onDriverMessage(ctx, driverID, sess, msg); err != nil {
 				return err
 			}

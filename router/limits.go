@@ -28,7 +28,8 @@ type Limits struct {
 	UpdateBurst int
 	// RequestsPerS is the sustained rate of every other public call per
 	// client: nearby searches, ride requests, trip reads and cancels,
-	// admin calls and Connect stream opens.
+	// admin calls, Connect stream opens, and offer answers and trip
+	// progress on a stream (beyond it, the stream ends).
 	RequestsPerS float64
 	// RequestBurst is RequestsPerS's burst; default two seconds' worth (at
 	// least 1).

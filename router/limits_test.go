@@ -315,3 +315,29 @@ func TestSlowStreamIsDropped(t *testing.T) {
 	}
 	t.Logf("dropped: %d updates sent, %d events delivered before the status", sent.Load(), events)
 }
+
+// TestStreamAnswersAreLimited: offer answers and trip progress on a stream
+// are charged like calls: an app that floods them has its stream ended
+// with RESOURCE_EXHAUSTED.
+func TestStreamAnswersAreLimited(t *testing.T) {
+	c := startCluster(t, devcluster.Config{Matchers: 1, Router: router.Config{Limits: router.Limits{RequestsPerS: 0.01, RequestBurst: 3}}})
+	stream, err := c.drivers.Connect(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&geomatchv1.DriverMessage{Msg: &geomatchv1.DriverMessage_Hello{Hello: &geomatchv1.DriverHello{DriverId: "cab-1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	answer := &geomatchv1.DriverMessage{Msg: &geomatchv1.DriverMessage_OfferAnswer{OfferAnswer: &geomatchv1.OfferAnswer{OfferId: "o", TripId: "t"}}}
+	for i := 0; i < 5; i++ {
+		if err := stream.Send(answer); err != nil {
+			break
+		}
+	}
+	for {
+		if _, err = stream.Recv(); err != nil {
+			break
+		}
+	}
+	wantCode(t, "answers beyond the rate", err, codes.ResourceExhausted, "rate limit")
+}
