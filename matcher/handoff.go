@@ -52,7 +52,10 @@ import (
 type gate struct {
 	base   *shardmap.Map // last fully warm ring; nil: the node held nothing
 	target *shardmap.Map
-	done   chan struct{} // closed when the warm-up ends, however it ends
+	// regained are shards the node gave up after base and owns again: it
+	// no longer holds them even though base says it owns them.
+	regained map[h3.Cell]bool
+	done     chan struct{} // closed when the warm-up ends, however it ends
 }
 
 // covers reports whether shard is being warmed by g.
@@ -60,7 +63,7 @@ func (g *gate) covers(node string, shard h3.Cell) bool {
 	if !ownedBy(g.target, node, shard) {
 		return false
 	}
-	return g.base == nil || !ownedBy(g.base, node, shard)
+	return g.base == nil || !ownedBy(g.base, node, shard) || g.regained[shard]
 }
 
 func ownedBy(m *shardmap.Map, node string, shard h3.Cell) bool {
@@ -139,7 +142,7 @@ func (n *Node) evictedSince(id string, ts int64) bool {
 // applyHandedOver applies handed-over drivers, leaving out those evicted
 // since the warm-up began and those of shards a newer ring has taken away
 // again (a warm-up cancelled halfway may still be applying).
-func (n *Node) applyHandedOver(ups []index.Update) {
+func (n *Node) applyHandedOver(ups []index.Update) []index.Update {
 	h := &n.ho
 	h.mu.Lock() // no ring advance (retire) in between
 	defer h.mu.Unlock()
@@ -155,6 +158,7 @@ func (n *Node) applyHandedOver(ups []index.Update) {
 	if len(kept) > 0 {
 		n.ix.Apply(kept, make([]index.Result, len(kept)))
 	}
+	return kept
 }
 
 // peerConns are client connections to other matchers, for Transfer.
@@ -223,7 +227,14 @@ func (n *Node) advance(ctx context.Context) {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.WarmTimeout)
 	running := make(chan struct{})
 	h.cancel, h.running = cancel, running
-	g := &gate{base: h.base, target: m, done: make(chan struct{})}
+	g := &gate{base: h.base, target: m, done: make(chan struct{}), regained: map[h3.Cell]bool{}}
+	for cell, r := range h.retired {
+		if h.base == nil || r.epoch > h.base.Epoch() {
+			if m.Layout().IsShard(cell) && ownedBy(m, n.cfg.NodeID, cell) {
+				g.regained[cell] = true
+			}
+		}
+	}
 	h.evMu.Lock()
 	if h.evicted == nil {
 		h.evicted = map[string]int64{}
@@ -354,18 +365,22 @@ func (n *Node) warm(ctx context.Context, g *gate) bool {
 		answered[r.id] = true
 		pulled += r.drivers
 	}
+	// The node's own snapshots of shards it gave up after base and owns
+	// again: no other node may have taken them over completely.
+	reclaimed := n.reclaim(target, since)
+	pulled += len(reclaimed)
 	fromStore, err := n.warmFromStore(ctx, g, answered, &covered)
 	if err != nil {
 		n.log.Warn("handoff: warm-up from the store", "err", err)
 		complete = false
 	}
 	stale := 0
-	if len(fromStore) > 0 {
+	if recheck := append(reclaimed, fromStore...); len(recheck) > 0 {
 		var live []shardmap.Member
 		for id := range answered {
 			live = append(live, peers[id])
 		}
-		stale = n.reconcile(ctx, live, fromStore)
+		stale = n.reconcile(ctx, live, recheck)
 	}
 	if ctx.Err() != nil {
 		complete = false
@@ -429,6 +444,36 @@ func (n *Node) pull(ctx context.Context, mem shardmap.Member, target *shardmap.M
 	}
 }
 
+// reclaim applies the node's own snapshots of shards it gave up after the
+// epoch since and owns under target, and returns the ids applied (to be
+// checked with the other nodes: a copy may have gone stale meanwhile).
+func (n *Node) reclaim(target *shardmap.Map, since uint64) []string {
+	var snaps [][]index.Driver
+	n.ho.mu.Lock()
+	for _, r := range n.ho.retired {
+		if r.epoch > since {
+			snaps = append(snaps, r.drivers)
+		}
+	}
+	n.ho.mu.Unlock()
+	var ups []index.Update
+	for _, snap := range snaps {
+		for _, d := range snap {
+			s := target.Layout().ShardOf(d.Pos)
+			if !ownedBy(target, n.cfg.NodeID, s) || n.evictedSince(d.ID, d.TimestampMs) {
+				continue
+			}
+			ups = append(ups, driverUpdate(d, s))
+		}
+	}
+	kept := n.applyHandedOver(ups)
+	ids := make([]string, 0, len(kept))
+	for _, u := range kept {
+		ids = append(ids, u.ID)
+	}
+	return ids
+}
+
 // maxStoreShards bounds the shard list a warm-up reads from the store.
 const maxStoreShards = 1 << 20
 
@@ -484,8 +529,7 @@ func (n *Node) warmFromStore(ctx context.Context, g *gate, answered map[string]b
 			}
 			ups = append(ups, index.Update{ID: p.DriverID, Pos: pos, TimestampMs: p.TimestampMs, Status: st, VehicleClass: p.VehicleClass, Shard: cell})
 		}
-		n.applyHandedOver(ups)
-		for _, u := range ups {
+		for _, u := range n.applyHandedOver(ups) {
 			applied = append(applied, u.ID)
 		}
 	}
