@@ -22,8 +22,8 @@ all: build
 build: ## build bin/geomatch
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/geomatch ./cmd/geomatch
 
-run: build ## start geomatch dev (router + 3 matchers), load demo drivers, show a query
-	$(BIN)/geomatch dev --demo-drivers 5000
+run: build ## start an embedded cluster (as geomatch dev) and a 60 s city simulation of 2,000 drivers; HTML report in report/
+	$(BIN)/geomatch sim --duration 60s --drivers 2000 --speedup 10 --report report/
 
 test: fmt-check vet staticcheck ring-report ## all tests (race detector on packages with shared state)
 	$(GO) build ./...
