@@ -3,7 +3,7 @@
 // matcher health checks) is tested against the server it runs on in
 // production.
 //
-// The binary is found as $GEOMATCH_CONSUL, then `consul` on PATH, then the
+// The binary is found as $GEOMATCH_CONSUL_BINARY, then `consul` on PATH, then the
 // cache that scripts/install-consul.sh fills (~/.cache/geomatch/consul-
 // v1.13.9/consul). When none exists the test is skipped with a message
 // saying how to build it, unless GEOMATCH_REQUIRE_SERVERS=1 is set (CI sets
@@ -31,7 +31,7 @@ import (
 const RequireServersEnv = "GEOMATCH_REQUIRE_SERVERS"
 
 // BinaryEnv names the Consul binary to use.
-const BinaryEnv = "GEOMATCH_CONSUL"
+const BinaryEnv = "GEOMATCH_CONSUL_BINARY"
 
 // Version is the Consul release scripts/install-consul.sh builds.
 const Version = "v1.13.9"
