@@ -231,11 +231,14 @@ func (n *Node) Apply(ctx context.Context, req *matcherv1.ApplyRequest, buf *appl
 	if buf == nil {
 		buf = &applyBuf{}
 	}
-	n.view(ctx, req.GetEpoch())
-	n.advance(ctx) // shard moves first: evictions during a warm-up are recorded
+	n.view(ctx, req.GetEpoch()) // a refresh, if the caller is ahead, happens before any lock
+	n.advance(ctx)              // shard moves first: evictions during a warm-up are recorded
 	n.ho.ring.RLock()
 	defer n.ho.ring.RUnlock()
-	m, behind := n.view(ctx, req.GetEpoch())
+	// Judged under the lock, so no retire slips between the check and the
+	// index; no I/O while it is held.
+	m, _ := n.src.Current()
+	behind := req.GetEpoch() > m.Epoch()
 	resp := &matcherv1.ApplyResponse{Seq: req.GetSeq(), Epoch: m.Epoch()}
 	layout := m.Layout()
 	buf.updates, buf.pos = buf.updates[:0], buf.pos[:0]

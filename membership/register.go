@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -25,8 +25,7 @@ type Registration struct {
 	ttl    time.Duration
 	log    *slog.Logger
 
-	mu   sync.Mutex
-	left bool
+	left atomic.Bool
 }
 
 // DefaultCheckTTL is the TTL of a matcher's health check: the longest a
@@ -97,10 +96,7 @@ func (r *Registration) Run(ctx context.Context) error {
 			return nil
 		case <-tick.C:
 		}
-		r.mu.Lock()
-		left := r.left
-		r.mu.Unlock()
-		if left {
+		if r.left.Load() {
 			return nil
 		}
 		err := r.pass(ctx)
@@ -134,9 +130,7 @@ func (r *Registration) pass(ctx context.Context) error {
 // Leave deregisters the member: the writer removes it from the ring and
 // its shards move to the others. Run stops passing the check.
 func (r *Registration) Leave(ctx context.Context) error {
-	r.mu.Lock()
-	r.left = true
-	r.mu.Unlock()
+	r.left.Store(true)
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	if err := r.client.Agent().ServiceDeregisterOpts(r.member.ID, (&api.QueryOptions{}).WithContext(ctx)); err != nil {

@@ -176,7 +176,6 @@ func (w *Writer) lead(ctx context.Context, sid string) {
 	defer w.log.Info("no longer ring writer", "node", w.cfg.NodeID)
 
 	lctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	reasons := make(chan string, 3)
 	signal := func(r string) {
 		select {
@@ -186,7 +185,7 @@ func (w *Writer) lead(ctx context.Context, sid string) {
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	defer cancel()
+	defer cancel() // first: the watchers stop, then they are waited for
 	watch := func(name string, get func(q *api.QueryOptions) (uint64, bool, error)) {
 		defer wg.Done()
 		var index uint64

@@ -138,21 +138,6 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return errUsage
 }
 
-// fillFromEnv fills unset flags from their environment twins.
-func fillFromEnv(fs *flag.FlagSet) error {
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		if v, ok := os.LookupEnv(envName(f.Name)); ok && !set[f.Name] && err == nil {
-			if e := fs.Set(f.Name, v); e != nil {
-				err = fmt.Errorf("%s=%q: %w", envName(f.Name), v, e)
-			}
-		}
-	})
-	return err
-}
-
 // consulErr says plainly that Consul could not be reached.
 func (a *admin) consulErr(err error) error {
 	if errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "connection refused") {

@@ -53,6 +53,12 @@ func parse(fs *flag.FlagSet, args []string) error {
 		fs.Usage()
 		return errUsage
 	}
+	return fillFromEnv(fs)
+}
+
+// fillFromEnv fills every flag of fs not given on the command line from
+// its environment twin.
+func fillFromEnv(fs *flag.FlagSet) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var err error
