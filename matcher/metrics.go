@@ -12,6 +12,7 @@ import (
 // counters are the node's running totals, read by its Collector.
 type counters struct {
 	updates     [matcherv1.Outcome_OUTCOME_INVALID + 1]atomic.Uint64 // by outcome
+	searches    atomic.Uint64 // nearby searches answered
 	shardsLost  atomic.Uint64
 	warmups     atomic.Uint64
 	warmNanos   atomic.Uint64 // duration of the last warm-up
@@ -19,6 +20,10 @@ type counters struct {
 	transferred atomic.Uint64 // drivers received from old owners
 	fromStore   atomic.Uint64 // drivers warmed from the store
 }
+
+// Searches is the number of nearby searches the node has answered
+// (geomatch_matcher_searches_total).
+func (n *Node) Searches() uint64 { return n.count.searches.Load() }
 
 // Ready reports whether the node has finished warming the shards it owned
 // when it started (readiness: it answers every search completely).
@@ -33,7 +38,7 @@ func (n *Node) Ready() bool {
 type Collector struct {
 	n                                         *Node
 	drivers, shardDrivers, epoch, ready, warm *prometheus.Desc
-	updates, moves, handoff                   *prometheus.Desc
+	updates, searches, moves, handoff         *prometheus.Desc
 }
 
 // NewCollector returns the collector of n.
@@ -47,6 +52,7 @@ func NewCollector(n *Node) *Collector {
 		ready:        prometheus.NewDesc("geomatch_matcher_ready", "1 once the node has warmed the shards it started with.", nil, l),
 		warm:         prometheus.NewDesc("geomatch_matcher_last_warmup_seconds", "Duration of the last shard warm-up.", nil, l),
 		updates:      prometheus.NewDesc("geomatch_matcher_updates_total", "Location updates by outcome (applied, duplicate, stale, full, not_owner, invalid).", []string{"outcome"}, l),
+		searches:     prometheus.NewDesc("geomatch_matcher_searches_total", "Nearby searches the node answered (one per node asked by a router's query).", nil, l),
 		moves:        prometheus.NewDesc("geomatch_shard_moves_total", "Shards (with drivers) the node handed to another node on ring changes; summed over nodes, every shard move.", nil, l),
 		handoff:      prometheus.NewDesc("geomatch_handoff_drivers_total", "Drivers moved by shard handoffs: sent to new owners, received from old owners, read from the store.", []string{"kind"}, l),
 	}
@@ -54,7 +60,7 @@ func NewCollector(n *Node) *Collector {
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.drivers, c.shardDrivers, c.epoch, c.ready, c.warm, c.updates, c.moves, c.handoff} {
+	for _, d := range []*prometheus.Desc{c.drivers, c.shardDrivers, c.epoch, c.ready, c.warm, c.updates, c.searches, c.moves, c.handoff} {
 		ch <- d
 	}
 }
@@ -77,6 +83,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for o := matcherv1.Outcome_OUTCOME_APPLIED; o <= matcherv1.Outcome_OUTCOME_INVALID; o++ {
 		ch <- prometheus.MustNewConstMetric(c.updates, prometheus.CounterValue, float64(n.count.updates[o].Load()), outcomeName(o))
 	}
+	ch <- prometheus.MustNewConstMetric(c.searches, prometheus.CounterValue, float64(n.count.searches.Load()))
 	ch <- prometheus.MustNewConstMetric(c.moves, prometheus.CounterValue, float64(n.count.shardsLost.Load()))
 	ch <- prometheus.MustNewConstMetric(c.handoff, prometheus.CounterValue, float64(n.count.handedOver.Load()), "sent")
 	ch <- prometheus.MustNewConstMetric(c.handoff, prometheus.CounterValue, float64(n.count.transferred.Load()), "received")

@@ -365,6 +365,7 @@ func (n *Node) Nearby(ctx context.Context, req *matcherv1.NearbyRequest) (*match
 	for _, c := range shards {
 		n.loads.get(c).queries.Add(1)
 	}
+	n.count.searches.Add(1)
 	f := index.Filter{Status: index.Status(req.GetStatus()), VehicleClass: req.GetVehicleClass()}
 	found := n.ix.Nearby(q, req.GetRadiusM(), int(req.GetLimit()), shards, f, nil)
 	resp := &matcherv1.NearbyResponse{Epoch: m.Epoch(), Neighbors: make([]*matcherv1.Neighbor, len(found))}

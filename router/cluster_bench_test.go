@@ -20,7 +20,6 @@ import (
 	"github.com/geomatch/geomatch/internal/serve"
 	"github.com/geomatch/geomatch/matcher"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
-	"github.com/geomatch/geomatch/router"
 )
 
 // nycPoint is a uniform position over New York, the load generator's area.
@@ -29,33 +28,33 @@ func nycPoint(r *rand.Rand) geo.LatLng {
 }
 
 // benchCluster is an in-process cluster (router and 3 matchers, each a gRPC
-// server on loopback) loaded with a uniform fleet over New York, and a
-// counter of the router's internal Nearby calls.
+// server on loopback) loaded with a uniform fleet over New York.
 type benchCluster struct {
-	c        *devcluster.Cluster
-	conn     *grpc.ClientConn
-	riders   geomatchv1.RiderServiceClient
-	internal atomic.Int64 // router → matcher Nearby calls
+	c      *devcluster.Cluster
+	conn   *grpc.ClientConn
+	riders geomatchv1.RiderServiceClient
 }
 
-// startBenchCluster starts the cluster and loads n drivers. staticDial
-// gives the router's connections to the matchers serve.DialOptions; the
-// benchmark's own client always has them, like the load generator.
-func startBenchCluster(b *testing.B, n int, staticDial bool) *benchCluster {
+// searches is the number of searches the matchers answered so far: the
+// router's internal calls.
+func (bc *benchCluster) searches() int64 {
+	var n int64
+	for _, node := range bc.c.Nodes {
+		n += int64(node.Searches())
+	}
+	return n
+}
+
+// startBenchCluster starts the cluster and loads n drivers. internalGRPC
+// makes the router call the matchers over loopback gRPC, as separate
+// processes do, instead of in process; the benchmark's own client always
+// has serve.DialOptions, like the load generator.
+func startBenchCluster(b *testing.B, n int, internalGRPC bool) *benchCluster {
 	b.Helper()
 	bc := &benchCluster{}
-	count := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		if method == "/geomatch.matcher.v1.MatcherService/Nearby" {
-			bc.internal.Add(1)
-		}
-		return invoker(ctx, method, req, reply, cc, opts...)
-	}
 	cfg := devcluster.Config{
-		Matcher: func(mc *matcher.Config) { mc.Index.TTL = time.Hour },
-		Router:  router.Config{DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(count)}},
-	}
-	if staticDial {
-		cfg.Router.DialOptions = append(cfg.Router.DialOptions, serve.DialOptions()...)
+		Matcher:      func(mc *matcher.Config) { mc.Index.TTL = time.Hour },
+		InternalGRPC: internalGRPC,
 	}
 	c, err := devcluster.Start(cfg)
 	if err != nil {
@@ -137,9 +136,9 @@ func ioSyscalls() int64 {
 // query, and system calls per query are exact.
 func BenchmarkNearbyThroughGRPC(b *testing.B) {
 	const n = 100_000
-	for _, dial := range []string{"default", "static"} {
-		b.Run("router-dial="+dial, func(b *testing.B) {
-			bc := startBenchCluster(b, n, dial == "static")
+	for _, internal := range []string{"in-process", "grpc"} {
+		b.Run("internal="+internal, func(b *testing.B) {
+			bc := startBenchCluster(b, n, internal == "grpc")
 			benchNearbyThroughGRPC(b, bc, n)
 		})
 	}
@@ -152,7 +151,7 @@ func benchNearbyThroughGRPC(b *testing.B, bc *benchCluster, n int) {
 	for _, conc := range []int{1, 32} {
 		b.Run(strconv.Itoa(n/1000)+"k/c="+strconv.Itoa(conc), func(b *testing.B) {
 			b.ReportAllocs()
-			calls0, cpu0, sys0 := bc.internal.Load(), cpuTime(), ioSyscalls()
+			calls0, cpu0, sys0 := bc.searches(), cpuTime(), ioSyscalls()
 			if conc == 1 {
 				r := rand.New(rand.NewPCG(seed.Add(1), 7))
 				for b.Loop() {
@@ -174,7 +173,7 @@ func benchNearbyThroughGRPC(b *testing.B, bc *benchCluster, n int) {
 				})
 			}
 			b.StopTimer()
-			b.ReportMetric(float64(bc.internal.Load()-calls0)/float64(b.N), "rpcs/op")
+			b.ReportMetric(float64(bc.searches()-calls0)/float64(b.N), "rpcs/op")
 			b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
 			b.ReportMetric(float64(ioSyscalls()-sys0)/float64(b.N), "rw-syscalls/op")
 		})

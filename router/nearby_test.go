@@ -89,14 +89,16 @@ func TestNearbyEqualsBruteForce(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		doc  shardmap.Doc
+		grpc bool // the router calls the matchers over loopback gRPC
 	}{
-		{"res7", shardmap.Doc{ShardRes: 7, MaxSplitDepth: 2}},
-		{"res5-many-nodes-per-query", shardmap.Doc{ShardRes: 5, MaxSplitDepth: 1}},
-		{"res8-tiny-shards", shardmap.Doc{ShardRes: 8, MaxSplitDepth: 1}},
-		{"res7-with-split-cells", shardmap.Doc{ShardRes: 7, MaxSplitDepth: 2, Splits: splitCells()}},
+		{"res7", shardmap.Doc{ShardRes: 7, MaxSplitDepth: 2}, false},
+		{"res7-internal-grpc", shardmap.Doc{ShardRes: 7, MaxSplitDepth: 2}, true},
+		{"res5-many-nodes-per-query", shardmap.Doc{ShardRes: 5, MaxSplitDepth: 1}, false},
+		{"res8-tiny-shards", shardmap.Doc{ShardRes: 8, MaxSplitDepth: 1}, false},
+		{"res7-with-split-cells", shardmap.Doc{ShardRes: 7, MaxSplitDepth: 2, Splits: splitCells()}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := startCluster(t, devcluster.Config{Matchers: 3, Doc: tc.doc})
+			c := startCluster(t, devcluster.Config{Matchers: 3, Doc: tc.doc, InternalGRPC: tc.grpc})
 			r := rand.New(rand.NewPCG(uint64(tc.doc.ShardRes), 99))
 			now := time.Now().UnixMilli() - 60_000
 			fleet := makeFleet(r, 4000, tc.doc.ShardRes, now)

@@ -10,8 +10,10 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/geomatch/geomatch/internal/serve"
+	"github.com/geomatch/geomatch/matcher"
 	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
 	"github.com/geomatch/geomatch/shardmap"
 )
@@ -52,6 +54,9 @@ type peer struct {
 	addr string
 	conn *grpc.ClientConn
 	rpc  matcherv1.MatcherServiceClient
+	// local is the matcher itself when it runs in this process: searches
+	// and updates then skip gRPC (Config.InProcess).
+	local *matcher.Local
 	ride matcherv1.DispatchServiceClient
 	log  *slog.Logger
 
@@ -65,13 +70,15 @@ func newPeer(r *Router, mem shardmap.Member) (*peer, error) {
 	opts := append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(serve.MaxMessageBytes)),
-	}, r.cfg.DialOptions...)
+	}, serve.DialOptions()...)
+	opts = append(opts, r.cfg.DialOptions...)
 	conn, err := grpc.NewClient(mem.Addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to matcher %s at %s: %w", mem.ID, mem.Addr, err)
 	}
+	local := r.cfg.InProcess[mem.ID]
 	return &peer{
-		r: r, id: mem.ID, addr: mem.Addr, conn: conn,
+		r: r, id: mem.ID, addr: mem.Addr, conn: conn, local: local,
 		rpc:       matcherv1.NewMatcherServiceClient(conn),
 		ride:      matcherv1.NewDispatchServiceClient(conn),
 		log:       r.log.With("node", mem.ID, "addr", mem.Addr),
@@ -144,7 +151,7 @@ func (p *peer) drain() {
 func (p *peer) stream(ctx context.Context) error {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	st, err := p.rpc.Apply(sctx, grpc.WaitForReady(false))
+	st, err := p.openApply(sctx)
 	if err != nil {
 		return fmt.Errorf("open apply stream: %w", err)
 	}
@@ -285,6 +292,70 @@ func (p *peer) stream(ctx context.Context) error {
 			requeue(err)
 			return err
 		}
+	}
+}
+
+// applyStream is the router's end of an Apply stream: gRPC's, or
+// localApply for a matcher in this process.
+type applyStream interface {
+	Send(*matcherv1.ApplyRequest) error
+	Recv() (*matcherv1.ApplyResponse, error)
+}
+
+// openApply opens the update stream to the matcher.
+func (p *peer) openApply(ctx context.Context) (applyStream, error) {
+	if p.local != nil {
+		return &localApply{
+			ctx: ctx, a: p.local.Applier(),
+			resps: make(chan *matcherv1.ApplyResponse, p.r.cfg.InflightBatches),
+			errs:  make(chan error, 1),
+		}, nil
+	}
+	return p.rpc.Apply(ctx, grpc.WaitForReady(false))
+}
+
+// localApply is an Apply stream to a matcher in this process: Send applies
+// the batch at once on the sender's goroutine and queues the answer for
+// Recv, so the stream loop works as it does over gRPC. The sender never
+// waits on the queue for long: it holds a window slot for each answer not
+// yet received, and the queue has a place for each slot.
+type localApply struct {
+	ctx   context.Context
+	a     *matcher.Applier
+	resps chan *matcherv1.ApplyResponse
+	errs  chan error // the error that ended the stream, for Recv
+}
+
+func (s *localApply) Send(req *matcherv1.ApplyRequest) error {
+	resp, err := s.a.Apply(s.ctx, req)
+	if err != nil {
+		select {
+		case s.errs <- err:
+		default:
+		}
+		return err
+	}
+	select {
+	case s.resps <- resp:
+		return nil
+	case <-s.ctx.Done():
+		return s.ctx.Err()
+	}
+}
+
+func (s *localApply) Recv() (*matcherv1.ApplyResponse, error) {
+	select { // answers already made come before the error that followed them
+	case resp := <-s.resps:
+		return resp, nil
+	default:
+	}
+	select {
+	case resp := <-s.resps:
+		return resp, nil
+	case err := <-s.errs:
+		return nil, err
+	case <-s.ctx.Done():
+		return nil, status.FromContextError(s.ctx.Err()).Err()
 	}
 }
 

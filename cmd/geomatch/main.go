@@ -10,6 +10,10 @@
 //
 // Every flag has an environment twin: --shard-res is GEOMATCH_SHARD_RES.
 // `geomatch COMMAND --help` explains each command.
+//
+// The process runs with GOGC=400 and a soft memory limit of 90% of its
+// cgroup's memory limit, unless GOGC or GOMEMLIMIT are set (package
+// gcpolicy).
 package main
 
 import (
@@ -23,6 +27,7 @@ import (
 	"syscall"
 
 	"github.com/geomatch/geomatch/internal/buildinfo"
+	"github.com/geomatch/geomatch/internal/gcpolicy"
 )
 
 type command struct {
@@ -55,6 +60,7 @@ func usage(w io.Writer) {
 }
 
 func main() {
+	gcpolicy.Apply()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))

@@ -18,7 +18,8 @@ import (
 
 // startMatcher starts a matcher node and its gRPC server on lis in g. With a
 // store, the node also coordinates the rides of its shards; it searches
-// candidates across the cluster through a private router.
+// candidates across the cluster through a private router, which calls this
+// node in process.
 // obs (may be nil) records its metrics; its gRPC health says NOT_SERVING
 // until the node has warmed its shards. With sec, the node serves mutual
 // TLS and presents its certificate to the matchers it dials.
@@ -38,6 +39,8 @@ func startMatcher(g *lifecycle.Group, cfg matcher.Config, src membership.Source,
 	if st != nil {
 		scfg := router.DefaultConfig()
 		scfg.DialOptions = sec.dial
+		// Searches of this node's own shards skip the loopback hop.
+		scfg.InProcess = map[string]*matcher.Local{cfg.NodeID: matcher.NewLocal(node)}
 		search, err := router.New(scfg, src, log.With("role", "search"))
 		if err != nil {
 			return nil, fmt.Errorf("matcher search client: %w", err)

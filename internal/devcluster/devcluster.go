@@ -2,7 +2,10 @@
 // matcher nodes and a router, each a real gRPC server on a loopback port,
 // sharing an in-process membership. It is what `geomatch dev` runs and what
 // the integration tests start, so both exercise the same wiring as separate
-// processes would, minus the process boundary.
+// processes would, minus the process boundary. The router searches the
+// matchers and sends them updates by function call (matcher.Local) unless
+// Config.InternalGRPC asks for loopback gRPC; every other internal call
+// (rides, stats, handoff) goes over gRPC.
 package devcluster
 
 import (
@@ -61,6 +64,10 @@ type Config struct {
 	// router and the matchers present when they dial matchers. Nil:
 	// plaintext loopback.
 	TLS *tlsconfig.Files
+	// InternalGRPC makes the router call the matchers over loopback gRPC
+	// for searches and updates too, as separate processes do, instead of
+	// in process.
+	InternalGRPC bool
 	// Drain bounds graceful shutdown of each server; default 5 s.
 	Drain time.Duration
 	// Log receives the cluster's logs; default discards them.
@@ -164,13 +171,7 @@ func Start(cfg Config) (*Cluster, error) {
 		closeAll()
 		return nil, err
 	}
-	rcfg := cfg.Router
-	rcfg.Rides = ops
-	rcfg.DialOptions = append(rcfg.DialOptions, sec.dial...)
-	if c.Router, err = router.New(rcfg, routerSrc, cfg.Log.With("role", "router")); err != nil {
-		closeAll()
-		return nil, err
-	}
+	nodes := make([]*matcher.Node, len(c.Members))
 	for i, m := range c.Members {
 		mc := matcher.DefaultConfig(m.ID)
 		mc.Store = c.Store
@@ -178,12 +179,26 @@ func Start(cfg Config) (*Cluster, error) {
 		if cfg.Matcher != nil {
 			cfg.Matcher(&mc)
 		}
-		node, err := matcher.NewNode(mc, c.Membership, cfg.Log)
-		if err != nil {
+		if nodes[i], err = matcher.NewNode(mc, c.Membership, cfg.Log); err != nil {
 			closeAll()
-			c.matchers.Stop()
 			return nil, err
 		}
+	}
+	rcfg := cfg.Router
+	rcfg.Rides = ops
+	rcfg.DialOptions = append(rcfg.DialOptions, sec.dial...)
+	if !cfg.InternalGRPC {
+		rcfg.InProcess = make(map[string]*matcher.Local, len(nodes))
+		for i, m := range c.Members {
+			rcfg.InProcess[m.ID] = matcher.NewLocal(nodes[i])
+		}
+	}
+	if c.Router, err = router.New(rcfg, routerSrc, cfg.Log.With("role", "router")); err != nil {
+		closeAll()
+		return nil, err
+	}
+	for i, m := range c.Members {
+		node := nodes[i]
 		// Each coordinator searches the whole cluster through the router.
 		coord, err := dispatch.NewCoordinator(cfg.Dispatch, c.Store, c.Router, node, cfg.Log.With("node", m.ID))
 		if err != nil {
