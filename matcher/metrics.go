@@ -12,7 +12,7 @@ import (
 // counters are the node's running totals, read by its Collector.
 type counters struct {
 	updates     [matcherv1.Outcome_OUTCOME_INVALID + 1]atomic.Uint64 // by outcome
-	searches    atomic.Uint64 // nearby searches answered
+	searches    atomic.Uint64                                        // nearby searches answered
 	shardsLost  atomic.Uint64
 	warmups     atomic.Uint64
 	warmNanos   atomic.Uint64 // duration of the last warm-up

@@ -57,8 +57,8 @@ type peer struct {
 	// local is the matcher itself when it runs in this process: searches
 	// and updates then skip gRPC (Config.InProcess).
 	local *matcher.Local
-	ride matcherv1.DispatchServiceClient
-	log  *slog.Logger
+	ride  matcherv1.DispatchServiceClient
+	log   *slog.Logger
 
 	queue     chan item
 	evictions chan *matcherv1.Eviction
