@@ -5,7 +5,6 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/uber/h3-go/v4"
 
 	"github.com/geomatch/geomatch/internal/geo"
 )
@@ -121,14 +120,15 @@ func (l *Layout) isSplit(c Cell) bool {
 	return ok
 }
 
-// FineCell returns the H3 cell of p at FineRes (one cgo call, about 1 µs;
-// h3-go allocates 24 bytes in it). It returns 0 when p is not a valid
-// position.
+// FineCell returns the H3 cell of p at FineRes, h3.LatLngToCell's answer.
+// It returns 0 when p is not a valid position. Most positions are answered
+// in pure Go from the cells seen before (about 40 ns, no allocation; see
+// locator); the rest take a cgo call (about 1 µs).
 func (l *Layout) FineCell(p geo.LatLng) Cell {
 	if p.Validate() != nil {
 		return 0
 	}
-	return h3.LatLngToCell(h3.LatLng{Lat: p.Lat, Lng: p.Lng}, l.fineRes)
+	return locatorFor(l.fineRes).cell(p.Lat, p.Lng)
 }
 
 // ShardOfFine returns the shard containing the fine cell fine: the first
