@@ -1,6 +1,7 @@
 package shardmap
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -155,4 +156,30 @@ func BenchmarkFineCell(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// TestLocatorConcurrent: goroutines that share squares (and rewrite them
+// as they find new cells) still always get H3's answer. Run with -race.
+func TestLocatorConcurrent(t *testing.T) {
+	l := newLocator(9)
+	done := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			r := rand.New(rand.NewPCG(uint64(g), 3))
+			for range 20000 {
+				lat, lng := 40.75+0.01*r.Float64(), -73.99+0.01*r.Float64()
+				want := h3.LatLngToCell(h3.LatLng{Lat: lat, Lng: lng}, 9)
+				if got := l.cell(lat, lng); got != want {
+					done <- fmt.Errorf("locator says %v for (%v, %v), H3 says %v", got, lat, lng, want)
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"maps"
 	"slices"
 
-
 	"github.com/geomatch/geomatch/internal/geo"
 )
 

@@ -16,12 +16,13 @@ import (
 )
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("dev", "Runs a router and N matcher nodes in one process, each a separate gRPC server on\nloopback, with an in-process membership (with --consul: membership in\nConsul): the whole system on one command.\nStops cleanly on SIGINT/SIGTERM.", stderr)
+	fs := newFlags("dev", "Runs a router and N matcher nodes in one process, each a separate gRPC server on\nloopback, with an in-process membership (with --consul: membership in\nConsul): the whole system on one command. The router searches the matchers\nand sends them updates by function call (--internal-grpc: over loopback gRPC,\nas separate processes do).\nStops cleanly on SIGINT/SIGTERM.", stderr)
 	listen := fs.String("listen", "127.0.0.1:50051", "address of the router (the public API)")
 	matchers := fs.Int("matchers", 3, "number of matcher nodes")
 	matcherHost := fs.String("matcher-host", "127.0.0.1", "loopback address the matchers listen on (ports are picked free)")
 	ttl := fs.Duration("ttl", 0, "expire drivers silent for this long (default 30s)")
 	demo := fs.Int("demo-drivers", 0, "load this many demo drivers over New York, keep them moving, and print a sample query")
+	internalGRPC := fs.Bool("internal-grpc", false, "call the matchers over loopback gRPC for searches and updates too, as separate processes do (slower; for comparison)")
 	genTLS := fs.Bool("tls", false, "serve TLS with a throwaway CA and certificate generated into a temporary directory (printed, removed on exit); mutual TLS between router and matchers")
 	var tf tlsFlags
 	var af authFlags
@@ -50,6 +51,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer sec.remove()
 	if cf.addr != "" {
+		if *internalGRPC {
+			return errors.New("--internal-grpc: with --consul the router always calls the matchers over gRPC, as separate processes do")
+		}
 		if *matchers < 1 || *matchers > 64 {
 			return fmt.Errorf("--matchers: %d, want 1..64", *matchers)
 		}
@@ -86,6 +90,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		RouterAddr:    *listen,
 		MatcherHost:   *matcherHost,
 		Matchers:      *matchers,
+		InternalGRPC:  *internalGRPC,
 		Doc:           shardmap.Doc{ShardRes: rf.shardRes, MaxSplitDepth: rf.splitDepth, VNodes: rf.vnodes},
 		Matcher: func(mc *matcher.Config) {
 			if *ttl > 0 {
