@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/consul/api"
+
 	"github.com/geomatch/geomatch/internal/consultest"
 	"github.com/geomatch/geomatch/internal/geo"
 	"github.com/geomatch/geomatch/internal/redistest"
@@ -31,6 +33,10 @@ type consulCluster struct {
 	addrs    map[string]string
 	routers  []string
 	ring     membership.ConsulConfig
+	// client reads the ring for the test: one client, so its idle
+	// connections are reused (a client per read would leave one open for
+	// 90 s each, and the agent refuses a client address past 200).
+	client *api.Client
 }
 
 func (c *consulCluster) startMatcher(id, host string) {
@@ -56,11 +62,7 @@ func (c *consulCluster) admin(args ...string) (string, error) {
 // ringMembers returns the ring's non-drained members and epoch as read
 // from Consul.
 func (c *consulCluster) ringRecord(ctx context.Context) (membership.Record, error) {
-	client, err := membership.NewConsulClient(c.ring)
-	if err != nil {
-		return membership.Record{}, err
-	}
-	rec, _, _, err := membership.ReadRing(ctx, client, c.ring)
+	rec, _, _, err := membership.ReadRing(ctx, c.client, c.ring)
 	return rec, err
 }
 
@@ -216,6 +218,10 @@ func TestConsulClusterProcesses(t *testing.T) {
 	agent := consultest.Start(t)
 	c := &consulCluster{t: t, consul: agent, redis: redistest.Start(t), matchers: map[string]*proc{}, addrs: map[string]string{},
 		ring: membership.ConsulConfig{Addr: agent.Addr}}
+	var err error
+	if c.client, err = membership.NewConsulClient(c.ring); err != nil {
+		t.Fatal(err)
+	}
 	c.startMatcher("m1", "127.0.0.2")
 	c.startMatcher("m2", "127.0.0.3")
 	c.startMatcher("m3", "127.0.0.4")
