@@ -29,6 +29,8 @@ test: fmt-check vet staticcheck ring-report ## all tests (race detector on packa
 	$(GO) build ./...
 	$(GO) test -race -count=1 $(RACE_PKGS)
 	$(GO) test -count=1 $(OTHER_PKGS)
+	# allocation budgets skip under the race detector (it makes sync.Pool drop items)
+	$(GO) test -count=1 -run 'TestAllocationBudgets' ./matcher/index/
 
 fuzz: ## run every fuzz target for FUZZTIME (default 30s) each; CI runs it after the tests
 	scripts/fuzz.sh $(FUZZTIME)

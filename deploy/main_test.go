@@ -1,13 +1,14 @@
 package deploy
 
 import (
+	"github.com/geomatch/geomatch/internal/servertest"
+
 	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -51,7 +52,7 @@ func baseEnv() []string {
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  *logBuffer
+	out  *servertest.Output
 	done chan struct{} // closed once the process has been waited for
 	err  error         // its exit status, once done is closed
 }
@@ -66,7 +67,7 @@ func startProc(t *testing.T, name string, args []string, env map[string]string) 
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	out := &logBuffer{}
+	out := &servertest.Output{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
@@ -156,27 +157,6 @@ func usage(t *testing.T, args ...string) string {
 		t.Fatalf("geomatch %s --help printed no usage:\n%s", strings.Join(args, " "), out)
 	}
 	return string(out)
-}
-
-// logBuffer keeps a process's output, up to a bound.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.buf.Len() < 1<<20 { // the first MiB tells what went wrong
-		b.buf.Write(p)
-	}
-	return len(p), nil
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // waitFor polls cond every 50 ms until it returns nil or timeout passes,

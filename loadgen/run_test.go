@@ -85,18 +85,32 @@ func TestRunAgainstEmbeddedCluster(t *testing.T) {
 	}
 }
 
-func TestRunAgainstRedisGEO(t *testing.T) {
-	addr := redistest.Start(t)
-	cfg := shortConfig()
+// redisTarget is a Redis GEO target at addr for cfg, closed when the test
+// ends.
+func redisTarget(t *testing.T, addr string, cfg Config) *RESPTarget {
+	t.Helper()
 	target, err := NewRESPTarget(addr, RedisGEO, cfg.StreamApps)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer target.Close()
-	rep, err := Run(context.Background(), cfg, target)
+	t.Cleanup(func() { target.Close() })
+	return target
+}
+
+// runRedis runs cfg against the Redis at addr and returns the report.
+func runRedis(t *testing.T, addr string, cfg Config) Report {
+	t.Helper()
+	rep, err := Run(context.Background(), cfg, redisTarget(t, addr, cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rep
+}
+
+func TestRunAgainstRedisGEO(t *testing.T) {
+	addr := redistest.Start(t)
+	cfg := shortConfig()
+	rep := runRedis(t, addr, cfg)
 	checkReport(t, rep, cfg)
 	if rep.ProcessMeasured || rep.Phases[0].CPUSeconds != 0 {
 		t.Error("CPU measured for an external target")
@@ -107,15 +121,11 @@ func TestRunStopsWithTheContext(t *testing.T) {
 	addr := redistest.Start(t)
 	cfg := shortConfig()
 	cfg.Duration = 30 * time.Second
-	target, err := NewRESPTarget(addr, RedisGEO, cfg.StreamApps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer target.Close()
+	target := redisTarget(t, addr, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err = Run(ctx, cfg, target)
+	_, err := Run(ctx, cfg, target)
 	if err == nil {
 		t.Fatal("Run returned no error after its context ended")
 	}
@@ -156,15 +166,7 @@ func TestRunSkipsPhasesAndCallsTheHook(t *testing.T) {
 		started = append(started, phase)
 		return func() { ended = append(ended, phase) }
 	}
-	target, err := NewRESPTarget(addr, RedisGEO, cfg.StreamApps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer target.Close()
-	rep, err := Run(context.Background(), cfg, target)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := runRedis(t, addr, cfg)
 	want := []string{"load", "ingest-stream", "nearby-1"}
 	var got []string
 	for _, p := range rep.Phases {
@@ -181,15 +183,7 @@ func TestRunMeasuresAServerProcess(t *testing.T) {
 	cfg.Skip = []string{"ingest-stream", "nearby"}
 	// This process stands in for the server: its CPU and RSS are real.
 	cfg.ServerPID = os.Getpid()
-	target, err := NewRESPTarget(addr, RedisGEO, cfg.StreamApps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer target.Close()
-	rep, err := Run(context.Background(), cfg, target)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := runRedis(t, addr, cfg)
 	if !rep.ProcessMeasured || rep.ServerPID != cfg.ServerPID {
 		t.Errorf("report: measured %v, pid %d", rep.ProcessMeasured, rep.ServerPID)
 	}

@@ -1,7 +1,6 @@
 package matcher
 
 import (
-	"context"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -19,15 +18,7 @@ func TestLocalAnswersLikeTheGRPCService(t *testing.T) {
 	src := twoNodeRing(t)
 	m, _ := src.Current()
 	a := newNode(t, "a", src)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	ctx := runNode(t, a)
 	l := NewLocal(a)
 	p, shard := shardOwnedBy(t, m, "a")
 	resp, err := l.Applier().Apply(ctx, &matcherv1.ApplyRequest{Seq: 7, Epoch: m.Epoch(), Updates: []*matcherv1.Update{update(m, "d1", p, 1)}})

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"google.golang.org/grpc"
 	"log/slog"
 	"math"
 	"slices"
 	"time"
+
+	"google.golang.org/grpc"
 
 	"github.com/uber/h3-go/v4"
 

@@ -36,6 +36,22 @@ func newNode(t *testing.T, id string, src membership.Source) *Node {
 	return n
 }
 
+// runNode runs n until the test ends, and fails the test if Run fails;
+// the context is the node's, done when the test ends.
+func runNode(t *testing.T, n *Node) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- n.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("node %s: %v", n.cfg.NodeID, err)
+		}
+	})
+	return ctx
+}
+
 // shardOwnedBy finds a point near New York whose shard the member owns.
 func shardOwnedBy(t *testing.T, m *shardmap.Map, id string) (geo.LatLng, h3.Cell) {
 	t.Helper()
@@ -178,15 +194,7 @@ func TestNodeDropsShardsItLoses(t *testing.T) {
 	src := twoNodeRing(t)
 	m, _ := src.Current()
 	a := newNode(t, "a", src)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	ctx := runNode(t, a)
 	p, _ := shardOwnedBy(t, m, "a")
 	if _, err := a.Apply(ctx, &matcherv1.ApplyRequest{Epoch: m.Epoch(), Updates: []*matcherv1.Update{update(m, "d1", p, 1)}}, nil); err != nil {
 		t.Fatal(err)
@@ -233,15 +241,7 @@ func TestPositionsAreWrittenBehind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	ctx := runNode(t, a)
 	var shards []h3.Cell
 	var points []geo.LatLng
 	for i := 0; i < 400 && len(shards) < 2; i++ {

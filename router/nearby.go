@@ -92,12 +92,7 @@ func (r *Router) scatter(ctx context.Context, m *shardmap.Map, q geo.LatLng, rad
 		for i, c := range t.Shards {
 			req.Shards[i] = uint64(c)
 		}
-		var resp *matcherv1.NearbyResponse
-		if p.local != nil {
-			resp, err = p.local.Nearby(ctx, req)
-		} else {
-			resp, err = p.rpc.Nearby(ctx, req)
-		}
+		resp, err := p.nearby(ctx, req)
 		if err != nil {
 			if _, ok := matcher.AsNotOwner(err); ok {
 				return nil, err

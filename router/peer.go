@@ -57,8 +57,10 @@ type peer struct {
 	// local is the matcher itself when it runs in this process: searches
 	// and updates then skip gRPC (Config.InProcess).
 	local *matcher.Local
-	ride  matcherv1.DispatchServiceClient
-	log   *slog.Logger
+	// nearby searches the matcher: local.Nearby or rpc.Nearby.
+	nearby func(context.Context, *matcherv1.NearbyRequest) (*matcherv1.NearbyResponse, error)
+	ride   matcherv1.DispatchServiceClient
+	log    *slog.Logger
 
 	queue     chan item
 	evictions chan *matcherv1.Eviction
@@ -76,16 +78,22 @@ func newPeer(r *Router, mem shardmap.Member) (*peer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to matcher %s at %s: %w", mem.ID, mem.Addr, err)
 	}
-	local := r.cfg.InProcess[mem.ID]
-	return &peer{
-		r: r, id: mem.ID, addr: mem.Addr, conn: conn, local: local,
+	p := &peer{
+		r: r, id: mem.ID, addr: mem.Addr, conn: conn, local: r.cfg.InProcess[mem.ID],
 		rpc:       matcherv1.NewMatcherServiceClient(conn),
 		ride:      matcherv1.NewDispatchServiceClient(conn),
 		log:       r.log.With("node", mem.ID, "addr", mem.Addr),
 		queue:     make(chan item, r.cfg.QueueLen),
 		evictions: make(chan *matcherv1.Eviction, r.cfg.EvictionQueueLen),
 		stop:      make(chan struct{}),
-	}, nil
+	}
+	p.nearby = func(ctx context.Context, req *matcherv1.NearbyRequest) (*matcherv1.NearbyResponse, error) {
+		return p.rpc.Nearby(ctx, req)
+	}
+	if p.local != nil {
+		p.nearby = p.local.Nearby
+	}
+	return p, nil
 }
 
 // close stops the peer; its run loop hands queued updates back for routing.

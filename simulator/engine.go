@@ -367,40 +367,32 @@ func (e *engine) windDown() {
 // resolvePending asks again for every request that did not answer, so the
 // run knows every trip the service created for it.
 func (e *engine) resolvePending(ctx context.Context) {
-	reqs := e.ledger.unanswered()
-	sem := make(chan struct{}, 32)
-	var wg sync.WaitGroup
-	for _, req := range reqs {
-		if ctx.Err() != nil {
-			break
+	inParallel(ctx, e.ledger.unanswered(), func(ctx context.Context, req *geomatchv1.RequestRideRequest) {
+		cctx, cancel := context.WithTimeout(ctx, callTimeout)
+		defer cancel()
+		req.WaitMs = 0
+		start := time.Now()
+		t, err := e.riders.RequestRide(cctx, req)
+		e.m.lat[mRequestRide].record(time.Since(start), err)
+		if err != nil {
+			e.warnOnce("pending", "could not learn the trip of an unanswered request", "request", req.GetRequestId(), "err", err)
+			return
 		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			cctx, cancel := context.WithTimeout(ctx, callTimeout)
-			defer cancel()
-			req.WaitMs = 0
-			start := time.Now()
-			t, err := e.riders.RequestRide(cctx, req)
-			e.m.lat[mRequestRide].record(time.Since(start), err)
-			if err != nil {
-				e.warnOnce("pending", "could not learn the trip of an unanswered request", "request", req.GetRequestId(), "err", err)
-				return
-			}
-			e.ledger.add(t, req.GetRequestId(), req.GetRiderId(), report.Pickup{Lat: req.GetPickup().GetLat(), Lng: req.GetPickup().GetLng()})
-		}()
-	}
-	wg.Wait()
+		e.ledger.add(t, req.GetRequestId(), req.GetRiderId(), report.Pickup{Lat: req.GetPickup().GetLat(), Lng: req.GetPickup().GetLng()})
+	})
 }
 
 // forEachOpen runs fn on every open trip, 32 at a time.
 func (e *engine) forEachOpen(ctx context.Context, fn func(context.Context, openTrip)) {
-	open := e.ledger.open()
+	inParallel(ctx, e.ledger.open(), fn)
+}
+
+// inParallel runs fn on every item, at most 32 at once, and returns when
+// all have returned; once ctx is done it starts no more.
+func inParallel[T any](ctx context.Context, items []T, fn func(context.Context, T)) {
 	sem := make(chan struct{}, 32)
 	var wg sync.WaitGroup
-	for _, o := range open {
+	for _, it := range items {
 		if ctx.Err() != nil {
 			break
 		}
@@ -409,7 +401,7 @@ func (e *engine) forEachOpen(ctx context.Context, fn func(context.Context, openT
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			fn(ctx, o)
+			fn(ctx, it)
 		}()
 	}
 	wg.Wait()

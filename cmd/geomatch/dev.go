@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"google.golang.org/grpc"
 	"io"
 	"strings"
+
+	"google.golang.org/grpc"
 
 	"github.com/geomatch/geomatch/internal/devcluster"
 	"github.com/geomatch/geomatch/internal/lifecycle"

@@ -1,11 +1,12 @@
 package main
 
 import (
+	"github.com/geomatch/geomatch/internal/servertest"
+
 	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -173,12 +174,11 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 // freeAddr returns a free TCP address on the loopback host.
 func freeAddr(t *testing.T, host string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	addr, err := servertest.FreeAddr(host)
 	if err != nil {
-		t.Fatalf("no free port on %s: %v", host, err)
+		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 var listening = regexp.MustCompile(`listening on (\S+)`)

@@ -1,14 +1,14 @@
 package main
 
 import (
+	"github.com/geomatch/geomatch/internal/servertest"
+
 	"context"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/geomatch/geomatch/internal/redistest"
 	"github.com/geomatch/geomatch/internal/tlsconfig"
 )
 
@@ -18,10 +18,7 @@ import (
 func TestRedisTLS(t *testing.T) {
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
-		if os.Getenv(redistest.RequireServersEnv) == "1" {
-			t.Fatalf("redis-server not installed (%s=1 forbids skipping)", redistest.RequireServersEnv)
-		}
-		t.Skip("redis-server not installed: apt-get install redis-server")
+		servertest.Missing(t, "redis-server not installed: apt-get install redis-server")
 	}
 	pki, err := tlsconfig.Generate(t.TempDir(), tlsconfig.DevHosts, time.Hour)
 	if err != nil {

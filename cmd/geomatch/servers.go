@@ -8,10 +8,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/hashicorp/consul/api"
 	"io"
 	"log/slog"
 	"net"
+
+	"github.com/hashicorp/consul/api"
 
 	"github.com/geomatch/geomatch/internal/lifecycle"
 	"github.com/geomatch/geomatch/matcher"

@@ -11,6 +11,8 @@
 package consultest
 
 import (
+	"github.com/geomatch/geomatch/internal/servertest"
+
 	"bytes"
 	"context"
 	"errors"
@@ -27,9 +29,6 @@ import (
 	"time"
 )
 
-// RequireServersEnv turns a missing binary from a skip into a failure.
-const RequireServersEnv = "GEOMATCH_REQUIRE_SERVERS"
-
 // BinaryEnv names the Consul binary to use.
 const BinaryEnv = "GEOMATCH_CONSUL_BINARY"
 
@@ -45,7 +44,7 @@ type Agent struct {
 	ports []int
 	cmd   *exec.Cmd
 	done  chan struct{}
-	out   *syncBuffer
+	out   *servertest.Output
 	once  sync.Once
 }
 
@@ -77,10 +76,7 @@ func Start(t testing.TB) *Agent {
 	path := Binary()
 	if path == "" {
 		msg := "consul not found: run scripts/install-consul.sh (builds Consul " + Version + " from the Go module proxy) or set " + BinaryEnv
-		if os.Getenv(RequireServersEnv) == "1" {
-			t.Fatalf("%s (%s=1 forbids skipping)", msg, RequireServersEnv)
-		}
-		t.Skip(msg)
+		servertest.Missing(t, msg)
 	}
 	var lastErr error
 	for range 3 {
@@ -98,7 +94,7 @@ func Start(t testing.TB) *Agent {
 func launch(path string) (*Agent, error) {
 	ports := make([]int, 4)
 	for i := range ports {
-		p, err := freePort()
+		p, err := servertest.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -113,7 +109,7 @@ func launchOn(path string, ports []int) (*Agent, error) {
 		"-server-port", strconv.Itoa(ports[1]), "-serf-lan-port", strconv.Itoa(ports[2]),
 		"-serf-wan-port", strconv.Itoa(ports[3]), "-log-level", "warn"}
 	cmd := exec.Command(path, args...)
-	out := &syncBuffer{}
+	out := &servertest.Output{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("run %s: %w", path, err)
@@ -202,33 +198,4 @@ func WaitFor(ctx context.Context, timeout time.Duration, cond func() bool) bool 
 		time.Sleep(20 * time.Millisecond)
 	}
 	return cond()
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pick a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.buf.Len() > 1<<20 {
-		return len(p), nil // bounded: the first MiB tells what went wrong
-	}
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -12,10 +12,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"google.golang.org/grpc"
 	"log/slog"
 	"net"
 	"time"
+
+	"google.golang.org/grpc"
 
 	"github.com/geomatch/geomatch/dispatch"
 	"github.com/geomatch/geomatch/internal/lifecycle"
@@ -171,7 +172,7 @@ func Start(cfg Config) (*Cluster, error) {
 		closeAll()
 		return nil, err
 	}
-	nodes := make([]*matcher.Node, len(c.Members))
+	c.Nodes = make([]*matcher.Node, len(c.Members))
 	for i, m := range c.Members {
 		mc := matcher.DefaultConfig(m.ID)
 		mc.Store = c.Store
@@ -179,7 +180,7 @@ func Start(cfg Config) (*Cluster, error) {
 		if cfg.Matcher != nil {
 			cfg.Matcher(&mc)
 		}
-		if nodes[i], err = matcher.NewNode(mc, c.Membership, cfg.Log); err != nil {
+		if c.Nodes[i], err = matcher.NewNode(mc, c.Membership, cfg.Log); err != nil {
 			closeAll()
 			return nil, err
 		}
@@ -188,9 +189,9 @@ func Start(cfg Config) (*Cluster, error) {
 	rcfg.Rides = ops
 	rcfg.DialOptions = append(rcfg.DialOptions, sec.dial...)
 	if !cfg.InternalGRPC {
-		rcfg.InProcess = make(map[string]*matcher.Local, len(nodes))
+		rcfg.InProcess = make(map[string]*matcher.Local, len(c.Nodes))
 		for i, m := range c.Members {
-			rcfg.InProcess[m.ID] = matcher.NewLocal(nodes[i])
+			rcfg.InProcess[m.ID] = matcher.NewLocal(c.Nodes[i])
 		}
 	}
 	if c.Router, err = router.New(rcfg, routerSrc, cfg.Log.With("role", "router")); err != nil {
@@ -198,7 +199,7 @@ func Start(cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	for i, m := range c.Members {
-		node := nodes[i]
+		node := c.Nodes[i]
 		// Each coordinator searches the whole cluster through the router.
 		coord, err := dispatch.NewCoordinator(cfg.Dispatch, c.Store, c.Router, node, cfg.Log.With("node", m.ID))
 		if err != nil {
@@ -206,7 +207,6 @@ func Start(cfg Config) (*Cluster, error) {
 			c.matchers.Stop()
 			return nil, err
 		}
-		c.Nodes = append(c.Nodes, node)
 		c.Coordinators = append(c.Coordinators, coord)
 		opts, err := cfg.serverOptions("matcher " + m.ID)
 		if err != nil {

@@ -19,6 +19,7 @@ import (
 	"math"
 	"os"
 	"runtime/debug"
+	"runtime/metrics"
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
 )
@@ -52,13 +53,14 @@ func Apply() Policy {
 	return Current()
 }
 
-// Current reports the policy in force.
+// Current reports the policy in force, read from runtime/metrics (no
+// setting is touched to read it).
 func Current() Policy {
-	percent := debug.SetGCPercent(-1)
-	debug.SetGCPercent(percent)
-	limit := debug.SetMemoryLimit(-1) // a negative value reads the limit
+	samples := []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/gomemlimit:bytes"}}
+	metrics.Read(samples)
+	limit := int64(samples[1].Value.Uint64())
 	if limit == math.MaxInt64 {
 		limit = 0
 	}
-	return Policy{Percent: percent, MemoryLimit: limit}
+	return Policy{Percent: int(samples[0].Value.Uint64()), MemoryLimit: limit}
 }

@@ -21,23 +21,19 @@
 package redistest
 
 import (
+	"github.com/geomatch/geomatch/internal/servertest"
+
 	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
-
-// RequireServersEnv is the environment variable that turns a missing
-// redis-server binary from a skip into a failure.
-const RequireServersEnv = "GEOMATCH_REQUIRE_SERVERS"
 
 const (
 	// binary is the server executable looked up on PATH.
@@ -80,10 +76,7 @@ func lookPath(t testing.TB) string {
 	path, err := exec.LookPath(binary)
 	if err != nil {
 		msg := "redis-server not installed: apt-get install redis-server"
-		if os.Getenv(RequireServersEnv) == "1" {
-			t.Fatalf("%s (%s=1 forbids skipping)", msg, RequireServersEnv)
-		}
-		t.Skip(msg)
+		servertest.Missing(t, msg)
 	}
 	return path
 }
@@ -94,7 +87,7 @@ func start(t testing.TB, path, dir string, extra ...string) string {
 	t.Helper()
 	var lastErr error
 	for range portAttempts {
-		port, err := freePort()
+		port, err := servertest.FreePort()
 		if err != nil {
 			t.Fatalf("redistest: pick a port: %v", err)
 		}
@@ -113,7 +106,7 @@ func start(t testing.TB, path, dir string, extra ...string) string {
 }
 
 // errExited marks a server that exited before answering, typically because
-// the port was taken between freePort and bind.
+// the port was taken between servertest.FreePort and bind.
 var errExited = errors.New("redis-server exited before it was ready")
 
 // server is one running redis-server process.
@@ -121,7 +114,7 @@ type server struct {
 	addr string
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has been waited for
-	out  *syncBuffer
+	out  *servertest.Output
 }
 
 // launch starts the process and waits until it answers PING.
@@ -135,7 +128,7 @@ func launch(path, dir string, port int, extra []string) (*server, error) {
 		"--logfile", "",
 	}, extra...)
 	cmd := exec.Command(path, args...)
-	out := &syncBuffer{}
+	out := &servertest.Output{}
 	cmd.Stdout = out
 	cmd.Stderr = out
 	if err := cmd.Start(); err != nil {
@@ -200,17 +193,6 @@ func ping(addr string) error {
 	return nil
 }
 
-// freePort asks the kernel for a free loopback port. The port is released
-// before the server binds it, so a collision is possible; start retries.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // lastLines returns the last n lines of s, for error messages.
 func lastLines(s string, n int) string {
 	lines := bytes.Split(bytes.TrimSpace([]byte(s)), []byte("\n"))
@@ -218,23 +200,4 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return string(bytes.Join(lines, []byte(" | ")))
-}
-
-// syncBuffer collects the server's output; the process writes it from a
-// goroutine of os/exec while launch may read it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

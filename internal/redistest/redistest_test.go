@@ -1,6 +1,8 @@
 package redistest
 
 import (
+	"github.com/geomatch/geomatch/internal/servertest"
+
 	"fmt"
 	"runtime"
 	"strings"
@@ -95,13 +97,13 @@ func runFake(t *testing.T) *fakeTB {
 func TestMissingBinary(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
 
-	t.Setenv(RequireServersEnv, "")
+	t.Setenv(servertest.RequireServersEnv, "")
 	if f := runFake(t); !f.skipped || !strings.Contains(f.msg, "apt-get install redis-server") {
-		t.Errorf("without %s: skipped %v failed %v (%q), want a skip saying how to install", RequireServersEnv, f.skipped, f.failed, f.msg)
+		t.Errorf("without %s: skipped %v failed %v (%q), want a skip saying how to install", servertest.RequireServersEnv, f.skipped, f.failed, f.msg)
 	}
 
-	t.Setenv(RequireServersEnv, "1")
+	t.Setenv(servertest.RequireServersEnv, "1")
 	if f := runFake(t); !f.failed || f.skipped {
-		t.Errorf("with %s=1: skipped %v failed %v (%q), want a failure", RequireServersEnv, f.skipped, f.failed, f.msg)
+		t.Errorf("with %s=1: skipped %v failed %v (%q), want a failure", servertest.RequireServersEnv, f.skipped, f.failed, f.msg)
 	}
 }
