@@ -40,6 +40,17 @@ import (
 // send them to the new owner as soon as they see the new ring) are never
 // overwritten by older transferred positions.
 //
+// A copy handed over may be stale by the time it is applied: the driver
+// may have crossed to another node's shard after the snapshot was taken,
+// and the eviction that says so may still be on its way. Three things keep
+// a driver on one node. Evictions received while handoff state is kept are
+// recorded, and so are the timestamps of drivers the node itself gave up,
+// and an older copy is not applied. After the warm-up every copy applied is
+// checked with the nodes that answered (Holding), and dropped where one
+// holds the driver newer. And a copy stays marked as handed over until the
+// driver's own next update, which then evicts the copies elsewhere as a new
+// driver's first update does.
+//
 // Until its warm-up ends, a gained shard is gated: nearby searches over it
 // wait (bounded by WarmTimeout and the caller's deadline) instead of
 // answering from a half-filled index. Location updates are not gated.
@@ -118,7 +129,8 @@ func (n *Node) evict(id string, olderThanMs int64) {
 	h.evMu.Lock()
 	defer h.evMu.Unlock()
 	d, had := n.ix.Get(id)
-	if n.ix.Evict(id, olderThanMs) && had && n.pos != nil {
+	ev := n.ix.Evict(id, olderThanMs)
+	if ev && had && n.pos != nil {
 		// Its position now lives under the claiming node's shard.
 		n.pos.put(posWrite{shard: uint64(d.Shard), pos: store.Position{DriverID: id}, del: true})
 	}
@@ -127,6 +139,24 @@ func (n *Node) evict(id string, olderThanMs int64) {
 	}
 	if cur, ok := h.evicted[id]; ok || len(h.evicted) < maxEvictLog {
 		h.evicted[id] = max(cur, olderThanMs)
+	}
+}
+
+// recordGivenUp records the timestamps of drivers the node stops holding
+// because it gave up their shard, as evictions would: the node has seen
+// these positions, so a copy older than one of them, handed over later by
+// a node whose snapshot predates the move, is stale. Without this a node
+// that received a driver's newest update (and so was told of no eviction,
+// being the claimer) and then gave the shard up would take an older copy
+// back from a peer during its next warm-up.
+func (n *Node) recordGivenUp(snap []index.Driver) {
+	h := &n.ho
+	h.evMu.Lock()
+	defer h.evMu.Unlock()
+	for _, d := range snap {
+		if cur, ok := h.evicted[d.ID]; ok || len(h.evicted) < maxEvictLog {
+			h.evicted[d.ID] = max(cur, d.TimestampMs)
+		}
 	}
 }
 
@@ -297,6 +327,7 @@ func (n *Node) retire(m *shardmap.Map) {
 		}
 		// A snapshot left from an earlier loss is older than this one.
 		h.retired[st.Shard] = &retiredShard{epoch: m.Epoch(), drivers: snap, until: time.Now().Add(n.cfg.HandoffGrace)}
+		n.recordGivenUp(snap)
 	}
 	n.loads.retain(func(c h3.Cell) bool { return n.owns(m, c) })
 	if len(rehome) > 0 {
@@ -309,7 +340,7 @@ func (n *Node) retire(m *shardmap.Map) {
 }
 
 func driverUpdate(d index.Driver, shard h3.Cell) index.Update {
-	return index.Update{ID: d.ID, Pos: d.Pos, TimestampMs: d.TimestampMs, Status: d.Status, VehicleClass: d.VehicleClass, Shard: shard}
+	return index.Update{ID: d.ID, Pos: d.Pos, TimestampMs: d.TimestampMs, Status: d.Status, VehicleClass: d.VehicleClass, Shard: shard, HandedOver: d.HandedOver}
 }
 
 // warm fills the shards g gains and reports whether every source answered.
@@ -330,7 +361,7 @@ func (n *Node) warm(ctx context.Context, g *gate) bool {
 	}
 	type result struct {
 		id      string
-		drivers int
+		ids     []string // drivers applied from its handoff
 		err     error
 	}
 	results := make(chan result, len(peers))
@@ -340,31 +371,32 @@ func (n *Node) warm(ctx context.Context, g *gate) bool {
 			// A peer that refuses the connection is gone (its shards warm
 			// from the store); one that is slow or broke off mid-stream
 			// is asked again while the warm-up has time.
-			var k int
+			var ids []string
 			var err error
 			for attempt := 0; attempt < 3; attempt++ {
-				var got int
+				var got []string
 				got, err = n.pull(ctx, mem, target, since, &covered)
-				k += got
+				ids = append(ids, got...)
 				if err == nil || ctx.Err() != nil || status.Code(err) == codes.Unavailable {
 					break
 				}
 			}
-			results <- result{mem.ID, k, err}
+			results <- result{mem.ID, ids, err}
 		}()
 	}
 	answered := map[string]bool{}
-	pulled := 0
+	var recheck []string // everything handed over: a copy may have gone stale on its way
 	complete := true
 	for range peers {
 		r := <-results
+		recheck = append(recheck, r.ids...)
 		if r.err != nil {
 			n.log.Info("handoff: node did not answer, its shards warm from the store", "from", r.id, "err", r.err)
 			continue
 		}
 		answered[r.id] = true
-		pulled += r.drivers
 	}
+	pulled := len(recheck)
 	// The node's own snapshots of shards it gave up after base and owns
 	// again: no other node may have taken them over completely.
 	reclaimed := n.reclaim(target, since)
@@ -374,8 +406,12 @@ func (n *Node) warm(ctx context.Context, g *gate) bool {
 		n.log.Warn("handoff: warm-up from the store", "err", err)
 		complete = false
 	}
+	// Every copy applied here is checked with the nodes that answered: a
+	// node that received a newer update of the driver before this one
+	// applied its copy holds it and says so; one that receives it later
+	// claims it and evicts this copy.
 	stale := 0
-	if recheck := append(reclaimed, fromStore...); len(recheck) > 0 {
+	if recheck = append(append(recheck, reclaimed...), fromStore...); len(recheck) > 0 {
 		var live []shardmap.Member
 		for id := range answered {
 			live = append(live, peers[id])
@@ -403,25 +439,25 @@ func membersOf(m *shardmap.Map) []shardmap.Member {
 
 // pull asks mem for the drivers it holds that target gives to this node and
 // applies them.
-func (n *Node) pull(ctx context.Context, mem shardmap.Member, target *shardmap.Map, since uint64, covered *sync.Map) (int, error) {
+func (n *Node) pull(ctx context.Context, mem shardmap.Member, target *shardmap.Map, since uint64, covered *sync.Map) ([]string, error) {
 	c, err := n.ho.peers.get(mem.Addr)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.TransferTimeout)
 	defer cancel()
 	stream, err := c.Transfer(ctx, &matcherv1.TransferRequest{Epoch: target.Epoch(), NodeId: n.cfg.NodeID, SinceEpoch: since})
 	if err != nil {
-		return 0, fmt.Errorf("transfer from %s: %w", mem.ID, err)
+		return nil, fmt.Errorf("transfer from %s: %w", mem.ID, err)
 	}
-	total := 0
+	var applied []string
 	for {
 		chunk, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
-			return total, nil
+			return applied, nil
 		}
 		if err != nil {
-			return total, fmt.Errorf("transfer from %s: %w", mem.ID, err)
+			return applied, fmt.Errorf("transfer from %s: %w", mem.ID, err)
 		}
 		for _, c := range chunk.GetCovered() {
 			covered.Store(h3.Cell(c), true)
@@ -437,10 +473,11 @@ func (n *Node) pull(ctx context.Context, mem shardmap.Member, target *shardmap.M
 				continue
 			}
 			ups = append(ups, index.Update{ID: u.GetDriverId(), Pos: p, TimestampMs: u.GetTimestampMs(),
-				Status: index.Status(u.GetStatus()), VehicleClass: u.GetVehicleClass(), Shard: s})
+				Status: index.Status(u.GetStatus()), VehicleClass: u.GetVehicleClass(), Shard: s, HandedOver: true})
 		}
-		n.applyHandedOver(ups)
-		total += len(ups)
+		for _, u := range n.applyHandedOver(ups) {
+			applied = append(applied, u.ID)
+		}
 	}
 }
 
@@ -463,7 +500,9 @@ func (n *Node) reclaim(target *shardmap.Map, since uint64) []string {
 			if !ownedBy(target, n.cfg.NodeID, s) || n.evictedSince(d.ID, d.TimestampMs) {
 				continue
 			}
-			ups = append(ups, driverUpdate(d, s))
+			u := driverUpdate(d, s)
+			u.HandedOver = true // the driver may have moved on to another node since
+			ups = append(ups, u)
 		}
 	}
 	kept := n.applyHandedOver(ups)
@@ -527,7 +566,7 @@ func (n *Node) warmFromStore(ctx context.Context, g *gate, answered map[string]b
 			if p.Status < 0 || p.Status > int32(geomatchv1.DriverStatus_DRIVER_STATUS_OFFLINE) {
 				st = index.StatusUnspecified
 			}
-			ups = append(ups, index.Update{ID: p.DriverID, Pos: pos, TimestampMs: p.TimestampMs, Status: st, VehicleClass: p.VehicleClass, Shard: cell})
+			ups = append(ups, index.Update{ID: p.DriverID, Pos: pos, TimestampMs: p.TimestampMs, Status: st, VehicleClass: p.VehicleClass, Shard: cell, HandedOver: true})
 		}
 		for _, u := range n.applyHandedOver(ups) {
 			applied = append(applied, u.ID)
@@ -555,10 +594,14 @@ func (n *Node) Holding(req *matcherv1.HoldingRequest) (*matcherv1.HoldingRespons
 }
 
 // reconcile asks the peers that answered whether they hold any of the
-// drivers warmed from the store, and drops the local copies another node
-// holds at least as new: store positions are written behind, so a driver
-// that left a dead node's shard just before it died may still be listed
-// there. It returns how many copies were dropped.
+// drivers just handed over or warmed from the store, and drops the local
+// copies another node holds newer: a snapshot may predate the driver's move
+// to another node (the eviction is still on its way), and store positions
+// are written behind, so a driver that left a dead node's shard just before
+// it died may still be listed there. A copy as new as another node's is
+// kept: it is the same position, and the driver's next update, a claim
+// since the copy is handed over, evicts the other. It returns how many
+// copies were dropped.
 func (n *Node) reconcile(ctx context.Context, peers []shardmap.Member, ids []string) int {
 	dropped := 0
 	for lo := 0; lo < len(ids); lo += maxHoldingIDs {
@@ -576,7 +619,7 @@ func (n *Node) reconcile(ctx context.Context, peers []shardmap.Member, ids []str
 				continue
 			}
 			for _, h := range resp.GetHeld() {
-				if n.ix.Evict(h.GetDriverId(), h.GetTimestampMs()+1) {
+				if n.ix.Evict(h.GetDriverId(), h.GetTimestampMs()) {
 					dropped++
 				}
 			}

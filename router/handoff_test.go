@@ -11,6 +11,9 @@ import (
 	"github.com/uber/h3-go/v4"
 
 	"github.com/geomatch/geomatch/internal/devcluster"
+	"github.com/geomatch/geomatch/internal/geo"
+	"github.com/geomatch/geomatch/matcher"
+	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 	"github.com/geomatch/geomatch/shardmap"
 )
@@ -116,4 +119,86 @@ func TestHandoffUnderUpdates(t *testing.T) {
 	}
 	c.waitSettled(t, final)
 	assertNearbyExact(t, c, r, final, 200)
+}
+
+// TestHandoffDropsCopiesStaleOnArrival hands over a snapshot copy of a
+// driver that has meanwhile crossed to another node, before the eviction
+// that says so could reach the snapshot's holder (the newer update is
+// applied at a matcher directly, so no eviction is sent at all). Whether
+// the node that takes the old copy had the newer position itself and gave
+// its shard up in the same ring change, or a third node holds the newer
+// position, the old copy must not survive the handoff: one node holds the
+// driver, at its newer position, and a search at the old one finds nothing.
+func TestHandoffDropsCopiesStaleOnArrival(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// newer is the node (index into Nodes) that receives the newer
+		// update; the old copy moves from node 2 to node 1.
+		newer int
+	}{
+		{"the taker gave up the newer position", 1},
+		{"a third node holds the newer position", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := startCluster(t, devcluster.Config{Matchers: 3, Doc: shardmap.Doc{ShardRes: 7}})
+			layout := func() *shardmap.Layout { m, _ := c.Membership.Current(); return m.Layout() }
+			oldPos := geo.LatLng{Lat: 40.7580, Lng: -73.9855}
+			newPos := geo.LatLng{Lat: 40.6782, Lng: -73.9442}
+			oldShard, newShard := layout().ShardOf(oldPos), layout().ShardOf(newPos)
+			if oldShard == newShard {
+				t.Fatal("test points share a shard")
+			}
+			ids := []string{c.Nodes[0].ID(), c.Nodes[1].ID(), c.Nodes[2].ID()}
+			pin := func(old, newer string) {
+				t.Helper()
+				if _, err := c.Membership.Update(func(d *shardmap.Doc) error {
+					d.Pins = map[h3.Cell]string{oldShard: old, newShard: newer}
+					return nil
+				}); err != nil {
+					t.Fatalf("pin shards: %v", err)
+				}
+			}
+			pin(ids[2], ids[tc.newer])
+
+			// The old position through the router, held by node 2.
+			resp, err := c.drivers.UpdateLocations(ctxT(t), &geomatchv1.UpdateLocationsRequest{Updates: []*geomatchv1.LocationUpdate{
+				{DriverId: "d", Position: &geomatchv1.LatLng{Lat: oldPos.Lat, Lng: oldPos.Lng}, TimestampMs: 100},
+			}})
+			if err != nil || resp.GetAccepted() != 1 {
+				t.Fatalf("old position: %v, %v", resp, err)
+			}
+			// The newer one straight to its owner: no eviction reaches node 2.
+			m, _ := c.Membership.Current()
+			ar, err := matcher.NewLocal(c.Nodes[tc.newer]).Applier().Apply(ctxT(t), &matcherv1.ApplyRequest{Seq: 1, Epoch: m.Epoch(),
+				Updates: []*matcherv1.Update{{DriverId: "d", Lat: newPos.Lat, Lng: newPos.Lng, TimestampMs: 200,
+					FineCell: uint64(m.Layout().FineCell(newPos))}}})
+			if err != nil || len(ar.GetExceptions()) > 0 {
+				t.Fatalf("newer position: %v, %v", ar, err)
+			}
+			// Node 2 gives the old shard (and its snapshot of the old
+			// copy) to node 1; the newer position's shard moves to node 2
+			// when node 1 held it.
+			newOwner := ids[tc.newer]
+			if tc.newer == 1 {
+				newOwner = ids[2]
+			}
+			pin(ids[1], newOwner)
+
+			// A search over the old shard waits for its warm-up.
+			near, err := c.riders.NearbyDrivers(ctxT(t), &geomatchv1.NearbyDriversRequest{
+				Position: &geomatchv1.LatLng{Lat: oldPos.Lat, Lng: oldPos.Lng}, Limit: 10, RadiusM: 1000})
+			if err != nil {
+				t.Fatalf("NearbyDrivers at the old position: %v", err)
+			}
+			if len(near.GetDrivers()) != 0 {
+				t.Errorf("search at the old position found %v", near.GetDrivers())
+			}
+			c.waitSettled(t, []fleetDriver{{id: "d", pos: newPos, ts: 200}})
+			for _, n := range c.Nodes {
+				if d, ok := n.Index().Get("d"); ok && d.TimestampMs != 200 {
+					t.Errorf("%s holds the driver at ts %d, want 200", n.ID(), d.TimestampMs)
+				}
+			}
+		})
+	}
 }

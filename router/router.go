@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -38,7 +39,15 @@ type Router struct {
 
 	limits *clientLimits // per-client rates and streams (ServerOptions)
 	tokens *tokenCache   // recently verified tokens (ServerOptions)
+
+	evictionsDropped atomic.Uint64
+	lastDropLog      atomic.Int64 // unix nanos of the last warning about dropped evictions
 }
+
+// EvictionsDropped returns how many evictions were dropped because a
+// matcher's eviction queue was full (each leaves a stale copy of a driver
+// on that matcher until the driver's TTL or its next update there).
+func (r *Router) EvictionsDropped() uint64 { return r.evictionsDropped.Load() }
 
 // New returns a router that routes by the maps src publishes.
 func New(cfg Config, src membership.Source, log *slog.Logger) (*Router, error) {

@@ -111,6 +111,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return errors.Join(err, c.Stop())
 		}
 	}
+	if err := obs.addRouter(c.Router); err != nil {
+		return errors.Join(err, c.Stop())
+	}
 	metricsG := lifecycle.NewGroup()
 	if err := obs.start(metricsG, mf.addr, log); err != nil {
 		return errors.Join(err, c.Stop())

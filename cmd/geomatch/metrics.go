@@ -16,6 +16,7 @@ import (
 	"github.com/geomatch/geomatch/internal/metrics"
 	"github.com/geomatch/geomatch/internal/serve"
 	"github.com/geomatch/geomatch/matcher"
+	"github.com/geomatch/geomatch/router"
 )
 
 // metricsFlags is the --metrics listener of a server command.
@@ -74,6 +75,21 @@ func (o *observer) addMatcher(node *matcher.Node, coord *dispatch.Coordinator) e
 		}
 	}
 	o.ready = append(o.ready, node.Ready)
+	return nil
+}
+
+// addRouter registers the router's counters.
+func (o *observer) addRouter(rt *router.Router) error {
+	if o == nil {
+		return nil
+	}
+	c := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "geomatch_router_evictions_dropped_total",
+		Help: "Evictions of stale driver copies dropped because a matcher's eviction queue was full.",
+	}, func() float64 { return float64(rt.EvictionsDropped()) })
+	if err := o.reg.Register(c); err != nil {
+		return fmt.Errorf("register router metrics: %w", err)
+	}
 	return nil
 }
 

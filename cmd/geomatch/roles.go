@@ -79,6 +79,9 @@ func startRouter(serveG, runG *lifecycle.Group, src membership.Source, st store.
 	if err != nil {
 		return fmt.Errorf("router: %w", err)
 	}
+	if err := obs.addRouter(rt); err != nil {
+		return err
+	}
 	opts, err := obs.serverOptions("router")
 	if err != nil {
 		return err

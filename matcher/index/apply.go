@@ -80,11 +80,13 @@ func (ix *Index) apply(u *Update, now int64) Result {
 		ix.insert(e, u, status, class, now)
 		return Result{Outcome: OutcomeApplied, Claimed: true}
 	case cur.cell != u.Shard:
+		claimed := e.handedOver && !u.HandedOver
 		ix.move(e, cur, u, status, class)
 		e.recv = now
 		ix.live.moveToBack(e)
-		return Result{Outcome: OutcomeApplied, MovedFrom: cur.cell}
+		return Result{Outcome: OutcomeApplied, MovedFrom: cur.cell, Claimed: claimed}
 	default:
+		claimed := e.handedOver && !u.HandedOver
 		cur.mu.Lock()
 		if e.lat != u.Pos.Lat || e.lng != u.Pos.Lng || e.status != status || e.class != class {
 			p := e.point()
@@ -93,11 +95,11 @@ func (ix *Index) apply(u *Update, now int64) Result {
 			p = e.point()
 			cur.tree.Insert(p, p, e.item())
 		}
-		e.ts = u.TimestampMs
+		e.ts, e.handedOver = u.TimestampMs, u.HandedOver
 		cur.mu.Unlock()
 		e.recv = now
 		ix.live.moveToBack(e)
-		return Result{Outcome: OutcomeApplied}
+		return Result{Outcome: OutcomeApplied, Claimed: claimed}
 	}
 }
 
@@ -107,7 +109,7 @@ func (ix *Index) insert(e *entry, u *Update, status Status, class uint16, now in
 	sh := ix.shardFor(u.Shard)
 	sh.mu.Lock()
 	e.lat, e.lng = u.Pos.Lat, u.Pos.Lng
-	e.ts, e.status, e.class = u.TimestampMs, status, class
+	e.ts, e.status, e.class, e.handedOver = u.TimestampMs, status, class, u.HandedOver
 	p := e.point()
 	sh.tree.Insert(p, p, e.item())
 	e.shard.Store(sh)
@@ -128,7 +130,7 @@ func (ix *Index) move(e *entry, from *shard, u *Update, status Status, class uin
 	p := e.point()
 	from.tree.Delete(p, p, e.item())
 	e.lat, e.lng = u.Pos.Lat, u.Pos.Lng
-	e.ts, e.status, e.class = u.TimestampMs, status, class
+	e.ts, e.status, e.class, e.handedOver = u.TimestampMs, status, class, u.HandedOver
 	p = e.point()
 	to.tree.Insert(p, p, e.item())
 	e.shard.Store(to)

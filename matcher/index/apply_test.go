@@ -97,6 +97,62 @@ func TestBatchIsAppliedInOrder(t *testing.T) {
 	}
 }
 
+// TestHandedOverCopyIsClaimedByTheDriversUpdate: a position applied from a
+// handoff is held unconfirmed; the driver's own next update reports Claimed
+// (so the caller evicts copies elsewhere), in the same shard or another,
+// and confirms it; a further handed-over update does not.
+func TestHandedOverCopyIsClaimedByTheDriversUpdate(t *testing.T) {
+	shard, other := cellOf(timesSquare, 7), cellOf(brooklyn, 7)
+	tests := []struct {
+		name        string
+		first, next Update
+		want        Result
+		wantHanded  bool
+	}{
+		{"own update confirms in the same shard",
+			Update{ID: "d", Pos: timesSquare, TimestampMs: 10, Shard: shard, HandedOver: true},
+			Update{ID: "d", Pos: timesSquare, TimestampMs: 11, Shard: shard},
+			Result{Outcome: OutcomeApplied, Claimed: true}, false},
+		{"own update confirms in another shard",
+			Update{ID: "d", Pos: timesSquare, TimestampMs: 10, Shard: shard, HandedOver: true},
+			Update{ID: "d", Pos: brooklyn, TimestampMs: 11, Shard: other},
+			Result{Outcome: OutcomeApplied, Claimed: true, MovedFrom: shard}, false},
+		{"handed over again stays unconfirmed",
+			Update{ID: "d", Pos: timesSquare, TimestampMs: 10, Shard: shard, HandedOver: true},
+			Update{ID: "d", Pos: brooklyn, TimestampMs: 11, Shard: other, HandedOver: true},
+			Result{Outcome: OutcomeApplied, MovedFrom: shard}, true},
+		{"a confirmed driver is not claimed again",
+			Update{ID: "d", Pos: timesSquare, TimestampMs: 10, Shard: shard},
+			Update{ID: "d", Pos: timesSquare, TimestampMs: 11, Shard: shard},
+			Result{Outcome: OutcomeApplied}, false},
+		{"a handed-over copy over a confirmed one",
+			Update{ID: "d", Pos: timesSquare, TimestampMs: 10, Shard: shard},
+			Update{ID: "d", Pos: timesSquare, TimestampMs: 11, Shard: shard, HandedOver: true},
+			Result{Outcome: OutcomeApplied}, true},
+		{"a stale own update confirms nothing",
+			Update{ID: "d", Pos: timesSquare, TimestampMs: 10, Shard: shard, HandedOver: true},
+			Update{ID: "d", Pos: timesSquare, TimestampMs: 9, Shard: shard},
+			Result{Outcome: OutcomeStale}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ix, _ := newTestIndex(t, 0, 0)
+			if r := apply1(ix, tt.first); r != (Result{Outcome: OutcomeApplied, Claimed: true}) {
+				t.Fatalf("first update: %+v", r)
+			}
+			if d, _ := ix.Get("d"); d.HandedOver != tt.first.HandedOver {
+				t.Fatalf("after the first update HandedOver = %v", d.HandedOver)
+			}
+			if r := apply1(ix, tt.next); r != tt.want {
+				t.Fatalf("second update: %+v, want %+v", r, tt.want)
+			}
+			if d, _ := ix.Get("d"); d.HandedOver != tt.wantHanded {
+				t.Errorf("HandedOver = %v, want %v", d.HandedOver, tt.wantHanded)
+			}
+		})
+	}
+}
+
 func TestApplyPanicsOnShortResults(t *testing.T) {
 	ix, _ := newTestIndex(t, 0, 0)
 	defer func() {

@@ -61,6 +61,10 @@ type entry struct {
 	shard      atomic.Pointer[shard]
 	class      uint16
 	status     Status
+	// handedOver: the entry came from a handoff (another node's copy, the
+	// store, a snapshot) and no update of the driver's own has confirmed
+	// it since. Written with ts.
+	handedOver bool
 }
 
 // point is the entry's position as a degenerate R-tree box corner {lng, lat}.
@@ -152,6 +156,7 @@ func (ix *Index) snapshot(e *entry, sh *shard, classes **classTable) Driver {
 		Status:       e.status,
 		VehicleClass: ix.className(classes, e.class),
 		Shard:        sh.cell,
+		HandedOver:   e.handedOver,
 	}
 }
 

@@ -57,6 +57,9 @@ type Driver struct {
 	Status       Status
 	VehicleClass string
 	Shard        h3.Cell // shard the driver is indexed under
+	// HandedOver is set while the position is one another node (or the
+	// store) handed over, not yet confirmed by an update of the driver's.
+	HandedOver bool
 }
 
 // Update is one location update, already validated by the caller; Shard is
@@ -68,6 +71,12 @@ type Update struct {
 	Status       Status // Unspecified: keep current (available for a new driver)
 	VehicleClass string // "": keep current
 	Shard        h3.Cell
+	// HandedOver marks a position handed over by another node or read from
+	// the store during a warm-up, rather than sent by the driver. The
+	// driver's next own update then reports Claimed, as if the driver were
+	// new here: a handed-over copy may be older than one another node has
+	// received meanwhile, and that node's copy must go.
+	HandedOver bool
 }
 
 // Outcome says what Apply did with one update.
@@ -113,8 +122,9 @@ func (o Outcome) String() string {
 type Result struct {
 	Outcome Outcome
 	// Claimed is set when the driver was not live on this node before (new,
-	// or back after eviction, removal or expiry): the caller tells the other
-	// nodes to drop older copies (Evict).
+	// or back after eviction, removal or expiry), or was live only as a
+	// handed-over copy and this is the driver's own update: the caller
+	// tells the other nodes to drop older copies (Evict).
 	Claimed bool
 	// MovedFrom is non-zero when the update moved the driver from another
 	// shard of this node.
