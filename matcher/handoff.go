@@ -360,9 +360,9 @@ func (n *Node) warm(ctx context.Context, g *gate) bool {
 		since = g.base.Epoch()
 	}
 	type result struct {
-		id      string
-		ids     []string // drivers applied from its handoff
-		err     error
+		id  string
+		ids []string // drivers applied from its handoff
+		err error
 	}
 	results := make(chan result, len(peers))
 	var covered sync.Map // shards some old owner handed over
