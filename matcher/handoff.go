@@ -397,9 +397,9 @@ func (n *Node) warm(ctx context.Context, g *gate) bool {
 		answered[r.id] = true
 	}
 	pulled := len(recheck)
-	// The node's own snapshots of shards it gave up after base and owns
-	// again: no other node may have taken them over completely.
-	reclaimed := n.reclaim(target, since)
+	// The node's own snapshots of what it gains: no other node may have
+	// taken them over completely.
+	reclaimed := n.reclaim(g)
 	pulled += len(reclaimed)
 	fromStore, err := n.warmFromStore(ctx, g, answered, &covered)
 	if err != nil {
@@ -481,23 +481,27 @@ func (n *Node) pull(ctx context.Context, mem shardmap.Member, target *shardmap.M
 	}
 }
 
-// reclaim applies the node's own snapshots of shards it gave up after the
-// epoch since and owns under target, and returns the ids applied (to be
-// checked with the other nodes: a copy may have gone stale meanwhile).
-func (n *Node) reclaim(target *shardmap.Map, since uint64) []string {
+// reclaim applies the node's own snapshots of drivers in the shards g
+// gains, and returns the ids applied (to be checked with the other nodes: a
+// copy may have gone stale meanwhile). Every snapshot still kept counts, not
+// only those taken after the last warm ring: the node that took a shard
+// over may not have finished fetching it (its warm-up cancelled by the ring
+// change that gives the shard back), and then this snapshot is the only
+// copy. Pulls from that node, applied by timestamp, bring what is newer.
+func (n *Node) reclaim(g *gate) []string {
 	var snaps [][]index.Driver
 	n.ho.mu.Lock()
 	for _, r := range n.ho.retired {
-		if r.epoch > since {
-			snaps = append(snaps, r.drivers)
-		}
+		snaps = append(snaps, r.drivers)
 	}
 	n.ho.mu.Unlock()
+	target := g.target
+	oldest := time.Now().Add(-n.ix.Config().TTL).UnixMilli()
 	var ups []index.Update
 	for _, snap := range snaps {
 		for _, d := range snap {
 			s := target.Layout().ShardOf(d.Pos)
-			if !ownedBy(target, n.cfg.NodeID, s) || n.evictedSince(d.ID, d.TimestampMs) {
+			if d.TimestampMs < oldest || !g.covers(n.cfg.NodeID, s) || n.evictedSince(d.ID, d.TimestampMs) {
 				continue
 			}
 			u := driverUpdate(d, s)
@@ -575,8 +579,9 @@ func (n *Node) warmFromStore(ctx context.Context, g *gate, answered map[string]b
 	return applied, nil
 }
 
-// maxHoldingIDs bounds one Holding call.
-const maxHoldingIDs = 100_000
+// maxHoldingIDs bounds one Holding call: with ids of the largest size the
+// answer stays under gRPC's default 4 MiB receive limit of the asking node.
+const maxHoldingIDs = 20_000
 
 // Holding reports which of req's drivers the node holds, and their
 // timestamps.

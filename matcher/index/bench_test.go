@@ -256,20 +256,25 @@ func BenchmarkApply(b *testing.B) {
 // BenchmarkApplyScaling: batches of 256 updates of known drivers that stay
 // in their shard, over the indexes of BenchmarkNearby (10k to 1M drivers,
 // 10M with GEOMATCH_BENCH_10M=1): the cost per update should stay flat.
+// The updates cycle over a random quarter of the fleet (at most 256k
+// drivers), so at scale each one finds its driver's entry, directory slot
+// and tree nodes out of the CPU cache, as a real fleet's updates do.
 // Reported per update. Budget: 0 allocs/op.
 func BenchmarkApplyScaling(b *testing.B) {
 	for _, n := range benchSizes() {
 		b.Run(sizeName(n), func(b *testing.B) {
 			bi := benchCache.get(b, "nyc-"+strconv.Itoa(n), n, nyc)
 			b.StopTimer()
-			// 64 batches of 256 drivers spread over the fleet, each
-			// moved by about a meter within its shard.
 			r := rand.New(rand.NewPCG(8, uint64(n)))
-			shards := bi.ix.Shards()
-			ups := make([]Update, 0, 256*64)
-			for len(ups) < cap(ups) {
-				ds := bi.ix.ShardDrivers(shards[r.IntN(len(shards))].Shard)
-				d := ds[r.IntN(len(ds))]
+			var all []Driver
+			for _, st := range bi.ix.Shards() {
+				all = append(all, bi.ix.ShardDrivers(st.Shard)...)
+			}
+			r.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+			batches := max(1, min(n/4, 256<<10)/256)
+			ups := make([]Update, 0, 256*batches)
+			for _, d := range all[:cap(ups)] {
+				// About a meter of movement within the shard.
 				p := geo.LatLng{Lat: d.Pos.Lat + (r.Float64()-0.5)*1e-5, Lng: d.Pos.Lng + (r.Float64()-0.5)*1e-5}
 				if cellOf(p, 7) != d.Shard {
 					p = d.Pos
@@ -277,12 +282,13 @@ func BenchmarkApplyScaling(b *testing.B) {
 				ups = append(ups, Update{ID: d.ID, Pos: p, TimestampMs: d.TimestampMs, Status: d.Status,
 					VehicleClass: d.VehicleClass, Shard: d.Shard})
 			}
+			all = nil
 			res := make([]Result, 256)
 			b.StartTimer()
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
-				batch := ups[(i%64)*256 : (i%64+1)*256]
+				batch := ups[(i%batches)*256 : (i%batches+1)*256]
 				for j := range batch {
 					batch[j].TimestampMs += 1000
 				}

@@ -10,8 +10,11 @@ const dirParts = 64
 // directory maps driver ids to entries: open addressing with linear probing
 // over slots that hold only the entry pointer, the id being read from the
 // entry. That is 8 bytes a slot instead of the 24 (string key + pointer) of a
-// map[string]*entry, about 45 bytes less per driver. It is not safe for
-// concurrent use; Index guards it with dirMu.
+// map[string]*entry, about 45 bytes less per driver. A byte a slot more
+// holds seven bits of the id's hash (tags), so a probe reads an entry (and
+// its id: two cache misses at scale) only when the tag matches, about once
+// a lookup instead of once a probe. It is not safe for concurrent use;
+// Index guards it with dirMu.
 type directory struct {
 	seed  maphash.Seed
 	n     int
@@ -22,6 +25,7 @@ type directory struct {
 // full, at least 1/8 full once it has grown.
 type dirPart struct {
 	slots []*entry
+	tags  []uint8 // tag of slots[i]'s id; 0 for an empty slot
 	n     int
 }
 
@@ -30,6 +34,10 @@ const minDirSlots = 8
 func newDirectory() *directory { return &directory{seed: maphash.MakeSeed()} }
 
 func (d *directory) hash(id string) uint64 { return maphash.String(d.seed, id) }
+
+// tag is what tags keeps of hash h: bits the part and slot choices do not
+// use, never 0.
+func tag(h uint64) uint8 { return uint8(h>>48) | 0x80 }
 
 // part picks a table by the top bits of the hash; slots use the low bits.
 func (d *directory) part(h uint64) *dirPart { return &d.parts[h>>(64-6)] }
@@ -42,13 +50,15 @@ func (d *directory) get(id string) *entry {
 		return nil
 	}
 	mask := uint64(len(p.slots) - 1)
+	t := tag(h)
 	for i := h & mask; ; i = (i + 1) & mask {
-		e := p.slots[i]
-		if e == nil {
+		switch p.tags[i] {
+		case 0:
 			return nil
-		}
-		if e.id == id {
-			return e
+		case t:
+			if e := p.slots[i]; e.id == id {
+				return e
+			}
 		}
 	}
 }
@@ -68,10 +78,10 @@ func (d *directory) put(e *entry) {
 func (p *dirPart) insert(h uint64, e *entry) {
 	mask := uint64(len(p.slots) - 1)
 	i := h & mask
-	for p.slots[i] != nil {
+	for p.tags[i] != 0 {
 		i = (i + 1) & mask
 	}
-	p.slots[i] = e
+	p.slots[i], p.tags[i] = e, tag(h)
 }
 
 // del removes e, which must be in d, shifting later entries of its probe run
@@ -88,11 +98,11 @@ func (d *directory) del(e *entry) {
 		// cyclically in (i, j].
 		home := d.hash(p.slots[j].id) & mask
 		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
-			p.slots[i] = p.slots[j]
+			p.slots[i], p.tags[i] = p.slots[j], p.tags[j]
 			i = j
 		}
 	}
-	p.slots[i] = nil
+	p.slots[i], p.tags[i] = nil, 0
 	p.n--
 	d.n--
 	if len(p.slots) > minDirSlots && p.n*8 < len(p.slots) {
@@ -103,7 +113,7 @@ func (d *directory) del(e *entry) {
 // resize rehashes p into size slots.
 func (d *directory) resize(p *dirPart, size int) {
 	old := p.slots
-	p.slots = make([]*entry, size)
+	p.slots, p.tags = make([]*entry, size), make([]uint8, size)
 	for _, e := range old {
 		if e != nil {
 			p.insert(d.hash(e.id), e)
