@@ -220,6 +220,9 @@ type applyBuf struct {
 	updates []index.Update
 	results []index.Result
 	pos     []uint32
+	// owned caches n.owns for one call's map: a batch's updates fall in
+	// few shards, and the ring lookup cost a fifth of Apply.
+	owned map[h3.Cell]bool
 }
 
 // Apply applies one batch of updates and evictions and returns the batch's
@@ -243,6 +246,11 @@ func (n *Node) Apply(ctx context.Context, req *matcherv1.ApplyRequest, buf *appl
 	resp := &matcherv1.ApplyResponse{Seq: req.GetSeq(), Epoch: m.Epoch()}
 	layout := m.Layout()
 	buf.updates, buf.pos = buf.updates[:0], buf.pos[:0]
+	if buf.owned == nil || len(buf.owned) > maxOwnedCache {
+		buf.owned = make(map[h3.Cell]bool)
+	} else {
+		clear(buf.owned)
+	}
 	for i, u := range req.GetUpdates() {
 		fine := h3.Cell(u.GetFineCell())
 		if err := checkUpdate(u, layout); err != nil {
@@ -250,7 +258,12 @@ func (n *Node) Apply(ctx context.Context, req *matcherv1.ApplyRequest, buf *appl
 			continue
 		}
 		shard := layout.ShardOfFine(fine)
-		if behind || !n.owns(m, shard) {
+		owned, ok := buf.owned[shard]
+		if !ok {
+			owned = n.owns(m, shard)
+			buf.owned[shard] = owned
+		}
+		if behind || !owned {
 			resp.Exceptions = append(resp.Exceptions, &matcherv1.Exception{Index: uint32(i), Outcome: matcherv1.Outcome_OUTCOME_NOT_OWNER})
 			continue
 		}
@@ -309,6 +322,10 @@ func (n *Node) Apply(ctx context.Context, req *matcherv1.ApplyRequest, buf *appl
 	}
 	return resp, nil
 }
+
+// maxOwnedCache bounds the ownership cache an Apply stream keeps between
+// batches (a batch of MaxBatch updates in as many shards grows it that far).
+const maxOwnedCache = 4096
 
 // errInvalid marks requests the internal API refuses as malformed.
 var errInvalid = errors.New("invalid request")

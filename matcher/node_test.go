@@ -38,7 +38,7 @@ func newNode(t *testing.T, id string, src membership.Source) *Node {
 
 // runNode runs n until the test ends, and fails the test if Run fails;
 // the context is the node's, done when the test ends.
-func runNode(t *testing.T, n *Node) context.Context {
+func runNode(t testing.TB, n *Node) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
