@@ -111,8 +111,10 @@ type handoff struct {
 
 	// evMu serialises evictions with the application of handed-over
 	// drivers. While a warm-up runs or snapshots are kept, evicted records
-	// evictions (the driver was claimed by another node), so an older copy
-	// is neither applied from a handoff nor handed over from a snapshot.
+	// per driver the newest timestamp known to supersede older copies (an
+	// eviction: the driver was claimed by another node; or a position the
+	// node gave up with its shard), so an older copy is neither applied
+	// from a handoff nor handed over from a snapshot.
 	evMu    sync.Mutex
 	evicted map[string]int64
 
@@ -120,8 +122,16 @@ type handoff struct {
 	wg    sync.WaitGroup // warm-ups, owned by Run
 }
 
-// maxEvictLog bounds the evictions recorded during one warm-up.
+// maxEvictLog bounds the drivers evicted records.
 const maxEvictLog = 1 << 20
+
+// supersede records in h.evicted that copies of driver id older than ts are
+// stale, within maxEvictLog. The caller holds h.evMu and h.evicted is set.
+func (h *handoff) supersede(id string, ts int64) {
+	if cur, ok := h.evicted[id]; ok || len(h.evicted) < maxEvictLog {
+		h.evicted[id] = max(cur, ts)
+	}
+}
 
 // evict applies an eviction, recording it while a warm-up runs.
 func (n *Node) evict(id string, olderThanMs int64) {
@@ -129,16 +139,12 @@ func (n *Node) evict(id string, olderThanMs int64) {
 	h.evMu.Lock()
 	defer h.evMu.Unlock()
 	d, had := n.ix.Get(id)
-	ev := n.ix.Evict(id, olderThanMs)
-	if ev && had && n.pos != nil {
+	if n.ix.Evict(id, olderThanMs) && had && n.pos != nil {
 		// Its position now lives under the claiming node's shard.
 		n.pos.put(posWrite{shard: uint64(d.Shard), pos: store.Position{DriverID: id}, del: true})
 	}
-	if h.evicted == nil {
-		return
-	}
-	if cur, ok := h.evicted[id]; ok || len(h.evicted) < maxEvictLog {
-		h.evicted[id] = max(cur, olderThanMs)
+	if h.evicted != nil {
+		h.supersede(id, olderThanMs)
 	}
 }
 
@@ -154,9 +160,7 @@ func (n *Node) recordGivenUp(snap []index.Driver) {
 	h.evMu.Lock()
 	defer h.evMu.Unlock()
 	for _, d := range snap {
-		if cur, ok := h.evicted[d.ID]; ok || len(h.evicted) < maxEvictLog {
-			h.evicted[d.ID] = max(cur, d.TimestampMs)
-		}
+		h.supersede(d.ID, d.TimestampMs)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -41,7 +42,7 @@ type Router struct {
 	tokens *tokenCache   // recently verified tokens (ServerOptions)
 
 	evictionsDropped atomic.Uint64
-	lastDropLog      atomic.Int64 // unix nanos of the last warning about dropped evictions
+	dropWarning      rate.Sometimes // at most one warning a second about them
 }
 
 // EvictionsDropped returns how many evictions were dropped because a
@@ -54,7 +55,7 @@ func New(cfg Config, src membership.Source, log *slog.Logger) (*Router, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
-	return &Router{cfg: cfg, src: src, log: log, peers: make(map[string]*peer), sessions: make(map[string]*driverSession),
+	return &Router{cfg: cfg, src: src, log: log, dropWarning: rate.Sometimes{Interval: time.Second}, peers: make(map[string]*peer), sessions: make(map[string]*driverSession),
 		limits: newClientLimits(cfg.Limits), tokens: newTokenCache()}, nil
 }
 

@@ -98,12 +98,10 @@ func (r *Router) evictElsewhere(owner, id string, ts int64) {
 		case p.evictions <- &matcherv1.Eviction{DriverId: id, OlderThanMs: ts}:
 		default:
 			n := r.evictionsDropped.Add(1)
-			// At most one warning a second: a queue that overflows does so
-			// by the thousand.
-			now, last := time.Now().UnixNano(), r.lastDropLog.Load()
-			if now-last >= int64(time.Second) && r.lastDropLog.CompareAndSwap(last, now) {
+			// A queue that overflows does so by the thousand.
+			r.dropWarning.Do(func() {
 				p.log.Warn("eviction queue full, dropping evictions", "driver", id, "dropped_total", n)
-			}
+			})
 		}
 	}
 }

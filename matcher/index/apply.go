@@ -49,6 +49,9 @@ func (ix *Index) apply(u *Update, now int64) Result {
 	if e != nil {
 		cur = e.shard.Load()
 	}
+	// The driver's own update of a handed-over copy claims it, as a new
+	// driver's first update does.
+	confirms := cur != nil && e.handedOver && !u.HandedOver
 	// A driver that is not live (new or tombstone) starts afresh:
 	// available, no class, unless the update says otherwise.
 	status, class := StatusAvailable, uint16(0)
@@ -80,13 +83,11 @@ func (ix *Index) apply(u *Update, now int64) Result {
 		ix.insert(e, u, status, class, now)
 		return Result{Outcome: OutcomeApplied, Claimed: true}
 	case cur.cell != u.Shard:
-		claimed := e.handedOver && !u.HandedOver
 		ix.move(e, cur, u, status, class)
 		e.recv = now
 		ix.live.moveToBack(e)
-		return Result{Outcome: OutcomeApplied, MovedFrom: cur.cell, Claimed: claimed}
+		return Result{Outcome: OutcomeApplied, MovedFrom: cur.cell, Claimed: confirms}
 	default:
-		claimed := e.handedOver && !u.HandedOver
 		cur.mu.Lock()
 		if e.lat != u.Pos.Lat || e.lng != u.Pos.Lng || e.status != status || e.class != class {
 			p := e.point()
@@ -99,7 +100,7 @@ func (ix *Index) apply(u *Update, now int64) Result {
 		cur.mu.Unlock()
 		e.recv = now
 		ix.live.moveToBack(e)
-		return Result{Outcome: OutcomeApplied, Claimed: claimed}
+		return Result{Outcome: OutcomeApplied, Claimed: confirms}
 	}
 }
 
