@@ -7,8 +7,8 @@ import (
 
 	"github.com/uber/h3-go/v4"
 
+	"github.com/geomatch/geomatch/cluster"
 	"github.com/geomatch/geomatch/dispatch"
-	"github.com/geomatch/geomatch/internal/devcluster"
 	"github.com/geomatch/geomatch/internal/geo"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 	"github.com/geomatch/geomatch/shardmap"
@@ -22,7 +22,7 @@ import (
 func crossing(t *testing.T, mode dispatch.Mode) float64 {
 	cfg := dispatch.DefaultConfig()
 	cfg.Mode, cfg.BatchWindow = mode, 400*time.Millisecond
-	c := start(t, devcluster.Config{Matchers: 1, Dispatch: cfg})
+	c := start(t, cluster.DevConfig{Matchers: 1, Dispatch: cfg})
 	center := h3.LatLngToCell(h3.LatLng{Lat: 40.7, Lng: -74.0}, shardmap.DefaultShardRes).LatLng()
 	base := offset(geo.LatLng{Lat: center.Lat, Lng: center.Lng}, -0.25)
 	c.place(t, map[string]geo.LatLng{"D0": base, "D1": offset(base, 0.4)}, "")

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geomatch/geomatch/cluster"
 	"github.com/geomatch/geomatch/dispatch"
-	"github.com/geomatch/geomatch/internal/devcluster"
 	"github.com/geomatch/geomatch/internal/geo"
 	"github.com/geomatch/geomatch/internal/redistest"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
@@ -25,7 +25,7 @@ type stormResult struct {
 // storm: 200 concurrent RequestRide calls for 50 available drivers spread
 // over Midtown (several shards and nodes), drivers accepting at random
 // after a short think; midway, change (if not nil) moves the ring.
-func storm(t *testing.T, c *cluster, change func(pos map[string]geo.LatLng)) stormResult {
+func storm(t *testing.T, c *testCluster, change func(pos map[string]geo.LatLng)) stormResult {
 	const drivers, riders = 50, 200
 	r := newRand(42)
 	pos := map[string]geo.LatLng{}
@@ -75,7 +75,7 @@ func storm(t *testing.T, c *cluster, change func(pos map[string]geo.LatLng)) sto
 
 // checkStorm: every trip is assigned or ended, no driver holds two trips,
 // and the store agrees with the trips.
-func checkStorm(t *testing.T, c *cluster, res stormResult) {
+func checkStorm(t *testing.T, c *testCluster, res stormResult) {
 	t.Helper()
 	byDriver := map[string]string{}
 	counts := map[geomatchv1.TripState]int{}
@@ -140,18 +140,18 @@ func stormConfig() dispatch.Config {
 // mid-storm.
 func TestConcurrentRequestsNeverDoubleAssign(t *testing.T) {
 	t.Run("steady", func(t *testing.T) {
-		c := start(t, devcluster.Config{Matchers: 3, Dispatch: stormConfig()})
+		c := start(t, cluster.DevConfig{Matchers: 3, Dispatch: stormConfig()})
 		checkStorm(t, c, storm(t, c, nil))
 	})
 	t.Run("ring-change", func(t *testing.T) {
-		c := start(t, devcluster.Config{Matchers: 3, Dispatch: stormConfig()})
+		c := start(t, cluster.DevConfig{Matchers: 3, Dispatch: stormConfig()})
 		checkStorm(t, c, storm(t, c, drainM1(t, c)))
 	})
 }
 
 // drainM1 returns a mid-storm ring change: m1 is drained (its shards and
 // their rides move to m2 and m3) and the drivers report again.
-func drainM1(t *testing.T, c *cluster) func(pos map[string]geo.LatLng) {
+func drainM1(t *testing.T, c *testCluster) func(pos map[string]geo.LatLng) {
 	return func(pos map[string]geo.LatLng) {
 		if _, err := c.Membership.Update(func(d *shardmap.Doc) error {
 			d.Drained = []string{"m1"}
@@ -175,6 +175,6 @@ func TestConcurrentRequestsNeverDoubleAssignRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() }) // after the cluster stops
-	c := start(t, devcluster.Config{Matchers: 3, Dispatch: stormConfig(), Store: st})
+	c := start(t, cluster.DevConfig{Matchers: 3, Dispatch: stormConfig(), Store: st})
 	checkStorm(t, c, storm(t, c, drainM1(t, c)))
 }

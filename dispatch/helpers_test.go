@@ -11,25 +11,25 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/geomatch/geomatch/internal/devcluster"
+	"github.com/geomatch/geomatch/cluster"
 	"github.com/geomatch/geomatch/internal/geo"
 	"github.com/geomatch/geomatch/matcher"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 )
 
-type cluster struct {
-	*devcluster.Cluster
+type testCluster struct {
+	*cluster.Dev
 	conn    *grpc.ClientConn
 	drivers geomatchv1.DriverServiceClient
 	riders  geomatchv1.RiderServiceClient
 }
 
-func start(t *testing.T, cfg devcluster.Config) *cluster {
+func start(t *testing.T, cfg cluster.DevConfig) *testCluster {
 	t.Helper()
 	if cfg.Matcher == nil {
 		cfg.Matcher = func(mc *matcher.Config) { mc.Index.TTL = time.Hour }
 	}
-	c, err := devcluster.Start(cfg)
+	c, err := cluster.StartDev(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func start(t *testing.T, cfg devcluster.Config) *cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &cluster{Cluster: c, conn: conn, drivers: geomatchv1.NewDriverServiceClient(conn), riders: geomatchv1.NewRiderServiceClient(conn)}
+	return &testCluster{Dev: c, conn: conn, drivers: geomatchv1.NewDriverServiceClient(conn), riders: geomatchv1.NewRiderServiceClient(conn)}
 }
 
 func ctxT(t *testing.T, d time.Duration) context.Context {
@@ -55,7 +55,7 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 func ll(p geo.LatLng) *geomatchv1.LatLng { return &geomatchv1.LatLng{Lat: p.Lat, Lng: p.Lng} }
 
 // place reports driver positions through the public API.
-func (c *cluster) place(t *testing.T, pos map[string]geo.LatLng, class string) {
+func (c *testCluster) place(t *testing.T, pos map[string]geo.LatLng, class string) {
 	t.Helper()
 	req := &geomatchv1.UpdateLocationsRequest{}
 	now := time.Now().UnixMilli()
@@ -82,7 +82,7 @@ type app struct {
 
 // connect opens the app's stream; decide answers each offer (nil: never
 // answer); think delays each answer.
-func (c *cluster) connect(t *testing.T, id string, decide func(*geomatchv1.RideOffer) bool, think func() time.Duration) *app {
+func (c *testCluster) connect(t *testing.T, id string, decide func(*geomatchv1.RideOffer) bool, think func() time.Duration) *app {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	stream, err := c.drivers.Connect(ctx)

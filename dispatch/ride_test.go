@@ -10,8 +10,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/geomatch/geomatch/cluster"
 	"github.com/geomatch/geomatch/dispatch"
-	"github.com/geomatch/geomatch/internal/devcluster"
 	"github.com/geomatch/geomatch/internal/geo"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 	"github.com/geomatch/geomatch/store"
@@ -25,7 +25,7 @@ func always(bool) func(*geomatchv1.RideOffer) bool {
 // accepts, is assigned (the waiting RequestRide returns it), picks up and
 // drops off, and is available again.
 func TestRideLifecycle(t *testing.T) {
-	c := start(t, devcluster.Config{Matchers: 3})
+	c := start(t, cluster.DevConfig{Matchers: 3})
 	c.place(t, map[string]geo.LatLng{"near": offset(midtown, 0.3), "far": offset(midtown, 2)}, "")
 	near := c.connect(t, "near", always(true), nil)
 	c.connect(t, "far", always(true), nil)
@@ -59,7 +59,7 @@ func TestRideLifecycle(t *testing.T) {
 // TestDeclineGoesToNextCandidate: a declined offer releases the driver and
 // the trip is offered to the next nearest.
 func TestDeclineGoesToNextCandidate(t *testing.T) {
-	c := start(t, devcluster.Config{Matchers: 3})
+	c := start(t, cluster.DevConfig{Matchers: 3})
 	c.place(t, map[string]geo.LatLng{"near": offset(midtown, 0.2), "next": offset(midtown, 0.5)}, "")
 	near := c.connect(t, "near", func(*geomatchv1.RideOffer) bool { return false }, nil)
 	c.connect(t, "next", always(true), nil)
@@ -80,7 +80,7 @@ func TestDeclineGoesToNextCandidate(t *testing.T) {
 func TestUnansweredOffersEndAsNoDriver(t *testing.T) {
 	cfg := dispatch.DefaultConfig()
 	cfg.OfferTimeout, cfg.MaxOffers = 300*time.Millisecond, 2
-	c := start(t, devcluster.Config{Matchers: 2, Dispatch: cfg})
+	c := start(t, cluster.DevConfig{Matchers: 2, Dispatch: cfg})
 	c.place(t, map[string]geo.LatLng{"a": offset(midtown, 0.2), "b": offset(midtown, 0.4), "c": offset(midtown, 0.6)}, "")
 	for _, id := range []string{"a", "b", "c"} {
 		c.connect(t, id, nil, nil) // never answers
@@ -102,7 +102,7 @@ func TestUnansweredOffersEndAsNoDriver(t *testing.T) {
 // TestSameRequestIDYieldsOneTrip: RequestRide is idempotent by request_id,
 // also when the duplicates race.
 func TestSameRequestIDYieldsOneTrip(t *testing.T) {
-	c := start(t, devcluster.Config{Matchers: 3})
+	c := start(t, cluster.DevConfig{Matchers: 3})
 	c.place(t, map[string]geo.LatLng{"d1": offset(midtown, 0.2), "d2": offset(midtown, 0.3)}, "")
 	c.connect(t, "d1", always(true), nil)
 	c.connect(t, "d2", always(true), nil)
@@ -145,7 +145,7 @@ func TestSameRequestIDYieldsOneTrip(t *testing.T) {
 // TestCancelReleasesDriver: cancelling an offered or assigned trip frees
 // its driver; only the trip's rider may cancel.
 func TestCancelReleasesDriver(t *testing.T) {
-	c := start(t, devcluster.Config{Matchers: 3})
+	c := start(t, cluster.DevConfig{Matchers: 3})
 	c.place(t, map[string]geo.LatLng{"slow": offset(midtown, 0.2)}, "")
 	slow := c.connect(t, "slow", nil, nil)
 	tr, err := c.riders.RequestRide(ctxT(t, 5*time.Second), rideReq("req-c", "rider-1", midtown, 0))
@@ -181,7 +181,7 @@ func TestCancelReleasesDriver(t *testing.T) {
 // TestRideRequestsRejectBadInput: every field is checked, nothing is
 // created.
 func TestRideRequestsRejectBadInput(t *testing.T) {
-	c := start(t, devcluster.Config{Matchers: 1})
+	c := start(t, cluster.DevConfig{Matchers: 1})
 	good := func() *geomatchv1.RequestRideRequest { return rideReq("r", "rider", midtown, 0) }
 	long := strings.Repeat("x", 129)
 	cases := []struct {

@@ -9,7 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/geomatch/geomatch/internal/devcluster"
+	"github.com/geomatch/geomatch/cluster"
 	"github.com/geomatch/geomatch/internal/geo"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 	"github.com/geomatch/geomatch/store"
@@ -18,7 +18,7 @@ import (
 // TestReconnectResumesPendingOffer: a driver app whose stream dies with an
 // offer pending gets the same offer when it reconnects, and can accept it.
 func TestReconnectResumesPendingOffer(t *testing.T) {
-	c := start(t, devcluster.Config{Matchers: 3})
+	c := start(t, cluster.DevConfig{Matchers: 3})
 	c.place(t, map[string]geo.LatLng{"flaky": offset(midtown, 0.2)}, "")
 	ctx, cancel := context.WithCancel(context.Background())
 	first, err := c.drivers.Connect(ctx)
@@ -63,7 +63,7 @@ func TestReconnectResumesPendingOffer(t *testing.T) {
 // TestDriverMessagesRejectBadInput: malformed answers and progress reports
 // end the stream with InvalidArgument naming the field.
 func TestDriverMessagesRejectBadInput(t *testing.T) {
-	c := start(t, devcluster.Config{Matchers: 1})
+	c := start(t, cluster.DevConfig{Matchers: 1})
 	for _, tc := range []struct {
 		msg   *geomatchv1.DriverMessage
 		field string

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/geomatch/geomatch/internal/devcluster"
+	"github.com/geomatch/geomatch/cluster"
 	"github.com/geomatch/geomatch/internal/redistest"
 )
 
@@ -57,7 +57,7 @@ func checkReport(t *testing.T, rep Report, cfg Config) {
 }
 
 func TestRunAgainstEmbeddedCluster(t *testing.T) {
-	c, err := devcluster.Start(devcluster.Config{})
+	c, err := cluster.StartDev(cluster.DevConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

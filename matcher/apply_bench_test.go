@@ -41,9 +41,9 @@ func BenchmarkApplyBatch(b *testing.B) {
 		}
 		reqs = append(reqs, req)
 	}
-	buf := &applyBuf{}
+	buf := &ApplyScratch{}
 	for _, req := range reqs { // load
-		if _, err := n.Apply(ctx, req, buf); err != nil {
+		if _, err := n.applyWire(ctx, req, buf); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -55,7 +55,7 @@ func BenchmarkApplyBatch(b *testing.B) {
 		for _, u := range req.Updates {
 			u.TimestampMs++
 		}
-		if _, err := n.Apply(ctx, req, buf); err != nil {
+		if _, err := n.applyWire(ctx, req, buf); err != nil {
 			b.Fatal(err)
 		}
 		i++

@@ -680,7 +680,7 @@ func (n *Node) Transfer(ctx context.Context, req *matcherv1.TransferRequest, sen
 	}
 	m, behind := n.view(ctx, req.GetEpoch())
 	if behind {
-		return &NotOwnerError{NodeID: n.cfg.NodeID, Epoch: m.Epoch()}
+		return &shardmap.NotOwnerError{NodeID: n.cfg.NodeID, Epoch: m.Epoch()}
 	}
 	n.advance(ctx)
 	only := map[h3.Cell]bool{}

@@ -10,12 +10,13 @@ import (
 	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
 )
 
-// Local is a node's internal service for a router in the same process
-// (`geomatch dev`, and the search of a matcher's own coordinator): the
-// searches and update batches of the gRPC service as function calls, with
-// the same answers and the same status errors, minus the encoding, the
-// HTTP/2 framing and the loopback socket of a call to oneself. Through
-// loopback gRPC, that hop cost more CPU than the search it carried.
+// Local is a node's internal service for a fleet client in the same
+// process (`geomatch dev`, and the searches of a matcher's own ride
+// coordinator): the searches and update batches of the gRPC service as
+// function calls, with the same answers and the same status errors, minus
+// the encoding, the HTTP/2 framing and the loopback socket of a call to
+// oneself. Through loopback gRPC, that hop cost more CPU than the search it
+// carried. It satisfies fleet.LocalNode.
 //
 // Messages pass by pointer: the caller must not change a request after
 // handing it over, and the node keeps no reference to a request or an
@@ -31,33 +32,19 @@ func NewLocal(n *Node) *Local { return &Local{node: n} }
 // Nearby is MatcherService.Nearby in process.
 func (l *Local) Nearby(ctx context.Context, req *matcherv1.NearbyRequest) (resp *matcherv1.NearbyResponse, err error) {
 	defer l.recover("Nearby", &err)
-	resp, err = l.node.Nearby(ctx, req)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return resp, nil
+	return l.node.nearbyWire(ctx, req)
 }
 
-// Applier applies the update batches of one in-process Apply stream in
-// order; it is not safe for concurrent use (one sender, like a stream).
-type Applier struct {
-	l   *Local
-	buf applyBuf
-}
-
-// Applier returns an applier for one sender.
-func (l *Local) Applier() *Applier { return &Applier{l: l} }
-
-// Apply is one message of MatcherService.Apply in process: it applies the
-// batch and returns its answer. An error ends the stream, as it would over
-// gRPC.
-func (a *Applier) Apply(ctx context.Context, req *matcherv1.ApplyRequest) (resp *matcherv1.ApplyResponse, err error) {
-	defer a.l.recover("Apply", &err)
-	resp, err = a.l.node.Apply(ctx, req, &a.buf)
-	if err != nil {
-		return nil, toStatus(err)
+// Applier returns the apply function of one in-process Apply stream: each
+// call applies one batch and returns its answer, as one message of
+// MatcherService.Apply; an error ends the stream, as it would over gRPC. It
+// is not safe for concurrent use (one sender, like a stream).
+func (l *Local) Applier() func(context.Context, *matcherv1.ApplyRequest) (*matcherv1.ApplyResponse, error) {
+	s := &ApplyScratch{}
+	return func(ctx context.Context, req *matcherv1.ApplyRequest) (resp *matcherv1.ApplyResponse, err error) {
+		defer l.recover("Apply", &err)
+		return l.node.applyWire(ctx, req, s)
 	}
-	return resp, nil
 }
 
 // recover turns a panic of the named call into INTERNAL in *err, with the

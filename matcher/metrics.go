@@ -1,18 +1,17 @@
 package matcher
 
 import (
-	"strconv"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
+	"github.com/geomatch/geomatch/driver"
 )
 
 // counters are the node's running totals, read by its Collector.
 type counters struct {
-	updates     [matcherv1.Outcome_OUTCOME_INVALID + 1]atomic.Uint64 // by outcome
-	searches    atomic.Uint64                                        // nearby searches answered
+	updates     [driver.Unavailable + 1]atomic.Uint64 // by outcome
+	searches    atomic.Uint64                         // nearby searches answered
 	shardsLost  atomic.Uint64
 	warmups     atomic.Uint64
 	warmNanos   atomic.Uint64 // duration of the last warm-up
@@ -80,30 +79,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.ready, prometheus.GaugeValue, ready)
 	ch <- prometheus.MustNewConstMetric(c.warm, prometheus.GaugeValue, float64(n.count.warmNanos.Load())/1e9)
-	for o := matcherv1.Outcome_OUTCOME_APPLIED; o <= matcherv1.Outcome_OUTCOME_INVALID; o++ {
-		ch <- prometheus.MustNewConstMetric(c.updates, prometheus.CounterValue, float64(n.count.updates[o].Load()), outcomeName(o))
+	for o := driver.Applied; o <= driver.Invalid; o++ {
+		ch <- prometheus.MustNewConstMetric(c.updates, prometheus.CounterValue, float64(n.count.updates[o].Load()), o.String())
 	}
 	ch <- prometheus.MustNewConstMetric(c.searches, prometheus.CounterValue, float64(n.count.searches.Load()))
 	ch <- prometheus.MustNewConstMetric(c.moves, prometheus.CounterValue, float64(n.count.shardsLost.Load()))
 	ch <- prometheus.MustNewConstMetric(c.handoff, prometheus.CounterValue, float64(n.count.handedOver.Load()), "sent")
 	ch <- prometheus.MustNewConstMetric(c.handoff, prometheus.CounterValue, float64(n.count.transferred.Load()), "received")
 	ch <- prometheus.MustNewConstMetric(c.handoff, prometheus.CounterValue, float64(n.count.fromStore.Load()), "store")
-}
-
-func outcomeName(o matcherv1.Outcome) string {
-	switch o {
-	case matcherv1.Outcome_OUTCOME_APPLIED:
-		return "applied"
-	case matcherv1.Outcome_OUTCOME_DUPLICATE:
-		return "duplicate"
-	case matcherv1.Outcome_OUTCOME_STALE:
-		return "stale"
-	case matcherv1.Outcome_OUTCOME_FULL:
-		return "full"
-	case matcherv1.Outcome_OUTCOME_NOT_OWNER:
-		return "not_owner"
-	case matcherv1.Outcome_OUTCOME_INVALID:
-		return "invalid"
-	}
-	return strconv.Itoa(int(o))
 }

@@ -21,7 +21,7 @@ func TestCollectorExposesNodeState(t *testing.T) {
 	req := &matcherv1.ApplyRequest{Epoch: m.Epoch(), Updates: []*matcherv1.Update{
 		update(m, "d1", p, now), update(m, "d1", p, now), update(m, "d2", p, now),
 	}}
-	if _, err := n.Apply(context.Background(), req, nil); err != nil {
+	if _, err := apply(n, context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()

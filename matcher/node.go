@@ -13,11 +13,10 @@ import (
 
 	"github.com/uber/h3-go/v4"
 
+	"github.com/geomatch/geomatch/driver"
 	"github.com/geomatch/geomatch/internal/geo"
 	"github.com/geomatch/geomatch/matcher/index"
 	"github.com/geomatch/geomatch/membership"
-	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
-	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 	"github.com/geomatch/geomatch/shardmap"
 	"github.com/geomatch/geomatch/store"
 )
@@ -214,82 +213,74 @@ func (n *Node) view(ctx context.Context, epoch uint64) (*shardmap.Map, bool) {
 	return m, epoch > m.Epoch()
 }
 
-// applyBuf holds the scratch slices of one Apply stream, reused across
-// batches so steady-state batches do not allocate them.
-type applyBuf struct {
-	updates []index.Update
-	results []index.Result
-	pos     []uint32
-	// owned caches n.owns for one call's map: a batch's updates fall in
-	// few shards, and the ring lookup cost a fifth of Apply.
-	owned map[h3.Cell]bool
-}
-
 // Apply applies one batch of updates and evictions and returns the batch's
-// response. buf may be nil.
-func (n *Node) Apply(ctx context.Context, req *matcherv1.ApplyRequest, buf *applyBuf) (*matcherv1.ApplyResponse, error) {
-	if len(req.GetUpdates()) > MaxBatch || len(req.GetEvictions()) > MaxBatch {
-		return nil, fmt.Errorf("apply batch: %d updates and %d evictions, at most %d each: %w",
-			len(req.GetUpdates()), len(req.GetEvictions()), MaxBatch, errInvalid)
+// result. s may be nil; a sender that reuses one scratch across its
+// batches makes steady-state batches allocate nothing but the result. The
+// result's slices belong to s and are valid until its next use.
+func (n *Node) Apply(ctx context.Context, b Batch, s *ApplyScratch) (BatchResult, error) {
+	if len(b.Updates) > MaxBatch || len(b.Evictions) > MaxBatch {
+		return BatchResult{}, errBatchTooLarge(len(b.Updates), len(b.Evictions))
 	}
-	if buf == nil {
-		buf = &applyBuf{}
+	if s == nil {
+		s = &ApplyScratch{}
 	}
-	n.view(ctx, req.GetEpoch()) // a refresh, if the caller is ahead, happens before any lock
-	n.advance(ctx)              // shard moves first: evictions during a warm-up are recorded
+	n.view(ctx, b.Epoch) // a refresh, if the caller is ahead, happens before any lock
+	n.advance(ctx)       // shard moves first: evictions during a warm-up are recorded
 	n.ho.ring.RLock()
 	defer n.ho.ring.RUnlock()
 	// Judged under the lock, so no retire slips between the check and the
 	// index; no I/O while it is held.
 	m, _ := n.src.Current()
-	behind := req.GetEpoch() > m.Epoch()
-	resp := &matcherv1.ApplyResponse{Seq: req.GetSeq(), Epoch: m.Epoch()}
+	behind := b.Epoch > m.Epoch()
+	res := BatchResult{Epoch: m.Epoch(), Exceptions: s.exc[:0], Claimed: s.claimed[:0]}
 	layout := m.Layout()
-	buf.updates, buf.pos = buf.updates[:0], buf.pos[:0]
-	if buf.owned == nil || len(buf.owned) > maxOwnedCache {
-		buf.owned = make(map[h3.Cell]bool)
+	s.updates, s.pos = s.updates[:0], s.pos[:0]
+	if s.owned == nil || len(s.owned) > maxOwnedCache {
+		s.owned = make(map[h3.Cell]bool)
 	} else {
-		clear(buf.owned)
+		clear(s.owned)
 	}
-	for i, u := range req.GetUpdates() {
-		fine := h3.Cell(u.GetFineCell())
+	for i := range b.Updates {
+		u := &b.Updates[i]
 		if err := checkUpdate(u, layout); err != nil {
-			resp.Exceptions = append(resp.Exceptions, &matcherv1.Exception{Index: uint32(i), Outcome: matcherv1.Outcome_OUTCOME_INVALID})
+			res.Exceptions = append(res.Exceptions, Exception{Index: uint32(i), Outcome: driver.Invalid})
 			continue
 		}
-		shard := layout.ShardOfFine(fine)
-		owned, ok := buf.owned[shard]
+		shard := layout.ShardOfFine(u.FineCell)
+		owned, ok := s.owned[shard]
 		if !ok {
 			owned = n.owns(m, shard)
-			buf.owned[shard] = owned
+			s.owned[shard] = owned
 		}
 		if behind || !owned {
-			resp.Exceptions = append(resp.Exceptions, &matcherv1.Exception{Index: uint32(i), Outcome: matcherv1.Outcome_OUTCOME_NOT_OWNER})
+			res.Exceptions = append(res.Exceptions, Exception{Index: uint32(i), Outcome: driver.NotOwner})
 			continue
 		}
-		buf.updates = append(buf.updates, index.Update{
-			ID:           u.GetDriverId(),
-			Pos:          geo.LatLng{Lat: u.GetLat(), Lng: u.GetLng()},
-			TimestampMs:  u.GetTimestampMs(),
-			Status:       index.Status(u.GetStatus()),
-			VehicleClass: u.GetVehicleClass(),
+		s.updates = append(s.updates, index.Update{
+			ID:           u.DriverID,
+			Pos:          u.Pos,
+			TimestampMs:  u.TimestampMs,
+			Status:       u.Status,
+			VehicleClass: u.VehicleClass,
 			Shard:        shard,
 		})
-		buf.pos = append(buf.pos, uint32(i))
+		s.pos = append(s.pos, uint32(i))
 	}
-	if cap(buf.results) < len(buf.updates) {
-		buf.results = make([]index.Result, len(buf.updates))
+	if cap(s.results) < len(s.updates) {
+		s.results = make([]index.Result, len(s.updates))
 	}
-	results := buf.results[:len(buf.updates)]
-	n.ix.Apply(buf.updates, results)
+	results := s.results[:len(s.updates)]
+	n.ix.Apply(s.updates, results)
+	applied := uint64(0)
 	for j, r := range results {
-		i := buf.pos[j]
+		i := s.pos[j]
 		switch r.Outcome {
 		case index.OutcomeApplied:
-			u := &buf.updates[j]
+			applied++
+			u := &s.updates[j]
 			n.loads.get(u.Shard).updates.Add(1)
 			if r.Claimed {
-				resp.Claimed = append(resp.Claimed, i)
+				res.Claimed = append(res.Claimed, i)
 			}
 			if n.pos != nil {
 				n.pos.put(posWrite{shard: uint64(u.Shard), pos: storePosition(u)})
@@ -297,141 +288,116 @@ func (n *Node) Apply(ctx context.Context, req *matcherv1.ApplyRequest, buf *appl
 					n.pos.put(posWrite{shard: uint64(r.MovedFrom), pos: store.Position{DriverID: u.ID}, del: true})
 				}
 			}
-		case index.OutcomeDuplicate:
-			resp.Exceptions = append(resp.Exceptions, &matcherv1.Exception{Index: i, Outcome: matcherv1.Outcome_OUTCOME_DUPLICATE})
-		case index.OutcomeStale:
-			resp.Exceptions = append(resp.Exceptions, &matcherv1.Exception{Index: i, Outcome: matcherv1.Outcome_OUTCOME_STALE})
-		case index.OutcomeFull:
-			resp.Exceptions = append(resp.Exceptions, &matcherv1.Exception{Index: i, Outcome: matcherv1.Outcome_OUTCOME_FULL})
+		default:
+			res.Exceptions = append(res.Exceptions, Exception{Index: i, Outcome: r.Outcome})
 		}
 	}
-	applied := uint64(len(results))
-	for _, e := range resp.Exceptions {
-		if o := e.GetOutcome(); o > 0 && int(o) < len(n.count.updates) {
-			n.count.updates[o].Add(1)
-			if e.GetOutcome() != matcherv1.Outcome_OUTCOME_INVALID && e.GetOutcome() != matcherv1.Outcome_OUTCOME_NOT_OWNER {
-				applied--
-			}
+	for _, e := range res.Exceptions {
+		if int(e.Outcome) < len(n.count.updates) {
+			n.count.updates[e.Outcome].Add(1)
 		}
 	}
-	n.count.updates[matcherv1.Outcome_OUTCOME_APPLIED].Add(applied)
-	for _, e := range req.GetEvictions() {
-		if e.GetDriverId() != "" && len(e.GetDriverId()) <= MaxIDBytes {
-			n.evict(e.GetDriverId(), e.GetOlderThanMs())
+	n.count.updates[driver.Applied].Add(applied)
+	for _, e := range b.Evictions {
+		if e.DriverID != "" && len(e.DriverID) <= MaxIDBytes {
+			n.evict(e.DriverID, e.OlderThanMs)
 		}
 	}
-	return resp, nil
+	clear(s.updates) // no references to the batch's strings between batches
+	s.exc, s.claimed = res.Exceptions, res.Claimed
+	return res, nil
 }
 
 // maxOwnedCache bounds the ownership cache an Apply stream keeps between
 // batches (a batch of MaxBatch updates in as many shards grows it that far).
 const maxOwnedCache = 4096
 
-// errInvalid marks requests the internal API refuses as malformed.
-var errInvalid = errors.New("invalid request")
-
-func checkUpdate(u *matcherv1.Update, layout *shardmap.Layout) error {
+func checkUpdate(u *Update, layout *shardmap.Layout) error {
 	switch {
-	case u.GetDriverId() == "" || len(u.GetDriverId()) > MaxIDBytes:
+	case u.DriverID == "" || len(u.DriverID) > MaxIDBytes:
 		return fmt.Errorf("driver_id: must be 1..%d bytes: %w", MaxIDBytes, errInvalid)
-	case u.GetTimestampMs() <= 0:
+	case u.TimestampMs <= 0:
 		return fmt.Errorf("timestamp_ms: must be > 0: %w", errInvalid)
-	case u.GetStatus() < geomatchv1.DriverStatus_DRIVER_STATUS_UNSPECIFIED || u.GetStatus() > geomatchv1.DriverStatus_DRIVER_STATUS_OFFLINE:
-		return fmt.Errorf("status: unknown value %d: %w", u.GetStatus(), errInvalid)
-	case u.GetFineCell() == 0 || shardmap.Resolution(h3.Cell(u.GetFineCell())) != layout.FineRes():
+	case !u.Status.Valid():
+		return fmt.Errorf("status: unknown value %d: %w", u.Status, errInvalid)
+	case u.FineCell == 0 || shardmap.Resolution(u.FineCell) != layout.FineRes():
 		return fmt.Errorf("fine_cell: not a cell at resolution %d: %w", layout.FineRes(), errInvalid)
 	}
-	if err := (geo.LatLng{Lat: u.GetLat(), Lng: u.GetLng()}).Validate(); err != nil {
+	if err := u.Pos.Validate(); err != nil {
 		return fmt.Errorf("position: %w: %w", err, errInvalid)
 	}
 	return nil
 }
 
-// Nearby answers an exact k-nearest search over the request's shards, all
-// of which the node must own at the caller's epoch.
-func (n *Node) Nearby(ctx context.Context, req *matcherv1.NearbyRequest) (*matcherv1.NearbyResponse, error) {
-	q := geo.LatLng{Lat: req.GetLat(), Lng: req.GetLng()}
+// Nearby answers an exact k-nearest search over q's shards, all of which
+// the node must own at the caller's epoch (a *shardmap.NotOwnerError
+// otherwise). It returns the node's epoch and the neighbours, nearest
+// first. q.Shards may be reordered.
+func (n *Node) Nearby(ctx context.Context, q Query) (uint64, []index.Neighbor, error) {
 	switch {
-	case q.Validate() != nil:
-		return nil, fmt.Errorf("position: %w: %w", q.Validate(), errInvalid)
-	case math.IsNaN(req.GetRadiusM()) || req.GetRadiusM() < 0 || req.GetRadiusM() > MaxRadiusM:
-		return nil, fmt.Errorf("radius_m: must be within [0, %d], got %v: %w", MaxRadiusM, req.GetRadiusM(), errInvalid)
-	case req.GetLimit() <= 0 || req.GetLimit() > MaxLimit:
-		return nil, fmt.Errorf("limit: must be within [1, %d], got %d: %w", MaxLimit, req.GetLimit(), errInvalid)
-	case len(req.GetShards()) > MaxShardsPerQuery:
-		return nil, fmt.Errorf("shards: %d listed, at most %d: %w", len(req.GetShards()), MaxShardsPerQuery, errInvalid)
-	case req.GetStatus() < geomatchv1.DriverStatus_DRIVER_STATUS_UNSPECIFIED || req.GetStatus() > geomatchv1.DriverStatus_DRIVER_STATUS_OFFLINE:
-		return nil, fmt.Errorf("status: unknown value %d: %w", req.GetStatus(), errInvalid)
+	case q.Pos.Validate() != nil:
+		return 0, nil, fmt.Errorf("position: %w: %w", q.Pos.Validate(), errInvalid)
+	case math.IsNaN(q.RadiusM) || q.RadiusM < 0 || q.RadiusM > MaxRadiusM:
+		return 0, nil, fmt.Errorf("radius_m: must be within [0, %d], got %v: %w", MaxRadiusM, q.RadiusM, errInvalid)
+	case q.Limit <= 0 || q.Limit > MaxLimit:
+		return 0, nil, fmt.Errorf("limit: must be within [1, %d], got %d: %w", MaxLimit, q.Limit, errInvalid)
+	case len(q.Shards) > MaxShardsPerQuery:
+		return 0, nil, errTooManyShards(len(q.Shards))
+	case !q.Status.Valid():
+		return 0, nil, fmt.Errorf("status: unknown value %d: %w", q.Status, errInvalid)
 	}
-	m, behind := n.view(ctx, req.GetEpoch())
-	shards := make([]h3.Cell, 0, len(req.GetShards()))
+	m, behind := n.view(ctx, q.Epoch)
 	var refused []h3.Cell
-	for _, s := range req.GetShards() {
-		c := h3.Cell(s)
+	for _, c := range q.Shards {
 		if behind || !n.owns(m, c) {
 			refused = append(refused, c)
-			continue
 		}
-		shards = append(shards, c)
 	}
 	if len(refused) > 0 {
-		return nil, &NotOwnerError{NodeID: n.cfg.NodeID, Epoch: m.Epoch(), Shards: refused}
+		return 0, nil, &shardmap.NotOwnerError{NodeID: n.cfg.NodeID, Epoch: m.Epoch(), Shards: refused}
 	}
-	if err := n.waitWarm(ctx, shards); err != nil {
-		return nil, err
+	if err := n.waitWarm(ctx, q.Shards); err != nil {
+		return 0, nil, err
 	}
-	for _, c := range shards {
+	for _, c := range q.Shards {
 		n.loads.get(c).queries.Add(1)
 	}
 	n.count.searches.Add(1)
-	f := index.Filter{Status: index.Status(req.GetStatus()), VehicleClass: req.GetVehicleClass()}
-	found := n.ix.Nearby(q, req.GetRadiusM(), int(req.GetLimit()), shards, f, nil)
-	resp := &matcherv1.NearbyResponse{Epoch: m.Epoch(), Neighbors: make([]*matcherv1.Neighbor, len(found))}
-	for i, nb := range found {
-		resp.Neighbors[i] = &matcherv1.Neighbor{
-			DriverId:     nb.Driver.ID,
-			Lat:          nb.Driver.Pos.Lat,
-			Lng:          nb.Driver.Pos.Lng,
-			DistanceM:    nb.DistanceM,
-			TimestampMs:  nb.Driver.TimestampMs,
-			Status:       geomatchv1.DriverStatus(nb.Driver.Status),
-			VehicleClass: nb.Driver.VehicleClass,
-		}
-	}
-	return resp, nil
+	f := index.Filter{Status: q.Status, VehicleClass: q.VehicleClass}
+	return m.Epoch(), n.ix.Nearby(q.Pos, q.RadiusM, q.Limit, q.Shards, f, nil), nil
 }
 
 // Stats reports the node's drivers and load per shard, most drivers first.
-func (n *Node) Stats() *matcherv1.StatsResponse {
+func (n *Node) Stats() Stats {
 	m, _ := n.src.Current()
 	rates := n.loads.rates()
-	resp := &matcherv1.StatsResponse{NodeId: n.cfg.NodeID, Epoch: m.Epoch(), Drivers: int64(n.ix.Len())}
+	out := Stats{NodeID: n.cfg.NodeID, Epoch: m.Epoch(), Drivers: int64(n.ix.Len())}
 	seen := make(map[h3.Cell]bool, len(rates))
 	for _, st := range n.ix.Shards() {
 		r := rates[st.Shard]
 		seen[st.Shard] = true
-		resp.Shards = append(resp.Shards, &matcherv1.ShardStats{Cell: uint64(st.Shard), Drivers: int64(st.Drivers), UpdatesPerS: r[0], QueriesPerS: r[1]})
+		out.Shards = append(out.Shards, ShardStats{Shard: st.Shard, Drivers: int64(st.Drivers), UpdatesPerS: r[0], QueriesPerS: r[1]})
 	}
 	for c, r := range rates {
 		if !seen[c] && (r[0] > 0.01 || r[1] > 0.01) {
-			resp.Shards = append(resp.Shards, &matcherv1.ShardStats{Cell: uint64(c), UpdatesPerS: r[0], QueriesPerS: r[1]})
+			out.Shards = append(out.Shards, ShardStats{Shard: c, UpdatesPerS: r[0], QueriesPerS: r[1]})
 		}
 	}
-	slices.SortFunc(resp.Shards, func(a, b *matcherv1.ShardStats) int {
+	slices.SortFunc(out.Shards, func(a, b ShardStats) int {
 		if a.Drivers != b.Drivers {
 			return int(b.Drivers - a.Drivers)
 		}
-		return int(int64(a.Cell>>1) - int64(b.Cell>>1))
+		return int(int64(a.Shard>>1) - int64(b.Shard>>1))
 	})
-	return resp
+	return out
 }
 
-// CheckOwner returns a NotOwnerError unless the node owns shard for a caller
+// CheckOwner returns a *shardmap.NotOwnerError unless the node owns shard for a caller
 // at epoch (the rules of the package doc).
 func (n *Node) CheckOwner(ctx context.Context, epoch uint64, shard h3.Cell) error {
 	m, behind := n.view(ctx, epoch)
 	if behind || !n.owns(m, shard) {
-		return &NotOwnerError{NodeID: n.cfg.NodeID, Epoch: m.Epoch(), Shards: []h3.Cell{shard}}
+		return &shardmap.NotOwnerError{NodeID: n.cfg.NodeID, Epoch: m.Epoch(), Shards: []h3.Cell{shard}}
 	}
 	return nil
 }

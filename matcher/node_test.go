@@ -8,7 +8,10 @@ import (
 	"time"
 
 	"github.com/uber/h3-go/v4"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
+	"github.com/geomatch/geomatch/fleet"
 	"github.com/geomatch/geomatch/internal/geo"
 	"github.com/geomatch/geomatch/membership"
 	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
@@ -70,6 +73,16 @@ func update(m *shardmap.Map, id string, p geo.LatLng, ts int64) *matcherv1.Updat
 	return &matcherv1.Update{DriverId: id, Lat: p.Lat, Lng: p.Lng, TimestampMs: ts, FineCell: uint64(m.Layout().FineCell(p))}
 }
 
+// apply sends one wire batch through the node, as its gRPC service does.
+func apply(n *Node, ctx context.Context, req *matcherv1.ApplyRequest) (*matcherv1.ApplyResponse, error) {
+	return n.applyWire(ctx, req, &ApplyScratch{})
+}
+
+// nearbyWire asks the node one wire search, as its gRPC service does.
+func nearbyWire(n *Node, ctx context.Context, req *matcherv1.NearbyRequest) (*matcherv1.NearbyResponse, error) {
+	return n.nearbyWire(ctx, req)
+}
+
 func outcomes(resp *matcherv1.ApplyResponse, n int) []matcherv1.Outcome {
 	out := make([]matcherv1.Outcome, n)
 	for i := range out {
@@ -99,7 +112,7 @@ func TestApplyOutcomes(t *testing.T) {
 		{DriverId: "", Lat: mine.Lat, Lng: mine.Lng, TimestampMs: now, FineCell: uint64(m.Layout().FineCell(mine))},
 		update(m, "d1", mine, now-1),
 	}}
-	resp, err := a.Apply(context.Background(), req, nil)
+	resp, err := apply(a, context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +148,7 @@ func TestEpochRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	nearby := func(epoch uint64, shard h3.Cell) error {
-		_, err := a.Nearby(context.Background(), &matcherv1.NearbyRequest{
+		_, err := nearbyWire(a, context.Background(), &matcherv1.NearbyRequest{
 			Epoch: epoch, Lat: nyc.Lat, Lng: nyc.Lng, RadiusM: 1000, Limit: 5, Shards: []uint64{uint64(shard)},
 		})
 		return err
@@ -154,8 +167,8 @@ func TestEpochRules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := nearby(tt.epoch, tt.shard)
-			var no *NotOwnerError
-			if refused := errors.As(err, &no); refused != tt.wantRefused {
+			no, refused := fleet.AsNotOwner(err)
+			if refused != tt.wantRefused {
 				t.Fatalf("err = %v, want refused=%v", err, tt.wantRefused)
 			}
 			if no != nil && no.Epoch != m2.Epoch() {
@@ -169,8 +182,7 @@ func TestEpochRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, theirs := shardOwnedBy(t, m3, "b")
-	var no *NotOwnerError
-	if err := nearby(m3.Epoch(), theirs); !errors.As(err, &no) || no.Epoch != m3.Epoch() || len(no.Shards) != 1 || no.Shards[0] != theirs {
+	if no, ok := fleet.AsNotOwner(nearby(m3.Epoch(), theirs)); !ok || no.Epoch != m3.Epoch() || len(no.Shards) != 1 || no.Shards[0] != theirs {
 		t.Fatalf("asking a for b's shard: %v, want NotOwner at epoch %d naming the shard", err, m3.Epoch())
 	}
 }
@@ -178,12 +190,12 @@ func TestEpochRules(t *testing.T) {
 // TestNotOwnerTravelsOverGRPC: the typed error survives the gRPC status
 // round trip with its epoch and shards.
 func TestNotOwnerTravelsOverGRPC(t *testing.T) {
-	orig := &NotOwnerError{NodeID: "m2", Epoch: 9, Shards: []h3.Cell{h3.LatLngToCell(h3.LatLng{Lat: 1, Lng: 2}, 7)}}
-	got, ok := AsNotOwner(toStatus(orig))
+	orig := &shardmap.NotOwnerError{NodeID: "m2", Epoch: 9, Shards: []h3.Cell{h3.LatLngToCell(h3.LatLng{Lat: 1, Lng: 2}, 7)}}
+	got, ok := fleet.AsNotOwner(toStatus(orig))
 	if !ok || got.NodeID != "m2" || got.Epoch != 9 || len(got.Shards) != 1 || got.Shards[0] != orig.Shards[0] {
 		t.Fatalf("AsNotOwner(status) = %+v, %v", got, ok)
 	}
-	if _, ok := AsNotOwner(errors.New("other")); ok {
+	if _, ok := fleet.AsNotOwner(errors.New("other")); ok {
 		t.Fatal("a plain error is not NotOwner")
 	}
 }
@@ -196,7 +208,7 @@ func TestNodeDropsShardsItLoses(t *testing.T) {
 	a := newNode(t, "a", src)
 	ctx := runNode(t, a)
 	p, _ := shardOwnedBy(t, m, "a")
-	if _, err := a.Apply(ctx, &matcherv1.ApplyRequest{Epoch: m.Epoch(), Updates: []*matcherv1.Update{update(m, "d1", p, 1)}}, nil); err != nil {
+	if _, err := apply(a, ctx, &matcherv1.ApplyRequest{Epoch: m.Epoch(), Updates: []*matcherv1.Update{update(m, "d1", p, 1)}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := src.Update(func(d *shardmap.Doc) error { d.Drained = []string{"a"}; return nil }); err != nil {
@@ -223,7 +235,7 @@ func TestNearbyRejectsMalformedRequests(t *testing.T) {
 		{Limit: 1, RadiusM: MaxRadiusM + 1},
 		{Limit: 1, RadiusM: 1, Status: 99},
 	} {
-		if _, err := a.Nearby(context.Background(), req); !errors.Is(err, errInvalid) {
+		if _, err := nearbyWire(a, context.Background(), req); status.Code(err) != codes.InvalidArgument {
 			t.Errorf("Nearby(%v) = %v, want invalid", req, err)
 		}
 	}
@@ -252,7 +264,7 @@ func TestPositionsAreWrittenBehind(t *testing.T) {
 		}
 	}
 	apply := func(p geo.LatLng, ts int64) {
-		if _, err := a.Apply(ctx, &matcherv1.ApplyRequest{Epoch: m.Epoch(), Updates: []*matcherv1.Update{update(m, "d1", p, ts)}}, nil); err != nil {
+		if _, err := apply(a, ctx, &matcherv1.ApplyRequest{Epoch: m.Epoch(), Updates: []*matcherv1.Update{update(m, "d1", p, ts)}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"io"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
 )
 
@@ -23,7 +20,7 @@ func NewServer(n *Node) *Server { return &Server{node: n} }
 // Apply serves one router's update stream: each batch is applied in order
 // and answered with one response.
 func (s *Server) Apply(stream matcherv1.MatcherService_ApplyServer) error {
-	buf := &applyBuf{}
+	scratch := &ApplyScratch{}
 	for {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -32,9 +29,9 @@ func (s *Server) Apply(stream matcherv1.MatcherService_ApplyServer) error {
 		if err != nil {
 			return err
 		}
-		resp, err := s.node.Apply(stream.Context(), req, buf)
+		resp, err := s.node.applyWire(stream.Context(), req, scratch)
 		if err != nil {
-			return toStatus(err)
+			return err
 		}
 		if err := stream.Send(resp); err != nil {
 			return err
@@ -44,16 +41,12 @@ func (s *Server) Apply(stream matcherv1.MatcherService_ApplyServer) error {
 
 // Nearby implements MatcherServiceServer.
 func (s *Server) Nearby(ctx context.Context, req *matcherv1.NearbyRequest) (*matcherv1.NearbyResponse, error) {
-	resp, err := s.node.Nearby(ctx, req)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return resp, nil
+	return s.node.nearbyWire(ctx, req)
 }
 
 // Stats implements MatcherServiceServer.
 func (s *Server) Stats(context.Context, *matcherv1.StatsRequest) (*matcherv1.StatsResponse, error) {
-	return s.node.Stats(), nil
+	return statsToWire(s.node.Stats()), nil
 }
 
 // Transfer implements MatcherServiceServer.
@@ -71,20 +64,4 @@ func (s *Server) Holding(_ context.Context, req *matcherv1.HoldingRequest) (*mat
 		return nil, toStatus(err)
 	}
 	return resp, nil
-}
-
-// toStatus maps node errors to gRPC codes, in one place.
-func toStatus(err error) error {
-	var no *NotOwnerError
-	switch {
-	case errors.As(err, &no):
-		return no.GRPCStatus().Err()
-	case errors.Is(err, errInvalid):
-		return status.Error(codes.InvalidArgument, err.Error())
-	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, err.Error())
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, err.Error())
-	}
-	return status.Error(codes.Internal, err.Error())
 }

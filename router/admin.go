@@ -4,12 +4,11 @@ import (
 	"cmp"
 	"context"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/uber/h3-go/v4"
 
-	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
+	"github.com/geomatch/geomatch/fleet"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 	"github.com/geomatch/geomatch/shardmap"
 )
@@ -23,35 +22,9 @@ type adminService struct {
 	r *Router
 }
 
-// nodeStats is one member's answer to the status probe.
-type nodeStats struct {
-	member shardmap.Member
-	stats  *matcherv1.StatsResponse
-	err    error
-}
-
 // probe asks every member of m for its stats, in parallel.
-func (r *Router) probe(ctx context.Context, m *shardmap.Map) []nodeStats {
-	members := m.Members()
-	out := make([]nodeStats, len(members))
-	ctx, cancel := context.WithTimeout(ctx, statsTimeout)
-	defer cancel()
-	var wg sync.WaitGroup
-	for i, mem := range members {
-		out[i].member = mem
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p, err := r.peer(mem)
-			if err != nil {
-				out[i].err = err
-				return
-			}
-			out[i].stats, out[i].err = p.rpc.Stats(ctx, &matcherv1.StatsRequest{})
-		}()
-	}
-	wg.Wait()
-	return out
+func (r *Router) probe(ctx context.Context, m *shardmap.Map) []fleet.NodeStats {
+	return r.fleet.Stats(ctx, m, statsTimeout)
 }
 
 func drainedSet(d shardmap.Doc) map[string]bool {
@@ -68,20 +41,20 @@ func (s *adminService) GetClusterStatus(ctx context.Context, _ *geomatchv1.GetCl
 	drained := drainedSet(m.Doc())
 	resp := &geomatchv1.ClusterStatus{Epoch: m.Epoch(), Membership: s.r.src.Kind(), ShardResolution: int32(m.Layout().Res())}
 	for _, ns := range s.r.probe(ctx, m) {
-		n := &geomatchv1.NodeStatus{Id: ns.member.ID, Addr: ns.member.Addr, Weight: ns.member.Weight}
+		n := &geomatchv1.NodeStatus{Id: ns.Member.ID, Addr: ns.Member.Addr, Weight: ns.Member.Weight}
 		switch {
-		case ns.err != nil:
+		case ns.Err != nil:
 			n.State = geomatchv1.NodeState_NODE_STATE_UNREACHABLE
-			n.Error = ns.err.Error()
-		case drained[ns.member.ID]:
+			n.Error = ns.Err.Error()
+		case drained[ns.Member.ID]:
 			n.State = geomatchv1.NodeState_NODE_STATE_DRAINED
 		default:
 			n.State = geomatchv1.NodeState_NODE_STATE_SERVING
 		}
-		if ns.stats != nil {
-			n.Epoch = ns.stats.GetEpoch()
-			n.Drivers = ns.stats.GetDrivers()
-			for _, sh := range ns.stats.GetShards() {
+		if ns.Stats != nil {
+			n.Epoch = ns.Stats.GetEpoch()
+			n.Drivers = ns.Stats.GetDrivers()
+			for _, sh := range ns.Stats.GetShards() {
 				if sh.GetDrivers() > 0 {
 					n.Shards++
 				}
@@ -102,14 +75,14 @@ func (s *adminService) ListShards(ctx context.Context, req *geomatchv1.ListShard
 	}
 	resp := &geomatchv1.ListShardsResponse{Epoch: m.Epoch()}
 	for _, ns := range s.r.probe(ctx, m) {
-		if ns.stats == nil || (req.GetNodeId() != "" && req.GetNodeId() != ns.member.ID) {
+		if ns.Stats == nil || (req.GetNodeId() != "" && req.GetNodeId() != ns.Member.ID) {
 			continue
 		}
-		for _, sh := range ns.stats.GetShards() {
+		for _, sh := range ns.Stats.GetShards() {
 			c := h3.Cell(sh.GetCell())
 			ll := c.LatLng()
 			resp.Shards = append(resp.Shards, &geomatchv1.ShardInfo{
-				Cell: c.String(), Resolution: int32(shardmap.Resolution(c)), Owner: ns.member.ID,
+				Cell: c.String(), Resolution: int32(shardmap.Resolution(c)), Owner: ns.Member.ID,
 				Drivers: sh.GetDrivers(), UpdatesPerS: sh.GetUpdatesPerS(), QueriesPerS: sh.GetQueriesPerS(),
 				Center: &geomatchv1.LatLng{Lat: ll.Lat, Lng: ll.Lng},
 			})

@@ -14,7 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/geomatch/geomatch/auth"
-	"github.com/geomatch/geomatch/internal/devcluster"
+	"github.com/geomatch/geomatch/cluster"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 )
 
@@ -60,7 +60,7 @@ func as(t testing.TB, c *testCluster, k *auth.Keyring, subject string, role auth
 	return dialAPI(t, c.RouterAddr, grpc.WithPerRPCCredentials(auth.Bearer{Token: tok, Insecure: true}))
 }
 
-func startAuthCluster(t *testing.T, cfg devcluster.Config) (*testCluster, *auth.Keyring) {
+func startAuthCluster(t *testing.T, cfg cluster.DevConfig) (*testCluster, *auth.Keyring) {
 	t.Helper()
 	k := testKeyring(t)
 	cfg.Router.Auth = k
@@ -91,7 +91,7 @@ func update(id string, lat, lng float64) *geomatchv1.LocationUpdate {
 // with a token that is forged, expired or malformed, and changes nothing.
 // Health checks need no token.
 func TestEveryMethodNeedsAToken(t *testing.T) {
-	c, k := startAuthCluster(t, devcluster.Config{Matchers: 1})
+	c, k := startAuthCluster(t, cluster.DevConfig{Matchers: 1})
 	expired, err := k.Mint(auth.Claims{Subject: "ops", Role: auth.RoleAdmin, Expiry: time.Now().Add(-time.Hour)})
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +140,7 @@ func TestEveryMethodNeedsAToken(t *testing.T) {
 // other, on UpdateLocations (a batch naming anybody else is refused whole)
 // and on its Connect stream; riders cannot move drivers; an admin can.
 func TestDriverMovesOnlyItself(t *testing.T) {
-	c, k := startAuthCluster(t, devcluster.Config{Matchers: 2})
+	c, k := startAuthCluster(t, cluster.DevConfig{Matchers: 2})
 	cab1 := as(t, c, k, "cab-1", auth.RoleDriver)
 	resp, err := cab1.drivers.UpdateLocations(ctxT(t), &geomatchv1.UpdateLocationsRequest{Updates: []*geomatchv1.LocationUpdate{update("cab-1", 40.75, -73.98)}})
 	if err != nil || resp.GetAccepted() != 1 {
@@ -191,7 +191,7 @@ func TestDriverMovesOnlyItself(t *testing.T) {
 // trips as itself only; another rider's trip is PERMISSION_DENIED; a driver
 // reads only the trips assigned to it; an admin reads any.
 func TestRidersSeeOnlyTheirTrips(t *testing.T) {
-	c, k := startAuthCluster(t, devcluster.Config{Matchers: 2})
+	c, k := startAuthCluster(t, cluster.DevConfig{Matchers: 2})
 	ops := as(t, c, k, "ops", auth.RoleAdmin)
 	if _, err := ops.drivers.UpdateLocations(ctxT(t), &geomatchv1.UpdateLocationsRequest{Updates: []*geomatchv1.LocationUpdate{update("cab-1", 40.7581, -73.9855)}}); err != nil {
 		t.Fatal(err)
@@ -231,7 +231,7 @@ func TestRidersSeeOnlyTheirTrips(t *testing.T) {
 // TestRolesPerService: nearby searches are for riders and admins, the admin
 // service for admins only.
 func TestRolesPerService(t *testing.T) {
-	c, k := startAuthCluster(t, devcluster.Config{Matchers: 1})
+	c, k := startAuthCluster(t, cluster.DevConfig{Matchers: 1})
 	near := &geomatchv1.NearbyDriversRequest{Position: ll(40.75, -73.98), Limit: 1, RadiusM: 1000}
 	for _, tc := range []struct {
 		role              auth.Role
@@ -257,7 +257,7 @@ func TestRolesPerService(t *testing.T) {
 // TestAuthOffByDefault: without a keyring the API takes calls without
 // tokens (the dev cluster and the existing tests), and ignores a token.
 func TestAuthOffByDefault(t *testing.T) {
-	c := startCluster(t, devcluster.Config{Matchers: 1})
+	c := startCluster(t, cluster.DevConfig{Matchers: 1})
 	if _, err := c.riders.NearbyDrivers(ctxT(t), &geomatchv1.NearbyDriversRequest{Position: ll(1, 1), Limit: 1, RadiusM: 10}); err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/geomatch/geomatch/internal/devcluster"
+	"github.com/geomatch/geomatch/cluster"
 	"github.com/geomatch/geomatch/internal/geo"
 	"github.com/geomatch/geomatch/internal/serve"
 	"github.com/geomatch/geomatch/matcher"
@@ -30,7 +30,7 @@ func nycPoint(r *rand.Rand) geo.LatLng {
 // benchCluster is an in-process cluster (router and 3 matchers, each a gRPC
 // server on loopback) loaded with a uniform fleet over New York.
 type benchCluster struct {
-	c      *devcluster.Cluster
+	c      *cluster.Dev
 	conn   *grpc.ClientConn
 	riders geomatchv1.RiderServiceClient
 }
@@ -52,11 +52,11 @@ func (bc *benchCluster) searches() int64 {
 func startBenchCluster(b *testing.B, n int, internalGRPC bool) *benchCluster {
 	b.Helper()
 	bc := &benchCluster{}
-	cfg := devcluster.Config{
+	cfg := cluster.DevConfig{
 		Matcher:      func(mc *matcher.Config) { mc.Index.TTL = time.Hour },
 		InternalGRPC: internalGRPC,
 	}
-	c, err := devcluster.Start(cfg)
+	c, err := cluster.StartDev(cfg)
 	if err != nil {
 		b.Fatalf("start cluster: %v", err)
 	}

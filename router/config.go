@@ -2,41 +2,24 @@ package router
 
 import (
 	"errors"
+	"fmt"
 	"time"
-
-	"google.golang.org/grpc"
 
 	"github.com/geomatch/geomatch/auth"
 	"github.com/geomatch/geomatch/dispatch"
-	"github.com/geomatch/geomatch/matcher"
 )
 
 // Config configures a router. Zero fields take the defaults of
-// DefaultConfig.
+// DefaultConfig; negative values are an error. How the router reaches the
+// matchers (timeouts of searches, batching, retries, TLS to the matchers)
+// is the fleet client's configuration (fleet.Config).
 type Config struct {
-	// QueryTimeout bounds one nearby search across all owners involved
-	// (the caller's own deadline applies when shorter); default 2 s.
-	QueryTimeout time.Duration
 	// UpdateTimeout bounds one UpdateLocations call and the life of an
 	// update sent on a Connect stream; default 5 s.
 	UpdateTimeout time.Duration
-	// MaxAttempts is how many times an update or a query is routed before
-	// the router gives up on an owner that keeps refusing it (NotOwner) or
-	// a stream that keeps breaking; default 5.
-	MaxAttempts int
-	// BatchMax is the most updates one internal Apply message carries;
-	// default 2048. Batches are cut earlier when the queue is empty, so a
-	// lone update is sent at once.
-	BatchMax int
-	// QueueLen bounds the updates waiting for one matcher; callers block
-	// (up to their deadline) when it is full. Default 65536.
-	QueueLen int
-	// EvictionQueueLen bounds the pending evictions per matcher; when full,
-	// evictions are dropped and the stale copy expires by TTL. Default 16384.
-	EvictionQueueLen int
-	// InflightBatches is how many Apply messages may await their response
-	// on one stream; default 16.
-	InflightBatches int
+	// RideTimeout is added to a ride request's own wait for a driver to
+	// bound the whole call (search, reservation, offer); default 7 s.
+	RideTimeout time.Duration
 	// Rides runs the trip operations (get, cancel, offer answers, trip
 	// progress) against the durable store; nil turns the ride API off
 	// (Unimplemented).
@@ -44,16 +27,6 @@ type Config struct {
 	// MaxDriverStreams bounds the driver Connect streams one router holds;
 	// default 500000.
 	MaxDriverStreams int
-	// InProcess lists the matchers that run in this process, by member id
-	// (`geomatch dev`; a matcher's own coordinator): the router searches
-	// them and sends them updates by function call (matcher.Local) instead
-	// of over loopback gRPC, the same answers for half the CPU. Their
-	// other calls (rides, stats) still go over gRPC.
-	InProcess map[string]*matcher.Local
-	// DialOptions are added to every connection to a matcher (transport
-	// credentials default to plaintext loopback; give TLS credentials with
-	// a client certificate for mutual TLS).
-	DialOptions []grpc.DialOption
 	// Auth verifies the bearer tokens of public calls; nil turns
 	// authentication off (every caller may do everything). It takes effect
 	// on a server built with ServerOptions.
@@ -75,46 +48,41 @@ type Config struct {
 // DefaultConfig returns the router defaults.
 func DefaultConfig() Config {
 	return Config{
-		QueryTimeout:     2 * time.Second,
 		UpdateTimeout:    5 * time.Second,
-		MaxAttempts:      5,
-		BatchMax:         2048,
-		QueueLen:         65536,
-		EvictionQueueLen: 16384,
-		InflightBatches:  16,
+		RideTimeout:      7 * time.Second,
 		MaxDriverStreams: 500_000,
 		SlowStreamAfter:  5 * time.Second,
 		TripTimeout:      5 * time.Second,
 	}
 }
 
+// fill replaces zero fields by their defaults and checks the rest.
 func (c *Config) fill() error {
 	d := DefaultConfig()
-	set := func(v *time.Duration, def time.Duration) {
-		if *v <= 0 {
+	var errs []error
+	dur := func(name string, v *time.Duration, def time.Duration) {
+		switch {
+		case *v == 0:
 			*v = def
+		case *v < 0:
+			errs = append(errs, fmt.Errorf("%s: %v must not be negative", name, *v))
 		}
 	}
-	seti := func(v *int, def int) {
-		if *v <= 0 {
-			*v = def
-		}
+	dur("UpdateTimeout", &c.UpdateTimeout, d.UpdateTimeout)
+	dur("RideTimeout", &c.RideTimeout, d.RideTimeout)
+	dur("SlowStreamAfter", &c.SlowStreamAfter, d.SlowStreamAfter)
+	dur("TripTimeout", &c.TripTimeout, d.TripTimeout)
+	switch {
+	case c.MaxDriverStreams == 0:
+		c.MaxDriverStreams = d.MaxDriverStreams
+	case c.MaxDriverStreams < 0:
+		errs = append(errs, fmt.Errorf("MaxDriverStreams: %d must not be negative", c.MaxDriverStreams))
 	}
-	set(&c.QueryTimeout, d.QueryTimeout)
-	set(&c.UpdateTimeout, d.UpdateTimeout)
-	seti(&c.MaxAttempts, d.MaxAttempts)
-	seti(&c.BatchMax, d.BatchMax)
-	seti(&c.QueueLen, d.QueueLen)
-	seti(&c.EvictionQueueLen, d.EvictionQueueLen)
-	seti(&c.InflightBatches, d.InflightBatches)
-	seti(&c.MaxDriverStreams, d.MaxDriverStreams)
-	set(&c.SlowStreamAfter, d.SlowStreamAfter)
-	set(&c.TripTimeout, d.TripTimeout)
 	if err := c.Limits.fill(); err != nil {
-		return err
+		errs = append(errs, err)
 	}
-	if c.BatchMax > 10000 {
-		return errors.New("router config: BatchMax must be at most 10000")
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("router config: %w", err)
 	}
 	return nil
 }

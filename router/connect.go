@@ -12,8 +12,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/geomatch/geomatch/driver"
+	"github.com/geomatch/geomatch/fleet"
 	"github.com/geomatch/geomatch/internal/validate"
-	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 )
 
@@ -194,7 +195,8 @@ func (s *streamSink) waitDrained(ctx context.Context, d time.Duration) {
 	}
 }
 
-func (s *streamSink) done(idx int32, o outcome) {
+// Done implements fleet.Sink.
+func (s *streamSink) Done(idx int32, res fleet.Result) {
 	s.mu.Lock()
 	u := s.pending[idx]
 	delete(s.pending, idx)
@@ -206,12 +208,12 @@ func (s *streamSink) done(idx int32, o outcome) {
 		default:
 		}
 	}
-	if o.accepted() || u == nil {
+	if res.Outcome.Accepted() || u == nil {
 		return
 	}
 	// Never blocks: this runs on a matcher stream's receive path, which one
 	// slow driver app must not stall.
-	s.sess.push(&geomatchv1.DriverEvent{Event: &geomatchv1.DriverEvent_Rejected{Rejected: rejection(0, u, o)}}, false)
+	s.sess.push(&geomatchv1.DriverEvent{Event: &geomatchv1.DriverEvent_Rejected{Rejected: rejection(0, u, res)}}, false)
 }
 
 // releasing frees one in-flight slot of a stream when an update completes.
@@ -220,9 +222,10 @@ type releasing struct {
 	slots chan struct{}
 }
 
-func (r releasing) done(idx int32, o outcome) {
+// Done implements fleet.Sink.
+func (r releasing) Done(idx int32, res fleet.Result) {
 	<-r.slots
-	r.streamSink.done(idx, o)
+	r.streamSink.Done(idx, res)
 }
 
 // Connect implements DriverServiceServer: one stream per driver app.
@@ -328,18 +331,18 @@ func (s *driverService) read(ctx context.Context, stream geomatchv1.DriverServic
 			sk.pending[idx] = u
 			sk.mu.Unlock()
 			if u.GetDriverId() != driverID {
-				sk.done(idx, outcome{code: matcherv1.Outcome_OUTCOME_INVALID, msg: fmt.Sprintf("driver_id: %q does not match the stream's driver %q", u.GetDriverId(), driverID)})
+				sk.Done(idx, fleet.Result{Outcome: driver.Invalid, Msg: fmt.Sprintf("driver_id: %q does not match the stream's driver %q", u.GetDriverId(), driverID)})
 				continue
 			}
 			if err := s.r.limits.admit(c, bucketUpdates, 1); err != nil {
-				sk.done(idx, outcome{code: matcherv1.Outcome_OUTCOME_FULL, msg: status.Convert(err).Message()})
+				sk.Done(idx, fleet.Result{Outcome: driver.Full, Msg: status.Convert(err).Message()})
 				continue
 			}
 			if u.GetVehicleClass() == "" {
 				u.VehicleClass = hello.GetVehicleClass()
 			}
 			if err := ValidateLocationUpdate(u, time.Now()); err != nil {
-				sk.done(idx, outcome{code: matcherv1.Outcome_OUTCOME_INVALID, msg: err.Error()})
+				sk.Done(idx, fleet.Result{Outcome: driver.Invalid, Msg: err.Error()})
 				continue
 			}
 			select {
@@ -347,7 +350,7 @@ func (s *driverService) read(ctx context.Context, stream geomatchv1.DriverServic
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-			s.r.route(ctx, item{u: toInternal(u), sink: releasing{sk, slots}, idx: idx, deadline: time.Now().Add(s.r.cfg.UpdateTimeout)}, true)
+			s.r.fleet.Send(ctx, toFleet(u), releasing{sk, slots}, idx, time.Now().Add(s.r.cfg.UpdateTimeout))
 		case *geomatchv1.DriverMessage_Hello:
 			return status.Error(codes.InvalidArgument, "hello: sent twice on one stream")
 		default:

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/geomatch/geomatch/internal/devcluster"
+	"github.com/geomatch/geomatch/cluster"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 )
 
@@ -18,7 +18,7 @@ import (
 // streams positions that become visible to riders, and hears about the
 // updates that were refused (another driver's id, bad coordinates, stale).
 func TestConnectStreamsLocations(t *testing.T) {
-	c := startCluster(t, devcluster.Config{Matchers: 3})
+	c := startCluster(t, cluster.DevConfig{Matchers: 3})
 	stream, err := c.drivers.Connect(ctxT(t))
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +83,7 @@ func TestConnectStreamsLocations(t *testing.T) {
 // TestConnectNeedsHello: a stream that does not start with a hello naming a
 // valid driver is refused with InvalidArgument.
 func TestConnectNeedsHello(t *testing.T) {
-	c := startCluster(t, devcluster.Config{Matchers: 1})
+	c := startCluster(t, cluster.DevConfig{Matchers: 1})
 	for _, tc := range []struct {
 		name  string
 		first *geomatchv1.DriverMessage
@@ -111,7 +111,7 @@ func TestConnectNeedsHello(t *testing.T) {
 // TestAdminShowsClusterAndShards: the admin API lists every node with its
 // drivers, and the loaded shards with their owners.
 func TestAdminShowsClusterAndShards(t *testing.T) {
-	c := startCluster(t, devcluster.Config{Matchers: 3})
+	c := startCluster(t, cluster.DevConfig{Matchers: 3})
 	r := newRand()
 	fleet := makeFleet(r, 500, 7, time.Now().UnixMilli())
 	c.upload(t, fleet)

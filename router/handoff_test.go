@@ -10,7 +10,7 @@ import (
 
 	"github.com/uber/h3-go/v4"
 
-	"github.com/geomatch/geomatch/internal/devcluster"
+	"github.com/geomatch/geomatch/cluster"
 	"github.com/geomatch/geomatch/internal/geo"
 	"github.com/geomatch/geomatch/matcher"
 	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
@@ -24,7 +24,7 @@ import (
 // the whole fleet, so the new owners must have fetched the drivers from the
 // old ones before serving.
 func TestHandoffKeepsEveryDriver(t *testing.T) {
-	c := startCluster(t, devcluster.Config{Matchers: 3, Doc: shardmap.Doc{ShardRes: 7, MaxSplitDepth: 2}})
+	c := startCluster(t, cluster.DevConfig{Matchers: 3, Doc: shardmap.Doc{ShardRes: 7, MaxSplitDepth: 2}})
 	r := rand.New(rand.NewPCG(5, 55))
 	fleet := makeFleet(r, 3000, 7, time.Now().UnixMilli()-60_000)
 	c.upload(t, fleet)
@@ -59,7 +59,7 @@ func TestHandoffKeepsEveryDriver(t *testing.T) {
 // updates that reach a new owner during its warm-up must win over the older
 // positions the old owner hands over, and none may be lost.
 func TestHandoffUnderUpdates(t *testing.T) {
-	c := startCluster(t, devcluster.Config{Matchers: 3, Doc: shardmap.Doc{ShardRes: 7, MaxSplitDepth: 2}})
+	c := startCluster(t, cluster.DevConfig{Matchers: 3, Doc: shardmap.Doc{ShardRes: 7, MaxSplitDepth: 2}})
 	r := rand.New(rand.NewPCG(6, 66))
 	now := time.Now().UnixMilli() - 600_000
 	fleet := makeFleet(r, 2000, 7, now)
@@ -140,7 +140,7 @@ func TestHandoffDropsCopiesStaleOnArrival(t *testing.T) {
 		{"a third node holds the newer position", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := startCluster(t, devcluster.Config{Matchers: 3, Doc: shardmap.Doc{ShardRes: 7}})
+			c := startCluster(t, cluster.DevConfig{Matchers: 3, Doc: shardmap.Doc{ShardRes: 7}})
 			layout := func() *shardmap.Layout { m, _ := c.Membership.Current(); return m.Layout() }
 			oldPos := geo.LatLng{Lat: 40.7580, Lng: -73.9855}
 			newPos := geo.LatLng{Lat: 40.6782, Lng: -73.9442}
@@ -169,7 +169,7 @@ func TestHandoffDropsCopiesStaleOnArrival(t *testing.T) {
 			}
 			// The newer one straight to its owner: no eviction reaches node 2.
 			m, _ := c.Membership.Current()
-			ar, err := matcher.NewLocal(c.Nodes[tc.newer]).Applier().Apply(ctxT(t), &matcherv1.ApplyRequest{Seq: 1, Epoch: m.Epoch(),
+			ar, err := matcher.NewLocal(c.Nodes[tc.newer]).Applier()(ctxT(t), &matcherv1.ApplyRequest{Seq: 1, Epoch: m.Epoch(),
 				Updates: []*matcherv1.Update{{DriverId: "d", Lat: newPos.Lat, Lng: newPos.Lng, TimestampMs: 200,
 					FineCell: uint64(m.Layout().FineCell(newPos))}}})
 			if err != nil || len(ar.GetExceptions()) > 0 {

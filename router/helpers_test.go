@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/geomatch/geomatch/internal/devcluster"
+	"github.com/geomatch/geomatch/cluster"
 	"github.com/geomatch/geomatch/internal/geo"
 	"github.com/geomatch/geomatch/matcher"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
@@ -20,7 +20,7 @@ import (
 
 // testCluster is an in-process cluster plus clients of its public API.
 type testCluster struct {
-	*devcluster.Cluster
+	*cluster.Dev
 	drivers geomatchv1.DriverServiceClient
 	riders  geomatchv1.RiderServiceClient
 	admin   geomatchv1.AdminServiceClient
@@ -29,17 +29,17 @@ type testCluster struct {
 // startCluster starts an in-process cluster. Drivers never expire during a
 // test (a 1 h TTL) unless cfg.Matcher says otherwise: slow runs (the race
 // detector) must not lose drivers halfway through a comparison.
-func startCluster(t *testing.T, cfg devcluster.Config) *testCluster {
+func startCluster(t *testing.T, cfg cluster.DevConfig) *testCluster {
 	t.Helper()
 	if cfg.Matcher == nil {
 		cfg.Matcher = func(mc *matcher.Config) { mc.Index.TTL = time.Hour }
 	}
-	if cfg.Router.QueryTimeout == 0 {
+	if cfg.Fleet.QueryTimeout == 0 {
 		// Correctness, not speed: 100 km searches over res-8 shards under
 		// the race detector on a loaded machine take seconds.
-		cfg.Router.QueryTimeout = 30 * time.Second
+		cfg.Fleet.QueryTimeout = 30 * time.Second
 	}
-	c, err := devcluster.Start(cfg)
+	c, err := cluster.StartDev(cfg)
 	if err != nil {
 		t.Fatalf("start cluster: %v", err)
 	}
@@ -54,7 +54,7 @@ func startCluster(t *testing.T, cfg devcluster.Config) *testCluster {
 	}
 	t.Cleanup(func() { conn.Close() })
 	return &testCluster{
-		Cluster: c,
+		Dev: c,
 		drivers: geomatchv1.NewDriverServiceClient(conn),
 		riders:  geomatchv1.NewRiderServiceClient(conn),
 		admin:   geomatchv1.NewAdminServiceClient(conn),

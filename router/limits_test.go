@@ -16,7 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/geomatch/geomatch/auth"
-	"github.com/geomatch/geomatch/internal/devcluster"
+	"github.com/geomatch/geomatch/cluster"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 	"github.com/geomatch/geomatch/router"
 )
@@ -36,7 +36,7 @@ func TestFloodedClientIsLimitedOthersAreNot(t *testing.T) {
 		floodEvery = 8 * time.Millisecond // per flooder: at most 1000 calls/s in all, 20 times the rate
 		floodMax   = 6000
 	)
-	c, k := startAuthCluster(t, devcluster.Config{Matchers: 3, Router: router.Config{Limits: router.Limits{RequestsPerS: perS}}})
+	c, k := startAuthCluster(t, cluster.DevConfig{Matchers: 3, Router: router.Config{Limits: router.Limits{RequestsPerS: perS}}})
 	ops := as(t, c, k, "ops", auth.RoleAdmin) // admins are not limited
 	r := newRand()
 	fleet := makeFleet(r, 3000, 7, time.Now().UnixMilli())
@@ -161,7 +161,7 @@ func percentile(d []time.Duration, p int) time.Duration {
 // the stream stays up). Without authentication clients are told apart by
 // address.
 func TestUpdateRateLimit(t *testing.T) {
-	c := startCluster(t, devcluster.Config{Matchers: 1, Router: router.Config{Limits: router.Limits{UpdatesPerS: 1, UpdateBurst: 20}}})
+	c := startCluster(t, cluster.DevConfig{Matchers: 1, Router: router.Config{Limits: router.Limits{UpdatesPerS: 1, UpdateBurst: 20}}})
 	batch := func(n int) *geomatchv1.UpdateLocationsRequest {
 		req := &geomatchv1.UpdateLocationsRequest{}
 		for i := 0; i < n; i++ {
@@ -212,7 +212,7 @@ func TestUpdateRateLimit(t *testing.T) {
 // TestStreamsPerClient: a client holds at most StreamsPerClient Connect
 // streams; closing one makes room.
 func TestStreamsPerClient(t *testing.T) {
-	c, k := startAuthCluster(t, devcluster.Config{Matchers: 1, Router: router.Config{Limits: router.Limits{StreamsPerClient: 1}}})
+	c, k := startAuthCluster(t, cluster.DevConfig{Matchers: 1, Router: router.Config{Limits: router.Limits{StreamsPerClient: 1}}})
 	cab := as(t, c, k, "cab-1", auth.RoleDriver)
 	open := func() (geomatchv1.DriverService_ConnectClient, error) {
 		stream, err := cab.drivers.Connect(ctxT(t))
@@ -267,7 +267,7 @@ func TestStreamsPerClient(t *testing.T) {
 // router never buffers more than the bounded queue for it. The app hears
 // the status once it reads what was sent before.
 func TestSlowStreamIsDropped(t *testing.T) {
-	c := startCluster(t, devcluster.Config{Matchers: 1, Router: router.Config{SlowStreamAfter: 200 * time.Millisecond}})
+	c := startCluster(t, cluster.DevConfig{Matchers: 1, Router: router.Config{SlowStreamAfter: 200 * time.Millisecond}})
 	// A small fixed window: the router's sends block after 64 KiB unread.
 	cl := dialAPI(t, c.RouterAddr, grpc.WithStaticStreamWindowSize(64<<10), grpc.WithStaticConnWindowSize(64<<10))
 	stream, err := cl.drivers.Connect(ctxT(t))
@@ -320,7 +320,7 @@ func TestSlowStreamIsDropped(t *testing.T) {
 // are charged like calls: an app that floods them has its stream ended
 // with RESOURCE_EXHAUSTED.
 func TestStreamAnswersAreLimited(t *testing.T) {
-	c := startCluster(t, devcluster.Config{Matchers: 1, Router: router.Config{Limits: router.Limits{RequestsPerS: 0.01, RequestBurst: 3}}})
+	c := startCluster(t, cluster.DevConfig{Matchers: 1, Router: router.Config{Limits: router.Limits{RequestsPerS: 0.01, RequestBurst: 3}}})
 	stream, err := c.drivers.Connect(ctxT(t))
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,7 @@ import (
 
 	"github.com/uber/h3-go/v4"
 
-	"github.com/geomatch/geomatch/internal/devcluster"
+	"github.com/geomatch/geomatch/cluster"
 	"github.com/geomatch/geomatch/internal/geo"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 	"github.com/geomatch/geomatch/shardmap"
@@ -98,7 +98,7 @@ func TestNearbyEqualsBruteForce(t *testing.T) {
 		{"res7-with-split-cells", shardmap.Doc{ShardRes: 7, MaxSplitDepth: 2, Splits: splitCells()}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := startCluster(t, devcluster.Config{Matchers: 3, Doc: tc.doc, InternalGRPC: tc.grpc})
+			c := startCluster(t, cluster.DevConfig{Matchers: 3, Doc: tc.doc, InternalGRPC: tc.grpc})
 			r := rand.New(rand.NewPCG(uint64(tc.doc.ShardRes), 99))
 			now := time.Now().UnixMilli() - 60_000
 			fleet := makeFleet(r, 4000, tc.doc.ShardRes, now)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/geomatch/geomatch/internal/devcluster"
+	"github.com/geomatch/geomatch/cluster"
 	"github.com/geomatch/geomatch/membership"
 	"github.com/geomatch/geomatch/shardmap"
 )
@@ -61,7 +61,7 @@ func (l *laggingSource) Kind() string { return "lagging" }
 // inexact answers.
 func TestRouterRetriesOnNotOwner(t *testing.T) {
 	var lag *laggingSource
-	c := startCluster(t, devcluster.Config{Matchers: 3, RouterMembership: func(l *membership.Local) membership.Source {
+	c := startCluster(t, cluster.DevConfig{Matchers: 3, RouterMembership: func(l *membership.Local) membership.Source {
 		lag = &laggingSource{inner: l}
 		return lag
 	}})

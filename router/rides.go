@@ -9,28 +9,10 @@ import (
 
 	"github.com/geomatch/geomatch/auth"
 	"github.com/geomatch/geomatch/dispatch"
-	"github.com/geomatch/geomatch/internal/geo"
-	"github.com/geomatch/geomatch/matcher"
-	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
-	"github.com/geomatch/geomatch/shardmap"
 	"github.com/geomatch/geomatch/store"
 	"github.com/geomatch/geomatch/trip"
 )
-
-// Available implements dispatch.Searcher: the exact nearby search over the
-// cluster, available drivers only.
-func (r *Router) Available(ctx context.Context, q geo.LatLng, radiusM float64, k int, class string) ([]dispatch.Candidate, error) {
-	found, err := r.Nearby(ctx, q, radiusM, k, geomatchv1.DriverStatus_DRIVER_STATUS_AVAILABLE, class)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]dispatch.Candidate, len(found))
-	for i, n := range found {
-		out[i] = dispatch.Candidate{DriverID: n.GetDriverId(), DistanceM: n.GetDistanceM()}
-	}
-	return out, nil
-}
 
 func (r *Router) rides() (*dispatch.Ops, error) {
 	if r.cfg.Rides == nil {
@@ -48,30 +30,9 @@ func (s *riderService) RequestRide(ctx context.Context, req *geomatchv1.RequestR
 	if err := dispatch.ValidateRequestRide(req); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	pickup := geo.LatLng{Lat: req.GetPickup().GetLat(), Lng: req.GetPickup().GetLng()}
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(req.GetWaitMs())*time.Millisecond+s.r.cfg.QueryTimeout+5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(req.GetWaitMs())*time.Millisecond+s.r.cfg.RideTimeout)
 	defer cancel()
-	var out *geomatchv1.Trip
-	err := s.r.retryNotOwner(ctx, "request ride", func(m *shardmap.Map) error {
-		_, shard, owner, ok := m.Locate(pickup)
-		if !ok {
-			return status.Errorf(codes.Unavailable, "request ride: no matcher owns the pickup's shard at epoch %d", m.Epoch())
-		}
-		p, err := s.r.peer(owner)
-		if err != nil {
-			return status.Errorf(codes.Unavailable, "request ride: %v", err)
-		}
-		resp, err := p.ride.RequestRide(ctx, &matcherv1.RideRequest{Epoch: m.Epoch(), Shard: uint64(shard), Request: req})
-		if err != nil {
-			if _, ok := matcher.AsNotOwner(err); ok {
-				return err
-			}
-			return unreachable("request ride", owner, err)
-		}
-		out = resp.GetTrip()
-		return nil
-	})
-	return out, err
+	return s.r.fleet.RequestRide(ctx, req)
 }
 
 // GetTrip implements RiderServiceServer.

@@ -11,13 +11,13 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/geomatch/geomatch/internal/devcluster"
+	"github.com/geomatch/geomatch/cluster"
+	"github.com/geomatch/geomatch/fleet"
 	"github.com/geomatch/geomatch/internal/geo"
 	"github.com/geomatch/geomatch/internal/serve"
 	"github.com/geomatch/geomatch/internal/tlsconfig"
 	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
-	"github.com/geomatch/geomatch/router"
 )
 
 func generatePKI(t *testing.T) tlsconfig.Generated {
@@ -46,7 +46,7 @@ func tlsClient(t *testing.T, f tlsconfig.Files) grpc.DialOption {
 // with a certificate of another CA reaches no matcher.
 func TestTLSEveryHop(t *testing.T) {
 	pki, other := generatePKI(t), generatePKI(t)
-	c := startCluster(t, devcluster.Config{Matchers: 2, TLS: &pki.Files})
+	c := startCluster(t, cluster.DevConfig{Matchers: 2, TLS: &pki.Files})
 
 	// c's own clients are plaintext.
 	_, err := c.riders.NearbyDrivers(ctxFor(t, 10*time.Second), &geomatchv1.NearbyDriversRequest{Position: ll(40.75, -73.98), Limit: 1, RadiusM: 1000})
@@ -96,8 +96,8 @@ func TestTLSEveryHop(t *testing.T) {
 	wantCode(t, "matcher, client certificate of another CA", stats(tlsClient(t, tlsconfig.Files{CA: pki.Files.CA, Cert: other.Files.Cert, Key: other.Files.Key})), codes.Unavailable)
 	wantCode(t, "matcher, trusting another CA", stats(tlsClient(t, other.Files)), codes.Unavailable, "certificate")
 
-	// A router with another CA's identity reaches no matcher.
-	rogue, err := router.New(router.Config{DialOptions: []grpc.DialOption{tlsClient(t, tlsconfig.Files{CA: pki.Files.CA, Cert: other.Files.Cert, Key: other.Files.Key})}},
+	// A fleet client with another CA's identity reaches no matcher.
+	rogue, err := fleet.New(fleet.Config{DialOptions: []grpc.DialOption{tlsClient(t, tlsconfig.Files{CA: pki.Files.CA, Cert: other.Files.Cert, Key: other.Files.Key})}},
 		c.Membership, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -110,8 +110,8 @@ func TestTLSEveryHop(t *testing.T) {
 		<-done
 	}()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		_, err = rogue.Nearby(ctxFor(t, 10*time.Second), geo.LatLng{Lat: 40.75, Lng: -73.98}, 50_000, 10, geomatchv1.DriverStatus_DRIVER_STATUS_UNSPECIFIED, "")
-		if err == nil || !strings.Contains(err.Error(), "router is not running") || time.Now().After(deadline) {
+		_, err = rogue.Nearby(ctxFor(t, 10*time.Second), fleet.Query{Pos: geo.LatLng{Lat: 40.75, Lng: -73.98}, RadiusM: 50_000, K: 10})
+		if err == nil || !strings.Contains(err.Error(), "not running") || time.Now().After(deadline) {
 			break // Run has started
 		}
 	}

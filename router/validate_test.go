@@ -9,7 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/geomatch/geomatch/internal/devcluster"
+	"github.com/geomatch/geomatch/cluster"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 	"github.com/geomatch/geomatch/router"
 )
@@ -20,7 +20,7 @@ func ll(lat, lng float64) *geomatchv1.LatLng { return &geomatchv1.LatLng{Lat: la
 // message naming its field, nothing of it is applied, and the good updates
 // of the same batch are applied.
 func TestUpdateLocationsRejectsBadUpdates(t *testing.T) {
-	c := startCluster(t, devcluster.Config{Matchers: 3})
+	c := startCluster(t, cluster.DevConfig{Matchers: 3})
 	now := time.Now().UnixMilli()
 	long := strings.Repeat("x", 129)
 	bad := []struct {
@@ -82,7 +82,7 @@ func TestUpdateLocationsRejectsBadUpdates(t *testing.T) {
 // TestBadRequestsAreInvalidArgument: whole requests that break a bound are
 // refused with InvalidArgument naming the field, and change nothing.
 func TestBadRequestsAreInvalidArgument(t *testing.T) {
-	c := startCluster(t, devcluster.Config{Matchers: 2})
+	c := startCluster(t, cluster.DevConfig{Matchers: 2})
 	now := time.Now().UnixMilli()
 	big := &geomatchv1.UpdateLocationsRequest{}
 	for i := 0; i <= router.MaxUpdatesPerRequest; i++ {
@@ -136,7 +136,7 @@ func expectInvalid(t *testing.T, name string, err error, field string) {
 // one is rejected as stale and changes nothing; an equal one is accepted as
 // a harmless duplicate.
 func TestOutOfOrderUpdatesAreIgnored(t *testing.T) {
-	c := startCluster(t, devcluster.Config{Matchers: 3})
+	c := startCluster(t, cluster.DevConfig{Matchers: 3})
 	send := func(ts int64, lat float64) *geomatchv1.UpdateLocationsResponse {
 		resp, err := c.drivers.UpdateLocations(ctxT(t), &geomatchv1.UpdateLocationsRequest{Updates: []*geomatchv1.LocationUpdate{
 			{DriverId: "ooo", Position: ll(lat, -73.98), TimestampMs: ts},

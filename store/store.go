@@ -24,6 +24,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/geomatch/geomatch/driver"
 )
 
 // Errors callers branch on.
@@ -35,32 +37,19 @@ var (
 	ErrNotFound = errors.New("not found")
 )
 
-// DriverStatus is a driver's dispatch status.
-type DriverStatus uint8
+// DriverStatus is a driver's dispatch status (package driver holds the one
+// definition; the store never holds StatusUnknown, which reads as a driver
+// never seen).
+type DriverStatus = driver.Status
 
-// Driver statuses. The numeric values equal geomatch.v1.DriverStatus.
+// Driver statuses, as package driver defines them.
 const (
-	StatusUnknown   DriverStatus = 0
-	StatusAvailable DriverStatus = 1
-	StatusReserved  DriverStatus = 2
-	StatusOnTrip    DriverStatus = 3
-	StatusOffline   DriverStatus = 4
+	StatusUnknown   = driver.StatusUnspecified
+	StatusAvailable = driver.StatusAvailable
+	StatusReserved  = driver.StatusReserved
+	StatusOnTrip    = driver.StatusOnTrip
+	StatusOffline   = driver.StatusOffline
 )
-
-// String returns the status name.
-func (s DriverStatus) String() string {
-	switch s {
-	case StatusAvailable:
-		return "available"
-	case StatusReserved:
-		return "reserved"
-	case StatusOnTrip:
-		return "on_trip"
-	case StatusOffline:
-		return "offline"
-	}
-	return "unknown"
-}
 
 // Offer is a trip offered to a reserved driver, kept with the reservation
 // so a driver app that reconnects gets it again.

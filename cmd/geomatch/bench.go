@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/geomatch/geomatch/internal/devcluster"
+	"github.com/geomatch/geomatch/cluster"
 	"github.com/geomatch/geomatch/loadgen"
 	"github.com/geomatch/geomatch/matcher"
 )
@@ -115,7 +115,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer gt.Close()
 		t = gt
 	default:
-		c, err := devcluster.Start(devcluster.Config{Matchers: *matchers, Log: slog.New(slog.DiscardHandler),
+		c, err := cluster.StartDev(cluster.DevConfig{Matchers: *matchers, Log: slog.New(slog.DiscardHandler),
 			Matcher: func(mc *matcher.Config) { mc.Index.TTL = benchTTL }})
 		if err != nil {
 			return err

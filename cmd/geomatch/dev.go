@@ -7,9 +7,7 @@ import (
 	"io"
 	"strings"
 
-	"google.golang.org/grpc"
-
-	"github.com/geomatch/geomatch/internal/devcluster"
+	"github.com/geomatch/geomatch/cluster"
 	"github.com/geomatch/geomatch/internal/lifecycle"
 	"github.com/geomatch/geomatch/matcher"
 	"github.com/geomatch/geomatch/router"
@@ -84,15 +82,15 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		storeName = "Redis at " + sf.addr
 	}
 	obs := mf.newObserver()
-	c, err := devcluster.Start(devcluster.Config{
-		ServerOptions: func(name string) ([]grpc.ServerOption, error) { return obs.serverOptions(name) },
-		Store:         st,
-		Dispatch:      dcfg,
-		RouterAddr:    *listen,
-		MatcherHost:   *matcherHost,
-		Matchers:      *matchers,
-		InternalGRPC:  *internalGRPC,
-		Doc:           shardmap.Doc{ShardRes: rf.shardRes, MaxSplitDepth: rf.splitDepth, VNodes: rf.vnodes},
+	c, err := cluster.StartDev(cluster.DevConfig{
+		Metrics:      obs,
+		Store:        st,
+		Dispatch:     dcfg,
+		RouterAddr:   *listen,
+		MatcherHost:  *matcherHost,
+		Matchers:     *matchers,
+		InternalGRPC: *internalGRPC,
+		Doc:          shardmap.Doc{ShardRes: rf.shardRes, MaxSplitDepth: rf.splitDepth, VNodes: rf.vnodes},
 		Matcher: func(mc *matcher.Config) {
 			if *ttl > 0 {
 				mc.Index.TTL = *ttl
@@ -106,16 +104,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	for i, n := range c.Nodes {
-		if err := obs.addMatcher(n, c.Coordinators[i]); err != nil {
-			return errors.Join(err, c.Stop())
-		}
-	}
-	if err := obs.addRouter(c.Router); err != nil {
-		return errors.Join(err, c.Stop())
-	}
 	metricsG := lifecycle.NewGroup()
-	if err := obs.start(metricsG, mf.addr, log); err != nil {
+	if err := obs.Serve(metricsG, mf.addr, log); err != nil {
 		return errors.Join(err, c.Stop())
 	}
 	defer metricsG.Stop()

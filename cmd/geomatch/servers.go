@@ -14,9 +14,12 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/geomatch/geomatch/cluster"
+	"github.com/geomatch/geomatch/dispatch"
 	"github.com/geomatch/geomatch/internal/lifecycle"
 	"github.com/geomatch/geomatch/matcher"
 	"github.com/geomatch/geomatch/membership"
+	"github.com/geomatch/geomatch/router"
 	"github.com/geomatch/geomatch/shardmap"
 	"github.com/geomatch/geomatch/store"
 )
@@ -42,8 +45,8 @@ func (c *clusterFlags) register(fs *flag.FlagSet) {
 	c.tls.register(fs)
 }
 
-// cluster is what clusterFlags set up.
-type cluster struct {
+// setupResult is what clusterFlags set up.
+type setupResult struct {
 	log     *slog.Logger
 	members []shardmap.Member // static cluster only
 	static  *membership.Local // static cluster only
@@ -53,8 +56,8 @@ type cluster struct {
 
 // setup builds the logger, the static membership or the Consul client, and
 // the store. The caller closes c.st when it is not nil.
-func (c *clusterFlags) setup(ctx context.Context, stderr io.Writer) (cluster, error) {
-	var out cluster
+func (c *clusterFlags) setup(ctx context.Context, stderr io.Writer) (setupResult, error) {
+	var out setupResult
 	var err error
 	if out.log, err = c.log.logger(stderr); err != nil {
 		return out, err
@@ -129,11 +132,17 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return errors.Join(fmt.Errorf("listen: %w", err), runG.Stop())
 	}
 	obs := mf.newObserver()
-	if err := obs.start(runG, mf.addr, c.log); err != nil {
+	if err := obs.Serve(runG, mf.addr, c.log); err != nil {
 		lis.Close()
 		return errors.Join(err, runG.Stop())
 	}
-	if err := startRouter(serveG, runG, src, c.st, lis, c.log, obs, sec); err != nil {
+	rcfg := cluster.RouterConfig{
+		Router:     router.Config{Auth: sec.keys, Limits: sec.limits},
+		Membership: src, Store: c.st, Dispatch: dispatch.DefaultConfig(),
+		ServerOptions: sec.tls.server, DialOptions: sec.tls.dial,
+		Drain: drainTimeout, Metrics: obs, Log: c.log,
+	}
+	if _, err := cluster.StartRouter(serveG, runG, rcfg, lis); err != nil {
 		return errors.Join(err, runG.Stop())
 	}
 	m, _ := src.Current()
@@ -203,7 +212,6 @@ func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("listen: %w", err)
 	}
 	cfg := matcher.DefaultConfig(*id)
-	cfg.Store = c.st
 	if *ttl > 0 {
 		cfg.Index.TTL = *ttl
 	}
@@ -212,13 +220,18 @@ func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	log := c.log.With("role", "matcher")
 	obs := mf.newObserver()
+	mcfg := cluster.MatcherConfig{
+		Node: cfg, Store: c.st, Dispatch: dcfg, ServerOptions: sec.server, DialOptions: sec.dial,
+		Drain: drainTimeout, Metrics: obs, Log: log,
+	}
 	if c.static != nil {
 		g := lifecycle.NewGroup()
-		if err := obs.start(g, mf.addr, log); err != nil {
+		if err := obs.Serve(g, mf.addr, log); err != nil {
 			lis.Close()
 			return err
 		}
-		if _, err := startMatcher(g, cfg, c.static, c.st, dcfg, lis, log, obs, sec); err != nil {
+		mcfg.Membership = c.static
+		if _, err := cluster.StartMatcher(g, mcfg, nil, lis); err != nil {
 			return errors.Join(err, g.Stop())
 		}
 		fmt.Fprintf(stdout, "geomatch matcher %s: listening on %s\n", *id, lis.Addr())
@@ -264,11 +277,12 @@ func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return errors.Join(err, reg.Leave(context.WithoutCancel(ctx)), stopAll())
 	}
 	watched.Store(src)
-	if err := obs.start(g, mf.addr, log); err != nil {
+	if err := obs.Serve(g, mf.addr, log); err != nil {
 		lis.Close()
 		return errors.Join(err, reg.Leave(context.WithoutCancel(ctx)), stopAll())
 	}
-	node, err := startMatcher(g, cfg, src, c.st, dcfg, lis, log, obs, sec)
+	mcfg.Membership = src
+	started, err := cluster.StartMatcher(g, mcfg, nil, lis)
 	if err != nil {
 		return errors.Join(err, reg.Leave(context.WithoutCancel(ctx)), stopAll())
 	}
@@ -282,7 +296,7 @@ func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	leaveErr := reg.Leave(bg)
 	stopErr := memberG.Stop() // resigns as writer: another matcher recomputes the ring
 	dctx, cancel := context.WithTimeout(bg, *drainFor)
-	drainErr := node.Drain(dctx)
+	drainErr := started.Node.Drain(dctx)
 	cancel()
 	if drainErr != nil {
 		log.Warn("shards not all handed over", "err", drainErr)

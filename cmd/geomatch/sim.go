@@ -16,8 +16,8 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"github.com/geomatch/geomatch/cluster"
 	"github.com/geomatch/geomatch/dispatch"
-	"github.com/geomatch/geomatch/internal/devcluster"
 	"github.com/geomatch/geomatch/shardmap"
 	"github.com/geomatch/geomatch/simulator"
 	"github.com/geomatch/geomatch/simulator/city"
@@ -245,7 +245,7 @@ func (env *simEnv) runOne(ctx context.Context, cfg simulator.Config, mode string
 		if st != nil {
 			defer st.Close()
 		}
-		c, err := devcluster.Start(devcluster.Config{
+		c, err := cluster.StartDev(cluster.DevConfig{
 			Store: st, Dispatch: dcfg, Matchers: env.flags.matchers, Drain: drainTimeout, Log: env.log,
 			Doc: shardmap.Doc{ShardRes: env.ring.shardRes, MaxSplitDepth: env.ring.splitDepth, VNodes: env.ring.vnodes},
 		})

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geomatch/geomatch/cluster"
 	"github.com/geomatch/geomatch/dispatch"
-	"github.com/geomatch/geomatch/internal/devcluster"
 	"github.com/geomatch/geomatch/simulator/report"
 	"github.com/geomatch/geomatch/store"
 	"github.com/geomatch/geomatch/trip"
@@ -102,7 +102,7 @@ func TestSimReportAgreesWithTheServer(t *testing.T) {
 			dcfg.Mode = tc.mode
 			dcfg.BatchWindow = 500 * time.Millisecond
 			dcfg.OfferTimeout = 3 * time.Second
-			c, err := devcluster.Start(devcluster.Config{Store: st, Dispatch: dcfg, Matchers: 2})
+			c, err := cluster.StartDev(cluster.DevConfig{Store: st, Dispatch: dcfg, Matchers: 2})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,53 +1,32 @@
 package index
 
 import (
-	"strconv"
-
 	"github.com/uber/h3-go/v4"
 
+	"github.com/geomatch/geomatch/driver"
 	"github.com/geomatch/geomatch/internal/geo"
 )
 
-// Status is a driver's dispatch status. Its values match the public
-// DriverStatus enum, so the gRPC layer converts with a plain type conversion.
-type Status uint8
+// Status is a driver's dispatch status (package driver holds the one
+// definition).
+type Status = driver.Status
 
-// Driver statuses.
+// Driver statuses, as package driver defines them.
 const (
 	// StatusUnspecified on an update keeps the driver's current status
 	// (available for a new driver); in a Filter it means any status except
 	// offline.
-	StatusUnspecified Status = iota
+	StatusUnspecified = driver.StatusUnspecified
 	// StatusAvailable drivers can be offered a trip.
-	StatusAvailable
+	StatusAvailable = driver.StatusAvailable
 	// StatusReserved drivers hold a pending offer.
-	StatusReserved
+	StatusReserved = driver.StatusReserved
 	// StatusOnTrip drivers are driving a rider.
-	StatusOnTrip
+	StatusOnTrip = driver.StatusOnTrip
 	// StatusOffline drivers still report positions but take no trips;
 	// filters exclude them unless asked for explicitly.
-	StatusOffline
+	StatusOffline = driver.StatusOffline
 )
-
-// Valid reports whether s is one of the defined statuses.
-func (s Status) Valid() bool { return s <= StatusOffline }
-
-// String returns the lower-case name of the status.
-func (s Status) String() string {
-	switch s {
-	case StatusUnspecified:
-		return "unspecified"
-	case StatusAvailable:
-		return "available"
-	case StatusReserved:
-		return "reserved"
-	case StatusOnTrip:
-		return "on_trip"
-	case StatusOffline:
-		return "offline"
-	}
-	return "Status(" + strconv.Itoa(int(s)) + ")"
-}
 
 // Driver is the index's view of one driver.
 type Driver struct {
@@ -79,44 +58,28 @@ type Update struct {
 	HandedOver bool
 }
 
-// Outcome says what Apply did with one update.
-type Outcome uint8
+// Outcome says what Apply did with one update: Applied, Duplicate, Stale,
+// Full or Invalid, of the one outcome vocabulary (package driver).
+type Outcome = driver.Outcome
 
 // Outcomes of an update.
 const (
 	// OutcomeApplied: stored (new driver, moved, or changed).
-	OutcomeApplied Outcome = iota + 1
+	OutcomeApplied = driver.Applied
 	// OutcomeDuplicate: same timestamp as the stored one; ignored, not an
 	// error (retries are idempotent).
-	OutcomeDuplicate
+	OutcomeDuplicate = driver.Duplicate
 	// OutcomeStale: older than the stored (or tombstoned) timestamp; ignored.
-	OutcomeStale
+	OutcomeStale = driver.Stale
 	// OutcomeFull: the index holds MaxDrivers live drivers (or
 	// MaxVehicleClasses classes and the update brings a new one); refused.
-	OutcomeFull
+	OutcomeFull = driver.Full
 	// OutcomeInvalid: the update breaks an invariant the caller should have
 	// checked (empty id, position outside the globe or not finite, unknown
 	// status, zero shard); refused, nothing changed. It guards the trees
 	// against NaN coordinates, which would make drivers impossible to delete.
-	OutcomeInvalid
+	OutcomeInvalid = driver.Invalid
 )
-
-// String returns the lower-case name of the outcome.
-func (o Outcome) String() string {
-	switch o {
-	case OutcomeApplied:
-		return "applied"
-	case OutcomeDuplicate:
-		return "duplicate"
-	case OutcomeStale:
-		return "stale"
-	case OutcomeFull:
-		return "full"
-	case OutcomeInvalid:
-		return "invalid"
-	}
-	return "Outcome(" + strconv.Itoa(int(o)) + ")"
-}
 
 // Result is what Apply reports for one update.
 type Result struct {

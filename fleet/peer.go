@@ -1,4 +1,4 @@
-package router
+package fleet
 
 import (
 	"context"
@@ -12,55 +12,43 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/geomatch/geomatch/driver"
 	"github.com/geomatch/geomatch/internal/serve"
-	"github.com/geomatch/geomatch/matcher"
 	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
 	"github.com/geomatch/geomatch/shardmap"
 )
 
-// item is one location update on its way to a matcher.
-type item struct {
-	u        *matcherv1.Update
-	epoch    uint64 // ring epoch it was routed by
-	sink     sink
-	idx      int32
-	attempt  int
-	deadline time.Time
+// LocalNode is a matcher in this process, reached by function call instead
+// of loopback gRPC (Config.InProcess). The matcher's local adapter
+// satisfies it: the same answers and status errors as its gRPC service,
+// minus the encoding and the socket. Messages pass by pointer: the client
+// never changes a request after handing it over, and the node keeps no
+// reference to a request or an answer once a call returns.
+type LocalNode interface {
+	// Nearby is MatcherService.Nearby.
+	Nearby(ctx context.Context, req *matcherv1.NearbyRequest) (*matcherv1.NearbyResponse, error)
+	// Applier returns the apply function of one in-process Apply stream:
+	// it applies one batch and returns its answer; an error ends the
+	// stream. It is not safe for concurrent use (one sender, like a
+	// stream).
+	Applier() func(context.Context, *matcherv1.ApplyRequest) (*matcherv1.ApplyResponse, error)
 }
 
-// outcome is the final word on one update.
-type outcome struct {
-	code matcherv1.Outcome
-	// unavailable is set when no matcher answered; msg says why.
-	unavailable bool
-	msg         string
-}
-
-func (o outcome) accepted() bool {
-	return !o.unavailable && (o.code == matcherv1.Outcome_OUTCOME_APPLIED || o.code == matcherv1.Outcome_OUTCOME_DUPLICATE)
-}
-
-// sink receives the outcome of each update of one call or stream.
-type sink interface {
-	done(idx int32, o outcome)
-}
-
-// peer is the router's link to one matcher: a client connection for queries
-// and one Apply stream that carries batched updates and evictions. The
-// stream is re-opened with backoff when it breaks.
+// peer is the client's link to one matcher: a client connection for
+// queries and, while there are updates or evictions to send, one Apply
+// stream that carries them in batches. The stream is opened when the first
+// of them arrives and re-opened with backoff when it breaks.
 type peer struct {
-	r    *Router
+	c    *Client
 	id   string
 	addr string
 	conn *grpc.ClientConn
 	rpc  matcherv1.MatcherServiceClient
+	ride matcherv1.DispatchServiceClient
 	// local is the matcher itself when it runs in this process: searches
 	// and updates then skip gRPC (Config.InProcess).
-	local *matcher.Local
-	// nearby searches the matcher: local.Nearby or rpc.Nearby.
-	nearby func(context.Context, *matcherv1.NearbyRequest) (*matcherv1.NearbyResponse, error)
-	ride   matcherv1.DispatchServiceClient
-	log    *slog.Logger
+	local LocalNode
+	log   *slog.Logger
 
 	queue     chan item
 	evictions chan *matcherv1.Eviction
@@ -68,43 +56,45 @@ type peer struct {
 	stopOnce  sync.Once
 }
 
-func newPeer(r *Router, mem shardmap.Member) (*peer, error) {
+func newPeer(c *Client, mem shardmap.Member) (*peer, error) {
 	opts := append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(serve.MaxMessageBytes)),
 	}, serve.DialOptions()...)
-	opts = append(opts, r.cfg.DialOptions...)
+	opts = append(opts, c.cfg.DialOptions...)
 	conn, err := grpc.NewClient(mem.Addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to matcher %s at %s: %w", mem.ID, mem.Addr, err)
 	}
-	p := &peer{
-		r: r, id: mem.ID, addr: mem.Addr, conn: conn, local: r.cfg.InProcess[mem.ID],
+	return &peer{
+		c: c, id: mem.ID, addr: mem.Addr, conn: conn, local: c.cfg.InProcess[mem.ID],
 		rpc:       matcherv1.NewMatcherServiceClient(conn),
 		ride:      matcherv1.NewDispatchServiceClient(conn),
-		log:       r.log.With("node", mem.ID, "addr", mem.Addr),
-		queue:     make(chan item, r.cfg.QueueLen),
-		evictions: make(chan *matcherv1.Eviction, r.cfg.EvictionQueueLen),
+		log:       c.log.With("node", mem.ID, "addr", mem.Addr),
+		queue:     make(chan item, c.cfg.QueueLen),
+		evictions: make(chan *matcherv1.Eviction, c.cfg.EvictionQueueLen),
 		stop:      make(chan struct{}),
-	}
-	p.nearby = func(ctx context.Context, req *matcherv1.NearbyRequest) (*matcherv1.NearbyResponse, error) {
-		return p.rpc.Nearby(ctx, req)
-	}
+	}, nil
+}
+
+// nearby searches the matcher, in process when it runs here.
+func (p *peer) nearby(ctx context.Context, req *matcherv1.NearbyRequest) (*matcherv1.NearbyResponse, error) {
 	if p.local != nil {
-		p.nearby = p.local.Nearby
+		return p.local.Nearby(ctx, req)
 	}
-	return p, nil
+	return p.rpc.Nearby(ctx, req)
 }
 
 // close stops the peer; its run loop hands queued updates back for routing.
 func (p *peer) close() { p.stopOnce.Do(func() { close(p.stop) }) }
 
-// run owns the peer's stream until ctx is done or the peer is closed.
+// run owns the peer's stream until ctx is done or the peer is closed. No
+// stream is open while there is nothing to send.
 func (p *peer) run(ctx context.Context) {
 	defer p.conn.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() {
+	go func() { // owned: ends when the peer is closed or ctx is done
 		select {
 		case <-p.stop:
 			cancel()
@@ -112,8 +102,18 @@ func (p *peer) run(ctx context.Context) {
 		}
 	}()
 	wait := 50 * time.Millisecond
-	for ctx.Err() == nil {
-		err := p.stream(ctx)
+	for {
+		var first batchStart
+		select {
+		case <-ctx.Done():
+			p.drain()
+			return
+		case it := <-p.queue:
+			first.update = &it
+		case ev := <-p.evictions:
+			first.eviction = ev
+		}
+		err := p.stream(ctx, first)
 		if ctx.Err() != nil {
 			break
 		}
@@ -126,6 +126,13 @@ func (p *peer) run(ctx context.Context) {
 	p.drain()
 }
 
+// batchStart is what woke an idle peer: the first update or eviction of a
+// new stream.
+type batchStart struct {
+	update   *item
+	eviction *matcherv1.Eviction
+}
+
 // failQueued fails every update that arrives in the next d.
 func (p *peer) failQueued(d time.Duration, msg string) {
 	t := time.NewTimer(d)
@@ -133,7 +140,7 @@ func (p *peer) failQueued(d time.Duration, msg string) {
 	for {
 		select {
 		case it := <-p.queue:
-			p.r.finish(it, outcome{unavailable: true, msg: msg})
+			p.c.finish(it, driver.Unavailable, msg)
 		case <-t.C:
 			return
 		case <-p.stop:
@@ -142,31 +149,35 @@ func (p *peer) failQueued(d time.Duration, msg string) {
 	}
 }
 
-// drain hands queued updates back to the router (they are re-routed to the
-// current owner, or fail when the router stops).
+// drain hands queued updates back to the client (they are re-routed to the
+// current owner, or fail when the client stops).
 func (p *peer) drain() {
 	for {
 		select {
 		case it := <-p.queue:
-			p.r.retry(it, fmt.Sprintf("matcher %s closed", p.id), 0)
+			p.c.retry(it, fmt.Sprintf("matcher %s closed", p.id), 0)
 		default:
 			return
 		}
 	}
 }
 
-// stream runs one Apply stream until it breaks or ctx is done.
-func (p *peer) stream(ctx context.Context) error {
+// stream runs one Apply stream, starting with first, until it breaks or ctx
+// is done.
+func (p *peer) stream(ctx context.Context, first batchStart) error {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	st, err := p.openApply(sctx)
 	if err != nil {
+		if first.update != nil {
+			p.c.retry(*first.update, fmt.Sprintf("matcher %s: open apply stream: %v", p.id, err), 0)
+		}
 		return fmt.Errorf("open apply stream: %w", err)
 	}
 	var (
 		mu       sync.Mutex
 		inflight = make(map[uint64][]item)
-		window   = make(chan struct{}, p.r.cfg.InflightBatches)
+		window   = make(chan struct{}, p.c.cfg.InflightBatches)
 		recvErr  = make(chan error, 1)
 		recvDone = make(chan struct{})
 	)
@@ -201,23 +212,28 @@ func (p *peer) stream(ctx context.Context) error {
 		defer mu.Unlock()
 		for seq, items := range inflight {
 			for _, it := range items {
-				p.r.retry(it, fmt.Sprintf("update stream to matcher %s broke: %v", p.id, reason), 0)
+				p.c.retry(it, fmt.Sprintf("update stream to matcher %s broke: %v", p.id, reason), 0)
 			}
 			delete(inflight, seq)
 		}
 	}
 	var (
-		seq     uint64
-		pending *item // an update held back because its epoch differs from the batch's
-		batch   = make([]item, 0, p.r.cfg.BatchMax)
+		seq      uint64
+		pending  = first.update // an update held back: the first, or one whose epoch differs from the batch's
+		eviction = first.eviction
+		batch    = make([]item, 0, p.c.cfg.BatchMax)
 	)
 	for {
 		batch = batch[:0]
 		req := &matcherv1.ApplyRequest{}
-		if pending != nil {
+		switch {
+		case pending != nil:
 			batch = append(batch, *pending)
 			pending = nil
-		} else {
+		case eviction != nil:
+			req.Evictions = append(req.Evictions, eviction)
+			eviction = nil
+		default:
 			select {
 			case <-ctx.Done():
 				requeue(ctx.Err())
@@ -246,7 +262,7 @@ func (p *peer) stream(ctx context.Context) error {
 			}
 		}
 	evict:
-		for len(req.Evictions) < p.r.cfg.BatchMax {
+		for len(req.Evictions) < p.c.cfg.BatchMax {
 			select {
 			case ev := <-p.evictions:
 				req.Evictions = append(req.Evictions, ev)
@@ -258,7 +274,7 @@ func (p *peer) stream(ctx context.Context) error {
 		kept := batch[:0]
 		for _, it := range batch {
 			if now.After(it.deadline) {
-				p.r.finish(it, outcome{unavailable: true, msg: "deadline passed before the update was sent"})
+				p.c.finish(it, driver.Unavailable, "deadline passed before the update was sent")
 				continue
 			}
 			kept = append(kept, it)
@@ -275,7 +291,7 @@ func (p *peer) stream(ctx context.Context) error {
 			req.Epoch = it.epoch
 		}
 		if req.Epoch == 0 {
-			m, _ := p.r.src.Current()
+			m, _ := p.c.src.Current()
 			req.Epoch = m.Epoch()
 		}
 		select {
@@ -303,7 +319,7 @@ func (p *peer) stream(ctx context.Context) error {
 	}
 }
 
-// applyStream is the router's end of an Apply stream: gRPC's, or
+// applyStream is the client's end of an Apply stream: gRPC's, or
 // localApply for a matcher in this process.
 type applyStream interface {
 	Send(*matcherv1.ApplyRequest) error
@@ -314,8 +330,8 @@ type applyStream interface {
 func (p *peer) openApply(ctx context.Context) (applyStream, error) {
 	if p.local != nil {
 		return &localApply{
-			ctx: ctx, a: p.local.Applier(),
-			resps: make(chan *matcherv1.ApplyResponse, p.r.cfg.InflightBatches),
+			ctx: ctx, apply: p.local.Applier(),
+			resps: make(chan *matcherv1.ApplyResponse, p.c.cfg.InflightBatches),
 			errs:  make(chan error, 1),
 		}, nil
 	}
@@ -329,13 +345,13 @@ func (p *peer) openApply(ctx context.Context) (applyStream, error) {
 // yet received, and the queue has a place for each slot.
 type localApply struct {
 	ctx   context.Context
-	a     *matcher.Applier
+	apply func(context.Context, *matcherv1.ApplyRequest) (*matcherv1.ApplyResponse, error)
 	resps chan *matcherv1.ApplyResponse
 	errs  chan error // the error that ended the stream, for Recv
 }
 
 func (s *localApply) Send(req *matcherv1.ApplyRequest) error {
-	resp, err := s.a.Apply(s.ctx, req)
+	resp, err := s.apply(s.ctx, req)
 	if err != nil {
 		select {
 		case s.errs <- err:
@@ -369,7 +385,7 @@ func (s *localApply) Recv() (*matcherv1.ApplyResponse, error) {
 
 func (p *peer) requeueBatch(batch []item, reason error) {
 	for _, it := range batch {
-		p.r.retry(it, fmt.Sprintf("matcher %s: %v", p.id, reason), 0)
+		p.c.retry(it, fmt.Sprintf("matcher %s: %v", p.id, reason), 0)
 	}
 }
 
@@ -377,30 +393,30 @@ func (p *peer) requeueBatch(batch []item, reason error) {
 func (p *peer) complete(items []item, resp *matcherv1.ApplyResponse) {
 	if len(resp.GetExceptions()) == 0 {
 		for _, it := range items {
-			p.r.finish(it, outcome{code: matcherv1.Outcome_OUTCOME_APPLIED})
+			p.c.finish(it, driver.Applied, "")
 		}
 	} else {
-		codes := make([]matcherv1.Outcome, len(items))
+		codes := make([]driver.Outcome, len(items))
 		for _, e := range resp.GetExceptions() {
 			if int(e.GetIndex()) < len(codes) {
-				codes[e.GetIndex()] = e.GetOutcome()
+				codes[e.GetIndex()] = driver.Outcome(e.GetOutcome())
 			}
 		}
 		for i, it := range items {
 			switch codes[i] {
-			case matcherv1.Outcome_OUTCOME_UNSPECIFIED:
-				p.r.finish(it, outcome{code: matcherv1.Outcome_OUTCOME_APPLIED})
-			case matcherv1.Outcome_OUTCOME_NOT_OWNER:
-				p.r.retry(it, fmt.Sprintf("matcher %s does not own the shard at its epoch %d", p.id, resp.GetEpoch()), resp.GetEpoch())
+			case 0:
+				p.c.finish(it, driver.Applied, "")
+			case driver.NotOwner:
+				p.c.retry(it, fmt.Sprintf("matcher %s does not own the shard at its epoch %d", p.id, resp.GetEpoch()), resp.GetEpoch())
 			default:
-				p.r.finish(it, outcome{code: codes[i]})
+				p.c.finish(it, codes[i], "")
 			}
 		}
 	}
 	for _, i := range resp.GetClaimed() {
 		if int(i) < len(items) {
 			u := items[i].u
-			p.r.evictElsewhere(p.id, u.GetDriverId(), u.GetTimestampMs())
+			p.c.evictElsewhere(p.id, u.GetDriverId(), u.GetTimestampMs())
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package router
+package fleet
 
 import (
 	"math/rand/v2"

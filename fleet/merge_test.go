@@ -1,4 +1,4 @@
-package router
+package fleet
 
 import (
 	"math/rand/v2"
@@ -75,5 +75,38 @@ func TestMergeEqualsReference(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Fatalf("case %d: merge of %d parts of up to %d, k %d:\ngot  %v\nwant %v", i, n, per, k, got, want)
 		}
+	}
+}
+
+// TestMergeKeepsNewestCopyAndOrder: merge dedupes a driver seen on two
+// nodes (newest fix wins), orders by distance then id, and cuts at k.
+func TestMergeKeepsNewestCopyAndOrder(t *testing.T) {
+	type nb = struct {
+		id string
+		d  float64
+		ts int64
+	}
+	mk := func(ns ...nb) []*matcherv1.Neighbor {
+		out := make([]*matcherv1.Neighbor, len(ns))
+		for i, n := range ns {
+			out[i] = &matcherv1.Neighbor{DriverId: n.id, DistanceM: n.d, TimestampMs: n.ts}
+		}
+		return out
+	}
+	got := merge([][]*matcherv1.Neighbor{
+		mk(nb{"a", 5, 1}, nb{"c", 7, 1}, nb{"moved", 8, 1}),
+		mk(nb{"b", 5, 1}, nb{"moved", 50, 2}, nb{"d", 60, 1}),
+	}, 4)
+	want := []string{"a", "b", "c", "moved"}
+	if len(got) != 4 {
+		t.Fatalf("got %d, want 4", len(got))
+	}
+	for i, id := range want {
+		if got[i].GetDriverId() != id {
+			t.Fatalf("position %d: %s, want %s (got %v)", i, got[i].GetDriverId(), id, got)
+		}
+	}
+	if got[3].GetDistanceM() != 50 {
+		t.Fatalf("moved driver at %v m, want its newest copy at 50 m", got[3].GetDistanceM())
 	}
 }

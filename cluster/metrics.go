@@ -1,0 +1,113 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+
+	"github.com/geomatch/geomatch/internal/lifecycle"
+	"github.com/geomatch/geomatch/internal/metrics"
+	"github.com/geomatch/geomatch/matcher"
+)
+
+// Observer collects one process's metrics (a Prometheus registry with the
+// call metrics of its gRPC servers and the collectors of its matchers and
+// routers) and its readiness. A nil *Observer records nothing, so callers
+// need not check whether metrics are on.
+type Observer struct {
+	reg *prometheus.Registry
+
+	mu    sync.Mutex
+	ready []func() bool
+}
+
+// NewObserver returns an observer with a fresh registry.
+func NewObserver() *Observer { return &Observer{reg: metrics.NewRegistry()} }
+
+// ServerOptions returns the call-metric interceptors of a gRPC server
+// named server (its role and id).
+func (o *Observer) ServerOptions(server string) ([]grpc.ServerOption, error) {
+	if o == nil {
+		return nil, nil
+	}
+	g, err := metrics.NewGRPC(o.reg, server)
+	if err != nil {
+		return nil, err
+	}
+	return g.ServerOptions(), nil
+}
+
+// AddMatcher registers a matcher's collector, its coordinator's counters
+// and its readiness.
+func (o *Observer) AddMatcher(m *Matcher) error {
+	if o == nil {
+		return nil
+	}
+	if err := o.reg.Register(matcher.NewCollector(m.Node)); err != nil {
+		return fmt.Errorf("register matcher metrics: %w", err)
+	}
+	if coord := m.Coordinator; coord != nil {
+		c := prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "geomatch_dispatch_reservation_conflicts_total",
+			Help:        "Reservations the store refused because another trip held the driver.",
+			ConstLabels: prometheus.Labels{"node": m.Node.ID()},
+		}, func() float64 { return float64(coord.ReservationConflicts()) })
+		if err := o.reg.Register(c); err != nil {
+			return fmt.Errorf("register dispatch metrics: %w", err)
+		}
+	}
+	o.mu.Lock()
+	o.ready = append(o.ready, m.Node.Ready)
+	o.mu.Unlock()
+	return nil
+}
+
+// AddRouter registers a router's counters.
+func (o *Observer) AddRouter(r *Router) error {
+	if o == nil {
+		return nil
+	}
+	fc := r.Fleet
+	c := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "geomatch_router_evictions_dropped_total",
+		Help: "Evictions of stale driver copies dropped because a matcher's eviction queue was full.",
+	}, func() float64 { return float64(fc.EvictionsDropped()) })
+	if err := o.reg.Register(c); err != nil {
+		return fmt.Errorf("register router metrics: %w", err)
+	}
+	return nil
+}
+
+// Ready reports whether every matcher added is ready.
+func (o *Observer) Ready() bool {
+	if o == nil {
+		return true
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, r := range o.ready {
+		if !r() {
+			return false
+		}
+	}
+	return true
+}
+
+// Serve serves /metrics, /debug/pprof/ and /readyz on addr in g.
+func (o *Observer) Serve(g *lifecycle.Group, addr string, log *slog.Logger) error {
+	if o == nil {
+		return nil
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--metrics: %w", err)
+	}
+	h := metrics.Handler(o.reg, o.Ready)
+	g.Go(func(ctx context.Context) error { return metrics.Serve(ctx, lis, h, log) })
+	return nil
+}

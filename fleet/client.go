@@ -1,0 +1,257 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/geomatch/geomatch/membership"
+	"github.com/geomatch/geomatch/shardmap"
+)
+
+// Client is the client of the matcher fleet. Create it with New and run
+// Run; its methods are safe for concurrent use once Run has started.
+type Client struct {
+	cfg Config
+	src membership.Source
+	log *slog.Logger
+
+	mu     sync.RWMutex
+	peers  map[string]*peer // by member id
+	ctx    context.Context  // Run's context: peers live under it
+	wg     sync.WaitGroup   // peer goroutines and delayed retries
+	closed bool
+
+	refreshing sync.Mutex // one ring refresh at a time
+
+	evictionsDropped atomic.Uint64
+	dropWarning      rate.Sometimes // at most one warning a second about them
+}
+
+// New returns a client that routes by the maps src publishes.
+func New(cfg Config, src membership.Source, log *slog.Logger) (*Client, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	if src == nil {
+		return nil, errors.New("fleet: a membership source is required")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Client{cfg: cfg, src: src, log: log, peers: make(map[string]*peer), dropWarning: rate.Sometimes{Interval: time.Second}}, nil
+}
+
+// Ring returns the ring the client routes by now.
+func (c *Client) Ring() *shardmap.Map {
+	m, _ := c.src.Current()
+	return m
+}
+
+// Membership returns the source the client follows.
+func (c *Client) Membership() membership.Source { return c.src }
+
+// EvictionsDropped returns how many evictions were dropped because a
+// matcher's eviction queue was full (each leaves a stale copy of a driver
+// on that matcher until the driver's TTL or its next update there).
+func (c *Client) EvictionsDropped() uint64 { return c.evictionsDropped.Load() }
+
+// Run keeps one peer per ring member, opens new ones and closes removed
+// ones as the ring changes, until ctx is done; then it closes every peer
+// and waits for every goroutine the client started.
+func (c *Client) Run(ctx context.Context) error {
+	c.mu.Lock()
+	c.ctx = ctx
+	c.mu.Unlock()
+	m, changed := c.src.Current()
+	c.sync(m)
+	for {
+		select {
+		case <-ctx.Done():
+			c.mu.Lock()
+			c.closed = true
+			for id, p := range c.peers {
+				p.close()
+				delete(c.peers, id)
+			}
+			c.mu.Unlock()
+			c.wg.Wait()
+			return nil
+		case <-changed:
+			m, changed = c.src.Current()
+			c.log.Info("ring changed", "epoch", m.Epoch(), "members", len(m.Members()))
+			c.sync(m)
+		}
+	}
+}
+
+// sync opens peers for new members and closes peers of departed ones.
+func (c *Client) sync(m *shardmap.Map) {
+	want := make(map[string]shardmap.Member)
+	for _, mem := range m.Members() {
+		want[mem.ID] = mem
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, p := range c.peers {
+		if mem, ok := want[id]; !ok || mem.Addr != p.addr {
+			p.close()
+			delete(c.peers, id)
+		}
+	}
+	for _, mem := range want {
+		if _, err := c.peerLocked(mem); err != nil {
+			c.log.Error("cannot open matcher connection", "node", mem.ID, "addr", mem.Addr, "err", err)
+		}
+	}
+}
+
+// peer returns the peer of member mem, opening it if needed. The common
+// case (every update and query) takes only the read lock.
+func (c *Client) peer(mem shardmap.Member) (*peer, error) {
+	c.mu.RLock()
+	p, ok := c.peers[mem.ID]
+	c.mu.RUnlock()
+	if ok && p.addr == mem.Addr {
+		return p, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.peerLocked(mem)
+}
+
+func (c *Client) peerLocked(mem shardmap.Member) (*peer, error) {
+	if p, ok := c.peers[mem.ID]; ok && p.addr == mem.Addr {
+		return p, nil
+	}
+	if c.closed || c.ctx == nil {
+		return nil, errors.New("fleet client is not running")
+	}
+	p, err := newPeer(c, mem)
+	if err != nil {
+		return nil, err
+	}
+	if old, ok := c.peers[mem.ID]; ok {
+		old.close()
+	}
+	c.peers[mem.ID] = p
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		p.run(c.ctx)
+	}()
+	return p, nil
+}
+
+// otherPeers returns the open peers other than id.
+func (c *Client) otherPeers(id string) []*peer {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]*peer, 0, len(c.peers))
+	for pid, p := range c.peers {
+		if pid != id {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// running returns Run's context, or nil when the client is not running
+// (before Run, or stopping).
+func (c *Client) running() context.Context {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return nil
+	}
+	return c.ctx
+}
+
+// goOwned runs f on a goroutine Run waits for, unless the client is
+// stopping; it reports whether f was started.
+func (c *Client) goOwned(f func(ctx context.Context)) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed || c.ctx == nil {
+		return false
+	}
+	ctx := c.ctx
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		f(ctx)
+	}()
+	return true
+}
+
+// refresh asks the membership source for the newest ring, one refresh at a
+// time; callers that arrive during a refresh wait for it instead of starting
+// another.
+func (c *Client) refresh(ctx context.Context) {
+	c.refreshing.Lock()
+	defer c.refreshing.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := c.src.Refresh(ctx); err != nil {
+		c.log.Warn("ring refresh failed", "err", err)
+	}
+}
+
+// backoff is the wait before attempt (1-based) of a retry after NotOwner.
+func backoff(attempt int) time.Duration {
+	d := 10 * time.Millisecond << min(attempt, 6)
+	return min(d, 500*time.Millisecond)
+}
+
+// retryNotOwner runs call against the current ring until it succeeds or
+// fails with anything but NotOwner, at most MaxAttempts times. A node with a
+// newer epoch than the client's makes the client refresh its ring and retry
+// at once; a node that is behind gets a short backoff to catch up. When the
+// ring keeps moving, the caller gets UNAVAILABLE with the last refusal.
+func (c *Client) retryNotOwner(ctx context.Context, what string, call func(m *shardmap.Map) error) error {
+	var lastErr error
+	for attempt := 0; attempt < c.cfg.MaxAttempts; attempt++ {
+		m, _ := c.src.Current()
+		err := call(m)
+		no, isNotOwner := AsNotOwner(err)
+		if err == nil || !isNotOwner {
+			return err
+		}
+		lastErr = err
+		if no.Epoch > m.Epoch() {
+			c.refresh(ctx)
+			continue
+		}
+		t := time.NewTimer(backoff(attempt + 1))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return status.Errorf(codes.Unavailable, "%s: the ring kept changing: %v", what, lastErr)
+		}
+	}
+	return status.Errorf(codes.Unavailable, "%s: gave up after %d attempts, the ring kept changing: %v", what, c.cfg.MaxAttempts, lastErr)
+}
+
+// unreachable turns a failed call to a matcher into the caller's error,
+// naming the matcher; what says which operation failed. Transport failures
+// become UNAVAILABLE or DEADLINE_EXCEEDED; any other status keeps its code.
+func unreachable(what string, mem shardmap.Member, err error) error {
+	st := status.Convert(err)
+	switch st.Code() {
+	case codes.DeadlineExceeded:
+		return status.Errorf(codes.DeadlineExceeded, "%s: matcher %s at %s did not answer in time: %s", what, mem.ID, mem.Addr, st.Message())
+	case codes.Canceled:
+		return status.Errorf(codes.Canceled, "%s: canceled: %s", what, st.Message())
+	case codes.Unavailable:
+		return status.Errorf(codes.Unavailable, "%s: matcher %s at %s unreachable: %s", what, mem.ID, mem.Addr, st.Message())
+	}
+	return status.Errorf(st.Code(), "%s: matcher %s at %s: %s", what, mem.ID, mem.Addr, st.Message())
+}

@@ -1,0 +1,94 @@
+package fleet
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc"
+)
+
+// Config configures a fleet client. Zero fields take the defaults of
+// DefaultConfig; negative values are an error (New says which).
+type Config struct {
+	// QueryTimeout bounds one nearby search across all owners involved
+	// (the caller's own deadline applies when shorter); default 2 s.
+	QueryTimeout time.Duration
+	// MaxAttempts is how many times an update, a query or a ride request is
+	// routed before the client gives up on an owner that keeps refusing it
+	// (NotOwner) or a stream that keeps breaking; default 5.
+	MaxAttempts int
+	// BatchMax is the most updates one internal Apply message carries;
+	// default 2048, at most 10000 (the matchers' limit). Batches are cut
+	// earlier when the queue is empty, so a lone update is sent at once.
+	BatchMax int
+	// QueueLen bounds the updates waiting for one matcher; senders block
+	// (up to their deadline) when it is full. Default 65536.
+	QueueLen int
+	// EvictionQueueLen bounds the pending evictions per matcher; when full,
+	// evictions are dropped (counted by EvictionsDropped) and the stale
+	// copy expires by TTL. Default 16384.
+	EvictionQueueLen int
+	// InflightBatches is how many Apply messages may await their response
+	// on one stream; default 16.
+	InflightBatches int
+	// InProcess lists the matchers that run in this process, by member id:
+	// the client searches them and sends them updates by function call
+	// instead of over loopback gRPC, the same answers for half the CPU.
+	// Their other calls (rides, stats) still go over gRPC.
+	InProcess map[string]LocalNode
+	// DialOptions are added to every connection to a matcher (transport
+	// credentials default to plaintext; give TLS credentials with a client
+	// certificate for mutual TLS).
+	DialOptions []grpc.DialOption
+}
+
+// DefaultConfig returns the fleet client defaults.
+func DefaultConfig() Config {
+	return Config{
+		QueryTimeout:     2 * time.Second,
+		MaxAttempts:      5,
+		BatchMax:         2048,
+		QueueLen:         65536,
+		EvictionQueueLen: 16384,
+		InflightBatches:  16,
+	}
+}
+
+// maxBatch is the matchers' limit on one Apply message.
+const maxBatch = 10000
+
+// fill replaces zero fields by their defaults and checks the rest.
+func (c *Config) fill() error {
+	d := DefaultConfig()
+	var errs []error
+	dur := func(name string, v *time.Duration, def time.Duration) {
+		switch {
+		case *v == 0:
+			*v = def
+		case *v < 0:
+			errs = append(errs, fmt.Errorf("%s: %v must not be negative", name, *v))
+		}
+	}
+	num := func(name string, v *int, def int) {
+		switch {
+		case *v == 0:
+			*v = def
+		case *v < 0:
+			errs = append(errs, fmt.Errorf("%s: %d must not be negative", name, *v))
+		}
+	}
+	dur("QueryTimeout", &c.QueryTimeout, d.QueryTimeout)
+	num("MaxAttempts", &c.MaxAttempts, d.MaxAttempts)
+	num("BatchMax", &c.BatchMax, d.BatchMax)
+	num("QueueLen", &c.QueueLen, d.QueueLen)
+	num("EvictionQueueLen", &c.EvictionQueueLen, d.EvictionQueueLen)
+	num("InflightBatches", &c.InflightBatches, d.InflightBatches)
+	if c.BatchMax > maxBatch {
+		errs = append(errs, fmt.Errorf("BatchMax: %d, at most %d", c.BatchMax, maxBatch))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("fleet config: %w", err)
+	}
+	return nil
+}

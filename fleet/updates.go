@@ -1,0 +1,152 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/geomatch/geomatch/driver"
+	"github.com/geomatch/geomatch/internal/geo"
+	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
+)
+
+// Update is one location update on its way to the matcher that owns its
+// shard. The caller has validated it.
+type Update struct {
+	DriverID     string
+	Pos          geo.LatLng
+	TimestampMs  int64
+	Status       driver.Status // Unspecified: keep the current status
+	VehicleClass string        // "": keep the current class
+}
+
+// Result is the final word on one update: its outcome and, for a refusal,
+// why (empty when the outcome says it all).
+type Result struct {
+	Outcome driver.Outcome
+	Msg     string
+}
+
+// Sink receives the result of each update sent with one Send call site (a
+// client call or a driver stream); idx is the index the sender gave.
+// Done is called exactly once per update, from any goroutine, and must
+// not block.
+type Sink interface {
+	Done(idx int32, r Result)
+}
+
+// item is one location update on its way to a matcher.
+type item struct {
+	u        *matcherv1.Update
+	epoch    uint64 // ring epoch it was routed by
+	sink     Sink
+	idx      int32
+	attempt  int
+	deadline time.Time
+}
+
+// Send routes u towards the owner of its shard on the current ring; sink
+// hears its result (under idx) once a matcher has answered, or when the
+// update could not be delivered before deadline or within MaxAttempts
+// routings. Send blocks while the owner's queue is full, until ctx is done.
+func (c *Client) Send(ctx context.Context, u Update, sink Sink, idx int32, deadline time.Time) {
+	it := item{
+		u: &matcherv1.Update{
+			DriverId: u.DriverID, Lat: u.Pos.Lat, Lng: u.Pos.Lng, TimestampMs: u.TimestampMs,
+			Status: geomatchStatus(u.Status), VehicleClass: u.VehicleClass,
+		},
+		sink: sink, idx: idx, deadline: deadline,
+	}
+	c.route(ctx, it, true)
+}
+
+// route sends one update towards the owner of its shard on the current
+// ring. block says whether to wait for room in a full queue (callers) or to
+// fail at once (retries from the client's own goroutines).
+func (c *Client) route(ctx context.Context, it item, block bool) {
+	m, _ := c.src.Current()
+	layout := m.Layout()
+	if it.u.GetFineCell() == 0 || it.epoch != m.Epoch() {
+		// New update, or the layout may have changed since it was routed.
+		it.u.FineCell = uint64(layout.FineCell(geo.LatLng{Lat: it.u.GetLat(), Lng: it.u.GetLng()}))
+	}
+	shard := layout.ShardOfFine(cellOf(it.u.GetFineCell()))
+	owner, ok := m.Owner(shard)
+	if !ok {
+		c.finish(it, driver.Unavailable, fmt.Sprintf("no matcher owns shard %s at epoch %d", shard, m.Epoch()))
+		return
+	}
+	p, err := c.peer(owner)
+	if err != nil {
+		c.finish(it, driver.Unavailable, err.Error())
+		return
+	}
+	it.epoch = m.Epoch()
+	if !block {
+		select {
+		case p.queue <- it:
+		default:
+			c.finish(it, driver.Unavailable, fmt.Sprintf("queue to matcher %s is full", owner.ID))
+		}
+		return
+	}
+	select {
+	case p.queue <- it:
+	case <-ctx.Done():
+		c.finish(it, driver.Unavailable, fmt.Sprintf("queue to matcher %s is full: %v", owner.ID, ctx.Err()))
+	}
+}
+
+// retry routes an update again after its owner refused it or its stream
+// broke, until it runs out of attempts or time. nodeEpoch is the refusing
+// node's epoch (0 when unknown). The delayed routing runs on a goroutine
+// Run owns.
+func (c *Client) retry(it item, why string, nodeEpoch uint64) {
+	it.attempt++
+	if it.attempt >= c.cfg.MaxAttempts || time.Now().After(it.deadline) {
+		o := driver.Unavailable
+		if nodeEpoch != 0 {
+			o = driver.NotOwner
+		}
+		c.finish(it, o, why)
+		return
+	}
+	started := c.goOwned(func(ctx context.Context) {
+		if m, _ := c.src.Current(); nodeEpoch > m.Epoch() {
+			c.refresh(ctx)
+		}
+		t := time.NewTimer(backoff(it.attempt))
+		defer t.Stop()
+		select {
+		case <-t.C:
+			c.route(ctx, it, false)
+		case <-ctx.Done():
+			c.finish(it, driver.Unavailable, "fleet client is shutting down")
+		}
+	})
+	if !started {
+		c.finish(it, driver.Unavailable, "fleet client is shutting down")
+	}
+}
+
+// finish delivers the final result of an update to its sender.
+func (c *Client) finish(it item, o driver.Outcome, msg string) {
+	it.sink.Done(it.idx, Result{Outcome: o, Msg: msg})
+}
+
+// evictElsewhere tells every matcher but owner to drop copies of driver id
+// older than ts: the driver has crossed to a shard of owner. Best effort:
+// a full queue drops the eviction and the stale copy expires by TTL.
+func (c *Client) evictElsewhere(owner, id string, ts int64) {
+	for _, p := range c.otherPeers(owner) {
+		select {
+		case p.evictions <- &matcherv1.Eviction{DriverId: id, OlderThanMs: ts}:
+		default:
+			n := c.evictionsDropped.Add(1)
+			// A queue that overflows does so by the thousand.
+			c.dropWarning.Do(func() {
+				p.log.Warn("eviction queue full, dropping evictions", "driver", id, "dropped_total", n)
+			})
+		}
+	}
+}

@@ -1,0 +1,102 @@
+package matcher
+
+import (
+	"github.com/uber/h3-go/v4"
+
+	"github.com/geomatch/geomatch/driver"
+	"github.com/geomatch/geomatch/internal/geo"
+	"github.com/geomatch/geomatch/matcher/index"
+)
+
+// The node's API works on these domain types; its gRPC service (Server)
+// and its in-process adapter (Local) convert to and from the internal wire
+// messages (geomatch.matcher.v1), in wire.go.
+
+// Update is one location update as a fleet client sends it.
+type Update struct {
+	DriverID     string
+	Pos          geo.LatLng
+	TimestampMs  int64
+	Status       driver.Status // Unspecified: keep the current status
+	VehicleClass string        // "": keep the current class
+	// FineCell is the update's cell at the ring's fine resolution,
+	// computed by the sender (the node derives the shard from it).
+	FineCell h3.Cell
+}
+
+// Eviction tells a node to drop its copy of a driver older than
+// OlderThanMs: the driver was claimed by another node.
+type Eviction struct {
+	DriverID    string
+	OlderThanMs int64
+}
+
+// Batch is one message of an update stream: updates routed at Epoch, and
+// evictions.
+type Batch struct {
+	Epoch     uint64
+	Updates   []Update
+	Evictions []Eviction
+}
+
+// Exception is the outcome of one update of a batch that was not simply
+// applied.
+type Exception struct {
+	// Index is the update's index in its batch.
+	Index   uint32
+	Outcome driver.Outcome
+}
+
+// BatchResult is a node's answer to a batch.
+type BatchResult struct {
+	// Epoch is the node's ring epoch.
+	Epoch uint64
+	// Exceptions lists the updates not applied.
+	Exceptions []Exception
+	// Claimed lists the updates that made the driver new on this node:
+	// the sender evicts older copies from the other nodes.
+	Claimed []uint32
+}
+
+// ApplyScratch holds the scratch slices of one sender's batches, reused
+// across batches so steady-state batches do not allocate them. A scratch
+// serves one sender at a time; the zero value is ready to use.
+type ApplyScratch struct {
+	batch   []Update // the wire adapters' decoded batch
+	updates []index.Update
+	results []index.Result
+	pos     []uint32
+	exc     []Exception
+	claimed []uint32
+	// owned caches n.owns for one call's map: a batch's updates fall in
+	// few shards, and the ring lookup cost a fifth of Apply.
+	owned map[h3.Cell]bool
+}
+
+// Query is one nearby search over listed shards, all of which the node
+// must own at the caller's Epoch.
+type Query struct {
+	Epoch        uint64
+	Pos          geo.LatLng
+	RadiusM      float64
+	Limit        int
+	Shards       []h3.Cell
+	Status       driver.Status // Unspecified: any but offline
+	VehicleClass string        // "": any
+}
+
+// Stats are a node's drivers and load per shard.
+type Stats struct {
+	NodeID  string
+	Epoch   uint64
+	Drivers int64
+	// Shards, most drivers first.
+	Shards []ShardStats
+}
+
+// ShardStats are one shard's drivers and load rates.
+type ShardStats struct {
+	Shard                    h3.Cell
+	Drivers                  int64
+	UpdatesPerS, QueriesPerS float64
+}
