@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"slices"
 	"time"
 
 	"google.golang.org/grpc"
@@ -127,6 +128,7 @@ func StartMatcher(g *lifecycle.Group, cfg MatcherConfig, node *matcher.Node, lis
 	if err := cfg.Metrics.AddMatcher(m); err != nil {
 		return nil, err
 	}
+	log.Info("matcher started", WiringAttrs(m.Wiring())...)
 	g.Go(node.Run)
 	if m.Fleet != nil {
 		g.Go(m.Fleet.Run)
@@ -136,6 +138,27 @@ func StartMatcher(g *lifecycle.Group, cfg MatcherConfig, node *matcher.Node, lis
 	g.Go(func(ctx context.Context) error { return srv.Serve(ctx, lis, drain) })
 	g.Go(func(ctx context.Context) error { return reportReadiness(ctx, srv, node.Ready) })
 	return m, nil
+}
+
+// Wiring describes how the matcher is put together (the same in every
+// mode that starts it through StartMatcher); it is logged at start as
+// "matcher started".
+func (m *Matcher) Wiring() map[string]string {
+	services, search := "MatcherService", "none"
+	if m.Coordinator != nil {
+		services, search = "MatcherService,DispatchService", "fleet client, own shards in process"
+	}
+	return map[string]string{"node": m.Node.ID(), "via": "cluster.StartMatcher", "services": services, "search": search}
+}
+
+// WiringAttrs turns a wiring description into log attributes, sorted by
+// key.
+func WiringAttrs(w map[string]string) []any {
+	var out []any
+	for _, k := range slices.Sorted(maps.Keys(w)) {
+		out = append(out, k, w[k])
+	}
+	return out
 }
 
 // Searcher is dispatch's search through a fleet client: the exact nearby

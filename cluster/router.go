@@ -60,6 +60,12 @@ type Router struct {
 	Addr string
 }
 
+// Wiring describes how the router is put together; it is logged at start
+// as "router started".
+func (r *Router) Wiring() map[string]string {
+	return map[string]string{"via": "cluster.StartRouter", "services": "DriverService,RiderService,AdminService", "matchers": "fleet client"}
+}
+
 // StartRouter starts the router of cfg, serving the public API on lis:
 // its gRPC server in serveG and its fleet client and event delivery in
 // runG. Stop serveG first: the server drains client streams while the
@@ -98,6 +104,7 @@ func StartRouter(serveG, runG *lifecycle.Group, cfg RouterConfig, lis net.Listen
 	opts = append(append(opts, cfg.ServerOptions...), rt.ServerOptions()...)
 	srv := serve.New("router", log, opts...)
 	rt.Register(srv.GRPC)
+	log.Info("router started", WiringAttrs(r.Wiring())...)
 	runG.Go(fc.Run)
 	runG.Go(rt.Run)
 	drain := cmpOr(cfg.Drain, DefaultDrain)

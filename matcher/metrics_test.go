@@ -15,6 +15,7 @@ import (
 func TestCollectorExposesNodeState(t *testing.T) {
 	src := twoNodeRing(t)
 	n := newNode(t, "a", src)
+	runNode(t, n) // Apply follows ring changes, which Run owns
 	m, _ := src.Current()
 	p, _ := shardOwnedBy(t, m, "a")
 	now := time.Now().UnixMilli()

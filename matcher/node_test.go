@@ -100,6 +100,7 @@ func TestApplyOutcomes(t *testing.T) {
 	src := twoNodeRing(t)
 	m, _ := src.Current()
 	a := newNode(t, "a", src)
+	runNode(t, a) // Apply and Nearby follow ring changes, which Run owns
 	mine, _ := shardOwnedBy(t, m, "a")
 	theirs, _ := shardOwnedBy(t, m, "b")
 	now := time.Now().UnixMilli()
@@ -140,6 +141,7 @@ func TestEpochRules(t *testing.T) {
 	src := twoNodeRing(t)
 	m1, _ := src.Current()
 	a := newNode(t, "a", src)
+	runNode(t, a) // Apply and Nearby follow ring changes, which Run owns
 	_, mineAt1 := shardOwnedBy(t, m1, "a")
 	_, theirsAt1 := shardOwnedBy(t, m1, "b")
 	// Epoch 2: b is drained, a owns everything.
@@ -227,6 +229,7 @@ func TestNodeDropsShardsItLoses(t *testing.T) {
 func TestNearbyRejectsMalformedRequests(t *testing.T) {
 	src := twoNodeRing(t)
 	a := newNode(t, "a", src)
+	runNode(t, a) // Apply and Nearby follow ring changes, which Run owns
 	for _, req := range []*matcherv1.NearbyRequest{
 		{Lat: 91, Limit: 1, RadiusM: 1},
 		{Limit: 0, RadiusM: 1},

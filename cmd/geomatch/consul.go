@@ -1,21 +1,9 @@
 package main
 
 import (
-	"context"
 	"flag"
-	"fmt"
-	"log/slog"
-	"sync"
-	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
-	"github.com/hashicorp/consul/api"
 
 	"github.com/geomatch/geomatch/membership"
-	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
-	"github.com/geomatch/geomatch/shardmap"
 )
 
 // consulFlags locate the cluster's membership in Consul.
@@ -53,103 +41,4 @@ func (c *consulFlags) tlsArgs() []string {
 		}
 	}
 	return a
-}
-
-// ringWait bounds how long a process waits for the first ring in Consul
-// (the writer writes it as soon as one matcher is registered).
-const ringWait = 60 * time.Second
-
-// consulSource starts following the ring in g and waits for the first one.
-func consulSource(ctx context.Context, runStart func(func(context.Context) error), client *api.Client, cfg membership.ConsulConfig, log *slog.Logger) (*membership.Consul, error) {
-	src := membership.NewConsul(client, cfg, log.With("role", "ring-watch"))
-	runStart(src.Run)
-	wctx, cancel := context.WithTimeout(ctx, ringWait)
-	defer cancel()
-	if err := src.Wait(wctx); err != nil {
-		return nil, fmt.Errorf("%w (is a matcher with --consul %s running?)", err, cfg.Addr)
-	}
-	return src, nil
-}
-
-// shardCensus tells the ring writer which shards hold drivers (for
-// bounded-load placement): it asks every member for its stats and
-// remembers the last answer of members that do not answer, so the shards
-// of a dead matcher still count when its shards are placed again.
-type shardCensus struct {
-	mu    sync.Mutex
-	opts  []grpc.DialOption
-	conns map[string]*grpc.ClientConn
-	last  map[string][]shardmap.Cell
-}
-
-// newShardCensus returns a census that dials matchers with opts (transport
-// credentials: plaintext unless they say otherwise).
-func newShardCensus(opts ...grpc.DialOption) *shardCensus {
-	return &shardCensus{opts: append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...),
-		conns: map[string]*grpc.ClientConn{}, last: map[string][]shardmap.Cell{}}
-}
-
-func (s *shardCensus) conn(addr string) (matcherv1.MatcherServiceClient, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.conns[addr]
-	if !ok {
-		var err error
-		if c, err = grpc.NewClient(addr, s.opts...); err != nil {
-			return nil, err
-		}
-		s.conns[addr] = c
-	}
-	return matcherv1.NewMatcherServiceClient(c), nil
-}
-
-// Active implements membership.WriterConfig.Active.
-func (s *shardCensus) Active(ctx context.Context, m *shardmap.Map) ([]shardmap.Cell, error) {
-	if m == nil {
-		return nil, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	var wg sync.WaitGroup
-	for _, mem := range m.Members() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := s.conn(mem.Addr)
-			if err != nil {
-				return
-			}
-			st, err := c.Stats(ctx, &matcherv1.StatsRequest{})
-			if err != nil {
-				return
-			}
-			var cells []shardmap.Cell
-			for _, sh := range st.GetShards() {
-				if sh.GetDrivers() > 0 {
-					cells = append(cells, shardmap.Cell(sh.GetCell()))
-				}
-			}
-			s.mu.Lock()
-			s.last[mem.ID] = cells
-			s.mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []shardmap.Cell
-	for _, cells := range s.last {
-		out = append(out, cells...)
-	}
-	return out, nil
-}
-
-// close closes the census connections.
-func (s *shardCensus) close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, c := range s.conns {
-		_ = c.Close()
-	}
-	s.conns = map[string]*grpc.ClientConn{}
 }

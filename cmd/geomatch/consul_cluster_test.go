@@ -23,6 +23,9 @@ import (
 	"github.com/geomatch/geomatch/store"
 )
 
+// routerWiring is the line a router started by cluster.StartRouter logs.
+var routerWiring = regexp.MustCompile(`msg="router started".* matchers="fleet client" services=DriverService,RiderService,AdminService via=cluster.StartRouter`)
+
 // consulCluster is a cluster of real processes with its membership in a
 // real Consul: matchers and routers with --consul and --redis.
 type consulCluster struct {
@@ -225,12 +228,19 @@ func TestConsulClusterProcesses(t *testing.T) {
 	c.startMatcher("m1", "127.0.0.2")
 	c.startMatcher("m2", "127.0.0.3")
 	c.startMatcher("m3", "127.0.0.4")
+	for _, id := range []string{"m1", "m2", "m3"} {
+		c.matchers[id].waitFor(regexp.MustCompile(`msg="matcher started".* node=`+id+` search="fleet client, own shards in process" services=MatcherService,DispatchService via=cluster.StartMatcher`), 10*time.Second)
+	}
 	var drivers []geomatchv1.DriverServiceClient
 	var riders []geomatchv1.RiderServiceClient
 	var admins []geomatchv1.AdminServiceClient
 	for i := range 2 {
 		rp := start(t, fmt.Sprintf("router %d", i+1), "router", "--listen", "127.0.0.1:0", "--consul", agent.Addr, "--redis", c.redis, "--auth=off")
 		addr := rp.waitFor(listening, 60*time.Second)[1]
+		// The same composition root as geomatch dev (cluster's
+		// TestDevStartsThroughStartMatcherAndStartRouter checks the same
+		// lines of an all-in-one cluster).
+		rp.waitFor(routerWiring, 10*time.Second)
 		c.routers = append(c.routers, addr)
 		conn := dial(t, addr)
 		drivers = append(drivers, geomatchv1.NewDriverServiceClient(conn))

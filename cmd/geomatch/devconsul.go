@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/geomatch/geomatch/cluster"
 	"github.com/geomatch/geomatch/internal/lifecycle"
 )
 
@@ -114,7 +115,7 @@ func runDevConsul(ctx context.Context, d devArgs, listen, host string, matchers 
 			return errors.Join(err, rg.Stop(), mg.Stop())
 		}
 		demoG.Go(func(ctx context.Context) error {
-			if err := waitListening(ctx, listen, ringWait); err != nil {
+			if err := waitListening(ctx, listen, cluster.RingWait); err != nil {
 				return err
 			}
 			return runDemoFleet(ctx, listen, demo, stdout, log, demoOpts...)

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"sync/atomic"
-	"time"
-
 	"context"
 	"errors"
 	"flag"
@@ -11,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/hashicorp/consul/api"
 
@@ -121,7 +119,7 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	runG, serveG := lifecycle.NewGroup(), lifecycle.NewGroup()
 	var src membership.Source = c.static
 	if c.consul != nil {
-		csrc, err := consulSource(ctx, runG.Go, c.consul, cf.consul.config(), c.log)
+		csrc, err := cluster.FollowConsul(ctx, runG, c.consul, cf.consul.config(), c.log)
 		if err != nil {
 			return errors.Join(err, runG.Stop())
 		}
@@ -239,67 +237,23 @@ func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return errors.Join(runErr, g.Stop())
 	}
 
-	// Consul: register, compete for ring writer, follow the ring, serve.
+	// Consul: register, compete for ring writer, follow the ring, serve;
+	// on SIGTERM leave the ring and hand the shards over.
 	ccfg := cf.consul.config()
 	adv := *advertise
 	if adv == "" {
 		adv = lis.Addr().String()
 	}
-	member := shardmap.Member{ID: *id, Addr: adv, Weight: *weight}
-	reg := membership.NewRegistration(c.consul, ccfg, member, *checkTTL, log)
-	if err := reg.Register(ctx); err != nil {
-		lis.Close()
-		return err
-	}
-	census := newShardCensus(sec.dial...)
-	defer census.close()
 	settings := membership.DefaultSettings()
 	settings.ShardRes, settings.MaxSplitDepth, settings.VNodes = cf.ring.shardRes, cf.ring.splitDepth, cf.ring.vnodes
-	var watched atomic.Pointer[membership.Consul] // set once the ring watch runs
-	knownEpoch := func() uint64 {
-		if w := watched.Load(); w != nil {
-			m, _ := w.Current()
-			return m.Epoch()
-		}
-		return 0
-	}
-	writer := membership.NewWriter(c.consul, membership.WriterConfig{
-		Consul: ccfg, NodeID: *id, CheckID: reg.CheckID(), Defaults: settings, Active: census.Active, KnownEpoch: knownEpoch,
-	}, c.log)
-	memberG := lifecycle.NewGroup() // registration and writer: stopped first on shutdown
-	memberG.Go(reg.Run)
-	memberG.Go(writer.Run)
-	ringG, g := lifecycle.NewGroup(), lifecycle.NewGroup()
-	stopAll := func() error { return errors.Join(memberG.Stop(), g.Stop(), ringG.Stop()) }
-	src, err := consulSource(ctx, ringG.Go, c.consul, ccfg, c.log)
-	if err != nil {
-		lis.Close()
-		return errors.Join(err, reg.Leave(context.WithoutCancel(ctx)), stopAll())
-	}
-	watched.Store(src)
-	if err := obs.Serve(g, mf.addr, log); err != nil {
-		lis.Close()
-		return errors.Join(err, reg.Leave(context.WithoutCancel(ctx)), stopAll())
-	}
-	mcfg.Membership = src
-	started, err := cluster.StartMatcher(g, mcfg, nil, lis)
-	if err != nil {
-		return errors.Join(err, reg.Leave(context.WithoutCancel(ctx)), stopAll())
-	}
-	fmt.Fprintf(stdout, "geomatch matcher %s: listening on %s (consul %s)\n", *id, lis.Addr(), ccfg.Addr)
-	runErr := lifecycle.WaitAny(ctx, g, ringG, memberG)
-
-	// Graceful leave: out of the ring first, then hand the shards over while
-	// still serving, then stop.
-	fmt.Fprintf(stdout, "geomatch matcher %s: leaving the ring, handing shards over\n", *id)
-	bg := context.WithoutCancel(ctx)
-	leaveErr := reg.Leave(bg)
-	stopErr := memberG.Stop() // resigns as writer: another matcher recomputes the ring
-	dctx, cancel := context.WithTimeout(bg, *drainFor)
-	drainErr := started.Node.Drain(dctx)
-	cancel()
-	if drainErr != nil {
-		log.Warn("shards not all handed over", "err", drainErr)
-	}
-	return errors.Join(runErr, leaveErr, stopErr, g.Stop(), ringG.Stop())
+	return cluster.RunConsulMatcher(ctx, cluster.ConsulMatcher{
+		Matcher: mcfg, Client: c.consul, Consul: ccfg,
+		Member:   shardmap.Member{ID: *id, Addr: adv, Weight: *weight},
+		CheckTTL: *checkTTL, Settings: settings, DrainTimeout: *drainFor,
+		Serve: func(g *lifecycle.Group) error { return obs.Serve(g, mf.addr, log) },
+		Started: func(*cluster.Matcher) {
+			fmt.Fprintf(stdout, "geomatch matcher %s: listening on %s (consul %s)\n", *id, lis.Addr(), ccfg.Addr)
+		},
+		Leaving: func() { fmt.Fprintf(stdout, "geomatch matcher %s: leaving the ring, handing shards over\n", *id) },
+	}, lis)
 }

@@ -1,0 +1,227 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/geomatch/geomatch/internal/lifecycle"
+	"github.com/geomatch/geomatch/membership"
+	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
+	"github.com/geomatch/geomatch/shardmap"
+)
+
+// ringWait bounds how long a process waits for the first ring in Consul
+// (the writer writes it as soon as one matcher is registered).
+const RingWait = 60 * time.Second
+
+// FollowConsul starts following the ring in Consul in g and waits (at most
+// RingWait) for the first one.
+func FollowConsul(ctx context.Context, g *lifecycle.Group, client *api.Client, cfg membership.ConsulConfig, log *slog.Logger) (*membership.Consul, error) {
+	src := membership.NewConsul(client, cfg, logOrDiscard(log).With("role", "ring-watch"))
+	g.Go(src.Run)
+	wctx, cancel := context.WithTimeout(ctx, RingWait)
+	defer cancel()
+	if err := src.Wait(wctx); err != nil {
+		return nil, fmt.Errorf("%w (is a matcher with --consul %s running?)", err, cfg.Addr)
+	}
+	return src, nil
+}
+
+// shardCensus tells the ring writer which shards hold drivers (for
+// bounded-load placement): it asks every member for its stats and
+// remembers the last answer of members that do not answer, so the shards
+// of a dead matcher still count when its shards are placed again.
+type shardCensus struct {
+	mu    sync.Mutex
+	opts  []grpc.DialOption
+	conns map[string]*grpc.ClientConn
+	last  map[string][]shardmap.Cell
+}
+
+// newShardCensus returns a census that dials matchers with opts (transport
+// credentials: plaintext unless they say otherwise).
+func newShardCensus(opts ...grpc.DialOption) *shardCensus {
+	return &shardCensus{opts: append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...),
+		conns: map[string]*grpc.ClientConn{}, last: map[string][]shardmap.Cell{}}
+}
+
+func (s *shardCensus) conn(addr string) (matcherv1.MatcherServiceClient, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.conns[addr]
+	if !ok {
+		var err error
+		if c, err = grpc.NewClient(addr, s.opts...); err != nil {
+			return nil, err
+		}
+		s.conns[addr] = c
+	}
+	return matcherv1.NewMatcherServiceClient(c), nil
+}
+
+// Active implements membership.WriterConfig.Active.
+func (s *shardCensus) Active(ctx context.Context, m *shardmap.Map) ([]shardmap.Cell, error) {
+	if m == nil {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, mem := range m.Members() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := s.conn(mem.Addr)
+			if err != nil {
+				return
+			}
+			st, err := c.Stats(ctx, &matcherv1.StatsRequest{})
+			if err != nil {
+				return
+			}
+			var cells []shardmap.Cell
+			for _, sh := range st.GetShards() {
+				if sh.GetDrivers() > 0 {
+					cells = append(cells, shardmap.Cell(sh.GetCell()))
+				}
+			}
+			s.mu.Lock()
+			s.last[mem.ID] = cells
+			s.mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []shardmap.Cell
+	for _, cells := range s.last {
+		out = append(out, cells...)
+	}
+	return out, nil
+}
+
+// close closes the census connections.
+func (s *shardCensus) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.conns {
+		_ = c.Close()
+	}
+	s.conns = map[string]*grpc.ClientConn{}
+}
+
+// ConsulMatcher describes a matcher whose membership is in Consul.
+type ConsulMatcher struct {
+	// Matcher is the matcher to start; its Membership is the ring followed
+	// in Consul.
+	Matcher MatcherConfig
+	// Client and Consul locate the cluster in Consul.
+	Client *api.Client
+	Consul membership.ConsulConfig
+	// Member is the matcher as registered: id, advertised address, weight.
+	Member shardmap.Member
+	// CheckTTL is the TTL of the Consul health check; default
+	// membership.DefaultCheckTTL.
+	CheckTTL time.Duration
+	// Settings are the ring settings the writer starts from when Consul has
+	// none yet.
+	Settings membership.Settings
+	// DrainTimeout bounds the graceful leave: how long the matcher keeps
+	// serving while its shards are handed over; default 15 s.
+	DrainTimeout time.Duration
+	// Serve, when set, is started with the matcher in its group (a metrics
+	// listener).
+	Serve func(g *lifecycle.Group) error
+	// Started and Leaving, when set, are told when the matcher serves and
+	// when it starts its graceful leave (the binary prints them).
+	Started func(*Matcher)
+	Leaving func()
+}
+
+// RunConsulMatcher runs a matcher in a Consul cluster until ctx is done:
+// it registers the matcher (with a TTL health check), competes to be the
+// ring writer, follows the ring, starts the matcher through StartMatcher,
+// and on the way out leaves the ring first, hands its shards over while
+// still serving (bounded by DrainTimeout) and stops.
+func RunConsulMatcher(ctx context.Context, cfg ConsulMatcher, lis net.Listener) error {
+	log := logOrDiscard(cfg.Matcher.Log)
+	if cfg.CheckTTL <= 0 {
+		cfg.CheckTTL = membership.DefaultCheckTTL
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = 15 * time.Second
+	}
+	reg := membership.NewRegistration(cfg.Client, cfg.Consul, cfg.Member, cfg.CheckTTL, log)
+	if err := reg.Register(ctx); err != nil {
+		lis.Close()
+		return err
+	}
+	census := newShardCensus(cfg.Matcher.DialOptions...)
+	defer census.close()
+	var watched atomic.Pointer[membership.Consul] // set once the ring watch runs
+	knownEpoch := func() uint64 {
+		if w := watched.Load(); w != nil {
+			m, _ := w.Current()
+			return m.Epoch()
+		}
+		return 0
+	}
+	writer := membership.NewWriter(cfg.Client, membership.WriterConfig{
+		Consul: cfg.Consul, NodeID: cfg.Member.ID, CheckID: reg.CheckID(), Defaults: cfg.Settings, Active: census.Active, KnownEpoch: knownEpoch,
+	}, log)
+	memberG := lifecycle.NewGroup() // registration and writer: stopped first on shutdown
+	memberG.Go(reg.Run)
+	memberG.Go(writer.Run)
+	ringG, g := lifecycle.NewGroup(), lifecycle.NewGroup()
+	stopAll := func() error { return errors.Join(memberG.Stop(), g.Stop(), ringG.Stop()) }
+	fail := func(err error) error {
+		lis.Close()
+		return errors.Join(err, reg.Leave(context.WithoutCancel(ctx)), stopAll())
+	}
+	src, err := FollowConsul(ctx, ringG, cfg.Client, cfg.Consul, log)
+	if err != nil {
+		return fail(err)
+	}
+	watched.Store(src)
+	if cfg.Serve != nil {
+		if err := cfg.Serve(g); err != nil {
+			return fail(err)
+		}
+	}
+	mcfg := cfg.Matcher
+	mcfg.Membership = src
+	m, err := StartMatcher(g, mcfg, nil, lis)
+	if err != nil {
+		return fail(err)
+	}
+	if cfg.Started != nil {
+		cfg.Started(m)
+	}
+	runErr := lifecycle.WaitAny(ctx, g, ringG, memberG)
+
+	// Graceful leave: out of the ring first, then hand the shards over while
+	// still serving, then stop.
+	if cfg.Leaving != nil {
+		cfg.Leaving()
+	}
+	bg := context.WithoutCancel(ctx)
+	leaveErr := reg.Leave(bg)
+	stopErr := memberG.Stop() // resigns as writer: another matcher recomputes the ring
+	dctx, cancel := context.WithTimeout(bg, cfg.DrainTimeout)
+	drainErr := m.Node.Drain(dctx)
+	cancel()
+	if drainErr != nil {
+		log.Warn("shards not all handed over", "err", drainErr)
+	}
+	return errors.Join(runErr, leaveErr, stopErr, g.Stop(), ringG.Stop())
+}
