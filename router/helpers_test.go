@@ -54,7 +54,7 @@ func startCluster(t *testing.T, cfg cluster.DevConfig) *testCluster {
 	}
 	t.Cleanup(func() { conn.Close() })
 	return &testCluster{
-		Dev: c,
+		Dev:     c,
 		drivers: geomatchv1.NewDriverServiceClient(conn),
 		riders:  geomatchv1.NewRiderServiceClient(conn),
 		admin:   geomatchv1.NewAdminServiceClient(conn),
