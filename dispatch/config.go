@@ -3,6 +3,8 @@ package dispatch
 import (
 	"errors"
 	"time"
+
+	"github.com/geomatch/geomatch/internal/defaults"
 )
 
 // Mode selects how a coordinator picks drivers.
@@ -73,44 +75,26 @@ func DefaultConfig() Config {
 
 func (c *Config) fill() error {
 	d := DefaultConfig()
+	var f defaults.Filler
 	if c.Mode == "" {
 		c.Mode = d.Mode
 	}
 	if c.Mode != Greedy && c.Mode != Batch {
-		return errors.New(`dispatch config: mode must be "greedy" or "batch"`)
+		f.Fail(errors.New(`Mode: must be "greedy" or "batch"`))
 	}
-	durs := []struct {
-		v *time.Duration
-		d time.Duration
-	}{
-		{&c.BatchWindow, d.BatchWindow}, {&c.OfferTimeout, d.OfferTimeout}, {&c.LeaseGrace, d.LeaseGrace},
-		{&c.MaxWait, d.MaxWait}, {&c.RecoverEvery, d.RecoverEvery},
-	}
-	for _, x := range durs {
-		if *x.v <= 0 {
-			*x.v = x.d
-		}
-	}
-	if c.MaxOffers <= 0 {
-		c.MaxOffers = d.MaxOffers
-	}
-	if c.MaxOffers > 10 {
-		return errors.New("dispatch config: MaxOffers must be at most 10")
-	}
-	if c.Candidates <= 0 {
-		c.Candidates = d.Candidates
-	}
-	if c.Candidates > 100 {
-		return errors.New("dispatch config: Candidates must be at most 100")
-	}
-	if c.SearchRadiusM <= 0 {
-		c.SearchRadiusM = d.SearchRadiusM
-	}
-	if c.MaxActive <= 0 {
-		c.MaxActive = d.MaxActive
-	}
+	f.Duration("BatchWindow", &c.BatchWindow, d.BatchWindow)
+	f.Duration("OfferTimeout", &c.OfferTimeout, d.OfferTimeout)
+	f.Duration("LeaseGrace", &c.LeaseGrace, d.LeaseGrace)
+	f.Duration("MaxWait", &c.MaxWait, d.MaxWait)
+	f.Duration("RecoverEvery", &c.RecoverEvery, d.RecoverEvery)
+	f.Int("MaxOffers", &c.MaxOffers, d.MaxOffers)
+	f.Max("MaxOffers", c.MaxOffers, 10)
+	f.Int("Candidates", &c.Candidates, d.Candidates)
+	f.Max("Candidates", c.Candidates, 100)
+	f.Float("SearchRadiusM", &c.SearchRadiusM, d.SearchRadiusM)
+	f.Int("MaxActive", &c.MaxActive, d.MaxActive)
 	if c.Now == nil {
 		c.Now = d.Now
 	}
-	return nil
+	return f.Err("dispatch config")
 }

@@ -60,7 +60,7 @@ type Coordinator struct {
 }
 
 // NewCoordinator returns a coordinator over st.
-func NewCoordinator(cfg Config, st store.Store, search Searcher, place Placement, log *slog.Logger) (*Coordinator, error) {
+func NewCoordinator(cfg Config, st Store, search Searcher, place Placement, log *slog.Logger) (*Coordinator, error) {
 	ops, err := NewOps(st, cfg, log)
 	if err != nil {
 		return nil, err

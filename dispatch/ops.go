@@ -41,21 +41,22 @@ func TripID(requestID string) string {
 // Ops are the stateless trip operations; any router or matcher may run them
 // against the shared store.
 type Ops struct {
-	st  store.Store
+	st  Store
 	cfg Config
 	log *slog.Logger
 }
 
 // NewOps returns the operations over st.
-func NewOps(st store.Store, cfg Config, log *slog.Logger) (*Ops, error) {
+func NewOps(st Store, cfg Config, log *slog.Logger) (*Ops, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
 	return &Ops{st: st, cfg: cfg, log: log}, nil
 }
 
-// Store returns the store the operations run against.
-func (o *Ops) Store() store.Store { return o.st }
+// Store returns the store the operations run against (its bus carries
+// offers and trip changes to the routers holding the streams).
+func (o *Ops) Store() Store { return o.st }
 
 func decode(rec store.TripRecord) (trip.Trip, error) {
 	t, err := trip.Unmarshal(rec.Data)

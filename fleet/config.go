@@ -1,11 +1,11 @@
 package fleet
 
 import (
-	"errors"
-	"fmt"
 	"time"
 
 	"google.golang.org/grpc"
+
+	"github.com/geomatch/geomatch/internal/defaults"
 )
 
 // Config configures a fleet client. Zero fields take the defaults of
@@ -61,34 +61,13 @@ const maxBatch = 10000
 // fill replaces zero fields by their defaults and checks the rest.
 func (c *Config) fill() error {
 	d := DefaultConfig()
-	var errs []error
-	dur := func(name string, v *time.Duration, def time.Duration) {
-		switch {
-		case *v == 0:
-			*v = def
-		case *v < 0:
-			errs = append(errs, fmt.Errorf("%s: %v must not be negative", name, *v))
-		}
-	}
-	num := func(name string, v *int, def int) {
-		switch {
-		case *v == 0:
-			*v = def
-		case *v < 0:
-			errs = append(errs, fmt.Errorf("%s: %d must not be negative", name, *v))
-		}
-	}
-	dur("QueryTimeout", &c.QueryTimeout, d.QueryTimeout)
-	num("MaxAttempts", &c.MaxAttempts, d.MaxAttempts)
-	num("BatchMax", &c.BatchMax, d.BatchMax)
-	num("QueueLen", &c.QueueLen, d.QueueLen)
-	num("EvictionQueueLen", &c.EvictionQueueLen, d.EvictionQueueLen)
-	num("InflightBatches", &c.InflightBatches, d.InflightBatches)
-	if c.BatchMax > maxBatch {
-		errs = append(errs, fmt.Errorf("BatchMax: %d, at most %d", c.BatchMax, maxBatch))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("fleet config: %w", err)
-	}
-	return nil
+	var f defaults.Filler
+	f.Duration("QueryTimeout", &c.QueryTimeout, d.QueryTimeout)
+	f.Int("MaxAttempts", &c.MaxAttempts, d.MaxAttempts)
+	f.Int("BatchMax", &c.BatchMax, d.BatchMax)
+	f.Int("QueueLen", &c.QueueLen, d.QueueLen)
+	f.Int("EvictionQueueLen", &c.EvictionQueueLen, d.EvictionQueueLen)
+	f.Int("InflightBatches", &c.InflightBatches, d.InflightBatches)
+	f.Max("BatchMax", c.BatchMax, maxBatch)
+	return f.Err("fleet config")
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/uber/h3-go/v4"
 
 	"github.com/geomatch/geomatch/driver"
+	"github.com/geomatch/geomatch/internal/defaults"
 	"github.com/geomatch/geomatch/internal/geo"
 	"github.com/geomatch/geomatch/matcher/index"
 	"github.com/geomatch/geomatch/membership"
@@ -54,8 +55,9 @@ type Config struct {
 	RefreshTimeout time.Duration
 	// Store, when set, receives the last known position of every driver,
 	// grouped by shard and written behind (warm-up data for a shard's next
-	// owner).
-	Store store.Store
+	// owner), and a warm-up reads the positions of a dead owner's shards
+	// from it.
+	Store PositionStore
 	// HandoffGrace is how long the node keeps the drivers of a shard it
 	// gave up, for the new owner to fetch; default 15 s.
 	HandoffGrace time.Duration
@@ -83,30 +85,20 @@ func DefaultConfig(id string) Config {
 	}
 }
 
+// fill replaces zero fields by their defaults and checks the rest.
 func (c *Config) fill() error {
 	d := DefaultConfig(c.NodeID)
+	var f defaults.Filler
 	if c.NodeID == "" {
-		return errors.New("matcher config: node id is required")
+		f.Fail(errors.New("NodeID: required"))
 	}
-	if c.ExpireEvery <= 0 {
-		c.ExpireEvery = d.ExpireEvery
-	}
-	if c.RateWindow <= 0 {
-		c.RateWindow = d.RateWindow
-	}
-	if c.RefreshTimeout <= 0 {
-		c.RefreshTimeout = d.RefreshTimeout
-	}
-	if c.HandoffGrace <= 0 {
-		c.HandoffGrace = d.HandoffGrace
-	}
-	if c.WarmTimeout <= 0 {
-		c.WarmTimeout = d.WarmTimeout
-	}
-	if c.TransferTimeout <= 0 {
-		c.TransferTimeout = d.TransferTimeout
-	}
-	return nil
+	f.Duration("ExpireEvery", &c.ExpireEvery, d.ExpireEvery)
+	f.Duration("RateWindow", &c.RateWindow, d.RateWindow)
+	f.Duration("RefreshTimeout", &c.RefreshTimeout, d.RefreshTimeout)
+	f.Duration("HandoffGrace", &c.HandoffGrace, d.HandoffGrace)
+	f.Duration("WarmTimeout", &c.WarmTimeout, d.WarmTimeout)
+	f.Duration("TransferTimeout", &c.TransferTimeout, d.TransferTimeout)
+	return f.Err("matcher config")
 }
 
 // Node is one matcher node. Its methods are safe for concurrent use.

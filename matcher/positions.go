@@ -19,6 +19,22 @@ const (
 	positionFlushMax   = 8192
 )
 
+// PositionStore keeps the last known position of every driver, grouped by
+// shard: what the node needs of the durable store (package store
+// implements it, in memory and on Redis).
+type PositionStore interface {
+	// SavePositions records positions in shard; an older one than the
+	// stored one for a driver is ignored.
+	SavePositions(ctx context.Context, shard uint64, ps []store.Position) error
+	// DeletePositions forgets drivers of shard.
+	DeletePositions(ctx context.Context, shard uint64, driverIDs []string) error
+	// Positions returns the positions recorded for shard.
+	Positions(ctx context.Context, shard uint64) ([]store.Position, error)
+	// PositionShards returns up to limit shards with recorded positions,
+	// sorted.
+	PositionShards(ctx context.Context, limit int) ([]uint64, error)
+}
+
 // posWrite is one queued position (or, with del, a removal from a shard).
 type posWrite struct {
 	shard uint64
@@ -28,12 +44,12 @@ type posWrite struct {
 
 // positionWriter queues and flushes positions.
 type positionWriter struct {
-	st      store.Store
+	st      PositionStore
 	queue   chan posWrite
 	dropped atomic.Int64
 }
 
-func newPositionWriter(st store.Store) *positionWriter {
+func newPositionWriter(st PositionStore) *positionWriter {
 	return &positionWriter{st: st, queue: make(chan posWrite, positionQueueLen)}
 }
 

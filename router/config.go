@@ -1,12 +1,11 @@
 package router
 
 import (
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/geomatch/geomatch/auth"
 	"github.com/geomatch/geomatch/dispatch"
+	"github.com/geomatch/geomatch/internal/defaults"
 )
 
 // Config configures a router. Zero fields take the defaults of
@@ -59,30 +58,12 @@ func DefaultConfig() Config {
 // fill replaces zero fields by their defaults and checks the rest.
 func (c *Config) fill() error {
 	d := DefaultConfig()
-	var errs []error
-	dur := func(name string, v *time.Duration, def time.Duration) {
-		switch {
-		case *v == 0:
-			*v = def
-		case *v < 0:
-			errs = append(errs, fmt.Errorf("%s: %v must not be negative", name, *v))
-		}
-	}
-	dur("UpdateTimeout", &c.UpdateTimeout, d.UpdateTimeout)
-	dur("RideTimeout", &c.RideTimeout, d.RideTimeout)
-	dur("SlowStreamAfter", &c.SlowStreamAfter, d.SlowStreamAfter)
-	dur("TripTimeout", &c.TripTimeout, d.TripTimeout)
-	switch {
-	case c.MaxDriverStreams == 0:
-		c.MaxDriverStreams = d.MaxDriverStreams
-	case c.MaxDriverStreams < 0:
-		errs = append(errs, fmt.Errorf("MaxDriverStreams: %d must not be negative", c.MaxDriverStreams))
-	}
-	if err := c.Limits.fill(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("router config: %w", err)
-	}
-	return nil
+	var f defaults.Filler
+	f.Duration("UpdateTimeout", &c.UpdateTimeout, d.UpdateTimeout)
+	f.Duration("RideTimeout", &c.RideTimeout, d.RideTimeout)
+	f.Duration("SlowStreamAfter", &c.SlowStreamAfter, d.SlowStreamAfter)
+	f.Duration("TripTimeout", &c.TripTimeout, d.TripTimeout)
+	f.Int("MaxDriverStreams", &c.MaxDriverStreams, d.MaxDriverStreams)
+	f.Fail(c.Limits.fill())
+	return f.Err("router config")
 }

@@ -1,9 +1,9 @@
 package index
 
 import (
-	"errors"
-	"fmt"
 	"time"
+
+	"github.com/geomatch/geomatch/internal/defaults"
 )
 
 // Config tunes an Index. Zero fields take the defaults of DefaultConfig.
@@ -36,24 +36,11 @@ func DefaultConfig() Config {
 // withDefaults fills zero fields and checks the rest.
 func (c Config) withDefaults() (Config, error) {
 	d := DefaultConfig()
-	if c.TTL == 0 {
-		c.TTL = d.TTL
-	}
-	if c.MaxDrivers == 0 {
-		c.MaxDrivers = d.MaxDrivers
-	}
+	var f defaults.Filler
+	f.Duration("TTL", &c.TTL, d.TTL)
+	f.Int("MaxDrivers", &c.MaxDrivers, d.MaxDrivers)
 	if c.Now == nil {
 		c.Now = d.Now
 	}
-	var errs []error
-	if c.TTL < 0 {
-		errs = append(errs, fmt.Errorf("TTL must be positive, got %v", c.TTL))
-	}
-	if c.MaxDrivers < 0 {
-		errs = append(errs, fmt.Errorf("MaxDrivers must be positive, got %d", c.MaxDrivers))
-	}
-	if len(errs) > 0 {
-		return c, errors.Join(errs...)
-	}
-	return c, nil
+	return c, f.Err("index config")
 }
