@@ -163,17 +163,6 @@ func (c *Client) otherPeers(id string) []*peer {
 	return out
 }
 
-// running returns Run's context, or nil when the client is not running
-// (before Run, or stopping).
-func (c *Client) running() context.Context {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.closed {
-		return nil
-	}
-	return c.ctx
-}
-
 // goOwned runs f on a goroutine Run waits for, unless the client is
 // stopping; it reports whether f was started.
 func (c *Client) goOwned(f func(ctx context.Context)) bool {
