@@ -247,8 +247,11 @@ func ParseCell(s string) (shardmap.Cell, error) {
 	if s == "" {
 		return 0, invalid("cell", "empty: an H3 cell index in hex is required (e.g. 872a1072bffffff)")
 	}
+	if len(s) > 18 { // "0x" and 16 hex digits
+		return 0, invalid("cell", "%d bytes: not an H3 cell index (hex, e.g. 872a1072bffffff)", len(s))
+	}
 	var c shardmap.Cell
-	if len(s) > 18 || c.UnmarshalText([]byte(s)) != nil || !c.IsValid() {
+	if c.UnmarshalText([]byte(s)) != nil || !c.IsValid() {
 		return 0, invalid("cell", "%q is not an H3 cell index (hex, e.g. 872a1072bffffff)", s)
 	}
 	return c, nil

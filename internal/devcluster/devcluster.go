@@ -187,6 +187,9 @@ func Start(cfg Config) (*Cluster, error) {
 	}
 	rcfg := cfg.Router
 	rcfg.Rides = ops
+	if rcfg.RingAdmin == nil {
+		rcfg.RingAdmin = c.Membership // admin changes of the in-process ring
+	}
 	rcfg.DialOptions = append(rcfg.DialOptions, sec.dial...)
 	if !cfg.InternalGRPC {
 		rcfg.InProcess = make(map[string]*matcher.Local, len(c.Nodes))
