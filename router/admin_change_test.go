@@ -285,7 +285,7 @@ func TestAdminRebalance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if plan.GetApplied() || plan.GetEpoch() != ring.GetEpoch() || len(plan.GetMoves()) == 0 || plan.GetDriversTotal() != int64(len(fleet)) {
+	if plan.GetApplied() || plan.GetEpoch() != ring.GetEpoch() || plan.GetEpochBefore() != ring.GetEpoch() || len(plan.GetMoves()) == 0 || plan.GetDriversTotal() != int64(len(fleet)) {
 		t.Fatalf("dry run: %v", plan)
 	}
 	if math.Abs(plan.GetMaxOverAvgBefore()-3) > 1e-9 || plan.GetMaxOverAvgAfter() > 1.2 || plan.GetDriversMovedFraction() < 0.5 {
@@ -309,7 +309,7 @@ func TestAdminRebalance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !applied.GetApplied() || applied.GetEpoch() != ring.GetEpoch()+1 || len(applied.GetMoves()) == 0 {
+	if !applied.GetApplied() || applied.GetEpochBefore() != ring.GetEpoch() || applied.GetEpoch() != ring.GetEpoch()+1 || len(applied.GetMoves()) == 0 {
 		t.Fatalf("apply: %v", applied)
 	}
 	d := c.ring(t)

@@ -62,7 +62,7 @@ func (s *adminService) Rebalance(ctx context.Context, req *geomatchv1.RebalanceR
 	plan := shardmap.PlanRebalance(loads, nodes, target, maxMoves)
 	out := &geomatchv1.RebalancePlan{
 		MaxOverAvgBefore: plan.MaxOverAvgBefore(), MaxOverAvgAfter: plan.MaxOverAvgAfter(),
-		DriversMovedFraction: plan.MovedFraction(), DriversTotal: plan.Total, Epoch: m.Epoch(),
+		DriversMovedFraction: plan.MovedFraction(), DriversTotal: plan.Total, Epoch: m.Epoch(), EpochBefore: m.Epoch(),
 	}
 	cells := make([]shardmap.Cell, len(plan.Moves))
 	for i, mv := range plan.Moves {

@@ -1279,7 +1279,9 @@ type RebalancePlan struct {
 	Applied bool `protobuf:"varint,6,opt,name=applied,proto3" json:"applied,omitempty"`
 	// The ring epoch: the one the plan was made at, or with applied, the
 	// first one that includes the moves.
-	Epoch         uint64 `protobuf:"varint,7,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Epoch uint64 `protobuf:"varint,7,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// The epoch the plan was made at.
+	EpochBefore   uint64 `protobuf:"varint,8,opt,name=epoch_before,json=epochBefore,proto3" json:"epoch_before,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1359,6 +1361,13 @@ func (x *RebalancePlan) GetApplied() bool {
 func (x *RebalancePlan) GetEpoch() uint64 {
 	if x != nil {
 		return x.Epoch
+	}
+	return 0
+}
+
+func (x *RebalancePlan) GetEpochBefore() uint64 {
+	if x != nil {
+		return x.EpochBefore
 	}
 	return 0
 }
@@ -1456,7 +1465,7 @@ const file_geomatch_v1_admin_proto_rawDesc = "" +
 	"\x04cell\x18\x01 \x01(\tR\x04cell\x12\x18\n" +
 	"\adrivers\x18\x02 \x01(\x03R\adrivers\x12\x12\n" +
 	"\x04from\x18\x03 \x01(\tR\x04from\x12\x0e\n" +
-	"\x02to\x18\x04 \x01(\tR\x02to\"\xa6\x02\n" +
+	"\x02to\x18\x04 \x01(\tR\x02to\"\xc9\x02\n" +
 	"\rRebalancePlan\x12.\n" +
 	"\x05moves\x18\x01 \x03(\v2\x18.geomatch.v1.PlannedMoveR\x05moves\x12-\n" +
 	"\x13max_over_avg_before\x18\x02 \x01(\x01R\x10maxOverAvgBefore\x12+\n" +
@@ -1464,7 +1473,8 @@ const file_geomatch_v1_admin_proto_rawDesc = "" +
 	"\x16drivers_moved_fraction\x18\x04 \x01(\x01R\x14driversMovedFraction\x12#\n" +
 	"\rdrivers_total\x18\x05 \x01(\x03R\fdriversTotal\x12\x18\n" +
 	"\aapplied\x18\x06 \x01(\bR\aapplied\x12\x14\n" +
-	"\x05epoch\x18\a \x01(\x04R\x05epoch*s\n" +
+	"\x05epoch\x18\a \x01(\x04R\x05epoch\x12!\n" +
+	"\fepoch_before\x18\b \x01(\x04R\vepochBefore*s\n" +
 	"\tNodeState\x12\x1a\n" +
 	"\x16NODE_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12NODE_STATE_SERVING\x10\x01\x12\x1a\n" +
