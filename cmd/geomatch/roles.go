@@ -68,6 +68,7 @@ func startMatcher(g *lifecycle.Group, cfg matcher.Config, src membership.Source,
 func startRouter(serveG, runG *lifecycle.Group, src membership.Source, st store.Store, lis net.Listener, log *slog.Logger, obs *observer, sec routerSecurity) error {
 	cfg := router.DefaultConfig()
 	cfg.DialOptions, cfg.Auth, cfg.Limits = sec.tls.dial, sec.keys, sec.limits
+	cfg.RingAdmin, _ = src.(router.RingAdmin) // Consul: admin changes go through its settings; a static ring refuses them
 	if st != nil {
 		ops, err := dispatch.NewOps(st, dispatch.DefaultConfig(), log)
 		if err != nil {
