@@ -69,6 +69,9 @@ func checkShard(m *shardmap.Map, c shardmap.Cell) error {
 	if l.IsShard(c) {
 		return nil
 	}
+	if slices.Contains(l.Splits(), c) {
+		return invalid("cell", "%s is split at epoch %d: its 7 children are shards (merge it to make it one shard again)", c, m.Epoch())
+	}
 	r := shardmap.Resolution(c)
 	if r > l.Res() && r <= l.FineRes() {
 		// Inside the map's resolutions: say which shard holds it.

@@ -56,7 +56,7 @@ func TestChangesTable(t *testing.T) {
 		{name: "move to an unknown node is invalid", change: membership.Move(shard, "zz"), field: "node_id", kind: membership.ErrInvalid, words: []string{`"zz"`, "not a member"}},
 		{name: "move to no node is invalid", change: membership.Move(shard, ""), field: "node_id", kind: membership.ErrInvalid, words: []string{"empty"}},
 		{name: "move to a drained node fails its precondition", change: membership.Move(shard, "c"), field: "node_id", kind: membership.ErrPrecondition, words: []string{"drained"}},
-		{name: "move of a split cell is invalid", change: membership.Move(other, "a"), field: "cell", kind: membership.ErrInvalid, words: []string{"not a shard"}},
+		{name: "move of a split cell is invalid", change: membership.Move(other, "a"), field: "cell", kind: membership.ErrInvalid, words: []string{"is split"}},
 		{name: "move of a cell inside a shard names the shard", change: membership.Move(children[0], "a"), field: "cell", kind: membership.ErrInvalid, words: []string{"lies in shard " + shard.String()}},
 		{name: "move of a coarse cell is invalid", change: membership.Move(coarse, "a"), field: "cell", kind: membership.ErrInvalid, words: []string{"not a shard", "resolution 4"}},
 		{name: "move of garbage is invalid", change: membership.Move(12345, "a"), field: "cell", kind: membership.ErrInvalid, words: []string{"not an H3 cell"}},
@@ -103,7 +103,7 @@ func TestChangesTable(t *testing.T) {
 			}},
 		{name: "split below the finest resolution fails its precondition", change: chain(membership.Split(shard), membership.Split(children[0]), membership.Split(grandkids[0])),
 			field: "cell", kind: membership.ErrPrecondition, words: []string{"finest"}},
-		{name: "split of a split cell is invalid", change: membership.Split(other), field: "cell", kind: membership.ErrInvalid, words: []string{"not a shard"}},
+		{name: "split of a split cell is invalid", change: membership.Split(other), field: "cell", kind: membership.ErrInvalid, words: []string{"is split"}},
 
 		{name: "merge undoes the split and drops the children's pins", change: membership.Merge(other),
 			want: func(t *testing.T, s membership.Settings) {
