@@ -28,6 +28,12 @@ type RingAdmin interface {
 	ChangeSettings(ctx context.Context, change membership.Change) (before, after *shardmap.Map, err error)
 }
 
+// Both memberships that can change are settings stores.
+var (
+	_ RingAdmin = (*membership.Local)(nil)
+	_ RingAdmin = (*membership.Consul)(nil)
+)
+
 // affected lists the shards a change touched, given the rings before and
 // after it.
 type affected func(before, after *shardmap.Map) []shardmap.Cell
