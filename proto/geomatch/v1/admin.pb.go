@@ -979,8 +979,9 @@ func (x *MergeShardRequest) GetCell() string {
 type ShardOwner struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// H3 cell index as a hex string.
-	Cell       string `protobuf:"bytes,1,opt,name=cell,proto3" json:"cell,omitempty"`
-	Resolution int32  `protobuf:"varint,2,opt,name=resolution,proto3" json:"resolution,omitempty"`
+	Cell string `protobuf:"bytes,1,opt,name=cell,proto3" json:"cell,omitempty"`
+	// H3 resolution of the cell.
+	Resolution int32 `protobuf:"varint,2,opt,name=resolution,proto3" json:"resolution,omitempty"`
 	// The owner at the new epoch.
 	Owner string `protobuf:"bytes,3,opt,name=owner,proto3" json:"owner,omitempty"`
 	// The owner before the change ("" for a shard that did not exist, such
@@ -1197,8 +1198,9 @@ type PlannedMove struct {
 	Cell string `protobuf:"bytes,1,opt,name=cell,proto3" json:"cell,omitempty"`
 	// Drivers in the shard when the plan was made.
 	Drivers int64 `protobuf:"varint,2,opt,name=drivers,proto3" json:"drivers,omitempty"`
-	// The node that owns it, and the node it goes to.
-	From          string `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
+	// The node that owns it.
+	From string `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
+	// The node it goes to.
 	To            string `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1268,9 +1270,10 @@ type RebalancePlan struct {
 	// The moves, in the order they were chosen.
 	Moves []*PlannedMove `protobuf:"bytes,1,rep,name=moves,proto3" json:"moves,omitempty"`
 	// Drivers on the busiest active node over the average per active node,
-	// now and after the moves (0 without drivers).
+	// now (0 without drivers).
 	MaxOverAvgBefore float64 `protobuf:"fixed64,2,opt,name=max_over_avg_before,json=maxOverAvgBefore,proto3" json:"max_over_avg_before,omitempty"`
-	MaxOverAvgAfter  float64 `protobuf:"fixed64,3,opt,name=max_over_avg_after,json=maxOverAvgAfter,proto3" json:"max_over_avg_after,omitempty"`
+	// The same once the moves are made.
+	MaxOverAvgAfter float64 `protobuf:"fixed64,3,opt,name=max_over_avg_after,json=maxOverAvgAfter,proto3" json:"max_over_avg_after,omitempty"`
 	// Share of all drivers the moves would move (0..1).
 	DriversMovedFraction float64 `protobuf:"fixed64,4,opt,name=drivers_moved_fraction,json=driversMovedFraction,proto3" json:"drivers_moved_fraction,omitempty"`
 	// Drivers in every shard counted.
