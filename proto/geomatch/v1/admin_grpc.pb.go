@@ -56,6 +56,7 @@ type AdminServiceClient interface {
 	UndrainNode(ctx context.Context, in *UndrainNodeRequest, opts ...grpc.CallOption) (*RingChange, error)
 	// SplitShard replaces a shard by its 7 children (one H3 resolution
 	// finer), which the ring places independently: it spreads a hot spot.
+	// The shard's pin, if it had one, is removed.
 	SplitShard(ctx context.Context, in *SplitShardRequest, opts ...grpc.CallOption) (*RingChange, error)
 	// MergeShard undoes the split of a cell and of every split cell below
 	// it: the cell is one shard again. Pins of the merged shards are removed.
@@ -200,6 +201,7 @@ type AdminServiceServer interface {
 	UndrainNode(context.Context, *UndrainNodeRequest) (*RingChange, error)
 	// SplitShard replaces a shard by its 7 children (one H3 resolution
 	// finer), which the ring places independently: it spreads a hot spot.
+	// The shard's pin, if it had one, is removed.
 	SplitShard(context.Context, *SplitShardRequest) (*RingChange, error)
 	// MergeShard undoes the split of a cell and of every split cell below
 	// it: the cell is one shard again. Pins of the merged shards are removed.
