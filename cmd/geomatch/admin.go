@@ -36,7 +36,7 @@ var adminCommands = []struct{ name, args, summary string }{
 	{"undrain", "NODE", "give a drained node shards again"},
 	{"split", "CELL", "split a shard into its 7 children (spreads a hot spot)"},
 	{"merge", "CELL", "undo the split of CELL and of every cell below it"},
-	{"rebalance", "[--apply] [--target R] [--max-moves N]", "plan shard moves that bring drivers per node within R of the average; --apply pins them"},
+	{"rebalance", "[--apply] [--target R]", "plan shard moves (at most --max-moves N) that bring drivers per node within R of the average; --apply pins them"},
 	{"token", "--subject S --role R [--ttl D]", "mint a signed token for the public API (key: --auth-key-file or GEOMATCH_AUTH_KEY); no cluster needed"},
 }
 
@@ -60,7 +60,7 @@ router for the load figures.
 Commands:
 `)
 	for _, c := range adminCommands {
-		fmt.Fprintf(w, "  %-9s %-38s %s\n", c.name, c.args, c.summary)
+		fmt.Fprintf(w, "  %-9s %-31s %s\n", c.name, c.args, c.summary)
 	}
 	fmt.Fprintf(w, `
 Flags (before the command; each also read from its environment twin):
