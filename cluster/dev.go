@@ -194,8 +194,12 @@ func StartDev(cfg DevConfig) (*Dev, error) {
 	}
 	fcfg := cfg.Fleet
 	fcfg.InProcess = inProcess
+	rcfg := cfg.Router
+	if rcfg.RingAdmin == nil {
+		rcfg.RingAdmin = c.Membership // admin changes of the in-process ring
+	}
 	r, err := StartRouter(c.routerServe, c.routerRun, RouterConfig{
-		Router: cfg.Router, Fleet: fcfg, Membership: routerSrc, Store: c.Store, Dispatch: cfg.Dispatch,
+		Router: rcfg, Fleet: fcfg, Membership: routerSrc, Store: c.Store, Dispatch: cfg.Dispatch,
 		ServerOptions: sec.public, DialOptions: sec.dial, Drain: cfg.Drain, Metrics: cfg.Metrics, Log: cfg.Log,
 	}, rl)
 	if err != nil {

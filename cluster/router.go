@@ -76,6 +76,11 @@ func StartRouter(serveG, runG *lifecycle.Group, cfg RouterConfig, lis net.Listen
 	}
 	log := logOrDiscard(cfg.Log)
 	rcfg := cfg.Router
+	if rcfg.RingAdmin == nil {
+		// Consul: admin changes go through its settings; a static ring
+		// refuses them.
+		rcfg.RingAdmin, _ = cfg.Membership.(router.RingAdmin)
+	}
 	if cfg.Store != nil {
 		ops, err := dispatch.NewOps(cfg.Store, cfg.Dispatch, log)
 		if err != nil {

@@ -35,6 +35,10 @@ type ConsulConfig struct {
 	// Timeout bounds each Consul call that is not a blocking query;
 	// default 3 s.
 	Timeout time.Duration
+	// ApplyTimeout bounds how long a settings change (ApplySettings) waits
+	// for the ring writer to publish a ring that includes it; default
+	// DefaultApplyTimeout.
+	ApplyTimeout time.Duration
 }
 
 func (c *ConsulConfig) fill() {
@@ -46,6 +50,9 @@ func (c *ConsulConfig) fill() {
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 3 * time.Second
+	}
+	if c.ApplyTimeout <= 0 {
+		c.ApplyTimeout = DefaultApplyTimeout
 	}
 }
 

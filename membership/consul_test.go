@@ -2,6 +2,7 @@ package membership_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"slices"
@@ -165,3 +166,76 @@ func TestComposeIsPureAndFiltersDeadMembers(t *testing.T) {
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// TestConsulChangeSettings applies admin changes through Consul: each
+// returns once the writer published the ring that has it, which the
+// source routes by at once; a refused change writes nothing; a change
+// that moves nothing is acknowledged at the same epoch; without a writer,
+// the change is written but reported not applied.
+func TestConsulChangeSettings(t *testing.T) {
+	agent := consultest.Start(t)
+	cfg := membership.ConsulConfig{Addr: agent.Addr, Prefix: "apply", Service: "apply-matcher"}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := startCandidate(t, agent.Addr, cfg, "m1", "127.0.0.1:7001")
+	b := startCandidate(t, agent.Addr, cfg, "m2", "127.0.0.1:7002")
+	client, err := membership.NewConsulClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := membership.NewConsul(client, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	go func() { _ = src.Run(ctx) }()
+	if err := src.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !consultest.WaitFor(ctx, 10*time.Second, func() bool { m, _ := src.Current(); return len(m.Members()) == 2 }) {
+		t.Fatal("ring never listed m1 and m2")
+	}
+
+	cur, _ := src.Current()
+	o, _ := cur.Owner(shard)
+	to := map[string]string{"m1": "m2", "m2": "m1"}[o.ID]
+	before, after, err := src.ChangeSettings(ctx, membership.Move(shard, to))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Epoch() <= before.Epoch() {
+		t.Fatalf("move: epoch %d -> %d", before.Epoch(), after.Epoch())
+	}
+	if now, _ := src.Current(); now.Epoch() != after.Epoch() {
+		t.Fatalf("source at epoch %d on return, want %d", now.Epoch(), after.Epoch())
+	}
+	if o, _ := after.Owner(shard); o.ID != to {
+		t.Fatalf("owner %s after the move, want %s", o.ID, to)
+	}
+
+	// Refused: nothing written.
+	_, idx, _, err := membership.ReadSettings(ctx, client, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = src.ChangeSettings(ctx, membership.Drain("zz"))
+	if !errors.Is(err, membership.ErrInvalid) {
+		t.Fatalf("drain of an unknown node: %v", err)
+	}
+	if _, again, _, _ := membership.ReadSettings(ctx, client, cfg); again != idx {
+		t.Fatalf("a refused change wrote the settings (index %d -> %d)", idx, again)
+	}
+
+	// The same pin again moves nothing: acknowledged at the same epoch.
+	before, after, err = src.ChangeSettings(ctx, membership.Move(shard, to))
+	if err != nil || after.Epoch() != before.Epoch() {
+		t.Fatalf("repeated move: %v, epoch %d -> %d", err, before.Epoch(), after.Epoch())
+	}
+
+	// No writer: written, not applied, and said so in time.
+	a.stop()
+	b.stop()
+	short := cfg
+	short.ApplyTimeout = time.Second
+	start := time.Now()
+	_, _, err = membership.ApplySettings(ctx, client, short, membership.Unpin(shard))
+	if !errors.Is(err, membership.ErrNotApplied) || time.Since(start) > 5*time.Second {
+		t.Fatalf("change without a writer: %v after %v", err, time.Since(start))
+	}
+}

@@ -81,6 +81,12 @@ func (l *Local) Update(change func(*shardmap.Doc) error) (*shardmap.Map, error) 
 		return nil, fmt.Errorf("update ring: %w", err)
 	}
 	doc.Epoch = l.cur.Epoch() + 1
+	return l.publishLocked(doc)
+}
+
+// publishLocked makes doc the current map and wakes the watchers; l.mu is
+// held.
+func (l *Local) publishLocked(doc shardmap.Doc) (*shardmap.Map, error) {
 	m, err := shardmap.NewMap(doc)
 	if err != nil {
 		return nil, fmt.Errorf("update ring to epoch %d: %w", doc.Epoch, err)

@@ -82,6 +82,13 @@ var policy = map[string]rule{
 	geomatchv1.AdminService_GetClusterStatus_FullMethodName: {admins, bucketRequests},
 	geomatchv1.AdminService_ListShards_FullMethodName:       {admins, bucketRequests},
 	geomatchv1.AdminService_GetRing_FullMethodName:          {admins, bucketRequests},
+	geomatchv1.AdminService_MoveShard_FullMethodName:        {admins, bucketRequests},
+	geomatchv1.AdminService_Unpin_FullMethodName:            {admins, bucketRequests},
+	geomatchv1.AdminService_DrainNode_FullMethodName:        {admins, bucketRequests},
+	geomatchv1.AdminService_UndrainNode_FullMethodName:      {admins, bucketRequests},
+	geomatchv1.AdminService_SplitShard_FullMethodName:       {admins, bucketRequests},
+	geomatchv1.AdminService_MergeShard_FullMethodName:       {admins, bucketRequests},
+	geomatchv1.AdminService_Rebalance_FullMethodName:        {admins, bucketRequests},
 }
 
 // publicPrefix starts the full name of every public method.

@@ -38,6 +38,11 @@ type Config struct {
 	// ended with RESOURCE_EXHAUSTED once its event queue is full; default
 	// 5 s.
 	SlowStreamAfter time.Duration
+	// RingAdmin is the ring settings store the admin service's changes
+	// (MoveShard, DrainNode, SplitShard, Rebalance with apply, ...) go
+	// through; nil makes them FAILED_PRECONDITION (a static cluster's ring
+	// cannot change).
+	RingAdmin RingAdmin
 	// TripTimeout bounds one trip read or change in the store (GetTrip,
 	// CancelTrip, offer answers, the repair of a reconnecting driver);
 	// default 5 s.

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,11 +22,22 @@ import (
 	"github.com/geomatch/geomatch/internal/redistest"
 	"github.com/geomatch/geomatch/membership"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
+	"github.com/geomatch/geomatch/shardmap"
 	"github.com/geomatch/geomatch/store"
 )
 
 // routerWiring is the line a router started by cluster.StartRouter logs.
 var routerWiring = regexp.MustCompile(`msg="router started".* matchers="fleet client" services=DriverService,RiderService,AdminService via=cluster.StartRouter`)
+
+// cellOf parses an H3 cell in hex.
+func cellOf(t *testing.T, s string) shardmap.Cell {
+	t.Helper()
+	c, err := membership.ParseCell(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
 
 // consulCluster is a cluster of real processes with its membership in a
 // real Consul: matchers and routers with --consul and --redis.
@@ -55,11 +68,18 @@ func (c *consulCluster) startMatcher(id, host string) {
 	c.matchers[id] = p
 }
 
-// admin runs `geomatch admin` and returns its output and error.
+// admin runs `geomatch admin` against the first router only (changes go
+// through its AdminService) and returns its output and error.
 func (c *consulCluster) admin(args ...string) (string, error) {
-	all := append([]string{"admin", "--consul", c.consul.Addr, "--router", c.routers[0], "--timeout", "5s"}, args...)
+	all := append([]string{"admin", "--target", c.routers[0], "--timeout", "5s"}, args...)
 	out, err := exec.Command(binary, all...).CombinedOutput()
 	return string(out), err
+}
+
+// adminConsul runs `geomatch admin` with --consul too: status and ring
+// read Consul.
+func (c *consulCluster) adminConsul(args ...string) (string, error) {
+	return c.admin(append([]string{"--consul", c.consul.Addr}, args...)...)
 }
 
 // ringMembers returns the ring's non-drained members and epoch as read
@@ -431,7 +451,7 @@ func TestConsulClusterProcesses(t *testing.T) {
 	if f, rj := fs.failed.Load()-failedBefore, fs.rejected.Load()-rejectedBefore; f != 0 || rj != 0 {
 		t.Fatalf("drain: %d update calls failed, %d updates refused", f, rj)
 	}
-	status, err := c.admin("status")
+	status, err := c.adminConsul("status")
 	if err != nil {
 		t.Fatalf("admin status: %v\n%s", err, status)
 	}
@@ -466,6 +486,44 @@ func TestConsulClusterProcesses(t *testing.T) {
 	t.Logf("split of the busiest shard %s (%d drivers): children served by %d nodes", hot, most, len(owners))
 	waitExact(t, fs, riders, 3*interval+5*time.Second, "after the split")
 
+	// Move a shard with MoveShard over gRPC: answered at a new epoch, in
+	// Consul's ring record and on both routers, and its drivers follow.
+	moving := shardOwners(t, admins[0])
+	cell, to := "", ""
+	for _, cl := range slices.Sorted(maps.Keys(moving)) {
+		if o := moving[cl]; o == "m2" || o == "m3" {
+			cell, to = cl, map[string]string{"m2": "m3", "m3": "m2"}[o]
+			break
+		}
+	}
+	if cell == "" {
+		t.Fatalf("no shard on m2 or m3: %v", moving)
+	}
+	rc, err := admins[0].MoveShard(ctxFor(t, 15*time.Second), &geomatchv1.MoveShardRequest{Cell: cell, NodeId: to})
+	if err != nil {
+		t.Fatalf("MoveShard %s to %s: %v", cell, to, err)
+	}
+	if rc.GetEpoch() <= rc.GetEpochBefore() || len(rc.GetShards()) != 1 || rc.GetShards()[0].GetOwner() != to || rc.GetShards()[0].GetOwnerBefore() != moving[cell] {
+		t.Fatalf("MoveShard %s to %s: %v", cell, to, rc)
+	}
+	if rec, err := c.ringRecord(context.Background()); err != nil || rec.Doc.Epoch < rc.GetEpoch() || rec.Doc.Pins[cellOf(t, cell)] != to {
+		t.Fatalf("ring in consul after MoveShard at epoch %d: %+v %v", rc.GetEpoch(), rec.Doc, err)
+	}
+	if d, err := admins[0].GetRing(ctxFor(t, 5*time.Second), &geomatchv1.GetRingRequest{}); err != nil || d.GetEpoch() < rc.GetEpoch() || d.GetPins()[cell] != to {
+		t.Fatalf("GetRing right after MoveShard at epoch %d: %v %v", rc.GetEpoch(), d, err)
+	}
+	if !consultest.WaitFor(context.Background(), 10*time.Second, func() bool {
+		d, err := admins[1].GetRing(ctxFor(t, 5*time.Second), &geomatchv1.GetRingRequest{})
+		return err == nil && d.GetEpoch() >= rc.GetEpoch() && d.GetPins()[cell] == to
+	}) {
+		t.Fatalf("the other router never saw epoch %d", rc.GetEpoch())
+	}
+	if !consultest.WaitFor(context.Background(), 15*time.Second, func() bool { return shardOwners(t, admins[1])[cell] == to }) {
+		t.Fatalf("shard %s not held by %s after MoveShard: %v", cell, to, shardOwners(t, admins[1]))
+	}
+	waitExact(t, fs, riders, 3*interval+5*time.Second, "after MoveShard")
+	t.Logf("MoveShard %s %s -> %s over gRPC: ring epoch %d -> %d", cell, rc.GetShards()[0].GetOwnerBefore(), to, rc.GetEpochBefore(), rc.GetEpoch())
+
 	// 4. Consul stops for 10 s: serving continues on the last ring, admin
 	// commands fail clearly, and everything recovers.
 	failedBefore, rejectedBefore = fs.failed.Load(), fs.rejected.Load()
@@ -473,7 +531,7 @@ func TestConsulClusterProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	paused := time.Now()
-	out, err = c.admin("--timeout", "2s", "status")
+	out, err = c.adminConsul("--timeout", "2s", "status")
 	if err == nil || !strings.Contains(out, "consul at "+agent.Addr) {
 		t.Fatalf("admin status with Consul stopped: %v\n%s", err, out)
 	}
@@ -490,7 +548,7 @@ func TestConsulClusterProcesses(t *testing.T) {
 	if f, rj := fs.failed.Load()-failedBefore, fs.rejected.Load()-rejectedBefore; f != 0 || rj != 0 {
 		t.Fatalf("with Consul stopped: %d update calls failed, %d updates refused", f, rj)
 	}
-	if !consultest.WaitFor(context.Background(), 30*time.Second, func() bool { _, err := c.admin("status"); return err == nil }) {
+	if !consultest.WaitFor(context.Background(), 30*time.Second, func() bool { _, err := c.adminConsul("status"); return err == nil }) {
 		t.Fatal("admin status never worked again after Consul returned")
 	}
 	waitExact(t, fs, riders, 3*interval+15*time.Second, "after Consul returned")

@@ -692,6 +692,689 @@ func (x *RingDocument) GetPins() map[string]string {
 	return nil
 }
 
+type MoveShardRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The shard: an H3 cell index as a hex string, a shard of the current
+	// ring (see ListShards), e.g. "872a1072bffffff".
+	Cell string `protobuf:"bytes,1,opt,name=cell,proto3" json:"cell,omitempty"`
+	// The node that is to own it: a ring member that is not drained.
+	NodeId        string `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoveShardRequest) Reset() {
+	*x = MoveShardRequest{}
+	mi := &file_geomatch_v1_admin_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveShardRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveShardRequest) ProtoMessage() {}
+
+func (x *MoveShardRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_v1_admin_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveShardRequest.ProtoReflect.Descriptor instead.
+func (*MoveShardRequest) Descriptor() ([]byte, []int) {
+	return file_geomatch_v1_admin_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *MoveShardRequest) GetCell() string {
+	if x != nil {
+		return x.Cell
+	}
+	return ""
+}
+
+func (x *MoveShardRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+type UnpinRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The pinned shard: an H3 cell index as a hex string.
+	Cell          string `protobuf:"bytes,1,opt,name=cell,proto3" json:"cell,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnpinRequest) Reset() {
+	*x = UnpinRequest{}
+	mi := &file_geomatch_v1_admin_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnpinRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnpinRequest) ProtoMessage() {}
+
+func (x *UnpinRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_v1_admin_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnpinRequest.ProtoReflect.Descriptor instead.
+func (*UnpinRequest) Descriptor() ([]byte, []int) {
+	return file_geomatch_v1_admin_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *UnpinRequest) GetCell() string {
+	if x != nil {
+		return x.Cell
+	}
+	return ""
+}
+
+type DrainNodeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The node to drain: a ring member, and not the last active one.
+	NodeId        string `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrainNodeRequest) Reset() {
+	*x = DrainNodeRequest{}
+	mi := &file_geomatch_v1_admin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainNodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainNodeRequest) ProtoMessage() {}
+
+func (x *DrainNodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_v1_admin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainNodeRequest.ProtoReflect.Descriptor instead.
+func (*DrainNodeRequest) Descriptor() ([]byte, []int) {
+	return file_geomatch_v1_admin_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DrainNodeRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+type UndrainNodeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The drained node.
+	NodeId        string `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UndrainNodeRequest) Reset() {
+	*x = UndrainNodeRequest{}
+	mi := &file_geomatch_v1_admin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UndrainNodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UndrainNodeRequest) ProtoMessage() {}
+
+func (x *UndrainNodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_v1_admin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UndrainNodeRequest.ProtoReflect.Descriptor instead.
+func (*UndrainNodeRequest) Descriptor() ([]byte, []int) {
+	return file_geomatch_v1_admin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *UndrainNodeRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+type SplitShardRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The shard to split: an H3 cell index as a hex string, a shard of the
+	// current ring coarser than the finest resolution it allows
+	// (shard_resolution + max_split_depth, see GetRing).
+	Cell          string `protobuf:"bytes,1,opt,name=cell,proto3" json:"cell,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SplitShardRequest) Reset() {
+	*x = SplitShardRequest{}
+	mi := &file_geomatch_v1_admin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SplitShardRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SplitShardRequest) ProtoMessage() {}
+
+func (x *SplitShardRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_v1_admin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SplitShardRequest.ProtoReflect.Descriptor instead.
+func (*SplitShardRequest) Descriptor() ([]byte, []int) {
+	return file_geomatch_v1_admin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *SplitShardRequest) GetCell() string {
+	if x != nil {
+		return x.Cell
+	}
+	return ""
+}
+
+type MergeShardRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The split cell to make one shard again: an H3 cell index as a hex
+	// string (the parent of the shards to merge).
+	Cell          string `protobuf:"bytes,1,opt,name=cell,proto3" json:"cell,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MergeShardRequest) Reset() {
+	*x = MergeShardRequest{}
+	mi := &file_geomatch_v1_admin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergeShardRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergeShardRequest) ProtoMessage() {}
+
+func (x *MergeShardRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_v1_admin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergeShardRequest.ProtoReflect.Descriptor instead.
+func (*MergeShardRequest) Descriptor() ([]byte, []int) {
+	return file_geomatch_v1_admin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *MergeShardRequest) GetCell() string {
+	if x != nil {
+		return x.Cell
+	}
+	return ""
+}
+
+// ShardOwner is one shard a change affected, and who owns it.
+type ShardOwner struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// H3 cell index as a hex string.
+	Cell string `protobuf:"bytes,1,opt,name=cell,proto3" json:"cell,omitempty"`
+	// H3 resolution of the cell.
+	Resolution int32 `protobuf:"varint,2,opt,name=resolution,proto3" json:"resolution,omitempty"`
+	// The owner at the new epoch.
+	Owner string `protobuf:"bytes,3,opt,name=owner,proto3" json:"owner,omitempty"`
+	// The owner before the change ("" for a shard that did not exist, such
+	// as the children of a split).
+	OwnerBefore   string `protobuf:"bytes,4,opt,name=owner_before,json=ownerBefore,proto3" json:"owner_before,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShardOwner) Reset() {
+	*x = ShardOwner{}
+	mi := &file_geomatch_v1_admin_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShardOwner) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShardOwner) ProtoMessage() {}
+
+func (x *ShardOwner) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_v1_admin_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShardOwner.ProtoReflect.Descriptor instead.
+func (*ShardOwner) Descriptor() ([]byte, []int) {
+	return file_geomatch_v1_admin_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ShardOwner) GetCell() string {
+	if x != nil {
+		return x.Cell
+	}
+	return ""
+}
+
+func (x *ShardOwner) GetResolution() int32 {
+	if x != nil {
+		return x.Resolution
+	}
+	return 0
+}
+
+func (x *ShardOwner) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *ShardOwner) GetOwnerBefore() string {
+	if x != nil {
+		return x.OwnerBefore
+	}
+	return ""
+}
+
+// RingChange is the outcome of a ring change.
+type RingChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The epoch the change was checked against.
+	EpochBefore uint64 `protobuf:"varint,1,opt,name=epoch_before,json=epochBefore,proto3" json:"epoch_before,omitempty"`
+	// The epoch of the first ring that includes the change. It equals
+	// epoch_before only when the change moved nothing and the ring writer
+	// (Consul) acknowledged it without a new ring.
+	Epoch uint64 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// What changed, in words: "move 872a1072bffffff to m2".
+	Description string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	// The shards affected, with their owner at epoch: the moved or
+	// unpinned shard, the 7 children of a split, the merged cell; for a
+	// drain or undrain, the shards holding drivers whose owner changed.
+	Shards        []*ShardOwner `protobuf:"bytes,4,rep,name=shards,proto3" json:"shards,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RingChange) Reset() {
+	*x = RingChange{}
+	mi := &file_geomatch_v1_admin_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RingChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RingChange) ProtoMessage() {}
+
+func (x *RingChange) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_v1_admin_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RingChange.ProtoReflect.Descriptor instead.
+func (*RingChange) Descriptor() ([]byte, []int) {
+	return file_geomatch_v1_admin_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RingChange) GetEpochBefore() uint64 {
+	if x != nil {
+		return x.EpochBefore
+	}
+	return 0
+}
+
+func (x *RingChange) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *RingChange) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *RingChange) GetShards() []*ShardOwner {
+	if x != nil {
+		return x.Shards
+	}
+	return nil
+}
+
+type RebalanceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Apply the plan (pin each moved shard to its new node); false (the
+	// default) only plans.
+	Apply bool `protobuf:"varint,1,opt,name=apply,proto3" json:"apply,omitempty"`
+	// Aim: drivers on the busiest active node at most target times the
+	// average; at least 1, at most 10. 0 means 1.10.
+	Target float64 `protobuf:"fixed64,2,opt,name=target,proto3" json:"target,omitempty"`
+	// Most shards moved; 0 means 100, at most 10000.
+	MaxMoves      int32 `protobuf:"varint,3,opt,name=max_moves,json=maxMoves,proto3" json:"max_moves,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebalanceRequest) Reset() {
+	*x = RebalanceRequest{}
+	mi := &file_geomatch_v1_admin_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebalanceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebalanceRequest) ProtoMessage() {}
+
+func (x *RebalanceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_v1_admin_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebalanceRequest.ProtoReflect.Descriptor instead.
+func (*RebalanceRequest) Descriptor() ([]byte, []int) {
+	return file_geomatch_v1_admin_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *RebalanceRequest) GetApply() bool {
+	if x != nil {
+		return x.Apply
+	}
+	return false
+}
+
+func (x *RebalanceRequest) GetTarget() float64 {
+	if x != nil {
+		return x.Target
+	}
+	return 0
+}
+
+func (x *RebalanceRequest) GetMaxMoves() int32 {
+	if x != nil {
+		return x.MaxMoves
+	}
+	return 0
+}
+
+// PlannedMove is one shard move of a rebalance plan.
+type PlannedMove struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// H3 cell index as a hex string.
+	Cell string `protobuf:"bytes,1,opt,name=cell,proto3" json:"cell,omitempty"`
+	// Drivers in the shard when the plan was made.
+	Drivers int64 `protobuf:"varint,2,opt,name=drivers,proto3" json:"drivers,omitempty"`
+	// The node that owns it.
+	From string `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
+	// The node it goes to.
+	To            string `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlannedMove) Reset() {
+	*x = PlannedMove{}
+	mi := &file_geomatch_v1_admin_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlannedMove) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlannedMove) ProtoMessage() {}
+
+func (x *PlannedMove) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_v1_admin_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlannedMove.ProtoReflect.Descriptor instead.
+func (*PlannedMove) Descriptor() ([]byte, []int) {
+	return file_geomatch_v1_admin_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *PlannedMove) GetCell() string {
+	if x != nil {
+		return x.Cell
+	}
+	return ""
+}
+
+func (x *PlannedMove) GetDrivers() int64 {
+	if x != nil {
+		return x.Drivers
+	}
+	return 0
+}
+
+func (x *PlannedMove) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *PlannedMove) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+// RebalancePlan is a rebalance plan and, with apply, its outcome.
+type RebalancePlan struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The moves, in the order they were chosen.
+	Moves []*PlannedMove `protobuf:"bytes,1,rep,name=moves,proto3" json:"moves,omitempty"`
+	// Drivers on the busiest active node over the average per active node,
+	// now (0 without drivers).
+	MaxOverAvgBefore float64 `protobuf:"fixed64,2,opt,name=max_over_avg_before,json=maxOverAvgBefore,proto3" json:"max_over_avg_before,omitempty"`
+	// The same once the moves are made.
+	MaxOverAvgAfter float64 `protobuf:"fixed64,3,opt,name=max_over_avg_after,json=maxOverAvgAfter,proto3" json:"max_over_avg_after,omitempty"`
+	// Share of all drivers the moves would move (0..1).
+	DriversMovedFraction float64 `protobuf:"fixed64,4,opt,name=drivers_moved_fraction,json=driversMovedFraction,proto3" json:"drivers_moved_fraction,omitempty"`
+	// Drivers in every shard counted.
+	DriversTotal int64 `protobuf:"varint,5,opt,name=drivers_total,json=driversTotal,proto3" json:"drivers_total,omitempty"`
+	// Whether the plan was applied: apply was asked and there was a move.
+	Applied bool `protobuf:"varint,6,opt,name=applied,proto3" json:"applied,omitempty"`
+	// The ring epoch: the one the plan was made at, or with applied, the
+	// first one that includes the moves.
+	Epoch uint64 `protobuf:"varint,7,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// The epoch the plan was made at.
+	EpochBefore   uint64 `protobuf:"varint,8,opt,name=epoch_before,json=epochBefore,proto3" json:"epoch_before,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebalancePlan) Reset() {
+	*x = RebalancePlan{}
+	mi := &file_geomatch_v1_admin_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebalancePlan) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebalancePlan) ProtoMessage() {}
+
+func (x *RebalancePlan) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_v1_admin_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebalancePlan.ProtoReflect.Descriptor instead.
+func (*RebalancePlan) Descriptor() ([]byte, []int) {
+	return file_geomatch_v1_admin_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RebalancePlan) GetMoves() []*PlannedMove {
+	if x != nil {
+		return x.Moves
+	}
+	return nil
+}
+
+func (x *RebalancePlan) GetMaxOverAvgBefore() float64 {
+	if x != nil {
+		return x.MaxOverAvgBefore
+	}
+	return 0
+}
+
+func (x *RebalancePlan) GetMaxOverAvgAfter() float64 {
+	if x != nil {
+		return x.MaxOverAvgAfter
+	}
+	return 0
+}
+
+func (x *RebalancePlan) GetDriversMovedFraction() float64 {
+	if x != nil {
+		return x.DriversMovedFraction
+	}
+	return 0
+}
+
+func (x *RebalancePlan) GetDriversTotal() int64 {
+	if x != nil {
+		return x.DriversTotal
+	}
+	return 0
+}
+
+func (x *RebalancePlan) GetApplied() bool {
+	if x != nil {
+		return x.Applied
+	}
+	return false
+}
+
+func (x *RebalancePlan) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *RebalancePlan) GetEpochBefore() uint64 {
+	if x != nil {
+		return x.EpochBefore
+	}
+	return 0
+}
+
 var File_geomatch_v1_admin_proto protoreflect.FileDescriptor
 
 const file_geomatch_v1_admin_proto_rawDesc = "" +
@@ -749,17 +1432,71 @@ const file_geomatch_v1_admin_proto_rawDesc = "" +
 	"\x04pins\x18\a \x03(\v2#.geomatch.v1.RingDocument.PinsEntryR\x04pins\x1a7\n" +
 	"\tPinsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*s\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"?\n" +
+	"\x10MoveShardRequest\x12\x12\n" +
+	"\x04cell\x18\x01 \x01(\tR\x04cell\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\tR\x06nodeId\"\"\n" +
+	"\fUnpinRequest\x12\x12\n" +
+	"\x04cell\x18\x01 \x01(\tR\x04cell\"+\n" +
+	"\x10DrainNodeRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"-\n" +
+	"\x12UndrainNodeRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"'\n" +
+	"\x11SplitShardRequest\x12\x12\n" +
+	"\x04cell\x18\x01 \x01(\tR\x04cell\"'\n" +
+	"\x11MergeShardRequest\x12\x12\n" +
+	"\x04cell\x18\x01 \x01(\tR\x04cell\"y\n" +
+	"\n" +
+	"ShardOwner\x12\x12\n" +
+	"\x04cell\x18\x01 \x01(\tR\x04cell\x12\x1e\n" +
+	"\n" +
+	"resolution\x18\x02 \x01(\x05R\n" +
+	"resolution\x12\x14\n" +
+	"\x05owner\x18\x03 \x01(\tR\x05owner\x12!\n" +
+	"\fowner_before\x18\x04 \x01(\tR\vownerBefore\"\x98\x01\n" +
+	"\n" +
+	"RingChange\x12!\n" +
+	"\fepoch_before\x18\x01 \x01(\x04R\vepochBefore\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\x12/\n" +
+	"\x06shards\x18\x04 \x03(\v2\x17.geomatch.v1.ShardOwnerR\x06shards\"]\n" +
+	"\x10RebalanceRequest\x12\x14\n" +
+	"\x05apply\x18\x01 \x01(\bR\x05apply\x12\x16\n" +
+	"\x06target\x18\x02 \x01(\x01R\x06target\x12\x1b\n" +
+	"\tmax_moves\x18\x03 \x01(\x05R\bmaxMoves\"_\n" +
+	"\vPlannedMove\x12\x12\n" +
+	"\x04cell\x18\x01 \x01(\tR\x04cell\x12\x18\n" +
+	"\adrivers\x18\x02 \x01(\x03R\adrivers\x12\x12\n" +
+	"\x04from\x18\x03 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x04 \x01(\tR\x02to\"\xc9\x02\n" +
+	"\rRebalancePlan\x12.\n" +
+	"\x05moves\x18\x01 \x03(\v2\x18.geomatch.v1.PlannedMoveR\x05moves\x12-\n" +
+	"\x13max_over_avg_before\x18\x02 \x01(\x01R\x10maxOverAvgBefore\x12+\n" +
+	"\x12max_over_avg_after\x18\x03 \x01(\x01R\x0fmaxOverAvgAfter\x124\n" +
+	"\x16drivers_moved_fraction\x18\x04 \x01(\x01R\x14driversMovedFraction\x12#\n" +
+	"\rdrivers_total\x18\x05 \x01(\x03R\fdriversTotal\x12\x18\n" +
+	"\aapplied\x18\x06 \x01(\bR\aapplied\x12\x14\n" +
+	"\x05epoch\x18\a \x01(\x04R\x05epoch\x12!\n" +
+	"\fepoch_before\x18\b \x01(\x04R\vepochBefore*s\n" +
 	"\tNodeState\x12\x1a\n" +
 	"\x16NODE_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12NODE_STATE_SERVING\x10\x01\x12\x1a\n" +
 	"\x16NODE_STATE_UNREACHABLE\x10\x02\x12\x16\n" +
-	"\x12NODE_STATE_DRAINED\x10\x032\xf6\x01\n" +
+	"\x12NODE_STATE_DRAINED\x10\x032\xdc\x05\n" +
 	"\fAdminService\x12T\n" +
 	"\x10GetClusterStatus\x12$.geomatch.v1.GetClusterStatusRequest\x1a\x1a.geomatch.v1.ClusterStatus\x12M\n" +
 	"\n" +
 	"ListShards\x12\x1e.geomatch.v1.ListShardsRequest\x1a\x1f.geomatch.v1.ListShardsResponse\x12A\n" +
-	"\aGetRing\x12\x1b.geomatch.v1.GetRingRequest\x1a\x19.geomatch.v1.RingDocumentB;Z9github.com/geomatch/geomatch/proto/geomatch/v1;geomatchv1b\x06proto3"
+	"\aGetRing\x12\x1b.geomatch.v1.GetRingRequest\x1a\x19.geomatch.v1.RingDocument\x12C\n" +
+	"\tMoveShard\x12\x1d.geomatch.v1.MoveShardRequest\x1a\x17.geomatch.v1.RingChange\x12;\n" +
+	"\x05Unpin\x12\x19.geomatch.v1.UnpinRequest\x1a\x17.geomatch.v1.RingChange\x12C\n" +
+	"\tDrainNode\x12\x1d.geomatch.v1.DrainNodeRequest\x1a\x17.geomatch.v1.RingChange\x12G\n" +
+	"\vUndrainNode\x12\x1f.geomatch.v1.UndrainNodeRequest\x1a\x17.geomatch.v1.RingChange\x12E\n" +
+	"\n" +
+	"SplitShard\x12\x1e.geomatch.v1.SplitShardRequest\x1a\x17.geomatch.v1.RingChange\x12E\n" +
+	"\n" +
+	"MergeShard\x12\x1e.geomatch.v1.MergeShardRequest\x1a\x17.geomatch.v1.RingChange\x12F\n" +
+	"\tRebalance\x12\x1d.geomatch.v1.RebalanceRequest\x1a\x1a.geomatch.v1.RebalancePlanB;Z9github.com/geomatch/geomatch/proto/geomatch/v1;geomatchv1b\x06proto3"
 
 var (
 	file_geomatch_v1_admin_proto_rawDescOnce sync.Once
@@ -774,7 +1511,7 @@ func file_geomatch_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_geomatch_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_geomatch_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_geomatch_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_geomatch_v1_admin_proto_goTypes = []any{
 	(NodeState)(0),                  // 0: geomatch.v1.NodeState
 	(*GetClusterStatusRequest)(nil), // 1: geomatch.v1.GetClusterStatusRequest
@@ -786,27 +1523,54 @@ var file_geomatch_v1_admin_proto_goTypes = []any{
 	(*GetRingRequest)(nil),          // 7: geomatch.v1.GetRingRequest
 	(*RingMember)(nil),              // 8: geomatch.v1.RingMember
 	(*RingDocument)(nil),            // 9: geomatch.v1.RingDocument
-	nil,                             // 10: geomatch.v1.RingDocument.PinsEntry
-	(*LatLng)(nil),                  // 11: geomatch.v1.LatLng
+	(*MoveShardRequest)(nil),        // 10: geomatch.v1.MoveShardRequest
+	(*UnpinRequest)(nil),            // 11: geomatch.v1.UnpinRequest
+	(*DrainNodeRequest)(nil),        // 12: geomatch.v1.DrainNodeRequest
+	(*UndrainNodeRequest)(nil),      // 13: geomatch.v1.UndrainNodeRequest
+	(*SplitShardRequest)(nil),       // 14: geomatch.v1.SplitShardRequest
+	(*MergeShardRequest)(nil),       // 15: geomatch.v1.MergeShardRequest
+	(*ShardOwner)(nil),              // 16: geomatch.v1.ShardOwner
+	(*RingChange)(nil),              // 17: geomatch.v1.RingChange
+	(*RebalanceRequest)(nil),        // 18: geomatch.v1.RebalanceRequest
+	(*PlannedMove)(nil),             // 19: geomatch.v1.PlannedMove
+	(*RebalancePlan)(nil),           // 20: geomatch.v1.RebalancePlan
+	nil,                             // 21: geomatch.v1.RingDocument.PinsEntry
+	(*LatLng)(nil),                  // 22: geomatch.v1.LatLng
 }
 var file_geomatch_v1_admin_proto_depIdxs = []int32{
 	0,  // 0: geomatch.v1.NodeStatus.state:type_name -> geomatch.v1.NodeState
 	2,  // 1: geomatch.v1.ClusterStatus.nodes:type_name -> geomatch.v1.NodeStatus
-	11, // 2: geomatch.v1.ShardInfo.center:type_name -> geomatch.v1.LatLng
+	22, // 2: geomatch.v1.ShardInfo.center:type_name -> geomatch.v1.LatLng
 	5,  // 3: geomatch.v1.ListShardsResponse.shards:type_name -> geomatch.v1.ShardInfo
 	8,  // 4: geomatch.v1.RingDocument.members:type_name -> geomatch.v1.RingMember
-	10, // 5: geomatch.v1.RingDocument.pins:type_name -> geomatch.v1.RingDocument.PinsEntry
-	1,  // 6: geomatch.v1.AdminService.GetClusterStatus:input_type -> geomatch.v1.GetClusterStatusRequest
-	4,  // 7: geomatch.v1.AdminService.ListShards:input_type -> geomatch.v1.ListShardsRequest
-	7,  // 8: geomatch.v1.AdminService.GetRing:input_type -> geomatch.v1.GetRingRequest
-	3,  // 9: geomatch.v1.AdminService.GetClusterStatus:output_type -> geomatch.v1.ClusterStatus
-	6,  // 10: geomatch.v1.AdminService.ListShards:output_type -> geomatch.v1.ListShardsResponse
-	9,  // 11: geomatch.v1.AdminService.GetRing:output_type -> geomatch.v1.RingDocument
-	9,  // [9:12] is the sub-list for method output_type
-	6,  // [6:9] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	21, // 5: geomatch.v1.RingDocument.pins:type_name -> geomatch.v1.RingDocument.PinsEntry
+	16, // 6: geomatch.v1.RingChange.shards:type_name -> geomatch.v1.ShardOwner
+	19, // 7: geomatch.v1.RebalancePlan.moves:type_name -> geomatch.v1.PlannedMove
+	1,  // 8: geomatch.v1.AdminService.GetClusterStatus:input_type -> geomatch.v1.GetClusterStatusRequest
+	4,  // 9: geomatch.v1.AdminService.ListShards:input_type -> geomatch.v1.ListShardsRequest
+	7,  // 10: geomatch.v1.AdminService.GetRing:input_type -> geomatch.v1.GetRingRequest
+	10, // 11: geomatch.v1.AdminService.MoveShard:input_type -> geomatch.v1.MoveShardRequest
+	11, // 12: geomatch.v1.AdminService.Unpin:input_type -> geomatch.v1.UnpinRequest
+	12, // 13: geomatch.v1.AdminService.DrainNode:input_type -> geomatch.v1.DrainNodeRequest
+	13, // 14: geomatch.v1.AdminService.UndrainNode:input_type -> geomatch.v1.UndrainNodeRequest
+	14, // 15: geomatch.v1.AdminService.SplitShard:input_type -> geomatch.v1.SplitShardRequest
+	15, // 16: geomatch.v1.AdminService.MergeShard:input_type -> geomatch.v1.MergeShardRequest
+	18, // 17: geomatch.v1.AdminService.Rebalance:input_type -> geomatch.v1.RebalanceRequest
+	3,  // 18: geomatch.v1.AdminService.GetClusterStatus:output_type -> geomatch.v1.ClusterStatus
+	6,  // 19: geomatch.v1.AdminService.ListShards:output_type -> geomatch.v1.ListShardsResponse
+	9,  // 20: geomatch.v1.AdminService.GetRing:output_type -> geomatch.v1.RingDocument
+	17, // 21: geomatch.v1.AdminService.MoveShard:output_type -> geomatch.v1.RingChange
+	17, // 22: geomatch.v1.AdminService.Unpin:output_type -> geomatch.v1.RingChange
+	17, // 23: geomatch.v1.AdminService.DrainNode:output_type -> geomatch.v1.RingChange
+	17, // 24: geomatch.v1.AdminService.UndrainNode:output_type -> geomatch.v1.RingChange
+	17, // 25: geomatch.v1.AdminService.SplitShard:output_type -> geomatch.v1.RingChange
+	17, // 26: geomatch.v1.AdminService.MergeShard:output_type -> geomatch.v1.RingChange
+	20, // 27: geomatch.v1.AdminService.Rebalance:output_type -> geomatch.v1.RebalancePlan
+	18, // [18:28] is the sub-list for method output_type
+	8,  // [8:18] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_geomatch_v1_admin_proto_init() }
@@ -821,7 +1585,7 @@ func file_geomatch_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_geomatch_v1_admin_proto_rawDesc), len(file_geomatch_v1_admin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,6 +22,13 @@ const (
 	AdminService_GetClusterStatus_FullMethodName = "/geomatch.v1.AdminService/GetClusterStatus"
 	AdminService_ListShards_FullMethodName       = "/geomatch.v1.AdminService/ListShards"
 	AdminService_GetRing_FullMethodName          = "/geomatch.v1.AdminService/GetRing"
+	AdminService_MoveShard_FullMethodName        = "/geomatch.v1.AdminService/MoveShard"
+	AdminService_Unpin_FullMethodName            = "/geomatch.v1.AdminService/Unpin"
+	AdminService_DrainNode_FullMethodName        = "/geomatch.v1.AdminService/DrainNode"
+	AdminService_UndrainNode_FullMethodName      = "/geomatch.v1.AdminService/UndrainNode"
+	AdminService_SplitShard_FullMethodName       = "/geomatch.v1.AdminService/SplitShard"
+	AdminService_MergeShard_FullMethodName       = "/geomatch.v1.AdminService/MergeShard"
+	AdminService_Rebalance_FullMethodName        = "/geomatch.v1.AdminService/Rebalance"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -36,6 +43,29 @@ type AdminServiceClient interface {
 	ListShards(ctx context.Context, in *ListShardsRequest, opts ...grpc.CallOption) (*ListShardsResponse, error)
 	// GetRing returns the ring document the router routes by.
 	GetRing(ctx context.Context, in *GetRingRequest, opts ...grpc.CallOption) (*RingDocument, error)
+	// MoveShard pins a shard to a node: the node owns it whatever the ring
+	// says until the pin is removed (Unpin), the node is drained, or the
+	// node leaves the cluster.
+	MoveShard(ctx context.Context, in *MoveShardRequest, opts ...grpc.CallOption) (*RingChange, error)
+	// Unpin removes a shard's pin: the ring places it again.
+	Unpin(ctx context.Context, in *UnpinRequest, opts ...grpc.CallOption) (*RingChange, error)
+	// DrainNode moves every shard off a node, its pins included. The node
+	// stays a member (it hands its shards over and can be undrained).
+	DrainNode(ctx context.Context, in *DrainNodeRequest, opts ...grpc.CallOption) (*RingChange, error)
+	// UndrainNode gives a drained node shards again.
+	UndrainNode(ctx context.Context, in *UndrainNodeRequest, opts ...grpc.CallOption) (*RingChange, error)
+	// SplitShard replaces a shard by its 7 children (one H3 resolution
+	// finer), which the ring places independently: it spreads a hot spot.
+	// The shard's pin, if it had one, is removed.
+	SplitShard(ctx context.Context, in *SplitShardRequest, opts ...grpc.CallOption) (*RingChange, error)
+	// MergeShard undoes the split of a cell and of every split cell below
+	// it: the cell is one shard again. Pins of the merged shards are removed.
+	MergeShard(ctx context.Context, in *MergeShardRequest, opts ...grpc.CallOption) (*RingChange, error)
+	// Rebalance plans shard moves that bring the drivers of the busiest
+	// node within target times the average per active node, moving the
+	// shard that helps most each time. By default it is a dry run; with
+	// apply it pins the moved shards to their new nodes.
+	Rebalance(ctx context.Context, in *RebalanceRequest, opts ...grpc.CallOption) (*RebalancePlan, error)
 }
 
 type adminServiceClient struct {
@@ -76,6 +106,76 @@ func (c *adminServiceClient) GetRing(ctx context.Context, in *GetRingRequest, op
 	return out, nil
 }
 
+func (c *adminServiceClient) MoveShard(ctx context.Context, in *MoveShardRequest, opts ...grpc.CallOption) (*RingChange, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RingChange)
+	err := c.cc.Invoke(ctx, AdminService_MoveShard_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) Unpin(ctx context.Context, in *UnpinRequest, opts ...grpc.CallOption) (*RingChange, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RingChange)
+	err := c.cc.Invoke(ctx, AdminService_Unpin_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) DrainNode(ctx context.Context, in *DrainNodeRequest, opts ...grpc.CallOption) (*RingChange, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RingChange)
+	err := c.cc.Invoke(ctx, AdminService_DrainNode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) UndrainNode(ctx context.Context, in *UndrainNodeRequest, opts ...grpc.CallOption) (*RingChange, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RingChange)
+	err := c.cc.Invoke(ctx, AdminService_UndrainNode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) SplitShard(ctx context.Context, in *SplitShardRequest, opts ...grpc.CallOption) (*RingChange, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RingChange)
+	err := c.cc.Invoke(ctx, AdminService_SplitShard_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) MergeShard(ctx context.Context, in *MergeShardRequest, opts ...grpc.CallOption) (*RingChange, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RingChange)
+	err := c.cc.Invoke(ctx, AdminService_MergeShard_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) Rebalance(ctx context.Context, in *RebalanceRequest, opts ...grpc.CallOption) (*RebalancePlan, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RebalancePlan)
+	err := c.cc.Invoke(ctx, AdminService_Rebalance_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -88,6 +188,29 @@ type AdminServiceServer interface {
 	ListShards(context.Context, *ListShardsRequest) (*ListShardsResponse, error)
 	// GetRing returns the ring document the router routes by.
 	GetRing(context.Context, *GetRingRequest) (*RingDocument, error)
+	// MoveShard pins a shard to a node: the node owns it whatever the ring
+	// says until the pin is removed (Unpin), the node is drained, or the
+	// node leaves the cluster.
+	MoveShard(context.Context, *MoveShardRequest) (*RingChange, error)
+	// Unpin removes a shard's pin: the ring places it again.
+	Unpin(context.Context, *UnpinRequest) (*RingChange, error)
+	// DrainNode moves every shard off a node, its pins included. The node
+	// stays a member (it hands its shards over and can be undrained).
+	DrainNode(context.Context, *DrainNodeRequest) (*RingChange, error)
+	// UndrainNode gives a drained node shards again.
+	UndrainNode(context.Context, *UndrainNodeRequest) (*RingChange, error)
+	// SplitShard replaces a shard by its 7 children (one H3 resolution
+	// finer), which the ring places independently: it spreads a hot spot.
+	// The shard's pin, if it had one, is removed.
+	SplitShard(context.Context, *SplitShardRequest) (*RingChange, error)
+	// MergeShard undoes the split of a cell and of every split cell below
+	// it: the cell is one shard again. Pins of the merged shards are removed.
+	MergeShard(context.Context, *MergeShardRequest) (*RingChange, error)
+	// Rebalance plans shard moves that bring the drivers of the busiest
+	// node within target times the average per active node, moving the
+	// shard that helps most each time. By default it is a dry run; with
+	// apply it pins the moved shards to their new nodes.
+	Rebalance(context.Context, *RebalanceRequest) (*RebalancePlan, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -106,6 +229,27 @@ func (UnimplementedAdminServiceServer) ListShards(context.Context, *ListShardsRe
 }
 func (UnimplementedAdminServiceServer) GetRing(context.Context, *GetRingRequest) (*RingDocument, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetRing not implemented")
+}
+func (UnimplementedAdminServiceServer) MoveShard(context.Context, *MoveShardRequest) (*RingChange, error) {
+	return nil, status.Error(codes.Unimplemented, "method MoveShard not implemented")
+}
+func (UnimplementedAdminServiceServer) Unpin(context.Context, *UnpinRequest) (*RingChange, error) {
+	return nil, status.Error(codes.Unimplemented, "method Unpin not implemented")
+}
+func (UnimplementedAdminServiceServer) DrainNode(context.Context, *DrainNodeRequest) (*RingChange, error) {
+	return nil, status.Error(codes.Unimplemented, "method DrainNode not implemented")
+}
+func (UnimplementedAdminServiceServer) UndrainNode(context.Context, *UndrainNodeRequest) (*RingChange, error) {
+	return nil, status.Error(codes.Unimplemented, "method UndrainNode not implemented")
+}
+func (UnimplementedAdminServiceServer) SplitShard(context.Context, *SplitShardRequest) (*RingChange, error) {
+	return nil, status.Error(codes.Unimplemented, "method SplitShard not implemented")
+}
+func (UnimplementedAdminServiceServer) MergeShard(context.Context, *MergeShardRequest) (*RingChange, error) {
+	return nil, status.Error(codes.Unimplemented, "method MergeShard not implemented")
+}
+func (UnimplementedAdminServiceServer) Rebalance(context.Context, *RebalanceRequest) (*RebalancePlan, error) {
+	return nil, status.Error(codes.Unimplemented, "method Rebalance not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -182,6 +326,132 @@ func _AdminService_GetRing_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_MoveShard_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MoveShardRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).MoveShard(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_MoveShard_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).MoveShard(ctx, req.(*MoveShardRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_Unpin_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnpinRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).Unpin(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_Unpin_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).Unpin(ctx, req.(*UnpinRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_DrainNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DrainNodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).DrainNode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_DrainNode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).DrainNode(ctx, req.(*DrainNodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_UndrainNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UndrainNodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).UndrainNode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_UndrainNode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).UndrainNode(ctx, req.(*UndrainNodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_SplitShard_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SplitShardRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).SplitShard(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_SplitShard_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).SplitShard(ctx, req.(*SplitShardRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_MergeShard_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MergeShardRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).MergeShard(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_MergeShard_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).MergeShard(ctx, req.(*MergeShardRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_Rebalance_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RebalanceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).Rebalance(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_Rebalance_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).Rebalance(ctx, req.(*RebalanceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -200,6 +470,34 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetRing",
 			Handler:    _AdminService_GetRing_Handler,
+		},
+		{
+			MethodName: "MoveShard",
+			Handler:    _AdminService_MoveShard_Handler,
+		},
+		{
+			MethodName: "Unpin",
+			Handler:    _AdminService_Unpin_Handler,
+		},
+		{
+			MethodName: "DrainNode",
+			Handler:    _AdminService_DrainNode_Handler,
+		},
+		{
+			MethodName: "UndrainNode",
+			Handler:    _AdminService_UndrainNode_Handler,
+		},
+		{
+			MethodName: "SplitShard",
+			Handler:    _AdminService_SplitShard_Handler,
+		},
+		{
+			MethodName: "MergeShard",
+			Handler:    _AdminService_MergeShard_Handler,
+		},
+		{
+			MethodName: "Rebalance",
+			Handler:    _AdminService_Rebalance_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
