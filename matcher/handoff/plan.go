@@ -54,9 +54,10 @@ type Step struct {
 	// its index, re-homes the drivers that stay (Rehome) and records their
 	// positions in its Log (Log.GiveUp).
 	Lose []h3.Cell
-	// Regained are shards the node gave up after Base and owns again under
-	// Target: Base says the node owns them, but it no longer holds them,
-	// so they are warmed (and gated) like shards it never had.
+	// Regained are shards the node gave up after Base, in whole or in part
+	// (a child of a shard split since, merged back), and owns again under
+	// Target: Base says the node owns them, but it no longer holds (all
+	// of) them, so they are warmed (and gated) like shards it never had.
 	Regained map[h3.Cell]bool
 }
 
@@ -68,9 +69,10 @@ type Step struct {
 // including shards that were split or merged (they are no shards of the
 // new layout; their drivers that stay on the node are re-homed). It warms
 // every shard it owns under target that it did not own under base, and
-// those it gave up after base (a snapshot younger than base) and owns
-// again: a chain of quick ring changes may have taken them away and given
-// them back before any warm-up completed.
+// those it gave up after base (a snapshot younger than base), whole or a
+// part of them under another layout, and owns again: a chain of quick ring
+// changes may have taken them away and given them back before any warm-up
+// completed.
 func Plan(base, target *shardmap.Map, node string, held []h3.Cell, retired map[h3.Cell]Retired) Step {
 	s := Step{Node: node, Base: base, Target: target, Regained: map[h3.Cell]bool{}}
 	for _, c := range held {
@@ -80,11 +82,48 @@ func Plan(base, target *shardmap.Map, node string, held []h3.Cell, retired map[h
 	}
 	slices.Sort(s.Lose)
 	for cell, r := range retired {
-		if (base == nil || r.Epoch > base.Epoch()) && Owns(target, node, cell) {
-			s.Regained[cell] = true
+		if base != nil && r.Epoch <= base.Epoch() {
+			continue
+		}
+		for _, sh := range shardsOver(target.Layout(), cell) {
+			if Owns(target, node, sh) {
+				s.Regained[sh] = true
+			}
 		}
 	}
 	return s
+}
+
+// shardsOver returns the shards of l that share ground with cell, a shard
+// of some layout of the same resolutions: cell itself if it is a shard of
+// l, the shard of l it is part of (merged since), or the shards of l it is
+// split into. It returns nil when no layout with l's resolutions has cell
+// as a shard.
+func shardsOver(l *shardmap.Layout, cell h3.Cell) []h3.Cell {
+	r := shardmap.Resolution(cell)
+	if r < l.Res() || r > l.FineRes() {
+		return nil
+	}
+	for a := r; a >= l.Res(); a-- {
+		if p := shardmap.Parent(cell, a); l.IsShard(p) {
+			return []h3.Cell{p}
+		}
+	}
+	var out []h3.Cell
+	var walk func(c h3.Cell)
+	walk = func(c h3.Cell) {
+		if l.IsShard(c) {
+			out = append(out, c)
+			return
+		}
+		if shardmap.Resolution(c) < l.FineRes() {
+			for _, k := range c.ImmediateChildren() {
+				walk(k)
+			}
+		}
+	}
+	walk(cell)
+	return out
 }
 
 // Gains reports whether shard is being warmed by s: the node owns it under

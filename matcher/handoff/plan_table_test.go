@@ -70,6 +70,10 @@ func TestPlanGatesGainedShards(t *testing.T) {
 		// completed: its base (1) says it owns C, but it holds nothing.
 		{"a shard given up after base and owned again is gated (chain of quick changes)", &base,
 			map[h3.Cell]handoff.Retired{cC: {Epoch: 2}}, ring{epoch: 3, pins: pin(cC, "a")}, cC, true},
+		// The same through a split and a merge: the node gave up a child
+		// of C (split at 2) at 3; C is merged back at 4.
+		{"a shard part of which was given up after base is gated (split, then merge)", &base,
+			map[h3.Cell]handoff.Retired{kids(cC)[1]: {Epoch: 3}}, ring{epoch: 4, pins: pin(cC, "a")}, cC, true},
 		{"a shard given up at or before base and owned at base is held, not gated",
 			&ring{epoch: 2, pins: pin(cC, "a")}, map[h3.Cell]handoff.Retired{cC: {Epoch: 1}}, ring{epoch: 3, pins: pin(cC, "a")}, cC, false},
 	} {
@@ -151,6 +155,9 @@ func TestReclaimReappliesOwnSnapshotsOfGainedShards(t *testing.T) {
 		{"a snapshot given up at base is reclaimed (taker's warm-up cancelled)",
 			ring{epoch: 2, pins: pin(cC, "b")}, ring{epoch: 3, pins: pin(cC, "a")},
 			map[h3.Cell]handoff.Retired{cC: {Epoch: 2, Drivers: []index.Driver{drv("x", cC, 150)}}}, []string{"x"}},
+		{"a child given up after base is reclaimed when merged back (split, then merge)",
+			ring{epoch: 1, pins: pin(cC, "a")}, ring{epoch: 4, pins: pin(cC, "a")},
+			map[h3.Cell]handoff.Retired{kids(cC)[1]: {Epoch: 3, Drivers: []index.Driver{drv("x", kids(cC)[1], 150)}}}, []string{"x"}},
 		{"positions older than the TTL are left out",
 			ring{epoch: 2, pins: pin(cC, "b")}, ring{epoch: 3, pins: pin(cC, "a")},
 			map[h3.Cell]handoff.Retired{cC: {Epoch: 2, Drivers: []index.Driver{drv("old", cC, oldest-1), drv("x", cC, oldest)}}}, []string{"x"}},
