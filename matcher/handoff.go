@@ -263,7 +263,11 @@ func (n *Node) retire(m *shardmap.Map) hoff.Step {
 	for _, st := range n.ix.Shards() {
 		held = append(held, st.Shard)
 	}
-	step := hoff.Plan(h.base, m, n.cfg.NodeID, held, h.retired)
+	var warming *hoff.Step // the warm-up this change cancels
+	if g := h.gate.Load(); g != nil {
+		warming = &g.step
+	}
+	step := hoff.Plan(m, n.cfg.NodeID, hoff.Records{Base: h.base, Held: held, Retired: h.retired, Warming: warming})
 	var rehome []index.Update
 	dropped, drivers := 0, 0
 	for _, cell := range step.Lose {
@@ -272,8 +276,7 @@ func (n *Node) retire(m *shardmap.Map) hoff.Step {
 		n.loads.drop(cell)
 		dropped++
 		rehome = append(rehome, step.Rehome(cell, snap)...) // split or merged: some may stay here
-		// A snapshot left from an earlier loss is older than this one.
-		h.retired[cell] = step.Retire(snap, time.Now(), n.cfg.HandoffGrace)
+		h.retired[cell] = step.Retire(cell, snap, h.retired, time.Now(), n.cfg.HandoffGrace)
 		n.recordGivenUp(snap)
 	}
 	n.loads.retain(func(c h3.Cell) bool { return n.owns(m, c) })

@@ -66,11 +66,11 @@
 // A node's ring advance, in outline (the index, the locks and the calls
 // are the caller's):
 //
-//	st := handoff.Plan(base, target, self, heldShards, retired)
+//	st := handoff.Plan(target, self, handoff.Records{Base: base, Held: heldShards, Retired: retired, Warming: running})
 //	for _, cell := range st.Lose {
 //		snap := takeSnapshotAndDrop(cell)
 //		apply(st.Rehome(cell, snap))
-//		retired[cell] = st.Retire(snap, now, grace)
+//		retired[cell] = st.Retire(cell, snap, retired, now, grace)
 //		log.GiveUp(snap)
 //	}
 //	// warm-up, on its own goroutine:

@@ -17,13 +17,29 @@ import (
 type Retired struct {
 	// Epoch is the ring epoch at which the node gave the shard up.
 	Epoch uint64
-	// Drivers are the drivers the node held in the shard at that moment.
+	// Drivers are the drivers the node held in the shard at that moment,
+	// sorted by id.
 	Drivers []index.Driver
 	// Until is when the snapshot expires (see Expire).
 	Until time.Time
 	// Served is set once the snapshot was handed to a peer (see Serve and
 	// Pending).
 	Served bool
+}
+
+// Records are what a node keeps between ring changes, as Plan reads them.
+type Records struct {
+	// Base is the last ring at which the node was fully warm: it then
+	// held every driver of every shard it owned. Nil when it never was
+	// (it starts empty).
+	Base *shardmap.Map
+	// Held are the shards of the node's index.
+	Held []h3.Cell
+	// Retired are the node's snapshots of shards it gave up.
+	Retired map[h3.Cell]Retired
+	// Warming is the step whose warm-up still runs (the ring change
+	// cancels it), nil if none.
+	Warming *Step
 }
 
 // Owns reports whether node owns shard under m: shard is a shard of m's
@@ -43,9 +59,7 @@ func Owns(m *shardmap.Map, node string, shard h3.Cell) bool {
 type Step struct {
 	// Node is the node's member id.
 	Node string
-	// Base is the last ring at which the node was fully warm: it then
-	// held every driver of every shard it owned. Nil when it never was
-	// (it starts empty).
+	// Base is the node's base ring (Records.Base).
 	Base *shardmap.Map
 	// Target is the ring the node moves to.
 	Target *shardmap.Map
@@ -54,6 +68,10 @@ type Step struct {
 	// its index, re-homes the drivers that stay (Rehome) and records their
 	// positions in its Log (Log.GiveUp).
 	Lose []h3.Cell
+	// Cold are the shards of Lose the node was still warming (the
+	// cancelled warm-up gated them): it may not have received all their
+	// drivers yet (see Retire).
+	Cold map[h3.Cell]bool
 	// Regained are shards the node gave up after Base, in whole or in part
 	// (a child of a shard split since, merged back), and owns again under
 	// Target: Base says the node owns them, but it no longer holds (all
@@ -61,9 +79,8 @@ type Step struct {
 	Regained map[h3.Cell]bool
 }
 
-// Plan decides what node does when the ring moves to target. base is the
-// last ring at which the node was fully warm (nil if none), held the shards
-// of its index and retired its snapshots of shards it gave up.
+// Plan decides what node does when the ring moves to target, given its
+// records.
 //
 // The node gives up (Lose) every held shard it does not own under target,
 // including shards that were split or merged (they are no shards of the
@@ -73,16 +90,19 @@ type Step struct {
 // part of them under another layout, and owns again: a chain of quick ring
 // changes may have taken them away and given them back before any warm-up
 // completed.
-func Plan(base, target *shardmap.Map, node string, held []h3.Cell, retired map[h3.Cell]Retired) Step {
-	s := Step{Node: node, Base: base, Target: target, Regained: map[h3.Cell]bool{}}
-	for _, c := range held {
+func Plan(target *shardmap.Map, node string, r Records) Step {
+	s := Step{Node: node, Base: r.Base, Target: target, Cold: map[h3.Cell]bool{}, Regained: map[h3.Cell]bool{}}
+	for _, c := range r.Held {
 		if !Owns(target, node, c) {
 			s.Lose = append(s.Lose, c)
+			if r.Warming != nil && r.Warming.Gains(c) {
+				s.Cold[c] = true
+			}
 		}
 	}
 	slices.Sort(s.Lose)
-	for cell, r := range retired {
-		if base != nil && r.Epoch <= base.Epoch() {
+	for cell, rt := range r.Retired {
+		if r.Base != nil && rt.Epoch <= r.Base.Epoch() {
 			continue
 		}
 		for _, sh := range shardsOver(target.Layout(), cell) {
@@ -136,10 +156,37 @@ func (s *Step) Gains(shard h3.Cell) bool {
 	return s.Base == nil || !Owns(s.Base, s.Node, shard) || s.Regained[shard]
 }
 
-// Retire returns the record of the snapshot snap of a shard given up at
-// this step, kept for grace from now.
-func (s *Step) Retire(snap []index.Driver, now time.Time, grace time.Duration) Retired {
+// Retire returns the record of the snapshot snap of cell, a shard given up
+// at this step, kept for grace from now; retired are the node's snapshots
+// so far, which the record replaces.
+//
+// A snapshot kept from an earlier loss of cell is older than snap and is
+// replaced, unless the node gives cell up cold (Cold): it got cell back
+// and had not re-applied the older snapshot yet (its warm-up reclaims it
+// last), so that snapshot may hold the only copy of some drivers. Then the
+// two are merged, the newest copy of each driver kept.
+func (s *Step) Retire(cell h3.Cell, snap []index.Driver, retired map[h3.Cell]Retired, now time.Time, grace time.Duration) Retired {
+	if prev, ok := retired[cell]; ok && s.Cold[cell] && len(prev.Drivers) > 0 {
+		snap = merge(prev.Drivers, snap)
+	}
 	return Retired{Epoch: s.Target.Epoch(), Drivers: snap, Until: now.Add(grace)}
+}
+
+// merge returns the newest copy of each driver of a and b, sorted by id.
+func merge(a, b []index.Driver) []index.Driver {
+	byID := make(map[string]index.Driver, len(a)+len(b))
+	for _, snap := range [][]index.Driver{a, b} {
+		for _, d := range snap {
+			if cur, ok := byID[d.ID]; !ok || d.TimestampMs > cur.TimestampMs {
+				byID[d.ID] = d
+			}
+		}
+	}
+	out := make([]index.Driver, 0, len(byID))
+	for _, id := range slices.Sorted(maps.Keys(byID)) {
+		out = append(out, byID[id])
+	}
+	return out
 }
 
 // Rehome returns the updates that move the drivers of snap, the snapshot

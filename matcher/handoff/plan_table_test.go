@@ -36,7 +36,7 @@ func TestPlanGivesUpWhatTheNodeNoLongerOwns(t *testing.T) {
 		{"nothing held, nothing given up", nil, ring{epoch: 2}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st := handoff.Plan(nil, tc.target.build(t), "a", tc.held, nil)
+			st := handoff.Plan(tc.target.build(t), "a", handoff.Records{Held: tc.held})
 			want := slices.Sorted(slices.Values(tc.want))
 			if !slices.Equal(st.Lose, want) {
 				t.Errorf("Lose = %v, want %v", st.Lose, want)
@@ -82,7 +82,7 @@ func TestPlanGatesGainedShards(t *testing.T) {
 			if tc.base != nil {
 				b = tc.base.build(t)
 			}
-			st := handoff.Plan(b, tc.target.build(t), "a", nil, tc.retired)
+			st := handoff.Plan(tc.target.build(t), "a", handoff.Records{Base: b, Retired: tc.retired})
 			if got := st.Gains(tc.shard); got != tc.want {
 				t.Errorf("Gains(%v) = %v, want %v (regained %v)", tc.shard, got, tc.want, sortedCells(st.Regained))
 			}
@@ -121,9 +121,56 @@ func TestRehomeKeepsTheDriversThatStay(t *testing.T) {
 			ring{epoch: 2, pins: pin(cA, "b")}, cA, []index.Driver{drv("x", cA, 5)}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st := handoff.Plan(nil, tc.target.build(t), "a", nil, nil)
+			st := handoff.Plan(tc.target.build(t), "a", handoff.Records{})
 			if got := st.Rehome(tc.lost, tc.snap); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("Rehome = %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestRetireKeepsWhatAColdShardNeverGotBack: the snapshot of a shard
+// given up replaces the one kept from an earlier loss, unless the node was
+// still warming the shard: then it may not have re-applied the older one
+// yet, and the two are merged, the newest copy of each driver kept.
+func TestRetireKeepsWhatAColdShardNeverGotBack(t *testing.T) {
+	base := ring{epoch: 1, pins: pin(cC, "a")}.build(t)
+	// a gave C up at 2 (snapshot: x and y) and gets it back at 3; its
+	// warm-up to 3, which would reclaim that snapshot, still runs when C
+	// goes away again at 4. a holds only z and a newer x by then.
+	prev := map[h3.Cell]handoff.Retired{cC: {Epoch: 2, Drivers: []index.Driver{drv("x", cC, 10), drv("y", cC, 11)}}}
+	back := handoff.Plan(ring{epoch: 3, pins: pin(cC, "a")}.build(t), "a", handoff.Records{Base: base, Retired: prev})
+	held := []index.Driver{drv("x", cC, 20), drv("z", cC, 21)}
+	for _, tc := range []struct {
+		name    string
+		warming *handoff.Step
+		want    []string
+		ts      map[string]int64
+	}{
+		// Bug: a chain of quick ring changes lost drivers: y, kept only
+		// in the snapshot of epoch 2, went with it.
+		{"given up while still warming: the snapshots are merged (chain of quick changes)", &back,
+			[]string{"x", "y", "z"}, map[string]int64{"x": 20, "y": 11, "z": 21}},
+		{"given up once warm: the newer snapshot replaces the older", nil,
+			[]string{"x", "z"}, map[string]int64{"x": 20, "z": 21}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := handoff.Plan(ring{epoch: 4, pins: pin(cC, "b")}.build(t), "a",
+				handoff.Records{Base: base, Held: []h3.Cell{cC}, Retired: prev, Warming: tc.warming})
+			if !slices.Equal(st.Lose, []h3.Cell{cC}) || st.Cold[cC] != (tc.warming != nil) {
+				t.Fatalf("Lose %v, Cold %v", st.Lose, st.Cold)
+			}
+			r := st.Retire(cC, held, prev, t0, time.Second)
+			if !slices.Equal(driverIDs(r.Drivers), tc.want) {
+				t.Fatalf("snapshot %v, want %v", driverIDs(r.Drivers), tc.want)
+			}
+			for _, d := range r.Drivers {
+				if d.TimestampMs != tc.ts[d.ID] {
+					t.Errorf("%s at %d, want %d", d.ID, d.TimestampMs, tc.ts[d.ID])
+				}
+			}
+			if r.Epoch != 4 || !r.Until.Equal(t0.Add(time.Second)) || r.Served {
+				t.Errorf("record %+v", r)
 			}
 		})
 	}
@@ -172,7 +219,7 @@ func TestReclaimReappliesOwnSnapshotsOfGainedShards(t *testing.T) {
 			map[h3.Cell]handoff.Retired{cC: {Epoch: 2, Drivers: []index.Driver{drv("in", kids(cC)[1], 150), drv("out", kids(cC)[2], 150)}}}, []string{"in"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st := handoff.Plan(tc.base.build(t), tc.target.build(t), "a", nil, tc.retired)
+			st := handoff.Plan(tc.target.build(t), "a", handoff.Records{Base: tc.base.build(t), Retired: tc.retired})
 			got := st.Reclaim(tc.retired, oldest)
 			if !slices.Equal(ids(got), tc.want) {
 				t.Fatalf("Reclaim = %v, want %v", ids(got), tc.want)
@@ -406,7 +453,7 @@ func TestStoreShardsAreThoseNobodyHandedOver(t *testing.T) {
 			if tc.base != nil {
 				b = tc.base.build(t)
 			}
-			st := handoff.Plan(b, tc.target.build(t), "a", nil, nil)
+			st := handoff.Plan(tc.target.build(t), "a", handoff.Records{Base: b})
 			if got := st.StoreShards(tc.stored, tc.answered, tc.covered); !slices.Equal(got, tc.want) {
 				t.Errorf("StoreShards = %v, want %v", got, tc.want)
 			}
@@ -418,7 +465,7 @@ func TestStoreShardsAreThoseNobodyHandedOver(t *testing.T) {
 // are applied if young enough and in the shard they were read for, marked
 // as handed over.
 func TestFromStoreKeepsLivePositionsOfTheShard(t *testing.T) {
-	st := handoff.Plan(nil, ring{epoch: 1, pins: pin(cA, "a")}.build(t), "a", nil, nil)
+	st := handoff.Plan(ring{epoch: 1, pins: pin(cA, "a")}.build(t), "a", handoff.Records{})
 	ups := []index.Update{
 		{ID: "ok", Pos: center(cA), TimestampMs: 100},
 		{ID: "old", Pos: center(cA), TimestampMs: 99},
@@ -480,7 +527,7 @@ func TestExpireForgetsSnapshotsPastTheirGrace(t *testing.T) {
 func TestStepAsksEveryOtherMember(t *testing.T) {
 	base := ring{epoch: 4, members: []string{"a", "b", "old"}}.build(t)
 	target := ring{epoch: 5, members: []string{"a", "b", "new"}}.build(t)
-	st := handoff.Plan(base, target, "a", nil, nil)
+	st := handoff.Plan(target, "a", handoff.Records{Base: base})
 	var got []string
 	for _, m := range st.Peers() {
 		got = append(got, m.ID)
@@ -494,7 +541,7 @@ func TestStepAsksEveryOtherMember(t *testing.T) {
 	if st.Next(true) != target || st.Next(false) != base {
 		t.Error("Next: want the target after a complete warm-up, the base otherwise")
 	}
-	first := handoff.Plan(nil, target, "a", nil, nil)
+	first := handoff.Plan(target, "a", handoff.Records{})
 	if first.Since() != 0 || first.Next(false) != nil {
 		t.Error("a node without a base asks for everything and stays without one")
 	}
