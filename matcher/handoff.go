@@ -378,7 +378,8 @@ func (n *Node) pull(ctx context.Context, mem shardmap.Member, st *hoff.Step, cov
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.TransferTimeout)
 	defer cancel()
-	stream, err := c.Transfer(ctx, &matcherv1.TransferRequest{Epoch: st.Target.Epoch(), NodeId: n.cfg.NodeID, SinceEpoch: st.Since()})
+	hr := st.Request()
+	stream, err := c.Transfer(ctx, &matcherv1.TransferRequest{Epoch: st.Target.Epoch(), NodeId: hr.To, SinceEpoch: hr.Since})
 	if err != nil {
 		return nil, fmt.Errorf("transfer from %s: %w", mem.ID, err)
 	}

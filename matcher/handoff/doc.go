@@ -30,8 +30,8 @@
 //     not hold at base, including those it gave up after base and owns
 //     again (Regained). Searches over them wait for the warm-up.
 //
-// The warm-up asks every peer (Step.Peers) for snapshots given up after
-// its base (Step.Since). A peer answers with Serve: its snapshots of cells
+// The warm-up asks every peer (Step.Peers) for the snapshots it keeps
+// (Step.Request). A peer answers with Serve: its snapshots of cells
 // the requester owns, the newest copy of each driver in the requester's
 // shards, minus those it holds live again or whose Log supersedes the copy
 // (Withhold). The requester places each copy (Step.Place), re-applies its
@@ -75,7 +75,7 @@
 //	}
 //	// warm-up, on its own goroutine:
 //	for _, peer := range st.Peers() {
-//		for _, d := range transfer(peer, handoff.Request{To: self, Since: st.Since()}) {
+//		for _, d := range transfer(peer, st.Request()) {
 //			if shard, ok := st.Place(d.Pos); ok {
 //				apply(handoff.Fence(cur, self, log, []index.Update{asUpdate(d, shard)}))
 //			}
@@ -89,7 +89,7 @@
 //
 // And its Transfer handler:
 //
-//	h := handoff.Serve(cur, handoff.Request{To: peer, Since: since}, retired)
+//	h := handoff.Serve(cur, handoff.Request{To: peer}, retired)
 //	for _, d := range h.Drivers() {
 //		if !handoff.Withhold(d, holdsLive(d.ID), log) {
 //			send(d)

@@ -209,14 +209,16 @@ func (s *Step) Rehome(lost h3.Cell, snap []index.Driver) []index.Update {
 	return ups
 }
 
-// Since is the epoch the node asks its peers for snapshots after (see
-// Request.Since): Base's, or 0 without one.
-func (s *Step) Since() uint64 {
-	if s.Base == nil {
-		return 0
-	}
-	return s.Base.Epoch()
-}
+// Request is what the warm-up asks each peer for (Transfer): every
+// snapshot it keeps of what the node owns, whatever epoch it was given up
+// at (Since 0). Asking only for those given up after Base would take Base
+// for more than it says: that the node held everything it owned then, not
+// that its peers had handed it everything since. A peer answers by its
+// own ring, which may be newer than the node's target, and leaves out the
+// drivers the node does not own at that newer ring; when a later change
+// gives them back to the node, their snapshot predates its base.
+// Copies the node already holds are refused by the index as duplicates.
+func (s *Step) Request() Request { return Request{To: s.Node} }
 
 // Peers returns the nodes the warm-up asks for the drivers of the shards
 // it gains (Transfer), sorted by id: every member of Target and of Base

@@ -394,6 +394,25 @@ func TestServeHandsOverSnapshotsOfTheRequestersShards(t *testing.T) {
 	}
 }
 
+// TestWarmUpAsksForEverySnapshotKept: the warm-up asks its peers for every
+// snapshot they keep, also those given up before its base.
+func TestWarmUpAsksForEverySnapshotKept(t *testing.T) {
+	// Bug: a driver was lost after a split. a gave shard C up to b at
+	// 4; b's warm-up to 5 asked a, which answered by its newer ring 6,
+	// where C is split and b owns none of its children, and left x out.
+	// b's warm-up completed all the same (base 5). At 7 b owns the child
+	// x is in: asking only for snapshots given up after 5 skipped a's.
+	k := kids(cC)
+	retired := map[h3.Cell]handoff.Retired{cC: {Epoch: 4, Drivers: []index.Driver{drv("x", k[1], 10)}}}
+	base := ring{epoch: 5, pins: pin(cC, "b")}.build(t)
+	target := ring{epoch: 7, splits: []h3.Cell{cC}, pins: pinKids(pin(k[1], "b"), cC, "c")}.build(t)
+	st := handoff.Plan(target, "b", handoff.Records{Base: base})
+	h := handoff.Serve(target, st.Request(), retired)
+	if got := driverIDs(h.Drivers()); !slices.Equal(got, []string{"x"}) {
+		t.Errorf("handed over %v, want [x]", got)
+	}
+}
+
 // TestWithholdKeepsBackLiveAndSupersededCopies: a listed copy is not sent
 // when the node holds the driver live again, or when the log says a newer
 // position superseded it.
@@ -535,14 +554,14 @@ func TestStepAsksEveryOtherMember(t *testing.T) {
 	if want := []string{"b", "new", "old"}; !slices.Equal(got, want) {
 		t.Errorf("Peers = %v, want %v", got, want)
 	}
-	if st.Since() != 4 {
-		t.Errorf("Since = %d, want 4", st.Since())
+	if got := st.Request(); got.To != "a" || got.Since != 0 || got.Shards != nil {
+		t.Errorf("Request = %+v, want every snapshot for a", got)
 	}
 	if st.Next(true) != target || st.Next(false) != base {
 		t.Error("Next: want the target after a complete warm-up, the base otherwise")
 	}
 	first := handoff.Plan(target, "a", handoff.Records{})
-	if first.Since() != 0 || first.Next(false) != nil {
+	if first.Request().Since != 0 || first.Next(false) != nil {
 		t.Error("a node without a base asks for everything and stays without one")
 	}
 	if got := len(first.Peers()); got != 2 {

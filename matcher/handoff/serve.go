@@ -14,9 +14,8 @@ import (
 type Request struct {
 	// To is the requesting node's member id.
 	To string
-	// Since is the requester's base epoch (Step.Since): snapshots given up
-	// at or before it are not served, the requester holding their drivers
-	// already.
+	// Since, when not 0, limits the answer to the snapshots given up after
+	// that epoch. Step.Request asks for every snapshot (0).
 	Since uint64
 	// Shards, when not empty, limits the answer to the snapshots of these
 	// cells.
