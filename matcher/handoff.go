@@ -49,7 +49,8 @@ import (
 // recorded, and so are the timestamps of drivers the node itself gave up,
 // and an older copy is not applied. After the warm-up every copy applied is
 // checked with the nodes that answered (Holding), and dropped where one
-// holds the driver newer. And a copy stays marked as handed over until the
+// holds the driver newer (a warm-up cancelled first leaves its copies to
+// the next one to check). And a copy stays marked as handed over until the
 // driver's own next update, which then evicts the copies elsewhere as a new
 // driver's first update does.
 //
@@ -104,6 +105,42 @@ type handoff struct {
 
 	peers peerConns
 	wg    sync.WaitGroup // warm-ups, owned by Run
+
+	// unchecked are drivers whose handed-over copies a cancelled warm-up
+	// applied without checking them with the other nodes (reconcile); the
+	// next warm-up does. Guarded by mu.
+	unchecked map[string]struct{}
+}
+
+// maxUnchecked bounds the drivers unchecked records.
+const maxUnchecked = 1 << 20
+
+// keepUnchecked records ids for the next warm-up to check, within
+// maxUnchecked.
+func (h *handoff) keepUnchecked(ids []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.unchecked == nil {
+		h.unchecked = map[string]struct{}{}
+	}
+	for _, id := range ids {
+		if len(h.unchecked) >= maxUnchecked {
+			return
+		}
+		h.unchecked[id] = struct{}{}
+	}
+}
+
+// takeUnchecked returns and forgets the ids keepUnchecked recorded.
+func (h *handoff) takeUnchecked() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ids := make([]string, 0, len(h.unchecked))
+	for id := range h.unchecked {
+		ids = append(ids, id)
+	}
+	h.unchecked = nil
+	return ids
 }
 
 // evict applies an eviction, recording it while a warm-up runs.
@@ -348,9 +385,12 @@ func (n *Node) warm(ctx context.Context, g *gate) bool {
 	// Every copy applied here is checked with the nodes that answered: a
 	// node that received a newer update of the driver before this one
 	// applied its copy holds it and says so; one that receives it later
-	// claims it and evicts this copy.
+	// claims it and evicts this copy. So are the copies that cancelled
+	// warm-ups applied and could not check.
 	stale := 0
-	if recheck = append(append(recheck, reclaimed...), fromStore...); len(recheck) > 0 {
+	recheck = append(append(recheck, reclaimed...), fromStore...)
+	recheck = append(recheck, n.ho.takeUnchecked()...)
+	if len(recheck) > 0 && ctx.Err() == nil {
 		var live []shardmap.Member
 		for id := range answered {
 			live = append(live, peers[id])
@@ -358,6 +398,9 @@ func (n *Node) warm(ctx context.Context, g *gate) bool {
 		stale = n.reconcile(ctx, live, recheck)
 	}
 	if ctx.Err() != nil {
+		// Cancelled by a newer ring change (or out of time): the next
+		// warm-up checks the copies, with the nodes that answer it.
+		n.ho.keepUnchecked(recheck)
 		complete = false
 	}
 	n.count.warmups.Add(1)
