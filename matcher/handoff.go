@@ -35,8 +35,9 @@ import (
 //
 // Then it warms the shards it gained. A warm-up asks every other node for
 // the drivers it holds that the new ring gives to this node (Transfer: the
-// old owner answers from its snapshots), and for the shards of old owners
-// that did not answer (dead, or no longer members) it reads the last
+// old owner answers from its snapshots), and for the shards no old owner
+// handed over whole (an old owner dead or no longer a member, or one that
+// gave the shard up before it had finished warming it) it reads the last
 // positions written behind to the store. Everything is merged into the index
 // by timestamp, so updates that reach the node during the warm-up (routers
 // send them to the new owner as soon as they see the new ring) are never
@@ -377,7 +378,7 @@ func (n *Node) warm(ctx context.Context, g *gate) bool {
 	// taken them over completely.
 	reclaimed := n.reclaim(g)
 	pulled += len(reclaimed)
-	fromStore, err := n.warmFromStore(ctx, g, answered, &covered)
+	fromStore, err := n.warmFromStore(ctx, g, &covered)
 	if err != nil {
 		n.log.Warn("handoff: warm-up from the store", "err", err)
 		complete = false
@@ -481,9 +482,10 @@ func (n *Node) reclaim(g *gate) []string {
 const maxStoreShards = 1 << 20
 
 // warmFromStore applies the stored positions of gained shards that no old
-// owner handed over and whose old owner did not answer: the shards of dead
-// nodes (of every node, when the whole cluster restarts).
-func (n *Node) warmFromStore(ctx context.Context, g *gate, answered map[string]bool, covered *sync.Map) ([]string, error) {
+// owner handed over whole (hoff.Step.StoreShards): the shards of dead
+// nodes (of every node, when the whole cluster restarts), and those of old
+// owners that had not finished warming them.
+func (n *Node) warmFromStore(ctx context.Context, g *gate, covered *sync.Map) ([]string, error) {
 	if n.cfg.Store == nil {
 		return nil, nil
 	}
@@ -495,11 +497,11 @@ func (n *Node) warmFromStore(ctx context.Context, g *gate, answered map[string]b
 	for i, s := range stored {
 		cells[i] = h3.Cell(s)
 	}
-	handed := map[h3.Cell]bool{} // handed over by an old owner
+	handed := map[h3.Cell]bool{} // handed over whole by an old owner
 	covered.Range(func(k, _ any) bool { handed[k.(h3.Cell)] = true; return true })
 	oldest := time.Now().Add(-n.ix.Config().TTL).UnixMilli()
 	var applied []string
-	for _, cell := range g.step.StoreShards(cells, answered, handed) {
+	for _, cell := range g.step.StoreShards(cells, handed) {
 		ps, err := n.cfg.Store.Positions(ctx, uint64(cell))
 		if err != nil {
 			return applied, err
@@ -630,7 +632,7 @@ func (n *Node) Transfer(ctx context.Context, req *matcherv1.TransferRequest, sen
 	}
 	n.ho.mu.Lock()
 	ho := hoff.Serve(m, hr, n.ho.retired)
-	for _, cell := range ho.Covered {
+	for _, cell := range ho.Served {
 		r := n.ho.retired[cell]
 		r.Served = true
 		n.ho.retired[cell] = r

@@ -36,7 +36,8 @@
 // shards, minus those it holds live again or whose Log supersedes the copy
 // (Withhold). The requester places each copy (Step.Place), re-applies its
 // own snapshots of what it gains (Step.Reclaim), and reads the store for
-// the shards no peer covered and whose base owner did not answer
+// the shards it gains that no peer covered with a complete snapshot (one
+// taken while its node was still warming the shard is Cold)
 // (Step.StoreShards, Step.FromStore). Every copy goes through Fence before
 // it is applied, and is then checked with the peers that answered
 // (Holding): a copy a peer holds newer is dropped. When the warm-up
@@ -82,7 +83,7 @@
 //		}
 //	}
 //	apply(handoff.Fence(cur, self, log, st.Reclaim(retired, now.Add(-ttl).UnixMilli())))
-//	for _, cell := range st.StoreShards(storeShards, answered, covered) {
+//	for _, cell := range st.StoreShards(storeShards, covered) {
 //		apply(handoff.Fence(cur, self, log, st.FromStore(cell, readStore(cell), oldest)))
 //	}
 //	base = st.Next(complete)
@@ -95,5 +96,6 @@
 //			send(d)
 //		}
 //	}
+//	markServed(h.Served)
 //	send(h.Covered)
 package handoff

@@ -25,6 +25,10 @@ type Retired struct {
 	// Served is set once the snapshot was handed to a peer (see Serve and
 	// Pending).
 	Served bool
+	// Cold is set when the node gave the shard up before it had finished
+	// warming it (Step.Cold): the snapshot may miss drivers the node never
+	// received, so it does not count as covering the shard (Serve).
+	Cold bool
 }
 
 // Records are what a node keeps between ring changes, as Plan reads them.
@@ -164,12 +168,13 @@ func (s *Step) Gains(shard h3.Cell) bool {
 // replaced, unless the node gives cell up cold (Cold): it got cell back
 // and had not re-applied the older snapshot yet (its warm-up reclaims it
 // last), so that snapshot may hold the only copy of some drivers. Then the
-// two are merged, the newest copy of each driver kept.
+// two are merged, the newest copy of each driver kept. The snapshot of a
+// cold shard is marked Cold.
 func (s *Step) Retire(cell h3.Cell, snap []index.Driver, retired map[h3.Cell]Retired, now time.Time, grace time.Duration) Retired {
 	if prev, ok := retired[cell]; ok && s.Cold[cell] && len(prev.Drivers) > 0 {
 		snap = merge(prev.Drivers, snap)
 	}
-	return Retired{Epoch: s.Target.Epoch(), Drivers: snap, Until: now.Add(grace)}
+	return Retired{Epoch: s.Target.Epoch(), Drivers: snap, Until: now.Add(grace), Cold: s.Cold[cell]}
 }
 
 // merge returns the newest copy of each driver of a and b, sorted by id.
@@ -280,28 +285,24 @@ func (s *Step) Reclaim(retired map[h3.Cell]Retired, oldestMs int64) []index.Upda
 }
 
 // StoreShards returns the shards, of those the store holds positions for
-// (stored), whose positions the warm-up reads: the shards the node owns
-// under Target that no peer handed over (covered lists the snapshot cells
-// peers served) and whose owner under Base did not answer (answered lists
-// the peers whose Transfer completed): the shards of dead nodes, or of
-// every node when the node has no Base (the whole cluster restarting).
-// Cells that are no shards of Target's layout are leftovers of an older
-// layout (their drivers report under newer keys since), and neither are
-// cells that are no shards of Base's.
-func (s *Step) StoreShards(stored []h3.Cell, answered map[string]bool, covered map[h3.Cell]bool) []h3.Cell {
+// (stored), whose positions the warm-up reads: the shards it gains (Gains)
+// that no peer covered with a snapshot (covered, see Handover.Covered).
+// Those are the shards of dead nodes, of every node when the node has no
+// Base (the whole cluster restarting), and those whose owner under Base
+// answered without a snapshot of them. What the store holds is written
+// behind and may be stale; the warm-up checks it with the peers like every
+// copy it applies. Cells that are no shards of Target's layout are
+// leftovers of an older layout (their drivers report under newer keys
+// since), and so are cells that are no shards of Base's.
+func (s *Step) StoreShards(stored []h3.Cell, covered map[h3.Cell]bool) []h3.Cell {
 	tl := s.Target.Layout()
 	var out []h3.Cell
 	for _, cell := range stored {
-		if !tl.IsShard(cell) || !Owns(s.Target, s.Node, cell) || covered[cell] {
+		if !tl.IsShard(cell) || covered[cell] || !s.Gains(cell) {
 			continue
 		}
-		if s.Base != nil {
-			if !s.Base.Layout().IsShard(cell) {
-				continue
-			}
-			if o, ok := s.Base.Owner(cell); ok && (answered[o.ID] || o.ID == s.Node) {
-				continue // its old owner handed it over
-			}
+		if s.Base != nil && !s.Base.Layout().IsShard(cell) {
+			continue
 		}
 		out = append(out, cell)
 	}

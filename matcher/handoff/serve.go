@@ -25,8 +25,11 @@ type Request struct {
 // Handover is a node's answer to a Transfer request: which snapshots it
 // serves, and (Drivers) the copies it hands over from them.
 type Handover struct {
-	// Covered are the snapshot cells served, sorted: the requester reads
-	// none of them from the store, and the node marks them Served.
+	// Served are the snapshot cells served, sorted: the node marks them
+	// Served.
+	Served []h3.Cell
+	// Covered are the cells of Served whose snapshots are complete (not
+	// Cold): the requester reads none of them from the store.
 	Covered []h3.Cell
 
 	m     *shardmap.Map
@@ -59,7 +62,10 @@ func Serve(m *shardmap.Map, req Request, retired map[h3.Cell]Retired) Handover {
 			continue
 		}
 		h.snaps = append(h.snaps, r.Drivers)
-		h.Covered = append(h.Covered, cell)
+		h.Served = append(h.Served, cell)
+		if !r.Cold {
+			h.Covered = append(h.Covered, cell)
+		}
 	}
 	return h
 }
