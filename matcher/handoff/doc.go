@@ -45,22 +45,34 @@
 //
 // # Invariants
 //
-// The property test checks them after every warm-up, over random sequences
-// of joins, leaves, drains, pins, splits, merges, quick ring changes that
-// cancel warm-ups, drivers moving between shards and evictions:
+// The property test checks them whenever the cluster comes to rest (every
+// node at the latest ring, every warm-up ended, every eviction delivered),
+// over random sequences of joins, leaves, drains, pins, splits, merges,
+// quick ring changes that cancel warm-ups, drivers moving between shards
+// and evictions:
 //
 //   - a node holds drivers only in shards it owns under its latest ring;
 //   - every live driver is held by the owner of its shard, at its newest
-//     position, and by no other node;
-//   - a copy older than one a node has seen (superseded: the node gave it
-//     up, or was told of a newer claim) is never applied from a hand-over
-//     nor handed over.
+//     position;
+//   - any other copy of a driver is older and marked HandedOver, and is
+//     gone once the driver has reported again: then every live driver is
+//     held by its owner alone.
 //
-// The last one rests on the Log and on three rules: a node records the
-// positions it gives up and the evictions it receives while it keeps
-// snapshots or warms shards; Fence and Withhold refuse older copies; and
-// the node that applies a handed-over copy marks it HandedOver, so that the
-// driver's next own update claims it and evicts the copies elsewhere.
+// A copy older than one a node has seen (superseded: the node gave it up,
+// or was told of a newer claim) is neither applied from a hand-over nor
+// handed over: a node records the positions it gives up and the evictions
+// it receives while it keeps snapshots or warms shards (Log), and Fence and
+// Withhold refuse older copies. Copies that get through anyway (their
+// eviction has not arrived, or went to other nodes) are checked with the
+// peers after the warm-up, and the node that applies a handed-over copy
+// marks it HandedOver, so that the driver's next own update claims it and
+// evicts the copies elsewhere.
+//
+// What a node that left the ring kept is asked for by the nodes whose base
+// or target ring lists it, and is in the store; a member that joins and
+// leaves again while another node warms from an older ring, or that leaves
+// while nodes still warm from before it, can be asked by nobody. The
+// drivers that reported only to it then come back with their next update.
 //
 // # Usage
 //
