@@ -4,8 +4,8 @@ import "github.com/geomatch/geomatch/matcher/index"
 
 // MaxLog is the number of drivers a node's Log records at most: beyond it,
 // new drivers are not recorded (those already recorded are still raised).
-// A million drivers is about 60 MB of log, far more than one node sees
-// superseded while a hand-over is under way.
+// It is far more than one node sees superseded while a hand-over is under
+// way.
 const MaxLog = 1 << 20
 
 // Log records, per driver, the newest timestamp known to supersede older

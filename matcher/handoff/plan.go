@@ -151,7 +151,7 @@ func shardsOver(l *shardmap.Layout, cell h3.Cell) []h3.Cell {
 }
 
 // Gains reports whether shard is being warmed by s: the node owns it under
-// Target and did not hold it at Base. Searches over such a shard wait for
+// Target, and did not own it under Base or regained it (Regained). Searches over such a shard wait for
 // the warm-up (the gate); updates are not gated.
 func (s *Step) Gains(shard h3.Cell) bool {
 	if !Owns(s.Target, s.Node, shard) {
@@ -286,10 +286,12 @@ func (s *Step) Reclaim(retired map[h3.Cell]Retired, oldestMs int64) []index.Upda
 
 // StoreShards returns the shards, of those the store holds positions for
 // (stored), whose positions the warm-up reads: the shards it gains (Gains)
-// that no peer covered with a snapshot (covered, see Handover.Covered).
-// Those are the shards of dead nodes, of every node when the node has no
-// Base (the whole cluster restarting), and those whose owner under Base
-// answered without a snapshot of them. What the store holds is written
+// that no peer covered with a complete snapshot (covered, see
+// Handover.Covered: a Cold snapshot does not count). Those are the shards
+// of dead nodes, of every node when the node has no Base (the whole
+// cluster restarting), and those whose old owners answered without a
+// complete snapshot of them (they had not finished warming them, or had
+// nothing of them: a restarted process). What the store holds is written
 // behind and may be stale; the warm-up checks it with the peers like every
 // copy it applies. Cells that are no shards of Target's layout are
 // leftovers of an older layout (their drivers report under newer keys
