@@ -125,7 +125,7 @@ func (g *gen) ringChange() {
 	switch p(8) {
 	case 0: // join
 		if g.left {
-			return // see leavable: not before the warm-ups that follow a leave
+			return // see atRest: not before the warm-ups that follow a leave
 		}
 		var out []string
 		for _, id := range g.pool {
@@ -149,7 +149,7 @@ func (g *gen) ringChange() {
 		if !drained[id] && active == 1 {
 			return
 		}
-		if !g.leavable(id) {
+		if !g.atRest() {
 			return
 		}
 		g.left = true
@@ -230,15 +230,15 @@ func (g *gen) ringChange() {
 	}
 }
 
-// leavable reports whether member id may leave the ring: when the cluster
-// is at rest (every node's base is the latest ring). A warm-up asks the
-// members of its base and target rings (and of the rings in between) for
-// their snapshots. A member that leaves while a node still warms from an
-// older ring may be asked by nobody: a node that joins later does not know
-// it, and the node that should have fetched its shards may give them up
-// before it did. The drivers that reported to it then come back with
-// their next update only (see the package doc).
-func (g *gen) leavable(id string) bool {
+// atRest reports whether every node's base is the latest ring: a member
+// leaves only then (and no member joins before the warm-ups that follow a
+// leave have ended). A warm-up asks the members of its base and target
+// rings for their snapshots; a member that leaves while some node still
+// warms from an older ring, or before a joiner's first warm-up, may be
+// asked by nobody, and what it held is then only in the store, under the
+// keys of the layout of that time. The drivers that reported to it come
+// back with their next update (see the package doc).
+func (g *gen) atRest() bool {
 	for _, n := range g.c.nodes {
 		if n.base != g.c.ring {
 			return false
