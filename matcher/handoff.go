@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/geomatch/geomatch/internal/geo"
+	hoff "github.com/geomatch/geomatch/matcher/handoff"
 	"github.com/geomatch/geomatch/matcher/index"
 	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
@@ -33,8 +35,9 @@ import (
 //
 // Then it warms the shards it gained. A warm-up asks every other node for
 // the drivers it holds that the new ring gives to this node (Transfer: the
-// old owner answers from its snapshots), and for the shards of old owners
-// that did not answer (dead, or no longer members) it reads the last
+// old owner answers from its snapshots), and for the shards no old owner
+// handed over whole (an old owner dead or no longer a member, or one that
+// gave the shard up before it had finished warming it) it reads the last
 // positions written behind to the store. Everything is merged into the index
 // by timestamp, so updates that reach the node during the warm-up (routers
 // send them to the new owner as soon as they see the new ring) are never
@@ -47,7 +50,8 @@ import (
 // recorded, and so are the timestamps of drivers the node itself gave up,
 // and an older copy is not applied. After the warm-up every copy applied is
 // checked with the nodes that answered (Holding), and dropped where one
-// holds the driver newer. And a copy stays marked as handed over until the
+// holds the driver newer (a warm-up cancelled first leaves its copies to
+// the next one to check). And a copy stays marked as handed over until the
 // driver's own next update, which then evicts the copies elsewhere as a new
 // driver's first update does.
 //
@@ -58,38 +62,19 @@ import (
 // A later ring change cancels a running warm-up and starts one from the
 // last ring at which the node was fully warm, so nothing gained in between
 // is left cold.
+//
+// Every decision (what to give up, re-home, warm, reclaim, serve, read
+// from the store, refuse as stale) is taken by package matcher/handoff;
+// this file performs the I/O around it.
 
 // gate marks the shards a running warm-up is filling.
 type gate struct {
-	base   *shardmap.Map // last fully warm ring; nil: the node held nothing
-	target *shardmap.Map
-	// regained are shards the node gave up after base and owns again: it
-	// no longer holds them even though base says it owns them.
-	regained map[h3.Cell]bool
-	done     chan struct{} // closed when the warm-up ends, however it ends
+	step hoff.Step     // base: last fully warm ring; target; regained shards
+	done chan struct{} // closed when the warm-up ends, however it ends
 }
 
 // covers reports whether shard is being warmed by g.
-func (g *gate) covers(node string, shard h3.Cell) bool {
-	if !ownedBy(g.target, node, shard) {
-		return false
-	}
-	return g.base == nil || !ownedBy(g.base, node, shard) || g.regained[shard]
-}
-
-func ownedBy(m *shardmap.Map, node string, shard h3.Cell) bool {
-	o, ok := m.Owner(shard)
-	return ok && o.ID == node
-}
-
-// retiredShard is the snapshot of a shard the node gave up, kept for its
-// new owner.
-type retiredShard struct {
-	epoch   uint64 // ring epoch at which the node gave the shard up
-	drivers []index.Driver
-	until   time.Time
-	served  bool
-}
+func (g *gate) covers(shard h3.Cell) bool { return g.step.Gains(shard) }
 
 // handoff is the node's handoff state.
 type handoff struct {
@@ -107,30 +92,56 @@ type handoff struct {
 	base    *shardmap.Map
 	cancel  context.CancelFunc // of the running warm-up
 	running chan struct{}      // closed when the running warm-up returns
-	retired map[h3.Cell]*retiredShard
+	retired map[h3.Cell]hoff.Retired
 
 	// evMu serialises evictions with the application of handed-over
-	// drivers. While a warm-up runs or snapshots are kept, evicted records
-	// per driver the newest timestamp known to supersede older copies (an
-	// eviction: the driver was claimed by another node; or a position the
-	// node gave up with its shard), so an older copy is neither applied
-	// from a handoff nor handed over from a snapshot.
-	evMu    sync.Mutex
-	evicted map[string]int64
+	// drivers. While a warm-up runs or snapshots are kept, superseded
+	// records per driver the newest timestamp known to supersede older
+	// copies (an eviction: the driver was claimed by another node; or a
+	// position the node gave up with its shard), so an older copy is
+	// neither applied from a handoff nor handed over from a snapshot. It is
+	// nil when nothing is recorded.
+	evMu       sync.Mutex
+	superseded *hoff.Log
 
 	peers peerConns
 	wg    sync.WaitGroup // warm-ups, owned by Run
+
+	// unchecked are drivers whose handed-over copies a cancelled warm-up
+	// applied without checking them with the other nodes (reconcile); the
+	// next warm-up does. Guarded by mu.
+	unchecked map[string]struct{}
 }
 
-// maxEvictLog bounds the drivers evicted records.
-const maxEvictLog = 1 << 20
+// maxUnchecked bounds the drivers unchecked records.
+const maxUnchecked = 1 << 20
 
-// supersede records in h.evicted that copies of driver id older than ts are
-// stale, within maxEvictLog. The caller holds h.evMu and h.evicted is set.
-func (h *handoff) supersede(id string, ts int64) {
-	if cur, ok := h.evicted[id]; ok || len(h.evicted) < maxEvictLog {
-		h.evicted[id] = max(cur, ts)
+// keepUnchecked records ids for the next warm-up to check, within
+// maxUnchecked.
+func (h *handoff) keepUnchecked(ids []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.unchecked == nil {
+		h.unchecked = map[string]struct{}{}
 	}
+	for _, id := range ids {
+		if len(h.unchecked) >= maxUnchecked {
+			return
+		}
+		h.unchecked[id] = struct{}{}
+	}
+}
+
+// takeUnchecked returns and forgets the ids keepUnchecked recorded.
+func (h *handoff) takeUnchecked() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ids := make([]string, 0, len(h.unchecked))
+	for id := range h.unchecked {
+		ids = append(ids, id)
+	}
+	h.unchecked = nil
+	return ids
 }
 
 // evict applies an eviction, recording it while a warm-up runs.
@@ -143,52 +154,36 @@ func (n *Node) evict(id string, olderThanMs int64) {
 		// Its position now lives under the claiming node's shard.
 		n.pos.put(posWrite{shard: uint64(d.Shard), pos: store.Position{DriverID: id}, del: true})
 	}
-	if h.evicted != nil {
-		h.supersede(id, olderThanMs)
-	}
+	h.superseded.Supersede(id, olderThanMs) // nil: nothing recorded
 }
 
 // recordGivenUp records the timestamps of drivers the node stops holding
-// because it gave up their shard, as evictions would: the node has seen
-// these positions, so a copy older than one of them, handed over later by
-// a node whose snapshot predates the move, is stale. Without this a node
-// that received a driver's newest update (and so was told of no eviction,
-// being the claimer) and then gave the shard up would take an older copy
-// back from a peer during its next warm-up.
+// because it gave up their shard (hoff.Log.GiveUp).
 func (n *Node) recordGivenUp(snap []index.Driver) {
 	h := &n.ho
 	h.evMu.Lock()
 	defer h.evMu.Unlock()
-	for _, d := range snap {
-		h.supersede(d.ID, d.TimestampMs)
-	}
+	h.superseded.GiveUp(snap)
 }
 
-// evictedSince reports whether an eviction newer than ts was received for
-// driver id while handoff state was kept.
-func (n *Node) evictedSince(id string, ts int64) bool {
+// withhold reports whether Transfer keeps back copy d (hoff.Withhold).
+func (n *Node) withhold(d index.Driver) bool {
+	_, live := n.ix.Get(d.ID)
 	n.ho.evMu.Lock()
 	defer n.ho.evMu.Unlock()
-	ev, ok := n.ho.evicted[id]
-	return ok && ts < ev
+	return hoff.Withhold(d, live, n.ho.superseded)
 }
 
 // applyHandedOver applies handed-over drivers, leaving out those evicted
 // since the warm-up began and those of shards a newer ring has taken away
-// again (a warm-up cancelled halfway may still be applying).
+// again (hoff.Fence).
 func (n *Node) applyHandedOver(ups []index.Update) []index.Update {
 	h := &n.ho
 	h.mu.Lock() // no ring advance (retire) in between
 	defer h.mu.Unlock()
 	h.evMu.Lock()
 	defer h.evMu.Unlock()
-	kept := ups[:0]
-	for _, u := range ups {
-		if ev, ok := h.evicted[u.ID]; (ok && u.TimestampMs < ev) || !ownedBy(h.cur, n.cfg.NodeID, u.Shard) {
-			continue
-		}
-		kept = append(kept, u)
-	}
+	kept := hoff.Fence(h.cur, n.cfg.NodeID, h.superseded, ups)
 	if len(kept) > 0 {
 		n.ix.Apply(kept, make([]index.Result, len(kept)))
 	}
@@ -249,7 +244,7 @@ func (n *Node) advance(ctx context.Context) {
 	}
 	h.cur = m
 	h.ring.Lock()
-	n.retire(m)
+	step := n.retire(m)
 	h.ring.Unlock()
 
 	// Start the warm-up; a running one is cancelled and this one waits for
@@ -261,17 +256,10 @@ func (n *Node) advance(ctx context.Context) {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.WarmTimeout)
 	running := make(chan struct{})
 	h.cancel, h.running = cancel, running
-	g := &gate{base: h.base, target: m, done: make(chan struct{}), regained: map[h3.Cell]bool{}}
-	for cell, r := range h.retired {
-		if h.base == nil || r.epoch > h.base.Epoch() {
-			if m.Layout().IsShard(cell) && ownedBy(m, n.cfg.NodeID, cell) {
-				g.regained[cell] = true
-			}
-		}
-	}
+	g := &gate{step: step, done: make(chan struct{})}
 	h.evMu.Lock()
-	if h.evicted == nil {
-		h.evicted = map[string]int64{}
+	if h.superseded == nil {
+		h.superseded = hoff.NewLog(hoff.MaxLog)
 	}
 	h.evMu.Unlock()
 	h.gate.Store(g)
@@ -286,10 +274,8 @@ func (n *Node) advance(ctx context.Context) {
 		}
 		complete := n.warm(wctx, g)
 		h.mu.Lock()
-		if complete && h.gate.Load() == g {
-			h.base = g.target
-		}
 		if h.gate.Load() == g {
+			h.base = g.step.Next(complete)
 			h.gate.Store(nil)
 		}
 		h.mu.Unlock()
@@ -299,38 +285,36 @@ func (n *Node) advance(ctx context.Context) {
 }
 
 // retire snapshots and drops the shards the node does not own under m, and
-// re-homes the drivers of those that were split or merged and stay here.
-// Caller holds h.mu.
-func (n *Node) retire(m *shardmap.Map) {
+// re-homes the drivers of those that were split or merged and stay here. It
+// returns the step's plan (hoff.Plan). Caller holds h.mu and h.ring.
+func (n *Node) retire(m *shardmap.Map) hoff.Step {
 	h := &n.ho
 	if h.retired == nil {
-		h.retired = map[h3.Cell]*retiredShard{}
+		h.retired = map[h3.Cell]hoff.Retired{}
 	}
 	h.evMu.Lock()
-	if h.evicted == nil {
-		h.evicted = map[string]int64{}
+	if h.superseded == nil {
+		h.superseded = hoff.NewLog(hoff.MaxLog)
 	}
 	h.evMu.Unlock()
-	layout := m.Layout()
+	var held []h3.Cell
+	for _, st := range n.ix.Shards() {
+		held = append(held, st.Shard)
+	}
+	var warming *hoff.Step // the warm-up this change cancels
+	if g := h.gate.Load(); g != nil {
+		warming = &g.step
+	}
+	step := hoff.Plan(m, n.cfg.NodeID, hoff.Records{Base: h.base, Held: held, Retired: h.retired, Warming: warming})
 	var rehome []index.Update
 	dropped, drivers := 0, 0
-	for _, st := range n.ix.Shards() {
-		if n.owns(m, st.Shard) {
-			continue
-		}
-		snap := n.ix.ShardDrivers(st.Shard)
-		drivers += n.ix.DropShard(st.Shard)
-		n.loads.drop(st.Shard)
+	for _, cell := range step.Lose {
+		snap := n.ix.ShardDrivers(cell)
+		drivers += n.ix.DropShard(cell)
+		n.loads.drop(cell)
 		dropped++
-		if !layout.IsShard(st.Shard) { // split or merged: some may stay here
-			for _, d := range snap {
-				if s := layout.ShardOf(d.Pos); ownedBy(m, n.cfg.NodeID, s) {
-					rehome = append(rehome, driverUpdate(d, s))
-				}
-			}
-		}
-		// A snapshot left from an earlier loss is older than this one.
-		h.retired[st.Shard] = &retiredShard{epoch: m.Epoch(), drivers: snap, until: time.Now().Add(n.cfg.HandoffGrace)}
+		rehome = append(rehome, step.Rehome(cell, snap)...) // split or merged: some may stay here
+		h.retired[cell] = step.Retire(cell, snap, h.retired, time.Now(), n.cfg.HandoffGrace)
 		n.recordGivenUp(snap)
 	}
 	n.loads.retain(func(c h3.Cell) bool { return n.owns(m, c) })
@@ -341,27 +325,16 @@ func (n *Node) retire(m *shardmap.Map) {
 	if dropped > 0 {
 		n.log.Info("gave up shards", "epoch", m.Epoch(), "shards", dropped, "drivers", drivers, "rehomed", len(rehome))
 	}
-}
-
-func driverUpdate(d index.Driver, shard h3.Cell) index.Update {
-	return index.Update{ID: d.ID, Pos: d.Pos, TimestampMs: d.TimestampMs, Status: d.Status, VehicleClass: d.VehicleClass, Shard: shard, HandedOver: d.HandedOver}
+	return step
 }
 
 // warm fills the shards g gains and reports whether every source answered.
 func (n *Node) warm(ctx context.Context, g *gate) bool {
 	start := time.Now()
-	target := g.target
+	target := g.step.Target
 	peers := map[string]shardmap.Member{}
-	for _, m := range [][]shardmap.Member{target.Members(), membersOf(g.base)} {
-		for _, mem := range m {
-			if mem.ID != n.cfg.NodeID {
-				peers[mem.ID] = mem
-			}
-		}
-	}
-	var since uint64
-	if g.base != nil {
-		since = g.base.Epoch()
+	for _, mem := range g.step.Peers() {
+		peers[mem.ID] = mem
 	}
 	type result struct {
 		id  string
@@ -379,7 +352,7 @@ func (n *Node) warm(ctx context.Context, g *gate) bool {
 			var err error
 			for attempt := 0; attempt < 3; attempt++ {
 				var got []string
-				got, err = n.pull(ctx, mem, target, since, &covered)
+				got, err = n.pull(ctx, mem, &g.step, &covered)
 				ids = append(ids, got...)
 				if err == nil || ctx.Err() != nil || status.Code(err) == codes.Unavailable {
 					break
@@ -405,7 +378,7 @@ func (n *Node) warm(ctx context.Context, g *gate) bool {
 	// taken them over completely.
 	reclaimed := n.reclaim(g)
 	pulled += len(reclaimed)
-	fromStore, err := n.warmFromStore(ctx, g, answered, &covered)
+	fromStore, err := n.warmFromStore(ctx, g, &covered)
 	if err != nil {
 		n.log.Warn("handoff: warm-up from the store", "err", err)
 		complete = false
@@ -413,9 +386,12 @@ func (n *Node) warm(ctx context.Context, g *gate) bool {
 	// Every copy applied here is checked with the nodes that answered: a
 	// node that received a newer update of the driver before this one
 	// applied its copy holds it and says so; one that receives it later
-	// claims it and evicts this copy.
+	// claims it and evicts this copy. So are the copies that cancelled
+	// warm-ups applied and could not check.
 	stale := 0
-	if recheck = append(append(recheck, reclaimed...), fromStore...); len(recheck) > 0 {
+	recheck = append(append(recheck, reclaimed...), fromStore...)
+	recheck = append(recheck, n.ho.takeUnchecked()...)
+	if len(recheck) > 0 && ctx.Err() == nil {
 		var live []shardmap.Member
 		for id := range answered {
 			live = append(live, peers[id])
@@ -423,6 +399,9 @@ func (n *Node) warm(ctx context.Context, g *gate) bool {
 		stale = n.reconcile(ctx, live, recheck)
 	}
 	if ctx.Err() != nil {
+		// Cancelled by a newer ring change (or out of time): the next
+		// warm-up checks the copies, with the nodes that answer it.
+		n.ho.keepUnchecked(recheck)
 		complete = false
 	}
 	n.count.warmups.Add(1)
@@ -434,23 +413,17 @@ func (n *Node) warm(ctx context.Context, g *gate) bool {
 	return complete
 }
 
-func membersOf(m *shardmap.Map) []shardmap.Member {
-	if m == nil {
-		return nil
-	}
-	return m.Members()
-}
-
-// pull asks mem for the drivers it holds that target gives to this node and
-// applies them.
-func (n *Node) pull(ctx context.Context, mem shardmap.Member, target *shardmap.Map, since uint64, covered *sync.Map) ([]string, error) {
+// pull asks mem for the drivers it holds that st's target gives to this
+// node and applies them.
+func (n *Node) pull(ctx context.Context, mem shardmap.Member, st *hoff.Step, covered *sync.Map) ([]string, error) {
 	c, err := n.ho.peers.get(mem.Addr)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.TransferTimeout)
 	defer cancel()
-	stream, err := c.Transfer(ctx, &matcherv1.TransferRequest{Epoch: target.Epoch(), NodeId: n.cfg.NodeID, SinceEpoch: since})
+	hr := st.Request()
+	stream, err := c.Transfer(ctx, &matcherv1.TransferRequest{Epoch: st.Target.Epoch(), NodeId: hr.To, SinceEpoch: hr.Since})
 	if err != nil {
 		return nil, fmt.Errorf("transfer from %s: %w", mem.ID, err)
 	}
@@ -472,8 +445,8 @@ func (n *Node) pull(ctx context.Context, mem shardmap.Member, target *shardmap.M
 			if p.Validate() != nil || u.GetDriverId() == "" || len(u.GetDriverId()) > MaxIDBytes || u.GetTimestampMs() <= 0 {
 				continue
 			}
-			s := target.Layout().ShardOf(p)
-			if !ownedBy(target, n.cfg.NodeID, s) {
+			s, ok := st.Place(p)
+			if !ok {
 				continue
 			}
 			ups = append(ups, index.Update{ID: u.GetDriverId(), Pos: p, TimestampMs: u.GetTimestampMs(),
@@ -493,27 +466,11 @@ func (n *Node) pull(ctx context.Context, mem shardmap.Member, target *shardmap.M
 // change that gives the shard back), and then this snapshot is the only
 // copy. Pulls from that node, applied by timestamp, bring what is newer.
 func (n *Node) reclaim(g *gate) []string {
-	var snaps [][]index.Driver
 	n.ho.mu.Lock()
-	for _, r := range n.ho.retired {
-		snaps = append(snaps, r.drivers)
-	}
+	retired := maps.Clone(n.ho.retired)
 	n.ho.mu.Unlock()
-	target := g.target
 	oldest := time.Now().Add(-n.ix.Config().TTL).UnixMilli()
-	var ups []index.Update
-	for _, snap := range snaps {
-		for _, d := range snap {
-			s := target.Layout().ShardOf(d.Pos)
-			if d.TimestampMs < oldest || !g.covers(n.cfg.NodeID, s) || n.evictedSince(d.ID, d.TimestampMs) {
-				continue
-			}
-			u := driverUpdate(d, s)
-			u.HandedOver = true // the driver may have moved on to another node since
-			ups = append(ups, u)
-		}
-	}
-	kept := n.applyHandedOver(ups)
+	kept := n.applyHandedOver(g.step.Reclaim(retired, oldest))
 	ids := make([]string, 0, len(kept))
 	for _, u := range kept {
 		ids = append(ids, u.ID)
@@ -525,58 +482,43 @@ func (n *Node) reclaim(g *gate) []string {
 const maxStoreShards = 1 << 20
 
 // warmFromStore applies the stored positions of gained shards that no old
-// owner handed over and whose old owner did not answer: the shards of dead
-// nodes (of every node, when the whole cluster restarts).
-func (n *Node) warmFromStore(ctx context.Context, g *gate, answered map[string]bool, covered *sync.Map) ([]string, error) {
+// owner handed over whole (hoff.Step.StoreShards): the shards of dead
+// nodes (of every node, when the whole cluster restarts), and those of old
+// owners that had not finished warming them.
+func (n *Node) warmFromStore(ctx context.Context, g *gate, covered *sync.Map) ([]string, error) {
 	if n.cfg.Store == nil {
 		return nil, nil
 	}
-	shards, err := n.cfg.Store.PositionShards(ctx, maxStoreShards)
+	stored, err := n.cfg.Store.PositionShards(ctx, maxStoreShards)
 	if err != nil {
 		return nil, err
 	}
-	target := g.target
-	tl := target.Layout()
+	cells := make([]h3.Cell, len(stored))
+	for i, s := range stored {
+		cells[i] = h3.Cell(s)
+	}
+	handed := map[h3.Cell]bool{} // handed over whole by an old owner
+	covered.Range(func(k, _ any) bool { handed[k.(h3.Cell)] = true; return true })
 	oldest := time.Now().Add(-n.ix.Config().TTL).UnixMilli()
 	var applied []string
-	for _, s := range shards {
-		cell := h3.Cell(s)
-		// Keys of cells that are not shards of the ring are leftovers of
-		// an older layout: their drivers report under newer keys since.
-		if !tl.IsShard(cell) || !ownedBy(target, n.cfg.NodeID, cell) {
-			continue
-		}
-		if _, ok := covered.Load(cell); ok {
-			continue // handed over by its old owner
-		}
-		if g.base != nil {
-			if !g.base.Layout().IsShard(cell) {
-				continue
-			}
-			if o, ok := g.base.Owner(cell); ok && (answered[o.ID] || o.ID == n.cfg.NodeID) {
-				continue // its old owner handed it over
-			}
-		}
-		ps, err := n.cfg.Store.Positions(ctx, s)
+	for _, cell := range g.step.StoreShards(cells, handed) {
+		ps, err := n.cfg.Store.Positions(ctx, uint64(cell))
 		if err != nil {
 			return applied, err
 		}
 		ups := make([]index.Update, 0, len(ps))
 		for _, p := range ps {
 			pos := geo.LatLng{Lat: p.Lat, Lng: p.Lng}
-			if p.TimestampMs < oldest || pos.Validate() != nil || p.DriverID == "" || len(p.DriverID) > MaxIDBytes {
-				continue
-			}
-			if tl.ShardOf(pos) != cell {
+			if pos.Validate() != nil || p.DriverID == "" || len(p.DriverID) > MaxIDBytes {
 				continue
 			}
 			st := index.Status(p.Status)
 			if p.Status < 0 || p.Status > int32(geomatchv1.DriverStatus_DRIVER_STATUS_OFFLINE) {
 				st = index.StatusUnspecified
 			}
-			ups = append(ups, index.Update{ID: p.DriverID, Pos: pos, TimestampMs: p.TimestampMs, Status: st, VehicleClass: p.VehicleClass, Shard: cell, HandedOver: true})
+			ups = append(ups, index.Update{ID: p.DriverID, Pos: pos, TimestampMs: p.TimestampMs, Status: st, VehicleClass: p.VehicleClass})
 		}
-		for _, u := range n.applyHandedOver(ups) {
+		for _, u := range n.applyHandedOver(g.step.FromStore(cell, ups, oldest)) {
 			applied = append(applied, u.ID)
 		}
 	}
@@ -647,7 +589,7 @@ func (n *Node) waitWarm(ctx context.Context, shards []h3.Cell) error {
 		}
 		cold := false
 		for _, s := range shards {
-			if g.covers(n.cfg.NodeID, s) {
+			if g.covers(s) {
 				cold = true
 				break
 			}
@@ -683,27 +625,23 @@ func (n *Node) Transfer(ctx context.Context, req *matcherv1.TransferRequest, sen
 		return &shardmap.NotOwnerError{NodeID: n.cfg.NodeID, Epoch: m.Epoch()}
 	}
 	n.advance(ctx)
-	only := map[h3.Cell]bool{}
-	for _, s := range req.GetShards() {
-		only[h3.Cell(s)] = true
-	}
 	to := req.GetNodeId()
-	layout := m.Layout()
-	var snaps [][]index.Driver
-	var covered []uint64
+	hr := hoff.Request{To: to, Since: req.GetSinceEpoch(), Shards: make([]h3.Cell, len(req.GetShards()))}
+	for i, s := range req.GetShards() {
+		hr.Shards[i] = h3.Cell(s)
+	}
 	n.ho.mu.Lock()
-	for cell, r := range n.ho.retired {
-		if r.epoch <= req.GetSinceEpoch() || (len(only) > 0 && !only[cell]) {
-			continue
-		}
-		if layout.IsShard(cell) && !ownedBy(m, to, cell) {
-			continue
-		}
-		snaps = append(snaps, r.drivers)
-		covered = append(covered, uint64(cell))
-		r.served = true
+	ho := hoff.Serve(m, hr, n.ho.retired)
+	for _, cell := range ho.Served {
+		r := n.ho.retired[cell]
+		r.Served = true
+		n.ho.retired[cell] = r
 	}
 	n.ho.mu.Unlock()
+	covered := make([]uint64, len(ho.Covered))
+	for i, c := range ho.Covered {
+		covered[i] = uint64(c)
+	}
 	chunk := &matcherv1.TransferChunk{}
 	sent := 0
 	flush := func() error {
@@ -715,28 +653,17 @@ func (n *Node) Transfer(ctx context.Context, req *matcherv1.TransferRequest, sen
 		chunk = &matcherv1.TransferChunk{}
 		return err
 	}
-	newest := map[string]int64{}
-	for _, snap := range snaps {
-		for _, d := range snap {
-			newest[d.ID] = max(newest[d.ID], d.TimestampMs)
+	for _, d := range ho.Drivers() {
+		if n.withhold(d) {
+			continue
 		}
-	}
-	for _, snap := range snaps {
-		for _, d := range snap {
-			if d.TimestampMs < newest[d.ID] || !ownedBy(m, to, layout.ShardOf(d.Pos)) {
-				continue
-			}
-			if _, live := n.ix.Get(d.ID); live || n.evictedSince(d.ID, d.TimestampMs) {
-				continue
-			}
-			chunk.Drivers = append(chunk.Drivers, &matcherv1.Update{
-				DriverId: d.ID, Lat: d.Pos.Lat, Lng: d.Pos.Lng, TimestampMs: d.TimestampMs,
-				Status: geomatchv1.DriverStatus(d.Status), VehicleClass: d.VehicleClass,
-			})
-			if len(chunk.Drivers) >= transferChunk {
-				if err := flush(); err != nil {
-					return err
-				}
+		chunk.Drivers = append(chunk.Drivers, &matcherv1.Update{
+			DriverId: d.ID, Lat: d.Pos.Lat, Lng: d.Pos.Lng, TimestampMs: d.TimestampMs,
+			Status: geomatchv1.DriverStatus(d.Status), VehicleClass: d.VehicleClass,
+		})
+		if len(chunk.Drivers) >= transferChunk {
+			if err := flush(); err != nil {
+				return err
 			}
 		}
 	}
@@ -753,14 +680,13 @@ func (n *Node) Transfer(ctx context.Context, req *matcherv1.TransferRequest, sen
 func (n *Node) expireRetired(now time.Time) {
 	n.ho.mu.Lock()
 	defer n.ho.mu.Unlock()
-	for c, r := range n.ho.retired {
-		if now.After(r.until) {
-			delete(n.ho.retired, c)
-		}
+	forget, dropLog := hoff.Expire(n.ho.retired, now, n.ho.gate.Load() != nil)
+	for _, c := range forget {
+		delete(n.ho.retired, c)
 	}
-	if len(n.ho.retired) == 0 && n.ho.gate.Load() == nil {
+	if dropLog {
 		n.ho.evMu.Lock()
-		n.ho.evicted = nil // nothing left that an eviction could make stale
+		n.ho.superseded = nil // nothing left that an eviction could make stale
 		n.ho.evMu.Unlock()
 	}
 }
@@ -773,13 +699,8 @@ func (n *Node) Drain(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		n.advance(ctx)
-		pending := 0
 		n.ho.mu.Lock()
-		for _, r := range n.ho.retired {
-			if !r.served && len(r.drivers) > 0 {
-				pending++
-			}
-		}
+		pending := hoff.Pending(n.ho.retired)
 		n.ho.mu.Unlock()
 		if held := len(n.ix.Shards()); held == 0 && pending == 0 {
 			return nil
