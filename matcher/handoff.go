@@ -529,19 +529,18 @@ func (n *Node) warmFromStore(ctx context.Context, g *gate, covered *sync.Map) ([
 // answer stays under gRPC's default 4 MiB receive limit of the asking node.
 const maxHoldingIDs = 20_000
 
-// Holding reports which of req's drivers the node holds, and their
-// timestamps.
-func (n *Node) Holding(req *matcherv1.HoldingRequest) (*matcherv1.HoldingResponse, error) {
-	if len(req.GetDriverIds()) > maxHoldingIDs {
-		return nil, fmt.Errorf("driver_ids: %d listed, at most %d: %w", len(req.GetDriverIds()), maxHoldingIDs, errInvalid)
+// Holding reports which of ids the node holds, with their timestamps.
+func (n *Node) Holding(ids []string) ([]Held, error) {
+	if len(ids) > maxHoldingIDs {
+		return nil, fmt.Errorf("driver_ids: %d listed, at most %d: %w", len(ids), maxHoldingIDs, errInvalid)
 	}
-	resp := &matcherv1.HoldingResponse{}
-	for _, id := range req.GetDriverIds() {
+	var out []Held
+	for _, id := range ids {
 		if d, ok := n.ix.Get(id); ok {
-			resp.Held = append(resp.Held, &matcherv1.HoldingResponse_Held{DriverId: id, TimestampMs: d.TimestampMs})
+			out = append(out, Held{DriverID: id, TimestampMs: d.TimestampMs})
 		}
 	}
-	return resp, nil
+	return out, nil
 }
 
 // reconcile asks the peers that answered whether they hold any of the
@@ -608,28 +607,26 @@ func (n *Node) waitWarm(ctx context.Context, shards []h3.Cell) error {
 // transferChunk is how many drivers one TransferChunk carries.
 const transferChunk = 2000
 
-// Transfer streams to req.NodeId the drivers it owns under the ring at
+// Transfer streams to req.To the drivers it owns under the ring at
 // req.Epoch (or newer) that this node holds in the snapshots of shards it
-// gave up after req.SinceEpoch. A driver the node holds live again (it
-// came back into one of the node's shards) is not sent; of several copies
-// the newest is.
-func (n *Node) Transfer(ctx context.Context, req *matcherv1.TransferRequest, send func(*matcherv1.TransferChunk) error) error {
-	if req.GetNodeId() == "" || len(req.GetNodeId()) > shardmap.MaxMemberIDLen {
+// gave up after req.SinceEpoch (only of req.Shards when listed), in chunks
+// of at most transferChunk drivers; the last chunk lists the shards the
+// snapshots covered. A driver the node holds live again (it came back into
+// one of the node's shards) is not sent; of several copies the newest is.
+func (n *Node) Transfer(ctx context.Context, req TransferRequest, send func(TransferChunk) error) error {
+	if req.To == "" || len(req.To) > shardmap.MaxMemberIDLen {
 		return fmt.Errorf("node_id: must be 1..%d bytes: %w", shardmap.MaxMemberIDLen, errInvalid)
 	}
-	if len(req.GetShards()) > MaxShardsPerQuery {
-		return fmt.Errorf("shards: %d listed, at most %d: %w", len(req.GetShards()), MaxShardsPerQuery, errInvalid)
+	if len(req.Shards) > MaxShardsPerQuery {
+		return fmt.Errorf("shards: %d listed, at most %d: %w", len(req.Shards), MaxShardsPerQuery, errInvalid)
 	}
-	m, behind := n.view(ctx, req.GetEpoch())
+	m, behind := n.view(ctx, req.Epoch)
 	if behind {
 		return &shardmap.NotOwnerError{NodeID: n.cfg.NodeID, Epoch: m.Epoch()}
 	}
 	n.advance(ctx)
-	to := req.GetNodeId()
-	hr := hoff.Request{To: to, Since: req.GetSinceEpoch(), Shards: make([]h3.Cell, len(req.GetShards()))}
-	for i, s := range req.GetShards() {
-		hr.Shards[i] = h3.Cell(s)
-	}
+	to := req.To
+	hr := hoff.Request{To: to, Since: req.SinceEpoch, Shards: req.Shards}
 	n.ho.mu.Lock()
 	ho := hoff.Serve(m, hr, n.ho.retired)
 	for _, cell := range ho.Served {
@@ -638,11 +635,7 @@ func (n *Node) Transfer(ctx context.Context, req *matcherv1.TransferRequest, sen
 		n.ho.retired[cell] = r
 	}
 	n.ho.mu.Unlock()
-	covered := make([]uint64, len(ho.Covered))
-	for i, c := range ho.Covered {
-		covered[i] = uint64(c)
-	}
-	chunk := &matcherv1.TransferChunk{}
+	var chunk TransferChunk
 	sent := 0
 	flush := func() error {
 		if len(chunk.Drivers) == 0 && len(chunk.Covered) == 0 {
@@ -650,24 +643,21 @@ func (n *Node) Transfer(ctx context.Context, req *matcherv1.TransferRequest, sen
 		}
 		sent += len(chunk.Drivers)
 		err := send(chunk)
-		chunk = &matcherv1.TransferChunk{}
+		chunk = TransferChunk{}
 		return err
 	}
 	for _, d := range ho.Drivers() {
 		if n.withhold(d) {
 			continue
 		}
-		chunk.Drivers = append(chunk.Drivers, &matcherv1.Update{
-			DriverId: d.ID, Lat: d.Pos.Lat, Lng: d.Pos.Lng, TimestampMs: d.TimestampMs,
-			Status: geomatchv1.DriverStatus(d.Status), VehicleClass: d.VehicleClass,
-		})
+		chunk.Drivers = append(chunk.Drivers, d)
 		if len(chunk.Drivers) >= transferChunk {
 			if err := flush(); err != nil {
 				return err
 			}
 		}
 	}
-	chunk.Covered = covered
+	chunk.Covered = ho.Covered
 	if err := flush(); err != nil {
 		return err
 	}

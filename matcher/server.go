@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 
+	"github.com/uber/h3-go/v4"
+
 	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
 )
 
@@ -51,7 +53,15 @@ func (s *Server) Stats(context.Context, *matcherv1.StatsRequest) (*matcherv1.Sta
 
 // Transfer implements MatcherServiceServer.
 func (s *Server) Transfer(req *matcherv1.TransferRequest, stream matcherv1.MatcherService_TransferServer) error {
-	if err := s.node.Transfer(stream.Context(), req, stream.Send); err != nil {
+	tr := TransferRequest{Epoch: req.GetEpoch(), To: req.GetNodeId(), SinceEpoch: req.GetSinceEpoch()}
+	if len(req.GetShards()) > MaxShardsPerQuery {
+		return toStatus(errTooManyShards(len(req.GetShards())))
+	}
+	for _, c := range req.GetShards() {
+		tr.Shards = append(tr.Shards, h3.Cell(c))
+	}
+	send := func(c TransferChunk) error { return stream.Send(transferChunkToWire(c)) }
+	if err := s.node.Transfer(stream.Context(), tr, send); err != nil {
 		return toStatus(err)
 	}
 	return nil
@@ -59,9 +69,13 @@ func (s *Server) Transfer(req *matcherv1.TransferRequest, stream matcherv1.Match
 
 // Holding implements MatcherServiceServer.
 func (s *Server) Holding(_ context.Context, req *matcherv1.HoldingRequest) (*matcherv1.HoldingResponse, error) {
-	resp, err := s.node.Holding(req)
+	held, err := s.node.Holding(req.GetDriverIds())
 	if err != nil {
 		return nil, toStatus(err)
+	}
+	resp := &matcherv1.HoldingResponse{Held: make([]*matcherv1.HoldingResponse_Held, len(held))}
+	for i, h := range held {
+		resp.Held[i] = &matcherv1.HoldingResponse_Held{DriverId: h.DriverID, TimestampMs: h.TimestampMs}
 	}
 	return resp, nil
 }

@@ -100,3 +100,33 @@ type ShardStats struct {
 	Drivers                  int64
 	UpdatesPerS, QueriesPerS float64
 }
+
+// TransferRequest asks a node for the drivers it handed over in the
+// snapshots of shards it gave up, for the requesting node To (a warm-up).
+type TransferRequest struct {
+	// Epoch is the requester's ring epoch (the ring the request is judged
+	// by, or newer).
+	Epoch uint64
+	// To is the requesting node: drivers it owns are sent.
+	To string
+	// SinceEpoch: only snapshots given up after it (0: every snapshot
+	// kept).
+	SinceEpoch uint64
+	// Shards, when listed, limits the snapshots to those shards.
+	Shards []h3.Cell
+}
+
+// TransferChunk is one part of a Transfer answer.
+type TransferChunk struct {
+	Drivers []index.Driver
+	// Covered lists the shards whose snapshots were sent (in the last
+	// chunk).
+	Covered []h3.Cell
+}
+
+// Held is a driver a node holds, with its timestamp (the answer to
+// Holding).
+type Held struct {
+	DriverID    string
+	TimestampMs int64
+}

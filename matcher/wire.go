@@ -157,3 +157,18 @@ func toStatus(err error) error {
 	}
 	return status.Error(codes.Internal, err.Error())
 }
+
+// transferChunkToWire converts one part of a Transfer answer.
+func transferChunkToWire(c TransferChunk) *matcherv1.TransferChunk {
+	out := &matcherv1.TransferChunk{Drivers: make([]*matcherv1.Update, len(c.Drivers)), Covered: make([]uint64, len(c.Covered))}
+	for i, d := range c.Drivers {
+		out.Drivers[i] = &matcherv1.Update{
+			DriverId: d.ID, Lat: d.Pos.Lat, Lng: d.Pos.Lng, TimestampMs: d.TimestampMs,
+			Status: geomatchv1.DriverStatus(d.Status), VehicleClass: d.VehicleClass,
+		}
+	}
+	for i, s := range c.Covered {
+		out.Covered[i] = uint64(s)
+	}
+	return out
+}
