@@ -24,9 +24,10 @@ type Client struct {
 	log *slog.Logger
 
 	mu     sync.RWMutex
-	peers  map[string]*peer // by member id
-	ctx    context.Context  // Run's context: peers live under it
-	wg     sync.WaitGroup   // peer goroutines and delayed retries
+	peers  map[string]*peer   // by member id
+	ctx    context.Context    // peers and retries live under it, from New until Run ends
+	cancel context.CancelFunc // of ctx
+	wg     sync.WaitGroup     // peer goroutines and delayed retries
 	closed bool
 
 	refreshing sync.Mutex // one ring refresh at a time
@@ -46,7 +47,9 @@ func New(cfg Config, src membership.Source, log *slog.Logger) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{cfg: cfg, src: src, log: log, peers: make(map[string]*peer), dropWarning: rate.Sometimes{Interval: time.Second}}, nil
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Client{cfg: cfg, src: src, log: log, peers: make(map[string]*peer), ctx: ctx, cancel: cancel,
+		dropWarning: rate.Sometimes{Interval: time.Second}}, nil
 }
 
 // Ring returns the ring the client routes by now.
@@ -65,11 +68,11 @@ func (c *Client) EvictionsDropped() uint64 { return c.evictionsDropped.Load() }
 
 // Run keeps one peer per ring member, opens new ones and closes removed
 // ones as the ring changes, until ctx is done; then it closes every peer
-// and waits for every goroutine the client started.
+// and waits for every goroutine the client started. The client serves
+// calls from New on (a peer is opened on first use), so a caller need not
+// wait for Run to start; but every client must be run, and stops serving
+// when Run returns.
 func (c *Client) Run(ctx context.Context) error {
-	c.mu.Lock()
-	c.ctx = ctx
-	c.mu.Unlock()
 	m, changed := c.src.Current()
 	c.sync(m)
 	for {
@@ -77,6 +80,7 @@ func (c *Client) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			c.mu.Lock()
 			c.closed = true
+			c.cancel()
 			for id, p := range c.peers {
 				p.close()
 				delete(c.peers, id)
@@ -131,7 +135,7 @@ func (c *Client) peerLocked(mem shardmap.Member) (*peer, error) {
 	if p, ok := c.peers[mem.ID]; ok && p.addr == mem.Addr {
 		return p, nil
 	}
-	if c.closed || c.ctx == nil {
+	if c.closed {
 		return nil, errors.New("fleet client is not running")
 	}
 	p, err := newPeer(c, mem)
@@ -168,7 +172,7 @@ func (c *Client) otherPeers(id string) []*peer {
 func (c *Client) goOwned(f func(ctx context.Context)) bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	if c.closed || c.ctx == nil {
+	if c.closed {
 		return false
 	}
 	ctx := c.ctx

@@ -91,16 +91,7 @@ func runClient(t *testing.T, cfg Config, src membership.Source) *Client {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	for c.running() == nil { // Run has taken its context
-		time.Sleep(time.Millisecond)
-	}
 	return c
-}
-
-func (c *Client) running() context.Context {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return c.ctx
 }
 
 // results collects the results of sent updates.

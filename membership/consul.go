@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/geomatch/geomatch/internal/defaults"
 	"github.com/geomatch/geomatch/shardmap"
 )
 
@@ -68,8 +69,22 @@ func (c ConsulConfig) WriterKey() string { c.fill(); return c.Prefix + "/writer"
 // ServiceName is the matchers' Consul service name.
 func (c ConsulConfig) ServiceName() string { c.fill(); return c.Service }
 
-// NewConsulClient returns a Consul API client for cfg.
+// Validate checks cfg by the configuration rule every geomatch component
+// follows: a zero duration is its default, a negative one an error.
+func (c ConsulConfig) Validate() error {
+	var f defaults.Filler
+	f.Duration("Timeout", &c.Timeout, 3*time.Second)
+	f.Duration("ApplyTimeout", &c.ApplyTimeout, DefaultApplyTimeout)
+	return f.Err("consul config")
+}
+
+// NewConsulClient returns a Consul API client for cfg, once cfg is valid
+// (Validate): every process that uses Consul builds its client here at
+// start.
 func NewConsulClient(cfg ConsulConfig) (*api.Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	cfg.fill()
 	ac := api.DefaultConfig()
 	if cfg.Addr != "" {
