@@ -1,27 +1,31 @@
-// Package router is the stateless front door of geomatch. It implements the
-// public gRPC API (DriverService, RiderService, AdminService) on top of the
-// matcher nodes:
+// Package router is the stateless public front door of geomatch: it
+// implements the public gRPC API (DriverService, RiderService,
+// AdminService) and nothing of how the matchers are reached, which is the
+// fleet client's job (package fleet).
 //
-//   - location updates are validated, mapped to their H3 shard and the
-//     shard's owner on the current ring, and batched per owner over one
-//     long-lived internal Apply stream per matcher (never one RPC per
-//     update); a driver that lands on a new node has its older copies evicted
-//     from the other nodes;
-//   - nearby queries cover the search circle with shards (an exact cover:
-//     no shard that could hold a closer driver is missed), ask every owner
-//     involved in parallel under one deadline, and merge the top k;
-//   - a NotOwner answer (the ring moved) makes the router refresh its ring
-//     and retry, a bounded number of times; an owner that cannot be reached
-//     gives a clear UNAVAILABLE naming the node;
+//   - every request is validated (InvalidArgument naming the field) before
+//     anything changes; location updates are handed to the fleet client,
+//     which routes and batches them, and each refusal comes back as the
+//     client's Rejection (the outcome vocabulary of package driver meets
+//     the public one in one function, rejection);
+//   - nearby queries are answered by the fleet client's exact scatter and
+//     merge; ride requests are forwarded to the owner of the pickup's shard;
+//     trip reads, cancels, offer answers and trip progress run against the
+//     store (dispatch.Ops);
+//   - driver Connect streams live here: positions and offer answers go up,
+//     offers and trip updates (from the store's event bus) come down; a
+//     stream whose app stops reading is ended rather than buffered without
+//     bound;
+//   - the admin API reports the ring and the matchers' load and changes the
+//     ring through Config.RingAdmin (the in-process ring or Consul);
 //   - with Config.Auth, every public call carries a signed token (package
 //     auth): its role decides the methods it may call (ServerOptions'
 //     interceptors, the policy table in auth.go) and its subject the driver
 //     or rider it may act for; with Config.Limits, each client (token
 //     subject, or IP address without authentication) has token buckets for
-//     updates and calls and a bound on its driver streams. A driver stream
-//     whose app stops reading is ended rather than buffered without bound.
+//     updates and calls and a bound on its driver streams.
 //
-// The router holds no durable state: everything it keeps (connections,
-// queues, caches) is rebuilt from the membership source. Its goroutines are
-// owned by Run and stop when Run's context is done.
+// The router holds no durable state. Its one goroutine of its own, Run,
+// delivers bus events to driver streams and stops when Run's context is
+// done; each stream's reader and writer end with the stream.
 package router
