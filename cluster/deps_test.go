@@ -4,6 +4,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/geomatch/geomatch/internal/servertest"
 )
 
 const module = "github.com/geomatch/geomatch/"
@@ -24,7 +26,7 @@ func goList(t *testing.T, args ...string) []string {
 // together (that is this package's job).
 func TestPackageEdges(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("the go command is not on PATH")
+		servertest.Missing(t, "the go command is not on PATH")
 	}
 	forbidden := map[string][]string{
 		"router":        {"matcher", "matcher/index", "matcher/handoff", "cluster"},

@@ -177,10 +177,7 @@ func StartDev(cfg DevConfig) (*Dev, error) {
 		}
 	}
 	for i := range c.Members {
-		mcfgs[i].Fleet.InProcess = inProcess
-		if cfg.InternalGRPC {
-			mcfgs[i].Fleet.InProcess = nil
-		}
+		mcfgs[i].Fleet.InProcess = inProcess // empty with InternalGRPC
 		m, err := StartMatcher(c.matchers, mcfgs[i], c.Nodes[i], lis[i])
 		if err != nil {
 			return fail(err)

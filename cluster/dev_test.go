@@ -1,11 +1,10 @@
 package cluster_test
 
 import (
-	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,26 +13,9 @@ import (
 	"google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/geomatch/geomatch/cluster"
+	"github.com/geomatch/geomatch/internal/servertest"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 )
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestDevStartsThroughStartMatcherAndStartRouter: the all-in-one cluster
 // is made of the same matchers and router a separate process starts (each
@@ -42,7 +24,7 @@ func (s *syncBuffer) String() string {
 // cmd/geomatch's TestConsulClusterProcesses checks the same lines in the
 // logs of real matcher and router processes.
 func TestDevStartsThroughStartMatcherAndStartRouter(t *testing.T) {
-	var logs syncBuffer
+	var logs servertest.Output
 	c, err := cluster.StartDev(cluster.DevConfig{Matchers: 3, Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -71,21 +53,9 @@ func TestDevStartsThroughStartMatcherAndStartRouter(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for _, m := range c.Matchers {
-		conn, err := grpc.NewClient(m.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			t.Fatal(err)
+		if err := waitServing(ctx, m.Addr); err != nil {
+			t.Fatalf("matcher %s: %v", m.Node.ID(), err)
 		}
-		for {
-			resp, err := grpc_health_v1.NewHealthClient(conn).Check(ctx, &grpc_health_v1.HealthCheckRequest{})
-			if err == nil && resp.GetStatus() == grpc_health_v1.HealthCheckResponse_SERVING {
-				break
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("matcher %s not serving: %v %v", m.Node.ID(), resp, err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		conn.Close()
 	}
 	conn, err := grpc.NewClient(c.RouterAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -100,5 +70,25 @@ func TestDevStartsThroughStartMatcherAndStartRouter(t *testing.T) {
 	stopped = true
 	if err := c.Stop(); err != nil {
 		t.Fatalf("stop: %v", err)
+	}
+}
+
+// waitServing waits until the gRPC health of the server at addr says
+// SERVING, or ctx is done.
+func waitServing(ctx context.Context, addr string) error {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	for {
+		resp, err := grpc_health_v1.NewHealthClient(conn).Check(ctx, &grpc_health_v1.HealthCheckRequest{})
+		if err == nil && resp.GetStatus() == grpc_health_v1.HealthCheckResponse_SERVING {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("not serving: %v %v", resp, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

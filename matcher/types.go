@@ -62,7 +62,8 @@ type BatchResult struct {
 // across batches so steady-state batches do not allocate them. A scratch
 // serves one sender at a time; the zero value is ready to use.
 type ApplyScratch struct {
-	batch   []Update // the wire adapters' decoded batch
+	batch   []Update   // the wire adapters' decoded batch
+	evicts  []Eviction // and its evictions
 	updates []index.Update
 	results []index.Result
 	pos     []uint32

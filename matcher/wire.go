@@ -32,15 +32,15 @@ func (n *Node) applyWire(ctx context.Context, req *matcherv1.ApplyRequest, s *Ap
 			Status: wireStatus(u.GetStatus()), VehicleClass: u.GetVehicleClass(), FineCell: h3.Cell(u.GetFineCell()),
 		})
 	}
-	s.batch = b.Updates
-	if len(req.GetEvictions()) > 0 {
-		b.Evictions = make([]Eviction, len(req.GetEvictions()))
-		for i, e := range req.GetEvictions() {
-			b.Evictions[i] = Eviction{DriverID: e.GetDriverId(), OlderThanMs: e.GetOlderThanMs()}
-		}
+	b.Evictions = s.evicts[:0]
+	for _, e := range req.GetEvictions() {
+		b.Evictions = append(b.Evictions, Eviction{DriverID: e.GetDriverId(), OlderThanMs: e.GetOlderThanMs()})
 	}
+	s.batch, s.evicts = b.Updates, b.Evictions
 	res, err := n.Apply(ctx, b, s)
-	clear(s.batch) // no references to the request's strings between batches
+	// No references to the request's strings between batches.
+	clear(s.batch)
+	clear(s.evicts)
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/consul/api"
+
 	"github.com/geomatch/geomatch/internal/consultest"
 	"github.com/geomatch/geomatch/membership"
 	"github.com/geomatch/geomatch/shardmap"
@@ -72,15 +74,7 @@ func TestConsulRingFollowsMatchers(t *testing.T) {
 
 	a := startCandidate(t, agent.Addr, cfg, "m1", "127.0.0.1:7001")
 	b := startCandidate(t, agent.Addr, cfg, "m2", "127.0.0.1:7002")
-	client, err := membership.NewConsulClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := membership.NewConsul(client, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	go func() { _ = src.Run(ctx) }()
-	if err := src.Wait(ctx); err != nil {
-		t.Fatal(err)
-	}
+	client, src := followRing(t, ctx, cfg)
 	has := func(ids ...string) func() bool {
 		return func() bool {
 			m, _ := src.Current()
@@ -179,15 +173,7 @@ func TestConsulChangeSettings(t *testing.T) {
 	defer cancel()
 	a := startCandidate(t, agent.Addr, cfg, "m1", "127.0.0.1:7001")
 	b := startCandidate(t, agent.Addr, cfg, "m2", "127.0.0.1:7002")
-	client, err := membership.NewConsulClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := membership.NewConsul(client, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	go func() { _ = src.Run(ctx) }()
-	if err := src.Wait(ctx); err != nil {
-		t.Fatal(err)
-	}
+	client, src := followRing(t, ctx, cfg)
 	if !consultest.WaitFor(ctx, 10*time.Second, func() bool { m, _ := src.Current(); return len(m.Members()) == 2 }) {
 		t.Fatal("ring never listed m1 and m2")
 	}
@@ -238,4 +224,24 @@ func TestConsulChangeSettings(t *testing.T) {
 	if !errors.Is(err, membership.ErrNotApplied) || time.Since(start) > 5*time.Second {
 		t.Fatalf("change without a writer: %v after %v", err, time.Since(start))
 	}
+}
+
+// followRing follows the ring in Consul under cfg until ctx is done (the
+// test waits for the watch to stop) and returns once the first ring is
+// there, with the client it reads through.
+func followRing(t *testing.T, ctx context.Context, cfg membership.ConsulConfig) (*api.Client, *membership.Consul) {
+	t.Helper()
+	client, err := membership.NewConsulClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := membership.NewConsul(client, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = src.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	if err := src.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return client, src
 }

@@ -27,18 +27,9 @@ func (r *Router) probe(ctx context.Context, m *shardmap.Map) []fleet.NodeStats {
 	return r.fleet.Stats(ctx, m, statsTimeout)
 }
 
-func drainedSet(d shardmap.Doc) map[string]bool {
-	s := make(map[string]bool, len(d.Drained))
-	for _, id := range d.Drained {
-		s[id] = true
-	}
-	return s
-}
-
 // GetClusterStatus implements AdminServiceServer.
 func (s *adminService) GetClusterStatus(ctx context.Context, _ *geomatchv1.GetClusterStatusRequest) (*geomatchv1.ClusterStatus, error) {
 	m, _ := s.r.src.Current()
-	drained := drainedSet(m.Doc())
 	resp := &geomatchv1.ClusterStatus{Epoch: m.Epoch(), Membership: s.r.src.Kind(), ShardResolution: int32(m.Layout().Res())}
 	for _, ns := range s.r.probe(ctx, m) {
 		n := &geomatchv1.NodeStatus{Id: ns.Member.ID, Addr: ns.Member.Addr, Weight: ns.Member.Weight}
@@ -46,7 +37,7 @@ func (s *adminService) GetClusterStatus(ctx context.Context, _ *geomatchv1.GetCl
 		case ns.Err != nil:
 			n.State = geomatchv1.NodeState_NODE_STATE_UNREACHABLE
 			n.Error = ns.Err.Error()
-		case drained[ns.Member.ID]:
+		case m.Drained(ns.Member.ID):
 			n.State = geomatchv1.NodeState_NODE_STATE_DRAINED
 		default:
 			n.State = geomatchv1.NodeState_NODE_STATE_SERVING
@@ -107,13 +98,12 @@ func (s *adminService) ListShards(ctx context.Context, req *geomatchv1.ListShard
 func (s *adminService) GetRing(context.Context, *geomatchv1.GetRingRequest) (*geomatchv1.RingDocument, error) {
 	m, _ := s.r.src.Current()
 	d := m.Doc()
-	drained := drainedSet(d)
 	out := &geomatchv1.RingDocument{
 		Epoch: d.Epoch, ShardResolution: int32(d.ShardRes), MaxSplitDepth: int32(d.MaxSplitDepth), Vnodes: int32(d.VNodes),
 		Pins: make(map[string]string, len(d.Pins)),
 	}
 	for _, mem := range d.Members {
-		out.Members = append(out.Members, &geomatchv1.RingMember{Id: mem.ID, Addr: mem.Addr, Weight: mem.Weight, Drained: drained[mem.ID]})
+		out.Members = append(out.Members, &geomatchv1.RingMember{Id: mem.ID, Addr: mem.Addr, Weight: mem.Weight, Drained: m.Drained(mem.ID)})
 	}
 	for _, c := range d.Splits {
 		out.Splits = append(out.Splits, c.String())

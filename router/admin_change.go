@@ -62,11 +62,18 @@ func (s *adminService) changeRing(ctx context.Context, what string, ch membershi
 		}
 	}
 	s.r.log.Info("ring changed by an admin call", "change", what, "epoch_before", before.Epoch(), "epoch", after.Epoch(), "caller", callerFrom(ctx).key)
+	return RingChangeOf(what, before, after, touched(before, after)), nil
+}
+
+// RingChangeOf is the admin API's account of a ring change described by
+// what, made from the ring before to the ring after, with the owners of
+// the touched shards.
+func RingChangeOf(what string, before, after *shardmap.Map, touched []shardmap.Cell) *geomatchv1.RingChange {
 	out := &geomatchv1.RingChange{EpochBefore: before.Epoch(), Epoch: after.Epoch(), Description: what}
-	for _, c := range touched(before, after) {
+	for _, c := range touched {
 		out.Shards = append(out.Shards, shardOwner(before, after, c))
 	}
-	return out, nil
+	return out
 }
 
 // noRingAdmin is the FAILED_PRECONDITION of a change asked of a router

@@ -46,28 +46,17 @@ func (s *adminService) Rebalance(ctx context.Context, req *geomatchv1.RebalanceR
 		return nil, s.noRingAdmin("rebalance")
 	}
 	m, _ := s.r.src.Current()
-	drained := drainedSet(m.Doc())
-	var nodes []string
-	for _, mem := range m.Members() {
-		if !drained[mem.ID] {
-			nodes = append(nodes, mem.ID)
-		}
-	}
 	var loads []shardmap.ShardLoad
 	for _, ns := range s.r.probe(ctx, m) {
 		for _, sh := range ns.Stats.GetShards() {
 			loads = append(loads, shardmap.ShardLoad{Cell: shardmap.Cell(sh.GetCell()), Owner: ns.Member.ID, Drivers: sh.GetDrivers()})
 		}
 	}
-	plan := shardmap.PlanRebalance(loads, nodes, target, maxMoves)
-	out := &geomatchv1.RebalancePlan{
-		MaxOverAvgBefore: plan.MaxOverAvgBefore(), MaxOverAvgAfter: plan.MaxOverAvgAfter(),
-		DriversMovedFraction: plan.MovedFraction(), DriversTotal: plan.Total, Epoch: m.Epoch(), EpochBefore: m.Epoch(),
-	}
+	plan := shardmap.PlanRebalance(loads, m.ActiveIDs(), target, maxMoves)
+	out := RebalancePlanOf(plan, m.Epoch())
 	cells := make([]shardmap.Cell, len(plan.Moves))
 	for i, mv := range plan.Moves {
 		cells[i] = mv.Cell
-		out.Moves = append(out.Moves, &geomatchv1.PlannedMove{Cell: mv.Cell.String(), Drivers: mv.Drivers, From: mv.From, To: mv.To})
 	}
 	if !req.GetApply() || len(plan.Moves) == 0 {
 		return out, nil
@@ -78,4 +67,17 @@ func (s *adminService) Rebalance(ctx context.Context, req *geomatchv1.RebalanceR
 	}
 	out.Applied, out.Epoch = true, ch.GetEpoch()
 	return out, nil
+}
+
+// RebalancePlanOf is the admin API's form of plan, made on the ring at
+// epoch (not applied).
+func RebalancePlanOf(plan shardmap.RebalancePlan, epoch uint64) *geomatchv1.RebalancePlan {
+	out := &geomatchv1.RebalancePlan{
+		MaxOverAvgBefore: plan.MaxOverAvgBefore(), MaxOverAvgAfter: plan.MaxOverAvgAfter(),
+		DriversMovedFraction: plan.MovedFraction(), DriversTotal: plan.Total, Epoch: epoch, EpochBefore: epoch,
+	}
+	for _, mv := range plan.Moves {
+		out.Moves = append(out.Moves, &geomatchv1.PlannedMove{Cell: mv.Cell.String(), Drivers: mv.Drivers, From: mv.From, To: mv.To})
+	}
+	return out
 }

@@ -57,6 +57,22 @@ func (m *Map) Layout() *Layout { return m.layout }
 // new slice.
 func (m *Map) Members() []Member { return slices.Clone(m.members) }
 
+// Drained reports whether member id is drained (a member that owns
+// nothing).
+func (m *Map) Drained(id string) bool { return slices.Contains(m.doc.Drained, id) }
+
+// ActiveIDs returns the ids of the members that are not drained, sorted:
+// those that can own shards.
+func (m *Map) ActiveIDs() []string {
+	var out []string
+	for _, mem := range m.members {
+		if !m.Drained(mem.ID) {
+			out = append(out, mem.ID)
+		}
+	}
+	return out
+}
+
 // Member returns the member with the given id, drained or not.
 func (m *Map) Member(id string) (Member, bool) {
 	i, ok := slices.BinarySearchFunc(m.members, id, func(x Member, id string) int { return cmp.Compare(x.ID, id) })

@@ -280,3 +280,20 @@ func BenchmarkRouteCached(b *testing.B) {
 		i++
 	}
 }
+
+// TestDrainedAndActiveMembers: a drained member stays a member but is not
+// active; the active ids are the others, sorted.
+func TestDrainedAndActiveMembers(t *testing.T) {
+	d := DefaultDoc([]Member{{ID: "c", Addr: "c:1", Weight: 1}, {ID: "a", Addr: "a:1", Weight: 1}, {ID: "b", Addr: "b:1", Weight: 1}})
+	d.Drained = []string{"b"}
+	m, err := NewMap(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Drained("b") || m.Drained("a") || m.Drained("zz") {
+		t.Fatalf("Drained: b %v, a %v, zz %v", m.Drained("b"), m.Drained("a"), m.Drained("zz"))
+	}
+	if got := m.ActiveIDs(); !slices.Equal(got, []string{"a", "c"}) {
+		t.Fatalf("ActiveIDs = %v, want [a c]", got)
+	}
+}

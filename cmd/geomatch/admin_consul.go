@@ -12,6 +12,7 @@ import (
 
 	"github.com/geomatch/geomatch/membership"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
+	"github.com/geomatch/geomatch/router"
 	"github.com/geomatch/geomatch/shardmap"
 )
 
@@ -73,16 +74,12 @@ func (a *admin) statusConsul(ctx context.Context) error {
 			}
 		}
 	}
-	drained := map[string]bool{}
-	for _, id := range rec.Doc.Drained {
-		drained[id] = true
-	}
 	var nodes []statusNode
 	for _, e := range entries {
 		n := statusNode{ID: e.Service.ID, Addr: fmt.Sprintf("%s:%d", e.Service.Address, e.Service.Port), Health: e.Checks.AggregatedStatus(), State: "out of ring"}
 		if mem, ok := m.Member(n.ID); ok {
 			n.Weight, n.State = mem.Weight, "active"
-			if drained[n.ID] {
+			if m.Drained(n.ID) {
 				n.State = "drained"
 			}
 		}
@@ -121,14 +118,10 @@ func (a *admin) ringConsul(ctx context.Context) error {
 	d := rec.Doc
 	fmt.Fprintf(a.out, "epoch %d (written by %s, %s)\nshard resolution %d, max split depth %d, %d vnodes, bounded load %g\n",
 		d.Epoch, rec.Writer, rec.Reason, d.ShardRes, d.MaxSplitDepth, d.VNodes, s.Balance)
-	drained := map[string]bool{}
-	for _, id := range d.Drained {
-		drained[id] = true
-	}
 	tw := a.table()
 	fmt.Fprintln(tw, "MEMBER\tADDR\tWEIGHT\tDRAINED")
 	for _, mem := range m.Members() {
-		fmt.Fprintf(tw, "%s\t%s\t%g\t%v\n", mem.ID, mem.Addr, mem.Weight, drained[mem.ID])
+		fmt.Fprintf(tw, "%s\t%s\t%g\t%v\n", mem.ID, mem.Addr, mem.Weight, m.Drained(mem.ID))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -163,18 +156,7 @@ func (a *admin) applyConsul(ctx context.Context, what string, change membership.
 	if err != nil {
 		return nil, fmt.Errorf("ring in consul: %w", err)
 	}
-	out := &geomatchv1.RingChange{EpochBefore: before.Epoch(), Epoch: after.Epoch(), Description: what}
-	for _, c := range touched {
-		so := &geomatchv1.ShardOwner{Cell: c.String(), Resolution: int32(shardmap.Resolution(c))}
-		if o, ok := after.Owner(c); ok {
-			so.Owner = o.ID
-		}
-		if o, ok := before.Owner(c); ok {
-			so.OwnerBefore = o.ID
-		}
-		out.Shards = append(out.Shards, so)
-	}
-	return out, nil
+	return router.RingChangeOf(what, before, after, touched), nil
 }
 
 // changeConsul makes a ring change with a direct write to Consul.
@@ -213,16 +195,6 @@ func (a *admin) rebalanceConsul(ctx context.Context, req *geomatchv1.RebalanceRe
 	if err != nil {
 		return nil, err
 	}
-	drained := map[string]bool{}
-	for _, id := range m.Doc().Drained {
-		drained[id] = true
-	}
-	var nodes []string
-	for _, mem := range m.Members() {
-		if !drained[mem.ID] {
-			nodes = append(nodes, mem.ID)
-		}
-	}
 	var loads []shardmap.ShardLoad
 	for _, s := range resp.GetShards() {
 		c, err := membership.ParseCell(s.GetCell())
@@ -231,14 +203,8 @@ func (a *admin) rebalanceConsul(ctx context.Context, req *geomatchv1.RebalanceRe
 		}
 		loads = append(loads, shardmap.ShardLoad{Cell: c, Owner: s.GetOwner(), Drivers: s.GetDrivers()})
 	}
-	plan := shardmap.PlanRebalance(loads, nodes, req.GetTarget(), int(req.GetMaxMoves()))
-	out := &geomatchv1.RebalancePlan{
-		MaxOverAvgBefore: plan.MaxOverAvgBefore(), MaxOverAvgAfter: plan.MaxOverAvgAfter(),
-		DriversMovedFraction: plan.MovedFraction(), DriversTotal: plan.Total, Epoch: m.Epoch(), EpochBefore: m.Epoch(),
-	}
-	for _, mv := range plan.Moves {
-		out.Moves = append(out.Moves, &geomatchv1.PlannedMove{Cell: mv.Cell.String(), Drivers: mv.Drivers, From: mv.From, To: mv.To})
-	}
+	plan := shardmap.PlanRebalance(loads, m.ActiveIDs(), req.GetTarget(), int(req.GetMaxMoves()))
+	out := router.RebalancePlanOf(plan, m.Epoch())
 	if !req.GetApply() || len(plan.Moves) == 0 {
 		return out, nil
 	}
