@@ -11,6 +11,8 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/geomatch/geomatch/dispatch"
+	"github.com/geomatch/geomatch/events"
+	"github.com/geomatch/geomatch/events/hook"
 	"github.com/geomatch/geomatch/fleet"
 	"github.com/geomatch/geomatch/internal/lifecycle"
 	"github.com/geomatch/geomatch/internal/serve"
@@ -46,6 +48,11 @@ type DevConfig struct {
 	// Store is the durable state shared by the cluster; default an
 	// in-memory store.
 	Store store.Store
+	// Events is the cluster's event log; default an in-memory log (with
+	// the default Store) turning fences and events on.
+	Events events.Log
+	// Hooks configures the router's hook delivery.
+	Hooks hook.Config
 	// Dispatch configures ride matching on every matcher.
 	Dispatch dispatch.Config
 	// RouterMembership, when set, wraps the shared membership for the router
@@ -87,6 +94,8 @@ type Dev struct {
 	Coordinators []*dispatch.Coordinator
 	// Store is the cluster's durable state.
 	Store store.Store
+	// Events is the cluster's event log.
+	Events events.Log
 
 	// Stop order: router server (drains clients), router's fleet client,
 	// matchers.
@@ -148,9 +157,14 @@ func StartDev(cfg DevConfig) (*Dev, error) {
 	if c.Membership, err = membership.NewLocal(doc); err != nil {
 		return fail(fmt.Errorf("dev cluster: %w", err))
 	}
-	c.Store = cfg.Store
+	c.Store, c.Events = cfg.Store, cfg.Events
 	if c.Store == nil {
 		c.Store = store.NewMemory()
+		if c.Events == nil {
+			if c.Events, err = events.NewMemory(events.MemoryConfig{}); err != nil {
+				return fail(err)
+			}
+		}
 	}
 	sec, err := cfg.security()
 	if err != nil {
@@ -166,7 +180,7 @@ func StartDev(cfg DevConfig) (*Dev, error) {
 			cfg.Matcher(&nc)
 		}
 		mcfgs[i] = MatcherConfig{
-			Node: nc, Membership: c.Membership, Store: c.Store, Dispatch: cfg.Dispatch, Fleet: cfg.Fleet,
+			Node: nc, Membership: c.Membership, Store: c.Store, Events: c.Events, Dispatch: cfg.Dispatch, Fleet: cfg.Fleet,
 			ServerOptions: sec.internal, DialOptions: sec.dial, Drain: cfg.Drain, Metrics: cfg.Metrics, Log: cfg.Log,
 		}
 		if c.Nodes[i], err = NewNode(mcfgs[i]); err != nil {
@@ -196,7 +210,7 @@ func StartDev(cfg DevConfig) (*Dev, error) {
 		rcfg.RingAdmin = c.Membership // admin changes of the in-process ring
 	}
 	r, err := StartRouter(c.routerServe, c.routerRun, RouterConfig{
-		Router: rcfg, Fleet: fcfg, Membership: routerSrc, Store: c.Store, Dispatch: cfg.Dispatch,
+		Router: rcfg, Fleet: fcfg, Membership: routerSrc, Store: c.Store, Events: c.Events, Hooks: cfg.Hooks, Dispatch: cfg.Dispatch,
 		ServerOptions: sec.public, DialOptions: sec.dial, Drain: cfg.Drain, Metrics: cfg.Metrics, Log: cfg.Log,
 	}, rl)
 	if err != nil {

@@ -41,7 +41,7 @@ func TestDevStartsThroughStartMatcherAndStartRouter(t *testing.T) {
 	}
 	for _, want := range []string{
 		`msg="matcher started" node=m1 search="fleet client, own shards in process" services=MatcherService,DispatchService via=cluster.StartMatcher`,
-		`msg="router started" matchers="fleet client" services=DriverService,RiderService,AdminService via=cluster.StartRouter`,
+		`msg="router started" matchers="fleet client" services=DriverService,RiderService,AdminService,FenceService,EventService via=cluster.StartRouter`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/geomatch/geomatch/dispatch"
 	"github.com/geomatch/geomatch/driver"
+	"github.com/geomatch/geomatch/events"
 	"github.com/geomatch/geomatch/fleet"
 	"github.com/geomatch/geomatch/internal/geo"
 	"github.com/geomatch/geomatch/internal/lifecycle"
@@ -38,6 +39,9 @@ type MatcherConfig struct {
 	// Store is the durable state; nil runs the matcher without rides (no
 	// coordinator) and without positions written behind.
 	Store store.Store
+	// Events is the event log fence events go to; with Store set, it turns
+	// fences on (the node follows Store's fence definitions).
+	Events events.Log
 	// Dispatch configures the ride coordinator.
 	Dispatch dispatch.Config
 	// Fleet configures the coordinator's search client. Its InProcess map
@@ -80,6 +84,9 @@ func NewNode(cfg MatcherConfig) (*matcher.Node, error) {
 	nc := cfg.Node
 	nc.DialOptions = append(append([]grpc.DialOption(nil), nc.DialOptions...), cfg.DialOptions...)
 	nc.Store = cfg.Store
+	if cfg.Store != nil && cfg.Events != nil {
+		nc.Fences, nc.FenceStates, nc.Events = cfg.Store, cfg.Store, cfg.Events
+	}
 	return matcher.NewNode(nc, cfg.Membership, logOrDiscard(cfg.Log))
 }
 
@@ -117,7 +124,11 @@ func StartMatcher(g *lifecycle.Group, cfg MatcherConfig, node *matcher.Node, lis
 		if m.Fleet, err = fleet.New(fc, cfg.Membership, log.With("role", "search", "node", id)); err != nil {
 			return nil, fmt.Errorf("matcher %s search client: %w", id, err)
 		}
-		if m.Coordinator, err = dispatch.NewCoordinator(cfg.Dispatch, cfg.Store, Searcher{Fleet: m.Fleet}, node, log.With("node", id)); err != nil {
+		dcfg := cfg.Dispatch
+		if dcfg.Events == nil {
+			dcfg.Events = cfg.Events
+		}
+		if m.Coordinator, err = dispatch.NewCoordinator(dcfg, cfg.Store, Searcher{Fleet: m.Fleet}, node, log.With("node", id)); err != nil {
 			return nil, err
 		}
 		check := func(ctx context.Context, epoch, shard uint64) error {

@@ -111,3 +111,11 @@ func (o *Observer) Serve(g *lifecycle.Group, addr string, log *slog.Logger) erro
 	g.Go(func(ctx context.Context) error { return metrics.Serve(ctx, lis, h, log) })
 	return nil
 }
+
+// registerer returns the registry collectors join, or nil (no metrics).
+func (o *Observer) registerer() prometheus.Registerer {
+	if o == nil {
+		return nil
+	}
+	return o.reg
+}

@@ -11,6 +11,8 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/geomatch/geomatch/dispatch"
+	"github.com/geomatch/geomatch/events"
+	"github.com/geomatch/geomatch/events/hook"
 	"github.com/geomatch/geomatch/fleet"
 	"github.com/geomatch/geomatch/internal/lifecycle"
 	"github.com/geomatch/geomatch/internal/serve"
@@ -32,6 +34,15 @@ type RouterConfig struct {
 	Membership membership.Source
 	// Store is the durable state; nil turns the ride API off.
 	Store store.Store
+	// Events is the event log subscriptions and hooks read; with Store
+	// set it turns the FenceService, the EventService and hook delivery
+	// on.
+	Events events.Log
+	// Hooks configures hook delivery.
+	Hooks hook.Config
+	// KeyPrefix starts the Redis keys of hook definitions and progress
+	// (with a Redis store); default "gm:".
+	KeyPrefix string
 	// Dispatch configures the trip operations the router runs itself
 	// (GetTrip, CancelTrip, offer answers).
 	Dispatch dispatch.Config
@@ -63,7 +74,7 @@ type Router struct {
 // Wiring describes how the router is put together; it is logged at start
 // as "router started".
 func (r *Router) Wiring() map[string]string {
-	return map[string]string{"via": "cluster.StartRouter", "services": "DriverService,RiderService,AdminService", "matchers": "fleet client"}
+	return map[string]string{"via": "cluster.StartRouter", "services": "DriverService,RiderService,AdminService,FenceService,EventService", "matchers": "fleet client"}
 }
 
 // StartRouter starts the router of cfg, serving the public API on lis:
@@ -82,11 +93,23 @@ func StartRouter(serveG, runG *lifecycle.Group, cfg RouterConfig, lis net.Listen
 		rcfg.RingAdmin, _ = cfg.Membership.(router.RingAdmin)
 	}
 	if cfg.Store != nil {
-		ops, err := dispatch.NewOps(cfg.Store, cfg.Dispatch, log)
+		dcfg := cfg.Dispatch
+		if dcfg.Events == nil {
+			dcfg.Events = cfg.Events
+		}
+		ops, err := dispatch.NewOps(cfg.Store, dcfg, log)
 		if err != nil {
 			return nil, err
 		}
 		rcfg.Rides = ops
+	}
+	var hooks *hook.Manager
+	if cfg.Store != nil && cfg.Events != nil {
+		var err error
+		if hooks, err = hook.NewManager(cfg.Hooks, cfg.Events, hookStore(cfg.Store, cfg.KeyPrefix), log.With("role", "hooks"), cfg.Metrics.registerer()); err != nil {
+			return nil, fmt.Errorf("router: hooks: %w", err)
+		}
+		rcfg.Fences, rcfg.Events, rcfg.Hooks = cfg.Store, cfg.Events, hooksService{hooks}
 	}
 	fcfg := cfg.Fleet
 	fcfg.DialOptions = append(append([]grpc.DialOption(nil), fcfg.DialOptions...), cfg.DialOptions...)
@@ -112,6 +135,9 @@ func StartRouter(serveG, runG *lifecycle.Group, cfg RouterConfig, lis net.Listen
 	log.Info("router started", WiringAttrs(r.Wiring())...)
 	runG.Go(fc.Run)
 	runG.Go(rt.Run)
+	if hooks != nil {
+		runG.Go(hooks.Run)
+	}
 	drain := cmpOr(cfg.Drain, DefaultDrain)
 	serveG.Go(func(ctx context.Context) error { return srv.Serve(ctx, lis, drain) })
 	return r, nil

@@ -1,6 +1,8 @@
 package dispatch
 
 import (
+	"github.com/geomatch/geomatch/events"
+
 	"errors"
 	"time"
 
@@ -25,6 +27,9 @@ const (
 type Config struct {
 	// Mode is Greedy (default) or Batch.
 	Mode Mode
+	// Events, when set, receives a trip event for every step of every
+	// trip (TripEvent in the public API's event streams).
+	Events events.Log
 	// BatchWindow is how long batch mode collects requests per shard;
 	// default 2 s.
 	BatchWindow time.Duration

@@ -8,8 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
+	"github.com/geomatch/geomatch/events"
+	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 	"github.com/geomatch/geomatch/store"
 	"github.com/geomatch/geomatch/trip"
 )
@@ -123,9 +128,38 @@ func (o *Ops) change(ctx context.Context, id string, decide func(trip.Trip) (tri
 }
 
 func (o *Ops) publishTrip(ctx context.Context, t trip.Trip, data []byte) {
+	if o.cfg.Events != nil {
+		if err := o.cfg.Events.Append(ctx, []events.Record{TripRecord(t)}); err != nil {
+			o.log.Warn("log trip event", "trip", t.ID, "state", t.State, "err", err)
+		}
+	}
 	if err := o.st.Publish(ctx, store.Event{Kind: store.EventTrip, TripID: t.ID, DriverID: t.Driver, Data: data}); err != nil {
 		o.log.Warn("publish trip change", "trip", t.ID, "err", err)
 	}
+}
+
+// TripRecord is the event log record of a trip's step: a TripEvent keyed
+// by the trip, with an id made of the trip, its state, driver and time of
+// change (the same step always has the same id).
+func TripRecord(t trip.Trip) events.Record {
+	pb := ToProto(t)
+	tr := tripTransitions[t.State]
+	id := events.EventID("trip", t.ID, tr.String(), t.Driver, strconv.FormatInt(pb.GetUpdatedAtMs(), 10))
+	now := time.Now().UnixMilli()
+	ev := &geomatchv1.Event{EventId: id, TimeMs: now, Payload: &geomatchv1.Event_Trip{Trip: &geomatchv1.TripEvent{Trip: pb, Transition: tr}}}
+	data, _ := proto.Marshal(ev) // known fields always encode
+	return events.Record{ID: id, Key: t.ID, Kind: events.KindTrip, TimeMs: now, Payload: data}
+}
+
+// tripTransitions names the step that led to each state.
+var tripTransitions = map[trip.State]geomatchv1.TripTransition{
+	trip.StateRequested: geomatchv1.TripTransition_TRIP_TRANSITION_REQUESTED,
+	trip.StateOffered:   geomatchv1.TripTransition_TRIP_TRANSITION_OFFERED,
+	trip.StateAssigned:  geomatchv1.TripTransition_TRIP_TRANSITION_ASSIGNED,
+	trip.StatePickedUp:  geomatchv1.TripTransition_TRIP_TRANSITION_PICKED_UP,
+	trip.StateCompleted: geomatchv1.TripTransition_TRIP_TRANSITION_COMPLETED,
+	trip.StateCancelled: geomatchv1.TripTransition_TRIP_TRANSITION_CANCELLED,
+	trip.StateNoDriver:  geomatchv1.TripTransition_TRIP_TRANSITION_EXPIRED,
 }
 
 // freeDriver returns a driver held by tripID to available, whichever way it

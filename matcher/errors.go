@@ -9,6 +9,10 @@ import (
 // (INVALID_ARGUMENT over gRPC).
 var errInvalid = errors.New("invalid request")
 
+// errUnavailable marks calls the node cannot serve now or without a part
+// it runs without (UNAVAILABLE over gRPC).
+var errUnavailable = errors.New("unavailable")
+
 func errBatchTooLarge(updates, evictions int) error {
 	return fmt.Errorf("apply batch: %d updates and %d evictions, at most %d each: %w", updates, evictions, MaxBatch, errInvalid)
 }

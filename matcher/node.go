@@ -14,6 +14,7 @@ import (
 	"github.com/uber/h3-go/v4"
 
 	"github.com/geomatch/geomatch/driver"
+	"github.com/geomatch/geomatch/events"
 	"github.com/geomatch/geomatch/internal/defaults"
 	"github.com/geomatch/geomatch/internal/geo"
 	"github.com/geomatch/geomatch/matcher/index"
@@ -35,6 +36,8 @@ const (
 	MaxShardsPerQuery = 100_000
 	// MaxIDBytes bounds driver ids.
 	MaxIDBytes = 128
+	// MaxFenceCountIDs bounds the fences of one FenceCounts call.
+	MaxFenceCountIDs = 10_000
 )
 
 // Config configures a node. Zero fields take the defaults of DefaultConfig.
@@ -69,6 +72,17 @@ type Config struct {
 	// DialOptions are used to reach other matchers (Transfer); default
 	// plaintext.
 	DialOptions []grpc.DialOption
+	// Fences, FenceStates and Events, all three set, turn fences on: the
+	// node follows the fence definitions of Fences, checks every update
+	// it applies against them, and logs the events to Events (see
+	// fences.go).
+	Fences      store.Fences
+	FenceStates store.FenceStates
+	Events      events.Log
+	// FenceSyncEvery is how often the node reads fence changes from the
+	// store (a router also makes it read them before a PutFence returns);
+	// default 1 s.
+	FenceSyncEvery time.Duration
 }
 
 // DefaultConfig returns the defaults for node id.
@@ -82,6 +96,7 @@ func DefaultConfig(id string) Config {
 		HandoffGrace:    15 * time.Second,
 		WarmTimeout:     5 * time.Second,
 		TransferTimeout: 3 * time.Second,
+		FenceSyncEvery:  time.Second,
 	}
 }
 
@@ -98,6 +113,7 @@ func (c *Config) fill() error {
 	f.Duration("HandoffGrace", &c.HandoffGrace, d.HandoffGrace)
 	f.Duration("WarmTimeout", &c.WarmTimeout, d.WarmTimeout)
 	f.Duration("TransferTimeout", &c.TransferTimeout, d.TransferTimeout)
+	f.Duration("FenceSyncEvery", &c.FenceSyncEvery, d.FenceSyncEvery)
 	return f.Err("matcher config")
 }
 
@@ -111,6 +127,7 @@ type Node struct {
 	pos   *positionWriter // nil without a store
 	ho    handoff
 	count counters
+	fence *fenceEngine // nil without fences
 }
 
 // NewNode returns a node that learns its shards from src.
@@ -126,6 +143,12 @@ func NewNode(cfg Config, src membership.Source, log *slog.Logger) (*Node, error)
 	n.ho.peers.opts = cfg.DialOptions
 	if cfg.Store != nil {
 		n.pos = newPositionWriter(cfg.Store)
+	}
+	if cfg.Fences != nil && cfg.FenceStates != nil && cfg.Events != nil {
+		m, _ := src.Current()
+		if n.fence, err = newFenceEngine(cfg.Fences, cfg.FenceStates, cfg.Events, m.Layout().FineRes()); err != nil {
+			return nil, fmt.Errorf("matcher %s: %w", cfg.NodeID, err)
+		}
 	}
 	return n, nil
 }
@@ -149,6 +172,12 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	defer n.ho.peers.close()
 	defer n.stopWarm()
+	if n.fence != nil {
+		done := make(chan struct{})
+		fctx, cancel := context.WithCancel(ctx)
+		go func() { defer close(done); n.followFences(fctx) }()
+		defer func() { cancel(); <-done }()
+	}
 	m, changed := n.src.Current()
 	n.log.Info("matcher running", "epoch", m.Epoch())
 	n.advance(ctx)
@@ -218,6 +247,19 @@ func (n *Node) Apply(ctx context.Context, b Batch, s *ApplyScratch) (BatchResult
 	}
 	n.view(ctx, b.Epoch) // a refresh, if the caller is ahead, happens before any lock
 	n.advance(ctx)       // shard moves first: evictions during a warm-up are recorded
+	res := n.applyLocked(b, s)
+	if n.fence != nil && len(s.fence) > 0 {
+		// After the lock: the fence engine reads and writes the store.
+		n.processFences(ctx, s.fence)
+		clear(s.fence)
+		s.fence = s.fence[:0]
+	}
+	return res, nil
+}
+
+// applyLocked applies a batch under the ring lock (no I/O while it is
+// held) and leaves the applied updates in s.fence when fences are on.
+func (n *Node) applyLocked(b Batch, s *ApplyScratch) BatchResult {
 	n.ho.ring.RLock()
 	defer n.ho.ring.RUnlock()
 	// Judged under the lock, so no retire slips between the check and the
@@ -274,6 +316,9 @@ func (n *Node) Apply(ctx context.Context, b Batch, s *ApplyScratch) (BatchResult
 			if r.Claimed {
 				res.Claimed = append(res.Claimed, i)
 			}
+			if n.fence != nil {
+				s.fence = append(s.fence, fenceWork{u: *u, prev: r.Prev, claimed: r.Claimed, cell: b.Updates[i].FineCell})
+			}
 			if n.pos != nil {
 				n.pos.put(posWrite{shard: uint64(u.Shard), pos: storePosition(u)})
 				if r.MovedFrom != 0 {
@@ -297,7 +342,7 @@ func (n *Node) Apply(ctx context.Context, b Batch, s *ApplyScratch) (BatchResult
 	}
 	clear(s.updates) // no references to the batch's strings between batches
 	s.exc, s.claimed = res.Exceptions, res.Claimed
-	return res, nil
+	return res
 }
 
 // maxOwnedCache bounds the ownership cache an Apply stream keeps between

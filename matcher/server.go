@@ -3,6 +3,7 @@ package matcher
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/uber/h3-go/v4"
@@ -78,4 +79,25 @@ func (s *Server) Holding(_ context.Context, req *matcherv1.HoldingRequest) (*mat
 		resp.Held[i] = &matcherv1.HoldingResponse_Held{DriverId: h.DriverID, TimestampMs: h.TimestampMs}
 	}
 	return resp, nil
+}
+
+// SyncFences implements MatcherServiceServer.
+func (s *Server) SyncFences(ctx context.Context, req *matcherv1.SyncFencesRequest) (*matcherv1.SyncFencesResponse, error) {
+	rev, n, err := s.node.SyncFences(ctx, req.GetMinRevision())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &matcherv1.SyncFencesResponse{Revision: rev, Fences: int64(n)}, nil
+}
+
+// FenceCounts implements MatcherServiceServer.
+func (s *Server) FenceCounts(_ context.Context, req *matcherv1.FenceCountsRequest) (*matcherv1.FenceCountsResponse, error) {
+	if len(req.GetFenceIds()) > MaxFenceCountIDs {
+		return nil, toStatus(fmt.Errorf("fence_ids: %d listed, at most %d: %w", len(req.GetFenceIds()), MaxFenceCountIDs, errInvalid))
+	}
+	epoch, counts, err := s.node.FenceCounts(req.GetFenceIds())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &matcherv1.FenceCountsResponse{Epoch: epoch, Counts: counts, Revision: s.node.fence.rev.Load()}, nil
 }

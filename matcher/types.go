@@ -72,6 +72,8 @@ type ApplyScratch struct {
 	// owned caches n.owns for one call's map: a batch's updates fall in
 	// few shards, and the ring lookup cost a fifth of Apply.
 	owned map[h3.Cell]bool
+	// fence holds the batch's applied updates for the fence engine.
+	fence []fenceWork
 }
 
 // Query is one nearby search over listed shards, all of which the node

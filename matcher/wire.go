@@ -150,6 +150,8 @@ func toStatus(err error) error {
 		return NotOwnerStatus(no).Err()
 	case errors.Is(err, errInvalid):
 		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, errUnavailable):
+		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):

@@ -89,6 +89,15 @@ var policy = map[string]rule{
 	geomatchv1.AdminService_SplitShard_FullMethodName:       {admins, bucketRequests},
 	geomatchv1.AdminService_MergeShard_FullMethodName:       {admins, bucketRequests},
 	geomatchv1.AdminService_Rebalance_FullMethodName:        {admins, bucketRequests},
+	geomatchv1.FenceService_PutFence_FullMethodName:         {admins, bucketRequests},
+	geomatchv1.FenceService_GetFence_FullMethodName:         {admins, bucketRequests},
+	geomatchv1.FenceService_DeleteFence_FullMethodName:      {admins, bucketRequests},
+	geomatchv1.FenceService_ListFences_FullMethodName:       {admins, bucketRequests},
+	geomatchv1.FenceService_GetFenceCounts_FullMethodName:   {admins, bucketRequests},
+	geomatchv1.EventService_Subscribe_FullMethodName:        {admins, bucketRequests},
+	geomatchv1.EventService_PutHook_FullMethodName:          {admins, bucketRequests},
+	geomatchv1.EventService_DeleteHook_FullMethodName:       {admins, bucketRequests},
+	geomatchv1.EventService_ListHooks_FullMethodName:        {admins, bucketRequests},
 }
 
 // publicPrefix starts the full name of every public method.

@@ -5,7 +5,9 @@ import (
 
 	"github.com/geomatch/geomatch/auth"
 	"github.com/geomatch/geomatch/dispatch"
+	"github.com/geomatch/geomatch/events"
 	"github.com/geomatch/geomatch/internal/defaults"
+	"github.com/geomatch/geomatch/store"
 )
 
 // Config configures a router. Zero fields take the defaults of
@@ -43,6 +45,18 @@ type Config struct {
 	// through; nil makes them FAILED_PRECONDITION (a static cluster's ring
 	// cannot change).
 	RingAdmin RingAdmin
+	// Fences is the durable store of fence definitions; nil makes the
+	// FenceService FAILED_PRECONDITION.
+	Fences store.Fences
+	// Events is the durable event log subscriptions read; nil makes
+	// Subscribe FAILED_PRECONDITION.
+	Events events.Log
+	// MaxSubscriptions bounds the event subscriptions one router serves;
+	// default 10000.
+	MaxSubscriptions int
+	// Hooks is the hook registry; nil makes the hook methods
+	// FAILED_PRECONDITION.
+	Hooks Hooks
 	// TripTimeout bounds one trip read or change in the store (GetTrip,
 	// CancelTrip, offer answers, the repair of a reconnecting driver);
 	// default 5 s.
@@ -57,6 +71,7 @@ func DefaultConfig() Config {
 		MaxDriverStreams: 500_000,
 		SlowStreamAfter:  5 * time.Second,
 		TripTimeout:      5 * time.Second,
+		MaxSubscriptions: 10_000,
 	}
 }
 
@@ -69,6 +84,7 @@ func (c *Config) fill() error {
 	f.Duration("SlowStreamAfter", &c.SlowStreamAfter, d.SlowStreamAfter)
 	f.Duration("TripTimeout", &c.TripTimeout, d.TripTimeout)
 	f.Int("MaxDriverStreams", &c.MaxDriverStreams, d.MaxDriverStreams)
+	f.Int("MaxSubscriptions", &c.MaxSubscriptions, d.MaxSubscriptions)
 	f.Fail(c.Limits.fill())
 	return f.Err("router config")
 }

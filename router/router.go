@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
 
@@ -25,8 +26,9 @@ type Router struct {
 	sessMu   sync.Mutex
 	sessions map[string]*driverSession // driver Connect streams, by driver id
 
-	limits *clientLimits // per-client rates and streams (ServerOptions)
-	tokens *tokenCache   // recently verified tokens (ServerOptions)
+	limits        *clientLimits // per-client rates and streams (ServerOptions)
+	subscriptions atomic.Int64  // open event subscriptions
+	tokens        *tokenCache   // recently verified tokens (ServerOptions)
 }
 
 // New returns a router that reaches the matchers through fc. The caller
@@ -52,6 +54,8 @@ func (r *Router) Register(s *grpc.Server) {
 	geomatchv1.RegisterDriverServiceServer(s, &driverService{r: r})
 	geomatchv1.RegisterRiderServiceServer(s, &riderService{r: r})
 	geomatchv1.RegisterAdminServiceServer(s, &adminService{r: r})
+	geomatchv1.RegisterFenceServiceServer(s, &fenceService{r: r})
+	geomatchv1.RegisterEventServiceServer(s, &eventService{r: r})
 }
 
 // Run carries offers and trip updates from the store's event bus to the

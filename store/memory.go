@@ -36,6 +36,9 @@ type Memory struct {
 	positions map[uint64]map[string]Position
 
 	events memoryBus
+
+	fenceOnce  sync.Once
+	fenceStore *memFences
 }
 
 // memTrip is a stored trip with its creation sequence.

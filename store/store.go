@@ -192,5 +192,9 @@ type Store interface {
 	Subscribe(ctx context.Context) (<-chan Event, error)
 
 	// Close releases the store's connections.
+	// Fence definitions and drivers' fence states (fences.go).
+	Fences
+	FenceStates
+
 	Close() error
 }

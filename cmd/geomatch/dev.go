@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/geomatch/geomatch/events"
+
 	"context"
 	"errors"
 	"fmt"
@@ -77,14 +79,19 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	storeName := "in-memory store"
+	var evlog events.Log
 	if st != nil {
 		defer st.Close()
 		storeName = "Redis at " + sf.addr
+		if evlog, err = cluster.EventLogFor(st, sf.prefix); err != nil {
+			return fmt.Errorf("event log: %w", err)
+		}
 	}
 	obs := mf.newObserver()
 	c, err := cluster.StartDev(cluster.DevConfig{
 		Metrics:      obs,
 		Store:        st,
+		Events:       evlog,
 		Dispatch:     dcfg,
 		RouterAddr:   *listen,
 		MatcherHost:  *matcherHost,

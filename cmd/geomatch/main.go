@@ -43,6 +43,9 @@ func commands() []command {
 		{"matcher", "run one matcher node", runMatcher},
 		{"sim", "simulate a city's drivers and riders against a cluster; KPI table, JSON and HTML report", runSim},
 		{"admin", "show and move shards of a Consul-backed cluster (status, ring, shards, move, drain, split, rebalance)", runAdmin},
+		{"fence", "create, list, count and delete geofences (put, get, list, delete, counts)", runFence},
+		{"events", "follow fence, trip and driver events as JSON lines (tail)", runEvents},
+		{"hook", "create, list and delete event hooks (put, list, delete)", runHook},
 		{"bench", "load-test a cluster (or Redis GEO / Tile38) with drivers and nearby queries", runBench},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			fmt.Fprintln(stdout, buildinfo.String())

@@ -94,6 +94,9 @@ type ownedClient struct {
 }
 
 // Close closes the store, then its client.
+// Client returns the Redis client (the event log and hooks share it).
+func (o ownedClient) Client() redis.UniversalClient { return o.client }
+
 func (o ownedClient) Close() error { return errors.Join(o.Store.Close(), o.client.Close()) }
 
 // dispatchFlags configure ride matching.

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/geomatch/geomatch/events"
+
 	"context"
 	"errors"
 	"flag"
@@ -50,6 +52,7 @@ type setupResult struct {
 	static  *membership.Local // static cluster only
 	consul  *api.Client       // Consul cluster only
 	st      store.Store       // nil without --redis
+	events  events.Log        // on the store's Redis; nil without --redis
 }
 
 // setup builds the logger, the static membership or the Consul client, and
@@ -75,8 +78,13 @@ func (c *clusterFlags) setup(ctx context.Context, stderr io.Writer) (setupResult
 			return out, err
 		}
 	}
-	out.st, err = c.store.open(ctx)
-	return out, err
+	if out.st, err = c.store.open(ctx); err != nil || out.st == nil {
+		return out, err
+	}
+	if out.events, err = cluster.EventLogFor(out.st, c.store.prefix); err != nil {
+		return out, errors.Join(fmt.Errorf("event log: %w", err), out.st.Close())
+	}
+	return out, nil
 }
 
 func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -136,7 +144,7 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	rcfg := cluster.RouterConfig{
 		Router:     router.Config{Auth: sec.keys, Limits: sec.limits},
-		Membership: src, Store: c.st, Dispatch: dispatch.DefaultConfig(),
+		Membership: src, Store: c.st, Events: c.events, KeyPrefix: cf.store.prefix, Dispatch: dispatch.DefaultConfig(),
 		ServerOptions: sec.tls.server, DialOptions: sec.tls.dial,
 		Drain: drainTimeout, Metrics: obs, Log: c.log,
 	}
@@ -219,7 +227,7 @@ func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	log := c.log.With("role", "matcher")
 	obs := mf.newObserver()
 	mcfg := cluster.MatcherConfig{
-		Node: cfg, Store: c.st, Dispatch: dcfg, ServerOptions: sec.server, DialOptions: sec.dial,
+		Node: cfg, Store: c.st, Events: c.events, Dispatch: dcfg, ServerOptions: sec.server, DialOptions: sec.dial,
 		Drain: drainTimeout, Metrics: obs, Log: log,
 	}
 	if c.static != nil {

@@ -3,6 +3,8 @@ package index
 import (
 	"fmt"
 	"strings"
+
+	"github.com/geomatch/geomatch/internal/geo"
 )
 
 // Apply applies a batch of updates in order under one writer lock and stores
@@ -83,11 +85,13 @@ func (ix *Index) apply(u *Update, now int64) Result {
 		ix.insert(e, u, status, class, now)
 		return Result{Outcome: OutcomeApplied, Claimed: true}
 	case cur.cell != u.Shard:
+		prev := e.prevOf()
 		ix.move(e, cur, u, status, class)
 		e.recv = now
 		ix.live.moveToBack(e)
-		return Result{Outcome: OutcomeApplied, MovedFrom: cur.cell, Claimed: confirms}
+		return Result{Outcome: OutcomeApplied, MovedFrom: cur.cell, Claimed: confirms, Prev: prev}
 	default:
+		prev := e.prevOf()
 		cur.mu.Lock()
 		if e.lat != u.Pos.Lat || e.lng != u.Pos.Lng || e.status != status || e.class != class {
 			p := e.point()
@@ -100,8 +104,14 @@ func (ix *Index) apply(u *Update, now int64) Result {
 		cur.mu.Unlock()
 		e.recv = now
 		ix.live.moveToBack(e)
-		return Result{Outcome: OutcomeApplied, Claimed: confirms}
+		return Result{Outcome: OutcomeApplied, Claimed: confirms, Prev: prev}
 	}
+}
+
+// prevOf returns the live entry's state before an update. Writer only
+// (the writer is the only one that changes the fields it reads).
+func (e *entry) prevOf() Prev {
+	return Prev{Live: true, Pos: geo.LatLng{Lat: e.lat, Lng: e.lng}, TimestampMs: e.ts, Status: e.status, HandedOver: e.handedOver}
 }
 
 // insert puts e, which is in no tree and no list, into the tree of u.Shard

@@ -143,7 +143,16 @@ func TestHandedOverCopyIsClaimedByTheDriversUpdate(t *testing.T) {
 			if d, _ := ix.Get("d"); d.HandedOver != tt.first.HandedOver {
 				t.Fatalf("after the first update HandedOver = %v", d.HandedOver)
 			}
-			if r := apply1(ix, tt.next); r != tt.want {
+			r := apply1(ix, tt.next)
+			wantPrev := Prev{}
+			if r.Outcome == OutcomeApplied {
+				wantPrev = Prev{Live: true, Pos: tt.first.Pos, TimestampMs: tt.first.TimestampMs, Status: StatusAvailable, HandedOver: tt.first.HandedOver}
+			}
+			if r.Prev != wantPrev {
+				t.Errorf("second update: Prev = %+v, want the first update's state", r.Prev)
+			}
+			r.Prev = Prev{}
+			if r != tt.want {
 				t.Fatalf("second update: %+v, want %+v", r, tt.want)
 			}
 			if d, _ := ix.Get("d"); d.HandedOver != tt.wantHanded {
@@ -274,6 +283,10 @@ func TestMoveBetweenShards(t *testing.T) {
 	apply1(ix, Update{ID: "d", Pos: timesSquare, TimestampMs: 1, Shard: from})
 	apply1(ix, Update{ID: "other", Pos: timesSquare, TimestampMs: 1, Shard: from})
 	r := apply1(ix, Update{ID: "d", Pos: brooklyn, TimestampMs: 2, Shard: to})
+	if r.Prev != (Prev{Live: true, Pos: timesSquare, TimestampMs: 1, Status: StatusAvailable}) {
+		t.Errorf("move: Prev = %+v, want the position in Times Square", r.Prev)
+	}
+	r.Prev = Prev{}
 	if r != (Result{Outcome: OutcomeApplied, MovedFrom: from}) {
 		t.Fatalf("move: %+v, want applied, MovedFrom %v", r, from)
 	}

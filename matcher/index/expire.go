@@ -10,11 +10,20 @@ const expireBatch = 1024
 // than TTL. It returns how many live drivers expired. Its work is
 // proportional to what it removes: both lists are ordered by time, so it
 // pops from their fronts and stops at the first entry still young enough.
-func (ix *Index) Expire() int {
+func (ix *Index) Expire() int { return ix.ExpireFunc(nil) }
+
+// ExpireFunc is Expire, calling fn (when not nil) with each driver as it
+// was when it expired, holding no lock.
+func (ix *Index) ExpireFunc(fn func(Driver)) int {
 	expired := 0
+	var gone []Driver
 	for {
-		n, done := ix.expireStep(expireBatch)
+		n, done := ix.expireStep(expireBatch, fn != nil, &gone)
 		expired += n
+		for _, d := range gone {
+			fn(d)
+		}
+		gone = gone[:0]
 		if done {
 			return expired
 		}
@@ -22,11 +31,12 @@ func (ix *Index) Expire() int {
 }
 
 // expireStep handles at most budget entries and reports whether nothing is
-// left to expire.
-func (ix *Index) expireStep(budget int) (expired int, done bool) {
+// left to expire; with keep, it appends the expired drivers to gone.
+func (ix *Index) expireStep(budget int, keep bool, gone *[]Driver) (expired int, done bool) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	defer ix.publishCounts()
+	t := ix.classes.Load()
 	now := ix.clock()
 	cutoff := now - int64(ix.cfg.TTL) // received before cutoff: older than TTL
 	for ; budget > 0; budget-- {
@@ -40,6 +50,11 @@ func (ix *Index) expireStep(budget int) (expired int, done bool) {
 		if e := ix.live.head; e != nil {
 			ix.expireSteps++
 			if e.recv < cutoff {
+				if keep {
+					if sh := e.shard.Load(); sh != nil {
+						*gone = append(*gone, ix.snapshot(e, sh, &t))
+					}
+				}
 				ix.tombstone(e, now)
 				expired++
 				continue

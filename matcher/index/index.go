@@ -252,3 +252,40 @@ func (ix *Index) clock() int64 {
 	ix.lastRecv = now
 	return now
 }
+
+// Within calls fn with a copy of every live driver of the listed shards
+// (every shard when shards is nil) whose position lies in the box
+// [minLat, maxLat] × [minLng, maxLng] (minLng ≤ maxLng; a box across the
+// antimeridian is two calls), until fn returns false. It holds one shard's
+// read lock at a time, so the drivers of different shards are not one
+// snapshot.
+func (ix *Index) Within(shards []h3.Cell, minLat, minLng, maxLat, maxLng float64, fn func(Driver) bool) {
+	var all []*shard
+	ix.shardsMu.RLock()
+	if shards == nil {
+		all = make([]*shard, 0, len(ix.shards))
+		for _, sh := range ix.shards {
+			all = append(all, sh)
+		}
+	} else {
+		for _, c := range shards {
+			if sh := ix.shards[c]; sh != nil {
+				all = append(all, sh)
+			}
+		}
+	}
+	ix.shardsMu.RUnlock()
+	t := ix.classes.Load()
+	for _, sh := range all {
+		more := true
+		sh.mu.RLock()
+		sh.tree.Search([2]float64{minLng, minLat}, [2]float64{maxLng, maxLat}, func(_, _ [2]float64, it item) bool {
+			more = fn(ix.snapshot(it.e, sh, &t))
+			return more
+		})
+		sh.mu.RUnlock()
+		if !more {
+			return
+		}
+	}
+}

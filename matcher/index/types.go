@@ -92,6 +92,18 @@ type Result struct {
 	// MovedFrom is non-zero when the update moved the driver from another
 	// shard of this node.
 	MovedFrom h3.Cell
+	// Prev is the driver's state before an applied update (Live false
+	// when the driver was not live here: new, or back from a tombstone).
+	Prev Prev
+}
+
+// Prev is a live driver's state before an update.
+type Prev struct {
+	Live        bool
+	Pos         geo.LatLng
+	TimestampMs int64
+	Status      Status
+	HandedOver  bool
 }
 
 // Filter selects the drivers a Nearby search may return.

@@ -51,6 +51,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("ActiveTrips", func(t *testing.T) { testActiveTrips(t, newStore) })
 	t.Run("Positions", func(t *testing.T) { testPositions(t, newStore) })
 	t.Run("Events", func(t *testing.T) { testEvents(t, newStore) })
+	t.Run("Fences", func(t *testing.T) { testFences(t, newStore) })
+	t.Run("FenceStates", func(t *testing.T) { testFenceStates(t, newStore) })
 }
 
 // testTimeout bounds every subtest's calls, so a hung store fails instead of

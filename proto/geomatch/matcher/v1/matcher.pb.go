@@ -89,6 +89,211 @@ func (Outcome) EnumDescriptor() ([]byte, []int) {
 	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{0}
 }
 
+type SyncFencesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MinRevision   uint64                 `protobuf:"varint,1,opt,name=min_revision,json=minRevision,proto3" json:"min_revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncFencesRequest) Reset() {
+	*x = SyncFencesRequest{}
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncFencesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncFencesRequest) ProtoMessage() {}
+
+func (x *SyncFencesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncFencesRequest.ProtoReflect.Descriptor instead.
+func (*SyncFencesRequest) Descriptor() ([]byte, []int) {
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *SyncFencesRequest) GetMinRevision() uint64 {
+	if x != nil {
+		return x.MinRevision
+	}
+	return 0
+}
+
+type SyncFencesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The fence revision the node has applied.
+	Revision uint64 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	// Fences the node holds.
+	Fences        int64 `protobuf:"varint,2,opt,name=fences,proto3" json:"fences,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncFencesResponse) Reset() {
+	*x = SyncFencesResponse{}
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncFencesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncFencesResponse) ProtoMessage() {}
+
+func (x *SyncFencesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncFencesResponse.ProtoReflect.Descriptor instead.
+func (*SyncFencesResponse) Descriptor() ([]byte, []int) {
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SyncFencesResponse) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *SyncFencesResponse) GetFences() int64 {
+	if x != nil {
+		return x.Fences
+	}
+	return 0
+}
+
+type FenceCountsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FenceIds      []string               `protobuf:"bytes,1,rep,name=fence_ids,json=fenceIds,proto3" json:"fence_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FenceCountsRequest) Reset() {
+	*x = FenceCountsRequest{}
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FenceCountsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FenceCountsRequest) ProtoMessage() {}
+
+func (x *FenceCountsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FenceCountsRequest.ProtoReflect.Descriptor instead.
+func (*FenceCountsRequest) Descriptor() ([]byte, []int) {
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *FenceCountsRequest) GetFenceIds() []string {
+	if x != nil {
+		return x.FenceIds
+	}
+	return nil
+}
+
+type FenceCountsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The node's ring epoch when it counted.
+	Epoch uint64 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// One per requested fence the node knows, in request order.
+	Counts []*v1.FenceCount `protobuf:"bytes,2,rep,name=counts,proto3" json:"counts,omitempty"`
+	// The node's fence revision.
+	Revision      uint64 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FenceCountsResponse) Reset() {
+	*x = FenceCountsResponse{}
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FenceCountsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FenceCountsResponse) ProtoMessage() {}
+
+func (x *FenceCountsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FenceCountsResponse.ProtoReflect.Descriptor instead.
+func (*FenceCountsResponse) Descriptor() ([]byte, []int) {
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *FenceCountsResponse) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *FenceCountsResponse) GetCounts() []*v1.FenceCount {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
+func (x *FenceCountsResponse) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 type RideRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Epoch uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
@@ -101,7 +306,7 @@ type RideRequest struct {
 
 func (x *RideRequest) Reset() {
 	*x = RideRequest{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[0]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -113,7 +318,7 @@ func (x *RideRequest) String() string {
 func (*RideRequest) ProtoMessage() {}
 
 func (x *RideRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[0]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -126,7 +331,7 @@ func (x *RideRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RideRequest.ProtoReflect.Descriptor instead.
 func (*RideRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{0}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RideRequest) GetEpoch() uint64 {
@@ -162,7 +367,7 @@ type RideResponse struct {
 
 func (x *RideResponse) Reset() {
 	*x = RideResponse{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[1]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -174,7 +379,7 @@ func (x *RideResponse) String() string {
 func (*RideResponse) ProtoMessage() {}
 
 func (x *RideResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[1]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -187,7 +392,7 @@ func (x *RideResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RideResponse.ProtoReflect.Descriptor instead.
 func (*RideResponse) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{1}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RideResponse) GetTrip() *v1.Trip {
@@ -222,7 +427,7 @@ type Update struct {
 
 func (x *Update) Reset() {
 	*x = Update{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[2]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -234,7 +439,7 @@ func (x *Update) String() string {
 func (*Update) ProtoMessage() {}
 
 func (x *Update) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[2]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -247,7 +452,7 @@ func (x *Update) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Update.ProtoReflect.Descriptor instead.
 func (*Update) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{2}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Update) GetDriverId() string {
@@ -311,7 +516,7 @@ type Eviction struct {
 
 func (x *Eviction) Reset() {
 	*x = Eviction{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[3]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -323,7 +528,7 @@ func (x *Eviction) String() string {
 func (*Eviction) ProtoMessage() {}
 
 func (x *Eviction) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[3]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -336,7 +541,7 @@ func (x *Eviction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Eviction.ProtoReflect.Descriptor instead.
 func (*Eviction) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{3}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Eviction) GetDriverId() string {
@@ -367,7 +572,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[4]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -379,7 +584,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[4]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -392,7 +597,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{4}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ApplyRequest) GetSeq() uint64 {
@@ -434,7 +639,7 @@ type Exception struct {
 
 func (x *Exception) Reset() {
 	*x = Exception{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[5]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -446,7 +651,7 @@ func (x *Exception) String() string {
 func (*Exception) ProtoMessage() {}
 
 func (x *Exception) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[5]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -459,7 +664,7 @@ func (x *Exception) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Exception.ProtoReflect.Descriptor instead.
 func (*Exception) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{5}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Exception) GetIndex() uint32 {
@@ -492,7 +697,7 @@ type ApplyResponse struct {
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[6]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -504,7 +709,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[6]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -517,7 +722,7 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{6}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ApplyResponse) GetSeq() uint64 {
@@ -566,7 +771,7 @@ type NearbyRequest struct {
 
 func (x *NearbyRequest) Reset() {
 	*x = NearbyRequest{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[7]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -578,7 +783,7 @@ func (x *NearbyRequest) String() string {
 func (*NearbyRequest) ProtoMessage() {}
 
 func (x *NearbyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[7]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -591,7 +796,7 @@ func (x *NearbyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NearbyRequest.ProtoReflect.Descriptor instead.
 func (*NearbyRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{7}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *NearbyRequest) GetEpoch() uint64 {
@@ -666,7 +871,7 @@ type Neighbor struct {
 
 func (x *Neighbor) Reset() {
 	*x = Neighbor{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[8]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -678,7 +883,7 @@ func (x *Neighbor) String() string {
 func (*Neighbor) ProtoMessage() {}
 
 func (x *Neighbor) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[8]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -691,7 +896,7 @@ func (x *Neighbor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Neighbor.ProtoReflect.Descriptor instead.
 func (*Neighbor) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{8}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Neighbor) GetDriverId() string {
@@ -754,7 +959,7 @@ type NearbyResponse struct {
 
 func (x *NearbyResponse) Reset() {
 	*x = NearbyResponse{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[9]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -766,7 +971,7 @@ func (x *NearbyResponse) String() string {
 func (*NearbyResponse) ProtoMessage() {}
 
 func (x *NearbyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[9]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -779,7 +984,7 @@ func (x *NearbyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NearbyResponse.ProtoReflect.Descriptor instead.
 func (*NearbyResponse) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{9}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *NearbyResponse) GetEpoch() uint64 {
@@ -810,7 +1015,7 @@ type NotOwner struct {
 
 func (x *NotOwner) Reset() {
 	*x = NotOwner{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[10]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -822,7 +1027,7 @@ func (x *NotOwner) String() string {
 func (*NotOwner) ProtoMessage() {}
 
 func (x *NotOwner) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[10]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -835,7 +1040,7 @@ func (x *NotOwner) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotOwner.ProtoReflect.Descriptor instead.
 func (*NotOwner) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{10}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *NotOwner) GetEpoch() uint64 {
@@ -867,7 +1072,7 @@ type StatsRequest struct {
 
 func (x *StatsRequest) Reset() {
 	*x = StatsRequest{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[11]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -879,7 +1084,7 @@ func (x *StatsRequest) String() string {
 func (*StatsRequest) ProtoMessage() {}
 
 func (x *StatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[11]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -892,7 +1097,7 @@ func (x *StatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsRequest.ProtoReflect.Descriptor instead.
 func (*StatsRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{11}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{15}
 }
 
 type ShardStats struct {
@@ -907,7 +1112,7 @@ type ShardStats struct {
 
 func (x *ShardStats) Reset() {
 	*x = ShardStats{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[12]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -919,7 +1124,7 @@ func (x *ShardStats) String() string {
 func (*ShardStats) ProtoMessage() {}
 
 func (x *ShardStats) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[12]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -932,7 +1137,7 @@ func (x *ShardStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardStats.ProtoReflect.Descriptor instead.
 func (*ShardStats) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{12}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ShardStats) GetCell() uint64 {
@@ -976,7 +1181,7 @@ type StatsResponse struct {
 
 func (x *StatsResponse) Reset() {
 	*x = StatsResponse{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[13]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -988,7 +1193,7 @@ func (x *StatsResponse) String() string {
 func (*StatsResponse) ProtoMessage() {}
 
 func (x *StatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[13]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1001,7 +1206,7 @@ func (x *StatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
 func (*StatsResponse) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{13}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StatsResponse) GetNodeId() string {
@@ -1051,7 +1256,7 @@ type TransferRequest struct {
 
 func (x *TransferRequest) Reset() {
 	*x = TransferRequest{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[14]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1063,7 +1268,7 @@ func (x *TransferRequest) String() string {
 func (*TransferRequest) ProtoMessage() {}
 
 func (x *TransferRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[14]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1076,7 +1281,7 @@ func (x *TransferRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferRequest.ProtoReflect.Descriptor instead.
 func (*TransferRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{14}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TransferRequest) GetEpoch() uint64 {
@@ -1122,7 +1327,7 @@ type TransferChunk struct {
 
 func (x *TransferChunk) Reset() {
 	*x = TransferChunk{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[15]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1134,7 +1339,7 @@ func (x *TransferChunk) String() string {
 func (*TransferChunk) ProtoMessage() {}
 
 func (x *TransferChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[15]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1147,7 +1352,7 @@ func (x *TransferChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferChunk.ProtoReflect.Descriptor instead.
 func (*TransferChunk) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{15}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TransferChunk) GetDrivers() []*Update {
@@ -1174,7 +1379,7 @@ type HoldingRequest struct {
 
 func (x *HoldingRequest) Reset() {
 	*x = HoldingRequest{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[16]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1186,7 +1391,7 @@ func (x *HoldingRequest) String() string {
 func (*HoldingRequest) ProtoMessage() {}
 
 func (x *HoldingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[16]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1199,7 +1404,7 @@ func (x *HoldingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HoldingRequest.ProtoReflect.Descriptor instead.
 func (*HoldingRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{16}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *HoldingRequest) GetDriverIds() []string {
@@ -1218,7 +1423,7 @@ type HoldingResponse struct {
 
 func (x *HoldingResponse) Reset() {
 	*x = HoldingResponse{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[17]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1230,7 +1435,7 @@ func (x *HoldingResponse) String() string {
 func (*HoldingResponse) ProtoMessage() {}
 
 func (x *HoldingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[17]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1243,7 +1448,7 @@ func (x *HoldingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HoldingResponse.ProtoReflect.Descriptor instead.
 func (*HoldingResponse) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{17}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *HoldingResponse) GetHeld() []*HoldingResponse_Held {
@@ -1263,7 +1468,7 @@ type HoldingResponse_Held struct {
 
 func (x *HoldingResponse_Held) Reset() {
 	*x = HoldingResponse_Held{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[18]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1275,7 +1480,7 @@ func (x *HoldingResponse_Held) String() string {
 func (*HoldingResponse_Held) ProtoMessage() {}
 
 func (x *HoldingResponse_Held) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[18]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1288,7 +1493,7 @@ func (x *HoldingResponse_Held) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HoldingResponse_Held.ProtoReflect.Descriptor instead.
 func (*HoldingResponse_Held) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{17, 0}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{21, 0}
 }
 
 func (x *HoldingResponse_Held) GetDriverId() string {
@@ -1309,7 +1514,18 @@ var File_geomatch_matcher_v1_matcher_proto protoreflect.FileDescriptor
 
 const file_geomatch_matcher_v1_matcher_proto_rawDesc = "" +
 	"\n" +
-	"!geomatch/matcher/v1/matcher.proto\x12\x13geomatch.matcher.v1\x1a\x17geomatch/v1/rider.proto\x1a\x17geomatch/v1/types.proto\"t\n" +
+	"!geomatch/matcher/v1/matcher.proto\x12\x13geomatch.matcher.v1\x1a\x17geomatch/v1/fence.proto\x1a\x17geomatch/v1/rider.proto\x1a\x17geomatch/v1/types.proto\"6\n" +
+	"\x11SyncFencesRequest\x12!\n" +
+	"\fmin_revision\x18\x01 \x01(\x04R\vminRevision\"H\n" +
+	"\x12SyncFencesResponse\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x04R\brevision\x12\x16\n" +
+	"\x06fences\x18\x02 \x01(\x03R\x06fences\"1\n" +
+	"\x12FenceCountsRequest\x12\x1b\n" +
+	"\tfence_ids\x18\x01 \x03(\tR\bfenceIds\"x\n" +
+	"\x13FenceCountsResponse\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12/\n" +
+	"\x06counts\x18\x02 \x03(\v2\x17.geomatch.v1.FenceCountR\x06counts\x12\x1a\n" +
+	"\brevision\x18\x03 \x01(\x04R\brevision\"t\n" +
 	"\vRideRequest\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x14\n" +
 	"\x05shard\x18\x02 \x01(\x04R\x05shard\x129\n" +
@@ -1404,13 +1620,16 @@ const file_geomatch_matcher_v1_matcher_proto_rawDesc = "" +
 	"\rOUTCOME_STALE\x10\x03\x12\x10\n" +
 	"\fOUTCOME_FULL\x10\x04\x12\x15\n" +
 	"\x11OUTCOME_NOT_OWNER\x10\x05\x12\x13\n" +
-	"\x0fOUTCOME_INVALID\x10\x062\xb5\x03\n" +
+	"\x0fOUTCOME_INVALID\x10\x062\xf6\x04\n" +
 	"\x0eMatcherService\x12R\n" +
 	"\x05Apply\x12!.geomatch.matcher.v1.ApplyRequest\x1a\".geomatch.matcher.v1.ApplyResponse(\x010\x01\x12Q\n" +
 	"\x06Nearby\x12\".geomatch.matcher.v1.NearbyRequest\x1a#.geomatch.matcher.v1.NearbyResponse\x12N\n" +
 	"\x05Stats\x12!.geomatch.matcher.v1.StatsRequest\x1a\".geomatch.matcher.v1.StatsResponse\x12V\n" +
 	"\bTransfer\x12$.geomatch.matcher.v1.TransferRequest\x1a\".geomatch.matcher.v1.TransferChunk0\x01\x12T\n" +
-	"\aHolding\x12#.geomatch.matcher.v1.HoldingRequest\x1a$.geomatch.matcher.v1.HoldingResponse2e\n" +
+	"\aHolding\x12#.geomatch.matcher.v1.HoldingRequest\x1a$.geomatch.matcher.v1.HoldingResponse\x12]\n" +
+	"\n" +
+	"SyncFences\x12&.geomatch.matcher.v1.SyncFencesRequest\x1a'.geomatch.matcher.v1.SyncFencesResponse\x12`\n" +
+	"\vFenceCounts\x12'.geomatch.matcher.v1.FenceCountsRequest\x1a(.geomatch.matcher.v1.FenceCountsResponse2e\n" +
 	"\x0fDispatchService\x12R\n" +
 	"\vRequestRide\x12 .geomatch.matcher.v1.RideRequest\x1a!.geomatch.matcher.v1.RideResponseBBZ@github.com/geomatch/geomatch/proto/geomatch/matcher/v1;matcherv1b\x06proto3"
 
@@ -1427,63 +1646,73 @@ func file_geomatch_matcher_v1_matcher_proto_rawDescGZIP() []byte {
 }
 
 var file_geomatch_matcher_v1_matcher_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_geomatch_matcher_v1_matcher_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_geomatch_matcher_v1_matcher_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_geomatch_matcher_v1_matcher_proto_goTypes = []any{
 	(Outcome)(0),                  // 0: geomatch.matcher.v1.Outcome
-	(*RideRequest)(nil),           // 1: geomatch.matcher.v1.RideRequest
-	(*RideResponse)(nil),          // 2: geomatch.matcher.v1.RideResponse
-	(*Update)(nil),                // 3: geomatch.matcher.v1.Update
-	(*Eviction)(nil),              // 4: geomatch.matcher.v1.Eviction
-	(*ApplyRequest)(nil),          // 5: geomatch.matcher.v1.ApplyRequest
-	(*Exception)(nil),             // 6: geomatch.matcher.v1.Exception
-	(*ApplyResponse)(nil),         // 7: geomatch.matcher.v1.ApplyResponse
-	(*NearbyRequest)(nil),         // 8: geomatch.matcher.v1.NearbyRequest
-	(*Neighbor)(nil),              // 9: geomatch.matcher.v1.Neighbor
-	(*NearbyResponse)(nil),        // 10: geomatch.matcher.v1.NearbyResponse
-	(*NotOwner)(nil),              // 11: geomatch.matcher.v1.NotOwner
-	(*StatsRequest)(nil),          // 12: geomatch.matcher.v1.StatsRequest
-	(*ShardStats)(nil),            // 13: geomatch.matcher.v1.ShardStats
-	(*StatsResponse)(nil),         // 14: geomatch.matcher.v1.StatsResponse
-	(*TransferRequest)(nil),       // 15: geomatch.matcher.v1.TransferRequest
-	(*TransferChunk)(nil),         // 16: geomatch.matcher.v1.TransferChunk
-	(*HoldingRequest)(nil),        // 17: geomatch.matcher.v1.HoldingRequest
-	(*HoldingResponse)(nil),       // 18: geomatch.matcher.v1.HoldingResponse
-	(*HoldingResponse_Held)(nil),  // 19: geomatch.matcher.v1.HoldingResponse.Held
-	(*v1.RequestRideRequest)(nil), // 20: geomatch.v1.RequestRideRequest
-	(*v1.Trip)(nil),               // 21: geomatch.v1.Trip
-	(v1.DriverStatus)(0),          // 22: geomatch.v1.DriverStatus
+	(*SyncFencesRequest)(nil),     // 1: geomatch.matcher.v1.SyncFencesRequest
+	(*SyncFencesResponse)(nil),    // 2: geomatch.matcher.v1.SyncFencesResponse
+	(*FenceCountsRequest)(nil),    // 3: geomatch.matcher.v1.FenceCountsRequest
+	(*FenceCountsResponse)(nil),   // 4: geomatch.matcher.v1.FenceCountsResponse
+	(*RideRequest)(nil),           // 5: geomatch.matcher.v1.RideRequest
+	(*RideResponse)(nil),          // 6: geomatch.matcher.v1.RideResponse
+	(*Update)(nil),                // 7: geomatch.matcher.v1.Update
+	(*Eviction)(nil),              // 8: geomatch.matcher.v1.Eviction
+	(*ApplyRequest)(nil),          // 9: geomatch.matcher.v1.ApplyRequest
+	(*Exception)(nil),             // 10: geomatch.matcher.v1.Exception
+	(*ApplyResponse)(nil),         // 11: geomatch.matcher.v1.ApplyResponse
+	(*NearbyRequest)(nil),         // 12: geomatch.matcher.v1.NearbyRequest
+	(*Neighbor)(nil),              // 13: geomatch.matcher.v1.Neighbor
+	(*NearbyResponse)(nil),        // 14: geomatch.matcher.v1.NearbyResponse
+	(*NotOwner)(nil),              // 15: geomatch.matcher.v1.NotOwner
+	(*StatsRequest)(nil),          // 16: geomatch.matcher.v1.StatsRequest
+	(*ShardStats)(nil),            // 17: geomatch.matcher.v1.ShardStats
+	(*StatsResponse)(nil),         // 18: geomatch.matcher.v1.StatsResponse
+	(*TransferRequest)(nil),       // 19: geomatch.matcher.v1.TransferRequest
+	(*TransferChunk)(nil),         // 20: geomatch.matcher.v1.TransferChunk
+	(*HoldingRequest)(nil),        // 21: geomatch.matcher.v1.HoldingRequest
+	(*HoldingResponse)(nil),       // 22: geomatch.matcher.v1.HoldingResponse
+	(*HoldingResponse_Held)(nil),  // 23: geomatch.matcher.v1.HoldingResponse.Held
+	(*v1.FenceCount)(nil),         // 24: geomatch.v1.FenceCount
+	(*v1.RequestRideRequest)(nil), // 25: geomatch.v1.RequestRideRequest
+	(*v1.Trip)(nil),               // 26: geomatch.v1.Trip
+	(v1.DriverStatus)(0),          // 27: geomatch.v1.DriverStatus
 }
 var file_geomatch_matcher_v1_matcher_proto_depIdxs = []int32{
-	20, // 0: geomatch.matcher.v1.RideRequest.request:type_name -> geomatch.v1.RequestRideRequest
-	21, // 1: geomatch.matcher.v1.RideResponse.trip:type_name -> geomatch.v1.Trip
-	22, // 2: geomatch.matcher.v1.Update.status:type_name -> geomatch.v1.DriverStatus
-	3,  // 3: geomatch.matcher.v1.ApplyRequest.updates:type_name -> geomatch.matcher.v1.Update
-	4,  // 4: geomatch.matcher.v1.ApplyRequest.evictions:type_name -> geomatch.matcher.v1.Eviction
-	0,  // 5: geomatch.matcher.v1.Exception.outcome:type_name -> geomatch.matcher.v1.Outcome
-	6,  // 6: geomatch.matcher.v1.ApplyResponse.exceptions:type_name -> geomatch.matcher.v1.Exception
-	22, // 7: geomatch.matcher.v1.NearbyRequest.status:type_name -> geomatch.v1.DriverStatus
-	22, // 8: geomatch.matcher.v1.Neighbor.status:type_name -> geomatch.v1.DriverStatus
-	9,  // 9: geomatch.matcher.v1.NearbyResponse.neighbors:type_name -> geomatch.matcher.v1.Neighbor
-	13, // 10: geomatch.matcher.v1.StatsResponse.shards:type_name -> geomatch.matcher.v1.ShardStats
-	3,  // 11: geomatch.matcher.v1.TransferChunk.drivers:type_name -> geomatch.matcher.v1.Update
-	19, // 12: geomatch.matcher.v1.HoldingResponse.held:type_name -> geomatch.matcher.v1.HoldingResponse.Held
-	5,  // 13: geomatch.matcher.v1.MatcherService.Apply:input_type -> geomatch.matcher.v1.ApplyRequest
-	8,  // 14: geomatch.matcher.v1.MatcherService.Nearby:input_type -> geomatch.matcher.v1.NearbyRequest
-	12, // 15: geomatch.matcher.v1.MatcherService.Stats:input_type -> geomatch.matcher.v1.StatsRequest
-	15, // 16: geomatch.matcher.v1.MatcherService.Transfer:input_type -> geomatch.matcher.v1.TransferRequest
-	17, // 17: geomatch.matcher.v1.MatcherService.Holding:input_type -> geomatch.matcher.v1.HoldingRequest
-	1,  // 18: geomatch.matcher.v1.DispatchService.RequestRide:input_type -> geomatch.matcher.v1.RideRequest
-	7,  // 19: geomatch.matcher.v1.MatcherService.Apply:output_type -> geomatch.matcher.v1.ApplyResponse
-	10, // 20: geomatch.matcher.v1.MatcherService.Nearby:output_type -> geomatch.matcher.v1.NearbyResponse
-	14, // 21: geomatch.matcher.v1.MatcherService.Stats:output_type -> geomatch.matcher.v1.StatsResponse
-	16, // 22: geomatch.matcher.v1.MatcherService.Transfer:output_type -> geomatch.matcher.v1.TransferChunk
-	18, // 23: geomatch.matcher.v1.MatcherService.Holding:output_type -> geomatch.matcher.v1.HoldingResponse
-	2,  // 24: geomatch.matcher.v1.DispatchService.RequestRide:output_type -> geomatch.matcher.v1.RideResponse
-	19, // [19:25] is the sub-list for method output_type
-	13, // [13:19] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	24, // 0: geomatch.matcher.v1.FenceCountsResponse.counts:type_name -> geomatch.v1.FenceCount
+	25, // 1: geomatch.matcher.v1.RideRequest.request:type_name -> geomatch.v1.RequestRideRequest
+	26, // 2: geomatch.matcher.v1.RideResponse.trip:type_name -> geomatch.v1.Trip
+	27, // 3: geomatch.matcher.v1.Update.status:type_name -> geomatch.v1.DriverStatus
+	7,  // 4: geomatch.matcher.v1.ApplyRequest.updates:type_name -> geomatch.matcher.v1.Update
+	8,  // 5: geomatch.matcher.v1.ApplyRequest.evictions:type_name -> geomatch.matcher.v1.Eviction
+	0,  // 6: geomatch.matcher.v1.Exception.outcome:type_name -> geomatch.matcher.v1.Outcome
+	10, // 7: geomatch.matcher.v1.ApplyResponse.exceptions:type_name -> geomatch.matcher.v1.Exception
+	27, // 8: geomatch.matcher.v1.NearbyRequest.status:type_name -> geomatch.v1.DriverStatus
+	27, // 9: geomatch.matcher.v1.Neighbor.status:type_name -> geomatch.v1.DriverStatus
+	13, // 10: geomatch.matcher.v1.NearbyResponse.neighbors:type_name -> geomatch.matcher.v1.Neighbor
+	17, // 11: geomatch.matcher.v1.StatsResponse.shards:type_name -> geomatch.matcher.v1.ShardStats
+	7,  // 12: geomatch.matcher.v1.TransferChunk.drivers:type_name -> geomatch.matcher.v1.Update
+	23, // 13: geomatch.matcher.v1.HoldingResponse.held:type_name -> geomatch.matcher.v1.HoldingResponse.Held
+	9,  // 14: geomatch.matcher.v1.MatcherService.Apply:input_type -> geomatch.matcher.v1.ApplyRequest
+	12, // 15: geomatch.matcher.v1.MatcherService.Nearby:input_type -> geomatch.matcher.v1.NearbyRequest
+	16, // 16: geomatch.matcher.v1.MatcherService.Stats:input_type -> geomatch.matcher.v1.StatsRequest
+	19, // 17: geomatch.matcher.v1.MatcherService.Transfer:input_type -> geomatch.matcher.v1.TransferRequest
+	21, // 18: geomatch.matcher.v1.MatcherService.Holding:input_type -> geomatch.matcher.v1.HoldingRequest
+	1,  // 19: geomatch.matcher.v1.MatcherService.SyncFences:input_type -> geomatch.matcher.v1.SyncFencesRequest
+	3,  // 20: geomatch.matcher.v1.MatcherService.FenceCounts:input_type -> geomatch.matcher.v1.FenceCountsRequest
+	5,  // 21: geomatch.matcher.v1.DispatchService.RequestRide:input_type -> geomatch.matcher.v1.RideRequest
+	11, // 22: geomatch.matcher.v1.MatcherService.Apply:output_type -> geomatch.matcher.v1.ApplyResponse
+	14, // 23: geomatch.matcher.v1.MatcherService.Nearby:output_type -> geomatch.matcher.v1.NearbyResponse
+	18, // 24: geomatch.matcher.v1.MatcherService.Stats:output_type -> geomatch.matcher.v1.StatsResponse
+	20, // 25: geomatch.matcher.v1.MatcherService.Transfer:output_type -> geomatch.matcher.v1.TransferChunk
+	22, // 26: geomatch.matcher.v1.MatcherService.Holding:output_type -> geomatch.matcher.v1.HoldingResponse
+	2,  // 27: geomatch.matcher.v1.MatcherService.SyncFences:output_type -> geomatch.matcher.v1.SyncFencesResponse
+	4,  // 28: geomatch.matcher.v1.MatcherService.FenceCounts:output_type -> geomatch.matcher.v1.FenceCountsResponse
+	6,  // 29: geomatch.matcher.v1.DispatchService.RequestRide:output_type -> geomatch.matcher.v1.RideResponse
+	22, // [22:30] is the sub-list for method output_type
+	14, // [14:22] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_geomatch_matcher_v1_matcher_proto_init() }
@@ -1497,7 +1726,7 @@ func file_geomatch_matcher_v1_matcher_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_geomatch_matcher_v1_matcher_proto_rawDesc), len(file_geomatch_matcher_v1_matcher_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   19,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -23,11 +23,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	MatcherService_Apply_FullMethodName    = "/geomatch.matcher.v1.MatcherService/Apply"
-	MatcherService_Nearby_FullMethodName   = "/geomatch.matcher.v1.MatcherService/Nearby"
-	MatcherService_Stats_FullMethodName    = "/geomatch.matcher.v1.MatcherService/Stats"
-	MatcherService_Transfer_FullMethodName = "/geomatch.matcher.v1.MatcherService/Transfer"
-	MatcherService_Holding_FullMethodName  = "/geomatch.matcher.v1.MatcherService/Holding"
+	MatcherService_Apply_FullMethodName       = "/geomatch.matcher.v1.MatcherService/Apply"
+	MatcherService_Nearby_FullMethodName      = "/geomatch.matcher.v1.MatcherService/Nearby"
+	MatcherService_Stats_FullMethodName       = "/geomatch.matcher.v1.MatcherService/Stats"
+	MatcherService_Transfer_FullMethodName    = "/geomatch.matcher.v1.MatcherService/Transfer"
+	MatcherService_Holding_FullMethodName     = "/geomatch.matcher.v1.MatcherService/Holding"
+	MatcherService_SyncFences_FullMethodName  = "/geomatch.matcher.v1.MatcherService/SyncFences"
+	MatcherService_FenceCounts_FullMethodName = "/geomatch.matcher.v1.MatcherService/FenceCounts"
 )
 
 // MatcherServiceClient is the client API for MatcherService service.
@@ -55,6 +57,13 @@ type MatcherServiceClient interface {
 	// timestamp of its copy: a node that warmed shards from the store (whose
 	// positions may be stale) drops the copies another node holds newer.
 	Holding(ctx context.Context, in *HoldingRequest, opts ...grpc.CallOption) (*HoldingResponse, error)
+	// SyncFences makes the node read fence changes from the store until it
+	// has applied at least min_revision, and reports the revision it holds:
+	// a router calls it on every node before PutFence or DeleteFence returns.
+	SyncFences(ctx context.Context, in *SyncFencesRequest, opts ...grpc.CallOption) (*SyncFencesResponse, error)
+	// FenceCounts counts the live drivers inside the listed fences among the
+	// shards the node owns.
+	FenceCounts(ctx context.Context, in *FenceCountsRequest, opts ...grpc.CallOption) (*FenceCountsResponse, error)
 }
 
 type matcherServiceClient struct {
@@ -127,6 +136,26 @@ func (c *matcherServiceClient) Holding(ctx context.Context, in *HoldingRequest, 
 	return out, nil
 }
 
+func (c *matcherServiceClient) SyncFences(ctx context.Context, in *SyncFencesRequest, opts ...grpc.CallOption) (*SyncFencesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SyncFencesResponse)
+	err := c.cc.Invoke(ctx, MatcherService_SyncFences_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *matcherServiceClient) FenceCounts(ctx context.Context, in *FenceCountsRequest, opts ...grpc.CallOption) (*FenceCountsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FenceCountsResponse)
+	err := c.cc.Invoke(ctx, MatcherService_FenceCounts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MatcherServiceServer is the server API for MatcherService service.
 // All implementations must embed UnimplementedMatcherServiceServer
 // for forward compatibility.
@@ -152,6 +181,13 @@ type MatcherServiceServer interface {
 	// timestamp of its copy: a node that warmed shards from the store (whose
 	// positions may be stale) drops the copies another node holds newer.
 	Holding(context.Context, *HoldingRequest) (*HoldingResponse, error)
+	// SyncFences makes the node read fence changes from the store until it
+	// has applied at least min_revision, and reports the revision it holds:
+	// a router calls it on every node before PutFence or DeleteFence returns.
+	SyncFences(context.Context, *SyncFencesRequest) (*SyncFencesResponse, error)
+	// FenceCounts counts the live drivers inside the listed fences among the
+	// shards the node owns.
+	FenceCounts(context.Context, *FenceCountsRequest) (*FenceCountsResponse, error)
 	mustEmbedUnimplementedMatcherServiceServer()
 }
 
@@ -176,6 +212,12 @@ func (UnimplementedMatcherServiceServer) Transfer(*TransferRequest, grpc.ServerS
 }
 func (UnimplementedMatcherServiceServer) Holding(context.Context, *HoldingRequest) (*HoldingResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Holding not implemented")
+}
+func (UnimplementedMatcherServiceServer) SyncFences(context.Context, *SyncFencesRequest) (*SyncFencesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SyncFences not implemented")
+}
+func (UnimplementedMatcherServiceServer) FenceCounts(context.Context, *FenceCountsRequest) (*FenceCountsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method FenceCounts not implemented")
 }
 func (UnimplementedMatcherServiceServer) mustEmbedUnimplementedMatcherServiceServer() {}
 func (UnimplementedMatcherServiceServer) testEmbeddedByValue()                        {}
@@ -270,6 +312,42 @@ func _MatcherService_Holding_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MatcherService_SyncFences_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SyncFencesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MatcherServiceServer).SyncFences(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MatcherService_SyncFences_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MatcherServiceServer).SyncFences(ctx, req.(*SyncFencesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MatcherService_FenceCounts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FenceCountsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MatcherServiceServer).FenceCounts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MatcherService_FenceCounts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MatcherServiceServer).FenceCounts(ctx, req.(*FenceCountsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MatcherService_ServiceDesc is the grpc.ServiceDesc for MatcherService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -288,6 +366,14 @@ var MatcherService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Holding",
 			Handler:    _MatcherService_Holding_Handler,
+		},
+		{
+			MethodName: "SyncFences",
+			Handler:    _MatcherService_SyncFences_Handler,
+		},
+		{
+			MethodName: "FenceCounts",
+			Handler:    _MatcherService_FenceCounts_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

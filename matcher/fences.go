@@ -1,0 +1,418 @@
+package matcher
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/uber/h3-go/v4"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/geomatch/geomatch/driver"
+	"github.com/geomatch/geomatch/events"
+	"github.com/geomatch/geomatch/fence"
+	"github.com/geomatch/geomatch/fence/fencev1"
+	"github.com/geomatch/geomatch/matcher/index"
+	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
+	"github.com/geomatch/geomatch/store"
+)
+
+// Fences. A node indexes every fence definition of the store (it follows
+// the store's changes, and a router makes it catch up before a PutFence
+// returns, SyncFences) and checks each update it applies against them:
+//
+//   - a driver the node held before the update: the transitions between its
+//     previous and its new position (package fence, exact);
+//   - a driver new on this node (it crossed from another node's shard, or
+//     its shard failed over here): the node has no previous position of its
+//     own, so it reads the set of fences the driver was inside from the
+//     store's fence states, which every node writes, before it acknowledges
+//     an update, whenever a driver's set changes. Enter, exit and inside
+//     follow from that set exactly; a cross needs the previous position and
+//     is not reported for that one update.
+//
+// The events of a batch are appended to the event log, and the changed
+// fence states saved, before the batch is acknowledged: an acknowledged
+// update's events are durable.
+
+// fenceEngine is a node's fence index and its position in the store's
+// changes.
+type fenceEngine struct {
+	defs   store.Fences
+	states store.FenceStates
+	log    events.Log
+
+	mu  sync.RWMutex // guards ix (the index is not safe for concurrent writes)
+	ix  *fence.Index
+	res int
+
+	syncMu sync.Mutex    // one sync at a time; guards rev's writes
+	rev    atomic.Uint64 // revision applied
+
+	appendFailures atomic.Int64 // batches whose events could not be logged
+	events         atomic.Int64 // events logged
+}
+
+// fenceSyncPage is the page size of a sync from the store.
+const fenceSyncPage = 1000
+
+// eventAppendTimeout bounds the logging of one batch's events (retries
+// included).
+const eventAppendTimeout = 5 * time.Second
+
+func newFenceEngine(defs store.Fences, states store.FenceStates, log events.Log, res int) (*fenceEngine, error) {
+	ix, err := fence.NewIndex(res)
+	if err != nil {
+		return nil, fmt.Errorf("fence index: %w", err)
+	}
+	return &fenceEngine{defs: defs, states: states, log: log, ix: ix, res: res}, nil
+}
+
+// active reports whether the node checks fences at all.
+func (fe *fenceEngine) active() bool { return fe != nil }
+
+// sync applies the store's fence changes until the node holds at least
+// minRev (or everything, with minRev 0).
+func (fe *fenceEngine) sync(ctx context.Context, minRev uint64) (uint64, error) {
+	fe.syncMu.Lock()
+	defer fe.syncMu.Unlock()
+	for {
+		ch, err := fe.defs.FenceChanges(ctx, fe.rev.Load(), fenceSyncPage)
+		if err != nil {
+			return fe.rev.Load(), fmt.Errorf("read fence changes: %w", err)
+		}
+		// Decoding and covering with cells happen before the lock, so
+		// updates are checked meanwhile against the fences held.
+		prepared := make([]*fence.Prepared, len(ch.Records))
+		for i, rec := range ch.Records {
+			if rec.Data == nil {
+				continue
+			}
+			f, err := decodeFence(rec)
+			if err != nil {
+				continue // validated when put; one that no longer decodes is dropped
+			}
+			if prepared[i], err = fence.Prepare(f, fe.res); err != nil {
+				prepared[i] = nil
+			}
+		}
+		fe.mu.Lock()
+		if ch.Reset {
+			fe.ix, _ = fence.NewIndex(fe.res) // res was accepted once
+		}
+		for i, rec := range ch.Records {
+			if prepared[i] == nil || fe.ix.PutPrepared(prepared[i]) != nil {
+				fe.ix.Delete(rec.ID)
+			}
+		}
+		fe.mu.Unlock()
+		fe.rev.Store(ch.Rev)
+		if !ch.More && ch.Rev >= minRev {
+			return ch.Rev, nil
+		}
+		if !ch.More {
+			// The store has not reached minRev yet (a read replica behind):
+			// try again shortly.
+			select {
+			case <-ctx.Done():
+				return fe.rev.Load(), ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+}
+
+func decodeFence(rec store.FenceRecord) (*fence.Fence, error) {
+	pb := &geomatchv1.Fence{}
+	if err := proto.Unmarshal(rec.Data, pb); err != nil {
+		return nil, err
+	}
+	return fencev1.Decode(pb)
+}
+
+// len returns the number of fences indexed.
+func (fe *fenceEngine) len() int {
+	fe.mu.RLock()
+	defer fe.mu.RUnlock()
+	return fe.ix.Len()
+}
+
+// fenceHit is one transition found for an update.
+type fenceHit struct {
+	f *fence.Fence
+	t fence.Transition
+}
+
+// fenceWork is what a batch leaves for the fence engine after the index
+// applied it: the updates applied, with the driver's previous state.
+type fenceWork struct {
+	u    index.Update
+	prev index.Prev
+	// claimed: the driver is new on this node; its fence set comes from
+	// the store.
+	claimed bool
+	cell    h3.Cell
+}
+
+// process checks a batch's applied updates against the fences, saves the
+// drivers' changed fence sets and logs the events, in that order.
+func (fe *fenceEngine) process(ctx context.Context, work []fenceWork, node string) error {
+	if len(work) == 0 {
+		return nil
+	}
+	var claimed []string
+	for i := range work {
+		if work[i].claimed {
+			claimed = append(claimed, work[i].u.ID)
+		}
+	}
+	var stored map[string][]string
+	if len(claimed) > 0 {
+		var err error
+		if stored, err = fe.states.FenceStates(ctx, claimed); err != nil {
+			return fmt.Errorf("read fence states of %d drivers: %w", len(claimed), err)
+		}
+	}
+	now := time.Now().UnixMilli()
+	changed := map[string][]string{}
+	var recs []events.Record
+	var hits []fenceHit
+	var before, after []string
+	fe.mu.RLock()
+	for i := range work {
+		w := &work[i]
+		hits = hits[:0]
+		before, after = before[:0], after[:0]
+		class := w.u.VehicleClass
+		fe.ix.Containing(w.u.Pos, w.cell, func(f *fence.Fence) {
+			if f.Applies(class) {
+				after = append(after, f.ID)
+			}
+		})
+		slices.Sort(after)
+		if w.claimed {
+			before = append(before, stored[w.u.ID]...)
+			slices.Sort(before)
+			hits = fe.setTransitions(before, after, hits)
+		} else if w.prev.Live {
+			fe.ix.Containing(w.prev.Pos, 0, func(f *fence.Fence) {
+				if f.Applies(class) {
+					before = append(before, f.ID)
+				}
+			})
+			slices.Sort(before)
+			fe.ix.Transitions(&w.prev.Pos, 0, w.u.Pos, w.cell, class, func(f *fence.Fence, t fence.Transition) {
+				hits = append(hits, fenceHit{f: f, t: t})
+			})
+		} else {
+			fe.ix.Transitions(nil, 0, w.u.Pos, w.cell, class, func(f *fence.Fence, t fence.Transition) {
+				hits = append(hits, fenceHit{f: f, t: t})
+			})
+		}
+		if !slices.Equal(before, after) {
+			changed[w.u.ID] = slices.Clone(after)
+		}
+		for _, h := range hits {
+			recs = append(recs, fenceRecord(w, h, now))
+		}
+	}
+	fe.mu.RUnlock()
+	if len(changed) > 0 {
+		if err := fe.states.SaveFenceStates(ctx, changed); err != nil {
+			return fmt.Errorf("save fence states of %d drivers: %w", len(changed), err)
+		}
+	}
+	if len(recs) > 0 {
+		if err := fe.log.Append(ctx, recs); err != nil {
+			return fmt.Errorf("log %d fence events: %w", len(recs), err)
+		}
+		fe.events.Add(int64(len(recs)))
+	}
+	return nil
+}
+
+// setTransitions returns the transitions between two sorted sets of fence
+// ids (a driver's fences before and after an update) that each fence
+// reports. The caller holds fe.mu.
+func (fe *fenceEngine) setTransitions(before, after []string, hits []fenceHit) []fenceHit {
+	for _, id := range before {
+		f, ok := fe.ix.Get(id)
+		if !ok {
+			continue // deleted meanwhile
+		}
+		t := fence.Exit
+		if _, in := slices.BinarySearch(after, id); in {
+			t = fence.Inside
+		}
+		if effective(f).Has(t) {
+			hits = append(hits, fenceHit{f: f, t: t})
+		}
+	}
+	for _, id := range after {
+		if _, was := slices.BinarySearch(before, id); was {
+			continue
+		}
+		if f, ok := fe.ix.Get(id); ok && effective(f).Has(fence.Enter) {
+			hits = append(hits, fenceHit{f: f, t: fence.Enter})
+		}
+	}
+	return hits
+}
+
+// effective returns the transitions f reports (zero Detect: the default).
+func effective(f *fence.Fence) fence.Detect {
+	if f.Detect == 0 {
+		return fence.DefaultDetect
+	}
+	return f.Detect
+}
+
+// fenceRecord is the log record of one transition.
+func fenceRecord(w *fenceWork, h fenceHit, now int64) events.Record {
+	detect := fencev1.DetectOfTransition(h.t)
+	id := events.EventID("fence", w.u.ID, h.f.ID, detect.String(), fmt.Sprint(w.u.TimestampMs))
+	fe := &geomatchv1.FenceEvent{
+		FenceId: h.f.ID, Set: h.f.Set, DriverId: w.u.ID, Detect: detect,
+		Position:     &geomatchv1.LatLng{Lat: w.u.Pos.Lat, Lng: w.u.Pos.Lng},
+		TimestampMs:  w.u.TimestampMs,
+		Status:       geomatchv1.DriverStatus(w.u.Status),
+		VehicleClass: w.u.VehicleClass,
+		Labels:       h.f.Labels,
+	}
+	if w.prev.Live && !w.claimed {
+		fe.Previous = &geomatchv1.LatLng{Lat: w.prev.Pos.Lat, Lng: w.prev.Pos.Lng}
+	}
+	ev := &geomatchv1.Event{EventId: id, TimeMs: now, Payload: &geomatchv1.Event_Fence{Fence: fe}}
+	data, _ := proto.Marshal(ev) // a message of known fields always encodes
+	return events.Record{ID: id, Key: w.u.ID, Kind: events.KindFence, Set: h.f.Set, FenceID: h.f.ID, TimeMs: now, Payload: data}
+}
+
+// counts counts the live drivers inside each listed fence among the
+// drivers of shards (the node's own).
+func (fe *fenceEngine) counts(ix *index.Index, shards []h3.Cell, ids []string) []*geomatchv1.FenceCount {
+	var out []*geomatchv1.FenceCount
+	for _, id := range ids {
+		fe.mu.RLock()
+		f, ok := fe.ix.Get(id)
+		fe.mu.RUnlock()
+		if !ok {
+			continue
+		}
+		c := &geomatchv1.FenceCount{FenceId: id, ByVehicleClass: map[string]int64{}}
+		b := f.Shape.Bound()
+		for _, box := range splitLng(b.MinLat, b.MinLng, b.MaxLat, b.MaxLng) {
+			ix.Within(shards, box[0], box[1], box[2], box[3], func(d index.Driver) bool {
+				if (f.VehicleClass == "" || f.VehicleClass == d.VehicleClass) && f.Shape.Contains(d.Pos) {
+					c.Inside++
+					if d.Status == driver.StatusAvailable {
+						c.Available++
+					}
+					c.ByVehicleClass[d.VehicleClass]++
+				}
+				return true
+			})
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// splitLng returns the boxes, within [-180, 180] in longitude, that a
+// bounding box with longitudes possibly beyond ±180 (a shape across the
+// antimeridian) covers.
+func splitLng(minLat, minLng, maxLat, maxLng float64) [][4]float64 {
+	if maxLng-minLng >= 360 {
+		return [][4]float64{{minLat, -180, maxLat, 180}}
+	}
+	var out [][4]float64
+	for _, shift := range []float64{-360, 0, 360} {
+		lo, hi := max(minLng+shift, -180), min(maxLng+shift, 180)
+		if lo <= hi {
+			out = append(out, [4]float64{minLat, lo, maxLat, hi})
+		}
+	}
+	return out
+}
+
+
+// followFences reads fence changes from the store every FenceSyncEvery
+// until ctx is done. Run owns it.
+func (n *Node) followFences(ctx context.Context) {
+	t := time.NewTicker(n.cfg.FenceSyncEvery)
+	defer t.Stop()
+	failing := false
+	for {
+		_, err := n.fence.sync(ctx, 0)
+		switch {
+		case err != nil && ctx.Err() == nil && !failing:
+			n.log.Warn("fence definitions: cannot read the store; checking updates against the fences held", "err", err)
+			failing = true
+		case err == nil && failing:
+			n.log.Info("fence definitions: reading the store again")
+			failing = false
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// processFences runs the fence engine on a batch's applied updates,
+// retrying a failing store within eventAppendTimeout. A batch whose events
+// cannot be logged is counted and logged: its updates stay applied.
+func (n *Node) processFences(ctx context.Context, work []fenceWork) {
+	ctx, cancel := context.WithTimeout(ctx, eventAppendTimeout)
+	defer cancel()
+	delay := 10 * time.Millisecond
+	for {
+		err := n.fence.process(ctx, work, n.cfg.NodeID)
+		if err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			k := n.fence.appendFailures.Add(1)
+			n.log.Error("fence events of a batch could not be logged", "updates", len(work), "err", err, "failed_batches_total", k)
+			return
+		case <-time.After(delay):
+			delay = min(2*delay, 500*time.Millisecond)
+		}
+	}
+}
+
+// SyncFences reads fence changes from the store until the node holds
+// revision minRev, and returns the revision and the number of fences it
+// holds.
+func (n *Node) SyncFences(ctx context.Context, minRev uint64) (uint64, int, error) {
+	if n.fence == nil {
+		return 0, 0, fmt.Errorf("matcher %s runs without fences (no store or event log): %w", n.cfg.NodeID, errUnavailable)
+	}
+	rev, err := n.fence.sync(ctx, minRev)
+	if err != nil {
+		return rev, n.fence.len(), fmt.Errorf("%w: %w", err, errUnavailable)
+	}
+	return rev, n.fence.len(), nil
+}
+
+// FenceCounts counts the live drivers inside the listed fences among the
+// shards the node owns, and returns the node's epoch.
+func (n *Node) FenceCounts(ids []string) (uint64, []*geomatchv1.FenceCount, error) {
+	if n.fence == nil {
+		return 0, nil, fmt.Errorf("matcher %s runs without fences (no store or event log): %w", n.cfg.NodeID, errUnavailable)
+	}
+	n.ho.ring.RLock()
+	defer n.ho.ring.RUnlock()
+	m, _ := n.src.Current()
+	var owned []h3.Cell
+	for _, st := range n.ix.Shards() {
+		if n.owns(m, st.Shard) {
+			owned = append(owned, st.Shard)
+		}
+	}
+	return m.Epoch(), n.fence.counts(n.ix, owned, ids), nil
+}

@@ -1,0 +1,178 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// memFences is the in-memory fence store of Memory.
+type memFences struct {
+	mu      sync.Mutex
+	byID    map[string]FenceRecord
+	rev     uint64
+	dead    map[string]uint64 // deleted id → revision, bounded
+	floor   uint64            // highest revision of a forgotten deletion
+	states  map[string][]string
+	maxSize int
+}
+
+func (m *Memory) fences() *memFences {
+	m.fenceOnce.Do(func() {
+		m.fenceStore = &memFences{byID: map[string]FenceRecord{}, dead: map[string]uint64{}, states: map[string][]string{}, maxSize: DefaultMaxFences}
+	})
+	return m.fenceStore
+}
+
+// DefaultMaxFences bounds the fences a store holds.
+const DefaultMaxFences = 1_000_000
+
+// PutFence implements Fences.
+func (m *Memory) PutFence(_ context.Context, rec FenceRecord) (FenceRecord, error) {
+	f := m.fences()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.byID[rec.ID]; !ok && len(f.byID) >= f.maxSize {
+		return FenceRecord{}, ErrFenceLimit
+	}
+	f.rev++
+	rec.Rev = f.rev
+	rec.Data = slices.Clone(rec.Data)
+	f.byID[rec.ID] = rec
+	delete(f.dead, rec.ID)
+	return rec, nil
+}
+
+// DeleteFence implements Fences.
+func (m *Memory) DeleteFence(_ context.Context, id string) (uint64, error) {
+	f := m.fences()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.byID[id]; !ok {
+		return 0, ErrNotFound
+	}
+	delete(f.byID, id)
+	f.rev++
+	f.dead[id] = f.rev
+	if len(f.dead) > MaxFenceTombstones {
+		// Forget the oldest deletion.
+		oldest, orev := "", uint64(0)
+		for d, r := range f.dead {
+			if oldest == "" || r < orev {
+				oldest, orev = d, r
+			}
+		}
+		delete(f.dead, oldest)
+		f.floor = max(f.floor, orev)
+	}
+	return f.rev, nil
+}
+
+// Fence implements Fences.
+func (m *Memory) Fence(_ context.Context, id string) (FenceRecord, error) {
+	f := m.fences()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	rec, ok := f.byID[id]
+	if !ok {
+		return FenceRecord{}, ErrNotFound
+	}
+	return rec, nil
+}
+
+// ListFences implements Fences.
+func (m *Memory) ListFences(_ context.Context, set, after string, limit int) ([]FenceRecord, error) {
+	f := m.fences()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []FenceRecord
+	for id, rec := range f.byID {
+		if id > after && (set == "" || rec.Set == set) {
+			out = append(out, rec)
+		}
+	}
+	slices.SortFunc(out, func(a, b FenceRecord) int { return strings.Compare(a.ID, b.ID) })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// CountFences implements Fences.
+func (m *Memory) CountFences(context.Context) (int, error) {
+	f := m.fences()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.byID), nil
+}
+
+// FenceChanges implements Fences.
+func (m *Memory) FenceChanges(_ context.Context, since uint64, limit int) (FenceChanges, error) {
+	f := m.fences()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := FenceChanges{Reset: since < f.floor}
+	if out.Reset {
+		since = 0
+	}
+	var recs []FenceRecord
+	for _, rec := range f.byID {
+		if rec.Rev > since {
+			recs = append(recs, rec)
+		}
+	}
+	if since > 0 {
+		for id, r := range f.dead {
+			if r > since {
+				recs = append(recs, FenceRecord{ID: id, Rev: r})
+			}
+		}
+	}
+	slices.SortFunc(recs, func(a, b FenceRecord) int { return cmp.Compare(a.Rev, b.Rev) })
+	if len(recs) > limit {
+		recs, out.More = recs[:limit], true
+	}
+	out.Records = recs
+	out.Rev = since
+	if len(recs) > 0 {
+		out.Rev = recs[len(recs)-1].Rev
+	}
+	if !out.More && !out.Reset {
+		out.Rev = max(out.Rev, f.rev)
+	}
+	if out.Reset && !out.More {
+		out.Rev = f.rev
+	}
+	return out, nil
+}
+
+// FenceStates implements FenceStates.
+func (m *Memory) FenceStates(_ context.Context, driverIDs []string) (map[string][]string, error) {
+	f := m.fences()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[string][]string)
+	for _, id := range driverIDs {
+		if s, ok := f.states[id]; ok {
+			out[id] = s
+		}
+	}
+	return out, nil
+}
+
+// SaveFenceStates implements FenceStates.
+func (m *Memory) SaveFenceStates(_ context.Context, states map[string][]string) error {
+	f := m.fences()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for id, s := range states {
+		if len(s) == 0 {
+			delete(f.states, id)
+		} else {
+			f.states[id] = slices.Clone(s)
+		}
+	}
+	return nil
+}
