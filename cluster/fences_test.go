@@ -155,7 +155,25 @@ func TestFenceEventsMatchABruteForceOracle(t *testing.T) {
 			mu.Unlock()
 		}
 	}()
-	time.Sleep(200 * time.Millisecond) // the subscription starts at the log's head
+	lifeSub, err := geomatchv1.NewEventServiceClient(conn).Subscribe(ctx, &geomatchv1.SubscribeRequest{Kinds: []geomatchv1.EventKind{geomatchv1.EventKind_EVENT_KIND_DRIVER}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	online := map[string]int{}
+	go func() {
+		for {
+			ev, err := lifeSub.Recv()
+			if err != nil {
+				return
+			}
+			if d := ev.GetDriver(); d.GetLifecycle() == geomatchv1.DriverLifecycle_DRIVER_LIFECYCLE_ONLINE {
+				mu.Lock()
+				online[d.GetDriverId()]++
+				mu.Unlock()
+			}
+		}
+	}()
+	time.Sleep(200 * time.Millisecond) // the subscriptions start at the log's head
 
 	o := newOracle(t, defs)
 	drivers := geomatchv1.NewDriverServiceClient(conn)
@@ -230,6 +248,12 @@ func TestFenceEventsMatchABruteForceOracle(t *testing.T) {
 		}
 		if n > 1 {
 			dup = append(dup, k)
+		}
+	}
+	for i := range nDrivers {
+		if id := fmt.Sprintf("d%03d", i); online[id] != 1 {
+			t.Errorf("driver %s went online %d times, want once (it crossed nodes and shards, and a node was drained)", id, online[id])
+			break
 		}
 	}
 	mu.Unlock()

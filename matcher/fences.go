@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/geomatch/geomatch/events"
 	"github.com/geomatch/geomatch/fence"
 	"github.com/geomatch/geomatch/fence/fencev1"
+	"github.com/geomatch/geomatch/internal/geo"
 	"github.com/geomatch/geomatch/matcher/index"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 	"github.com/geomatch/geomatch/store"
@@ -194,7 +196,11 @@ func (fe *fenceEngine) process(ctx context.Context, work []fenceWork, node strin
 		})
 		slices.Sort(after)
 		if w.claimed {
-			before = append(before, stored[w.u.ID]...)
+			for _, id := range stored[w.u.ID] {
+				if id != onlineMarker {
+					before = append(before, id)
+				}
+			}
 			slices.Sort(before)
 			hits = fe.setTransitions(before, after, hits)
 		} else if w.prev.Live {
@@ -212,8 +218,23 @@ func (fe *fenceEngine) process(ctx context.Context, work []fenceWork, node strin
 				hits = append(hits, fenceHit{f: f, t: t})
 			})
 		}
+		// The online marker sorts before every fence id.
+		wasOnline := wasOnline(w, stored)
+		nowOnline := nowStatus(w) != driver.StatusOffline
+		if wasOnline {
+			before = slices.Insert(before, 0, onlineMarker)
+		}
+		if nowOnline {
+			after = slices.Insert(after, 0, onlineMarker)
+		}
 		if !slices.Equal(before, after) {
 			changed[w.u.ID] = slices.Clone(after)
+		}
+		switch {
+		case nowOnline && !wasOnline:
+			recs = append(recs, lifecycleRecord(w.u.ID, geomatchv1.DriverLifecycle_DRIVER_LIFECYCLE_ONLINE, w.u.Pos, w.u.TimestampMs, w.u.VehicleClass, now))
+		case wasOnline && !nowOnline:
+			recs = append(recs, lifecycleRecord(w.u.ID, geomatchv1.DriverLifecycle_DRIVER_LIFECYCLE_OFFLINE, w.u.Pos, w.u.TimestampMs, w.u.VehicleClass, now))
 		}
 		for _, h := range hits {
 			recs = append(recs, fenceRecord(w, h, now))
@@ -239,6 +260,9 @@ func (fe *fenceEngine) process(ctx context.Context, work []fenceWork, node strin
 // reports. The caller holds fe.mu.
 func (fe *fenceEngine) setTransitions(before, after []string, hits []fenceHit) []fenceHit {
 	for _, id := range before {
+		if id == onlineMarker {
+			continue
+		}
 		f, ok := fe.ix.Get(id)
 		if !ok {
 			continue // deleted meanwhile
@@ -252,7 +276,7 @@ func (fe *fenceEngine) setTransitions(before, after []string, hits []fenceHit) [
 		}
 	}
 	for _, id := range after {
-		if _, was := slices.BinarySearch(before, id); was {
+		if _, was := slices.BinarySearch(before, id); was || id == onlineMarker {
 			continue
 		}
 		if f, ok := fe.ix.Get(id); ok && effective(f).Has(fence.Enter) {
@@ -268,6 +292,70 @@ func effective(f *fence.Fence) fence.Detect {
 		return fence.DefaultDetect
 	}
 	return f.Detect
+}
+
+// onlineMarker, in a driver's stored fence state, says the driver is
+// online (it cannot be a fence id: "!" is not in their alphabet).
+const onlineMarker = "!online"
+
+// wasOnline reports whether the driver was online before the update: by
+// its previous status when the node held it, by its stored state when it
+// is new on the node.
+func wasOnline(w *fenceWork, stored map[string][]string) bool {
+	switch {
+	case w.claimed:
+		return slices.Contains(stored[w.u.ID], onlineMarker)
+	case w.prev.Live:
+		return w.prev.Status != driver.StatusOffline
+	}
+	return false
+}
+
+// nowStatus is the driver's status after the update (as the index applies
+// it: an unspecified status keeps the previous one, or is available).
+func nowStatus(w *fenceWork) driver.Status {
+	switch {
+	case w.u.Status != driver.StatusUnspecified:
+		return w.u.Status
+	case w.prev.Live:
+		return w.prev.Status
+	}
+	return driver.StatusAvailable
+}
+
+// lifecycleRecord is the log record of a driver going online, offline or
+// silent (the update's or the last timestamp makes the id).
+func lifecycleRecord(id string, l geomatchv1.DriverLifecycle, p geo.LatLng, ts int64, class string, now int64) events.Record {
+	eid := events.EventID("driver", id, l.String(), strconv.FormatInt(ts, 10))
+	ev := &geomatchv1.Event{EventId: eid, TimeMs: now, Payload: &geomatchv1.Event_Driver{Driver: &geomatchv1.DriverLifecycleEvent{
+		DriverId: id, Lifecycle: l, Position: &geomatchv1.LatLng{Lat: p.Lat, Lng: p.Lng}, TimestampMs: ts, VehicleClass: class,
+	}}}
+	data, _ := proto.Marshal(ev) // known fields always encode
+	return events.Record{ID: eid, Key: id, Kind: events.KindDriver, TimeMs: now, Payload: data}
+}
+
+// expired logs the expiry of drivers of shards the node owns and forgets
+// their fence states: a driver that comes back is online again and enters
+// the fences it is in.
+func (fe *fenceEngine) expired(ctx context.Context, gone []index.Driver) error {
+	if len(gone) == 0 {
+		return nil
+	}
+	now := time.Now().UnixMilli()
+	recs := make([]events.Record, 0, len(gone))
+	states := make(map[string][]string, len(gone))
+	for _, d := range gone {
+		recs = append(recs, lifecycleRecord(d.ID, geomatchv1.DriverLifecycle_DRIVER_LIFECYCLE_EXPIRED, d.Pos, d.TimestampMs, d.VehicleClass, now))
+		states[d.ID] = nil
+	}
+	if err := fe.states.SaveFenceStates(ctx, states); err != nil {
+		return fmt.Errorf("forget fence states of %d expired drivers: %w", len(gone), err)
+	}
+	if err := fe.log.Append(ctx, recs); err != nil {
+		return fmt.Errorf("log %d expiries: %w", len(recs), err)
+	}
+	fe.events.Add(int64(len(recs)))
+	return nil
 }
 
 // fenceRecord is the log record of one transition.
@@ -336,7 +424,6 @@ func splitLng(minLat, minLng, maxLat, maxLng float64) [][4]float64 {
 	}
 	return out
 }
-
 
 // followFences reads fence changes from the store every FenceSyncEvery
 // until ctx is done. Run owns it.
@@ -416,3 +503,31 @@ func (n *Node) FenceCounts(ids []string) (uint64, []*geomatchv1.FenceCount, erro
 	}
 	return m.Epoch(), n.fence.counts(n.ix, owned, ids), nil
 }
+
+// expire expires silent drivers; with fences on, it logs the expiry of
+// those of shards the node owns (a copy of a driver that crossed to
+// another node is not an expiry) and forgets their fence states.
+func (n *Node) expire(ctx context.Context) int {
+	if n.fence == nil {
+		return n.ix.Expire()
+	}
+	m, _ := n.src.Current()
+	var gone []index.Driver
+	k := n.ix.ExpireFunc(func(d index.Driver) {
+		if n.owns(m, d.Shard) && len(gone) < maxExpiryEvents {
+			gone = append(gone, d)
+		}
+	})
+	if len(gone) > 0 {
+		ctx, cancel := context.WithTimeout(ctx, eventAppendTimeout)
+		defer cancel()
+		if err := n.fence.expired(ctx, gone); err != nil {
+			n.log.Error("expiry events could not be logged", "drivers", len(gone), "err", err)
+		}
+	}
+	return k
+}
+
+// maxExpiryEvents bounds the expiries one tick logs (a node back from a
+// long pause expires everyone at once).
+const maxExpiryEvents = 100_000

@@ -187,7 +187,7 @@ func (n *Node) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case now := <-tick.C:
-			if k := n.ix.Expire(); k > 0 {
+			if k := n.expire(ctx); k > 0 {
 				n.log.Debug("expired silent drivers", "count", k)
 			}
 			n.expireRetired(now)

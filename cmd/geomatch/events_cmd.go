@@ -95,17 +95,17 @@ type filterFlags struct {
 }
 
 func (f *filterFlags) register(fs *flag.FlagSet) {
-	fs.Var(&f.sets, "set", "fence events of this `set` only (repeatable; trip and driver events have no set and pass)")
-	fs.Var(&f.fences, "fence", "fence events of this fence `ID` only (repeatable)")
-	fs.Var(&f.kinds, "kind", "events of this kind only, `fence|trip|driver` (repeatable; default every kind)")
+	fs.Var(&f.sets, "set", "fence events of set `S` only (repeatable; trip and driver events have no set and pass)")
+	fs.Var(&f.fences, "fence", "fence events of fence `ID` only (repeatable)")
+	fs.Var(&f.kinds, "kind", "events of these kinds only, any of `fence,trip,driver` (repeatable; default every kind)")
 	fs.BoolVar(&f.fromOldest, "from-oldest", false, "with no cursor, start at the oldest event retained instead of the newest")
 }
 
 func eventsTail(fs *flag.FlagSet) apiRun {
 	var filter filterFlags
 	filter.register(fs)
-	after := fs.String("after", "", "resume after this `cursor` (an event's \"cursor\")")
-	cursorFile := fs.String("cursor-file", "", "`path` of a file that keeps the last cursor printed (rewritten about every second and on exit); read at start when --after is not given, so a restarted tail resumes")
+	after := fs.String("after", "", "resume after `CURSOR` (an event's \"cursor\" field)")
+	cursorFile := fs.String("cursor-file", "", "`PATH` of a file that keeps the last cursor printed (rewritten about every second and on exit); read at start when --after is not given, so a restarted tail resumes")
 	maxEvents := fs.Int("max", 0, "exit after `N` events (0: follow until interrupted)")
 	return func(ctx context.Context, c *apiClient, args []string) error {
 		if len(args) > 0 {

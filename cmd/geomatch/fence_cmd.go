@@ -62,7 +62,7 @@ type apiFlags struct {
 }
 
 func (a *apiFlags) register(fs *flag.FlagSet, unary bool) {
-	fs.StringVar(&a.target, "target", defaultTarget, "a router's public API `address`")
+	fs.StringVar(&a.target, "target", defaultTarget, "a router's public API address, `HOST:PORT`")
 	a.sec.register(fs)
 	if unary {
 		fs.BoolVar(&a.json, "json", false, "machine-readable output (protojson)")
@@ -106,12 +106,14 @@ func (g *apiGroup) run(ctx context.Context, args []string, stdout, stderr io.Wri
 	var ignored apiFlags
 	top := flag.NewFlagSet("geomatch "+g.name, flag.ContinueOnError)
 	top.SetOutput(stderr)
-	top.Usage = func() { g.usage(stderr) }
+	top.Usage = func() {} // the flag package prints why; the usage is below
 	ignored.register(top, g.unary)
 	if err := top.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			g.usage(stdout)
 			return err
 		}
+		fmt.Fprintf(stderr, "Run 'geomatch %s --help' for usage.\n", g.name)
 		return errUsage
 	}
 	rest := top.Args()
@@ -138,9 +140,14 @@ func (g *apiGroup) run(ctx context.Context, args []string, stdout, stderr io.Wri
 	c := &apiClient{out: stdout, errOut: stderr, stdin: os.Stdin}
 	c.register(fs, g.unary)
 	runSub := cmd.setup(fs)
-	fs.Usage = func() { g.commandUsage(stderr, cmd) }
+	fs.Usage = func() {}
 	pos, err := parseInterleaved(fs, append(slices.Clone(before), rest[1:]...))
-	if err != nil {
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		g.commandUsage(stdout, cmd)
+		return err
+	case err != nil:
+		g.shortUsage(stderr, cmd)
 		return err
 	}
 	if err := fillFromEnv(fs); err != nil {
@@ -150,8 +157,8 @@ func (g *apiGroup) run(ctx context.Context, args []string, stdout, stderr io.Wri
 	err = runSub(ctx, c, pos)
 	var ue *usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(stderr, "geomatch %s %s: %s\nUsage: geomatch %s %s %s\nRun 'geomatch %s %s --help' for its flags.\n",
-			g.name, cmd.name, ue.msg, g.name, cmd.name, cmd.args, g.name, cmd.name)
+		fmt.Fprintf(stderr, "geomatch %s %s: %s\n", g.name, cmd.name, ue.msg)
+		g.shortUsage(stderr, cmd)
 		return errUsage
 	}
 	return err
@@ -179,6 +186,11 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+}
+
+// shortUsage is the reminder printed under a refused command line.
+func (g *apiGroup) shortUsage(w io.Writer, c *apiCommand) {
+	fmt.Fprintf(w, "Usage: geomatch %s %s %s\nRun 'geomatch %s %s --help' for its flags.\n", g.name, c.name, c.args, g.name, c.name)
 }
 
 // usage lists the group's commands, their flags and the shared flags.
@@ -490,15 +502,15 @@ func (c *apiClient) fences() (geomatchv1.FenceServiceClient, error) {
 }
 
 func fencePut(fs *flag.FlagSet) apiRun {
-	set := fs.String("set", "", "the `set` the fence belongs to (server default: \"default\")")
-	geojson := fs.String("geojson", "", "`FILE` (- for stdin) holding a GeoJSON Polygon or MultiPolygon, or a Feature of one")
+	set := fs.String("set", "", "the set `S` the fence belongs to (server default: \"default\")")
+	geojson := fs.String("geojson", "", "a GeoJSON Polygon or MultiPolygon, or a Feature of one, read from `FILE` (- for stdin)")
 	var circle circleFlag
-	fs.Var(&circle, "circle", "a disc: center and radius in meters, `LAT,LNG,RADIUS_M`")
+	fs.Var(&circle, "circle", "a disc: its center's latitude and longitude and its radius in meters, `LAT,LNG,RADIUS_M`")
 	var detect detectFlag
-	fs.Var(&detect, "detect", "the events the fence reports, `enter,exit,inside,cross` (default enter,exit)")
-	class := fs.String("vehicle-class", "", "watch only drivers of this vehicle `class`")
+	fs.Var(&detect, "detect", "the events the fence reports, any of `enter,exit,inside,cross` (repeatable; default enter,exit)")
+	class := fs.String("vehicle-class", "", "watch only drivers of the vehicle class `CLASS`")
 	var labels pairsFlag
-	fs.Var(&labels, "label", "a `key=value` label copied into the fence's events (repeatable)")
+	fs.Var(&labels, "label", "a label `KEY=VALUE` copied into the fence's events (repeatable)")
 	return func(ctx context.Context, c *apiClient, args []string) error {
 		id, err := needID(args, "ID (the fence's id: letters, digits and -_.:/@)")
 		if err != nil {
@@ -668,9 +680,9 @@ func fenceDelete(*flag.FlagSet) apiRun {
 }
 
 func fenceList(fs *flag.FlagSet) apiRun {
-	set := fs.String("set", "", "only this `set`'s fences (default every set)")
-	pageSize := fs.Int("page-size", 0, "fences per page, 1..1000 (default the server's, 100)")
-	pageToken := fs.String("page-token", "", "start at this `token`, a previous page's next_page_token")
+	set := fs.String("set", "", "only the fences of set `S` (default every set)")
+	pageSize := fs.Int("page-size", 0, "`N` fences per page, 1..1000 (default the server's, 100)")
+	pageToken := fs.String("page-token", "", "start at `TOKEN`, a previous page's next_page_token")
 	all := fs.Bool("all", false, "follow next_page_token to the last page")
 	return func(ctx context.Context, c *apiClient, args []string) error {
 		if len(args) > 0 {
@@ -727,7 +739,7 @@ func fenceList(fs *flag.FlagSet) apiRun {
 }
 
 func fenceCounts(fs *flag.FlagSet) apiRun {
-	set := fs.String("set", "", "count every fence of this `set`")
+	set := fs.String("set", "", "count every fence of set `S`")
 	return func(ctx context.Context, c *apiClient, args []string) error {
 		switch {
 		case *set == "" && len(args) == 0:

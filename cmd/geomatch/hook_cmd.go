@@ -46,8 +46,8 @@ func hookPut(fs *flag.FlagSet) apiRun {
 	var filter filterFlags
 	filter.register(fs)
 	var headers pairsFlag
-	fs.Var(&headers, "header", "an extra HTTP header of a webhook's requests, `name=value` (repeatable)")
-	secret := fs.String("secret", "", "HMAC-SHA256 `key` that signs webhook requests (default: the router generates one; prefer the environment twin)")
+	fs.Var(&headers, "header", "an extra HTTP header `NAME=VALUE` of a webhook's requests (repeatable)")
+	secret := fs.String("secret", "", "HMAC-SHA256 `KEY` that signs webhook requests (default: the router generates one; prefer the environment twin)")
 	return func(ctx context.Context, c *apiClient, args []string) error {
 		switch len(args) {
 		case 0:
