@@ -22,7 +22,7 @@ import (
 type Index struct {
 	res   int
 	byID  map[string]*record
-	cells map[h3.Cell][]entry
+	cells map[h3.Cell]*cellList
 	// levels[r] counts interior entries at resolution r < res; lookups
 	// only visit ancestors at resolutions that have some.
 	levels [maxRes + 1]int
@@ -42,15 +42,69 @@ type record struct {
 	poly     *Polygon
 	circ     *Circle
 	bound    Rect
-	boundary []h3.Cell // cells at the index resolution
-	interior []h3.Cell // cells at the index resolution or coarser
+	cells    []h3.Cell // where the fence has entries
+	// Set by Prepare, dropped once in an index.
+	boundary []boundaryCell
+	interior []h3.Cell
 }
 
-// entry is a fence in a cell's list: an interior entry needs no geometry,
-// a boundary one the exact test.
+// boundaryCell is a cell at the index resolution where the fence's
+// boundary may pass, with its micro grid and the fence's masks on it.
+type boundaryCell struct {
+	cell    h3.Cell
+	box     microBox
+	in, out uint64
+}
+
+// cellList is the entries of one cell. box is the cell's micro grid (not
+// ok for cells coarser than the index resolution).
+type cellList struct {
+	box     microBox
+	entries []entry
+}
+
+// entry is a fence in a cell's list, with the micro cells wholly inside
+// (in) and wholly outside (out) the fence; in == microAllIn for a cell
+// wholly inside, which needs no geometry.
 type entry struct {
-	rec      *record
-	boundary bool
+	rec     *record
+	in, out uint64
+	// Copies of the fence's, so that skipping it needs no pointer chase.
+	detect   Detect
+	hasClass bool
+}
+
+// skip reports whether the entry's fence ignores a driver of class for
+// the transitions of want.
+func (e *entry) skip(want Detect, class string) bool {
+	return e.detect&want == 0 || (e.hasClass && e.rec.class != class)
+}
+
+// side tells whether the micro cell k (-1: unknown) of a position is
+// inside the entry's fence (1), outside (0) or mixed (-1).
+func (e *entry) side(k int) int {
+	switch {
+	case e.in == microAllIn:
+		return 1
+	case k < 0:
+		return -1
+	case e.in&(1<<k) != 0:
+		return 1
+	case e.out&(1<<k) != 0:
+		return 0
+	}
+	return -1
+}
+
+// holds tells whether the entry's fence holds q, whose micro cell is k.
+func (e *entry) holds(q *probe, k int) bool {
+	switch e.side(k) {
+	case 1:
+		return true
+	case 0:
+		return false
+	}
+	return e.rec.contains(q)
 }
 
 // contains is the exact test of the record's shape.
@@ -72,7 +126,7 @@ func NewIndex(res int) (*Index, error) {
 	return &Index{
 		res:   res,
 		byID:  make(map[string]*record),
-		cells: make(map[h3.Cell][]entry),
+		cells: make(map[h3.Cell]*cellList),
 		sets:  make(map[string][]string),
 	}, nil
 }
@@ -116,7 +170,19 @@ func Prepare(f *Fence, res int) (*Prepared, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fence %q: %w", f.ID, err)
 	}
-	rec.boundary, rec.interior = b, in
+	rec.interior = in
+	bcs := make([]boundaryCell, len(b))
+	for i, c := range b {
+		bcs[i] = boundaryCell{cell: c, box: newMicroBox(c, res)}
+	}
+	classifyCells(f.Shape, bcs)
+	// A cell whose box is wholly outside holds no point of the fence.
+	rec.boundary = slices.DeleteFunc(bcs, func(bc boundaryCell) bool { return bc.out == microAllIn })
+	rec.cells = make([]h3.Cell, 0, len(rec.boundary)+len(in))
+	for _, bc := range rec.boundary {
+		rec.cells = append(rec.cells, bc.cell)
+	}
+	rec.cells = append(rec.cells, in...)
 	return &Prepared{res: res, rec: rec}, nil
 }
 
@@ -146,6 +212,7 @@ func (ix *Index) PutPrepared(p *Prepared) error {
 	// A copy, so that putting the same Prepared twice stays consistent.
 	rec := *p.rec
 	ix.insert(&rec)
+	rec.boundary, rec.interior = nil, nil // only needed to insert
 	return nil
 }
 
@@ -202,11 +269,16 @@ func (ix *Index) insert(rec *record) {
 	ix.byID[id] = rec
 	ix.ids = insertSorted(ix.ids, id)
 	ix.sets[rec.f.Set] = insertSorted(ix.sets[rec.f.Set], id)
-	for _, c := range rec.boundary {
-		ix.cells[c] = append(ix.cells[c], entry{rec: rec, boundary: true})
+	for _, bc := range rec.boundary {
+		l := ix.list(bc.cell)
+		if !l.box.ok {
+			l.box = bc.box
+		}
+		l.entries = append(l.entries, entry{rec: rec, in: bc.in, out: bc.out, detect: rec.detect, hasClass: rec.class != ""})
 	}
 	for _, c := range rec.interior {
-		ix.cells[c] = append(ix.cells[c], entry{rec: rec})
+		l := ix.list(c)
+		l.entries = append(l.entries, entry{rec: rec, in: microAllIn, detect: rec.detect, hasClass: rec.class != ""})
 		if r := cellRes(c); r < ix.res {
 			ix.levels[r]++
 		}
@@ -228,10 +300,7 @@ func (ix *Index) remove(rec *record) {
 	} else {
 		delete(ix.sets, rec.f.Set)
 	}
-	for _, c := range rec.boundary {
-		ix.removeEntry(c, rec)
-	}
-	for _, c := range rec.interior {
+	for _, c := range rec.cells {
 		ix.removeEntry(c, rec)
 		if r := cellRes(c); r < ix.res {
 			ix.levels[r]--
@@ -245,10 +314,24 @@ func (ix *Index) remove(rec *record) {
 	}
 }
 
+// list returns the list of cell c, creating it.
+func (ix *Index) list(c h3.Cell) *cellList {
+	l := ix.cells[c]
+	if l == nil {
+		l = &cellList{}
+		ix.cells[c] = l
+	}
+	return l
+}
+
 // removeEntry removes rec from the list of cell c, releasing the list's
 // memory when it empties or shrinks well below its capacity.
 func (ix *Index) removeEntry(c h3.Cell, rec *record) {
-	list := ix.cells[c]
+	l := ix.cells[c]
+	if l == nil {
+		return
+	}
+	list := l.entries
 	i := slices.IndexFunc(list, func(e entry) bool { return e.rec == rec })
 	if i < 0 {
 		return
@@ -261,9 +344,9 @@ func (ix *Index) removeEntry(c h3.Cell, rec *record) {
 	case len(list) == 0:
 		delete(ix.cells, c)
 	case cap(list) > 8 && len(list) < cap(list)/4:
-		ix.cells[c] = slices.Clip(slices.Clone(list))
+		l.entries = slices.Clip(slices.Clone(list))
 	default:
-		ix.cells[c] = list
+		l.entries = list
 	}
 }
 
@@ -287,25 +370,29 @@ func rectMin(r Rect) [2]float64 { return [2]float64{r.MinLng, r.MinLat} }
 func rectMax(r Rect) [2]float64 { return [2]float64{r.MaxLng, r.MaxLat} }
 
 // cellLists are the entry lists that concern one position: its cell's
-// and its ancestors' at the resolutions holding interior entries.
+// (first, with the position's micro cell) and its ancestors' at the
+// resolutions holding interior entries.
 type cellLists struct {
 	n     int
+	micro int
 	lists [maxRes + 1][]entry
 }
 
-// collect fills ls with the lists of cell (at the index resolution).
-func (ix *Index) collect(cell h3.Cell, ls *cellLists) {
+// collect fills ls with the lists of p's cell (at the index resolution).
+func (ix *Index) collect(p geo.LatLng, cell h3.Cell, ls *cellLists) {
 	ls.n = 0
-	if l := ix.cells[cell]; len(l) > 0 {
-		ls.lists[0] = l
+	ls.micro = -1
+	if l := ix.cells[cell]; l != nil {
+		ls.lists[0] = l.entries
+		ls.micro = l.box.cell(p)
 		ls.n = 1
 	}
 	for r := ix.res - 1; r >= 0; r-- {
 		if ix.levels[r] == 0 {
 			continue
 		}
-		if l := ix.cells[parent(cell, r)]; len(l) > 0 {
-			ls.lists[ls.n] = l
+		if l := ix.cells[parent(cell, r)]; l != nil {
+			ls.lists[ls.n] = l.entries
 			ls.n++
 		}
 	}
@@ -336,13 +423,14 @@ func (ix *Index) Containing(p geo.LatLng, cell h3.Cell, fn func(*Fence)) {
 	cell = ix.cellOf(p, cell)
 	q := probe{p: p}
 	var ls cellLists
-	ix.collect(cell, &ls)
+	ix.collect(p, cell, &ls)
 	for _, list := range ls.lists[:ls.n] {
-		for _, e := range list {
-			if !e.boundary || e.rec.contains(&q) {
+		for i := range list {
+			if e := &list[i]; e.holds(&q, ls.micro) {
 				fn(e.rec.f)
 			}
 		}
+		ls.micro = -1 // coarser lists hold interior entries only
 	}
 }
 
@@ -369,18 +457,19 @@ func (ix *Index) Transitions(prev *geo.LatLng, prevCell h3.Cell, cur geo.LatLng,
 	curCell = ix.cellOf(cur, curCell)
 	cq := probe{p: cur}
 	var ls cellLists
-	ix.collect(curCell, &ls)
+	ix.collect(cur, curCell, &ls)
 	if prev == nil {
 		for _, list := range ls.lists[:ls.n] {
-			for _, e := range list {
-				rec := e.rec
-				if rec.detect&DetectEnter == 0 || (rec.class != "" && rec.class != vehicleClass) {
+			for i := range list {
+				e := &list[i]
+				if e.skip(DetectEnter, vehicleClass) {
 					continue
 				}
-				if !e.boundary || rec.contains(&cq) {
-					fn(rec.f, Enter)
+				if e.holds(&cq, ls.micro) {
+					fn(e.rec.f, Enter)
 				}
 			}
+			ls.micro = -1
 		}
 		return
 	}
@@ -388,49 +477,54 @@ func (ix *Index) Transitions(prev *geo.LatLng, prevCell h3.Cell, cur geo.LatLng,
 	pq := probe{p: *prev}
 	if prevCell == curCell {
 		// One pass: each fence of the cell decides both positions.
+		pm, cm := -1, ls.micro
+		if l := ix.cells[curCell]; l != nil {
+			pm = l.box.cell(*prev)
+		}
 		for _, list := range ls.lists[:ls.n] {
-			for _, e := range list {
-				rec := e.rec
-				if rec.detect&(DetectEnter|DetectExit|DetectInside) == 0 || (rec.class != "" && rec.class != vehicleClass) {
+			for i := range list {
+				e := &list[i]
+				if e.skip(DetectEnter|DetectExit|DetectInside, vehicleClass) {
 					continue
 				}
-				prevIn, curIn := true, true
-				if e.boundary {
-					prevIn, curIn = rec.contains(&pq), rec.contains(&cq)
+				if e.in == microAllIn {
+					if e.detect&DetectInside != 0 {
+						fn(e.rec.f, Inside)
+					}
+					continue
 				}
-				report(rec, prevIn, curIn, fn)
+				report(e.rec, e.holds(&pq, pm), e.holds(&cq, cm), fn)
 			}
+			pm, cm = -1, -1
 		}
 	} else {
 		// Fences holding cur report Enter or Inside; fences holding prev
 		// and not cur report Exit. A fence holding a position is listed
 		// in its cell, so each is found once.
 		for _, list := range ls.lists[:ls.n] {
-			for _, e := range list {
-				rec := e.rec
-				if rec.detect&(DetectEnter|DetectInside) == 0 || (rec.class != "" && rec.class != vehicleClass) {
+			for i := range list {
+				e := &list[i]
+				if e.skip(DetectEnter|DetectInside, vehicleClass) {
 					continue
 				}
-				if e.boundary && !rec.contains(&cq) {
-					continue
+				if e.holds(&cq, ls.micro) {
+					report(e.rec, e.rec.contains(&pq), true, fn)
 				}
-				report(rec, rec.contains(&pq), true, fn)
 			}
+			ls.micro = -1
 		}
-		ix.collect(prevCell, &ls)
+		ix.collect(*prev, prevCell, &ls)
 		for _, list := range ls.lists[:ls.n] {
-			for _, e := range list {
-				rec := e.rec
-				if rec.detect&DetectExit == 0 || (rec.class != "" && rec.class != vehicleClass) {
+			for i := range list {
+				e := &list[i]
+				if e.skip(DetectExit, vehicleClass) {
 					continue
 				}
-				if e.boundary && !rec.contains(&pq) {
-					continue
-				}
-				if !rec.contains(&cq) {
-					fn(rec.f, Exit)
+				if e.holds(&pq, ls.micro) && !e.rec.contains(&cq) {
+					fn(e.rec.f, Exit)
 				}
 			}
+			ls.micro = -1
 		}
 	}
 	if ix.cross.Len() > 0 {

@@ -188,10 +188,14 @@ func (pt *part) segmentMeetsEdge(ax, ay, bx, by float64) bool {
 	}
 	minX, maxX := math.Min(ax, bx), math.Max(ax, bx)
 	xs, ys := pt.xs, pt.ys
-	for b := pt.band(lo); b <= pt.band(hi); b++ {
+	bandLo := pt.band(lo)
+	for b := bandLo; b <= pt.band(hi); b++ {
 		for _, e16 := range pt.bandEdge[pt.bandStart[b]:pt.bandStart[b+1]] {
 			e := int(e16)
 			cx, cy, dx, dy := xs[e], ys[e], xs[e+1], ys[e+1]
+			if max(pt.band(min(cy, dy)), bandLo) != b {
+				continue // seen in an earlier band
+			}
 			if math.Max(cy, dy) < lo || math.Min(cy, dy) > hi || math.Max(cx, dx) < minX || math.Min(cx, dx) > maxX {
 				continue
 			}

@@ -389,8 +389,19 @@ func (p *peer) requeueBatch(batch []item, reason error) {
 	}
 }
 
-// complete delivers the outcomes of one answered batch.
+// complete delivers the outcomes of one answered batch. The evictions its
+// claims call for are queued first: a sender's next update of a driver
+// (sent once this one is acknowledged) then reaches any other matcher
+// after the eviction of that matcher's older copy, in the same batch or a
+// later one, and the matcher applies a batch's evictions before its
+// updates.
 func (p *peer) complete(items []item, resp *matcherv1.ApplyResponse) {
+	for _, i := range resp.GetClaimed() {
+		if int(i) < len(items) {
+			u := items[i].u
+			p.c.evictElsewhere(p.id, u.GetDriverId(), u.GetTimestampMs())
+		}
+	}
 	if len(resp.GetExceptions()) == 0 {
 		for _, it := range items {
 			p.c.finish(it, driver.Applied, "")
@@ -411,12 +422,6 @@ func (p *peer) complete(items []item, resp *matcherv1.ApplyResponse) {
 			default:
 				p.c.finish(it, codes[i], "")
 			}
-		}
-	}
-	for _, i := range resp.GetClaimed() {
-		if int(i) < len(items) {
-			u := items[i].u
-			p.c.evictElsewhere(p.id, u.GetDriverId(), u.GetTimestampMs())
 		}
 	}
 }

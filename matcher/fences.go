@@ -36,9 +36,10 @@ import (
 //     follow from that set exactly; a cross needs the previous position and
 //     is not reported for that one update.
 //
-// The events of a batch are appended to the event log, and the changed
+// The events of a batch are appended to the event log, then the changed
 // fence states saved, before the batch is acknowledged: an acknowledged
-// update's events are durable.
+// update's events are durable, and an update retried after a node died
+// mid-way logs its events again under the same ids rather than not at all.
 
 // fenceEngine is a node's fence index and its position in the store's
 // changes.
@@ -241,16 +242,19 @@ func (fe *fenceEngine) process(ctx context.Context, work []fenceWork, node strin
 		}
 	}
 	fe.mu.RUnlock()
+	// Events first: a node that dies between the two leaves the old state,
+	// so the update's retry on the next owner logs the same events again
+	// (the same ids: duplicates a sink drops), never none.
+	if len(recs) > 0 {
+		if err := fe.log.Append(ctx, recs); err != nil {
+			return fmt.Errorf("log %d events: %w", len(recs), err)
+		}
+		fe.events.Add(int64(len(recs)))
+	}
 	if len(changed) > 0 {
 		if err := fe.states.SaveFenceStates(ctx, changed); err != nil {
 			return fmt.Errorf("save fence states of %d drivers: %w", len(changed), err)
 		}
-	}
-	if len(recs) > 0 {
-		if err := fe.log.Append(ctx, recs); err != nil {
-			return fmt.Errorf("log %d fence events: %w", len(recs), err)
-		}
-		fe.events.Add(int64(len(recs)))
 	}
 	return nil
 }

@@ -266,6 +266,14 @@ func (n *Node) applyLocked(b Batch, s *ApplyScratch) BatchResult {
 	// index; no I/O while it is held.
 	m, _ := n.src.Current()
 	behind := b.Epoch > m.Epoch()
+	// Evictions first: they come from claims acknowledged before any of
+	// the batch's updates were sent, so an update of an evicted driver
+	// finds it gone (new here, Claimed) rather than its stale copy.
+	for _, e := range b.Evictions {
+		if e.DriverID != "" && len(e.DriverID) <= MaxIDBytes {
+			n.evict(e.DriverID, e.OlderThanMs)
+		}
+	}
 	res := BatchResult{Epoch: m.Epoch(), Exceptions: s.exc[:0], Claimed: s.claimed[:0]}
 	layout := m.Layout()
 	s.updates, s.pos = s.updates[:0], s.pos[:0]
@@ -335,11 +343,6 @@ func (n *Node) applyLocked(b Batch, s *ApplyScratch) BatchResult {
 		}
 	}
 	n.count.updates[driver.Applied].Add(applied)
-	for _, e := range b.Evictions {
-		if e.DriverID != "" && len(e.DriverID) <= MaxIDBytes {
-			n.evict(e.DriverID, e.OlderThanMs)
-		}
-	}
 	clear(s.updates) // no references to the batch's strings between batches
 	s.exc, s.claimed = res.Exceptions, res.Claimed
 	return res

@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/geomatch/geomatch/fence/fencev1"
 	"github.com/geomatch/geomatch/simulator/city"
 	"github.com/geomatch/geomatch/simulator/demand"
 )
@@ -112,6 +113,20 @@ type Config struct {
 	// Default 2,000,000.
 	MaxTrips int
 
+	// Zones puts the city's named zones (city.Zones: six districts, the
+	// airport, a park, a stadium, a station, a mall) as fences of ZoneSet
+	// when the run starts, and reports the available drivers in each over
+	// time (GetFenceCounts every sample interval) and their enter and exit
+	// events (a subscription to the set); default on. A target without
+	// fences (FAILED_PRECONDITION, UNIMPLEMENTED) runs without zones, with
+	// a warning. The fences stay after the run (the next run replaces
+	// them), so the counts can be read afterwards.
+	Zones bool
+	// ZoneSet is the zones' fence set; default "sim-zones". A zone's fence
+	// id is the set, a slash and the zone's id ("sim-zones/airport"), so
+	// no one else's fence is replaced.
+	ZoneSet string
+
 	// MatchMode names the cluster's matching mode in the report (the
 	// simulator cannot ask a router for it).
 	MatchMode string
@@ -171,6 +186,8 @@ func DefaultConfig() Config {
 		SampleEvery:        time.Second,
 		WindDown:           15 * time.Second,
 		MaxTrips:           2_000_000,
+		Zones:              true,
+		ZoneSet:            "sim-zones",
 	}
 }
 
@@ -182,6 +199,8 @@ const (
 	maxIDPrefix    = 32
 	maxWorkers     = 256
 	maxUpdateBatch = 10000
+	// maxZoneSet leaves room in a fence id for the zone's own id.
+	maxZoneSet = 64
 )
 
 // Validate checks the configuration.
@@ -217,6 +236,10 @@ func (c *Config) Validate() error {
 	check(c.SampleEvery >= 100*time.Millisecond, "sample interval: %v, want at least 100ms", c.SampleEvery)
 	check(c.WindDown >= time.Second, "wind-down: %v, want at least 1s", c.WindDown)
 	check(c.MaxTrips >= 1, "max trips: %d, want at least 1", c.MaxTrips)
+	if c.Zones {
+		err := fencev1.ValidID(c.ZoneSet)
+		check(err == nil && len(c.ZoneSet) <= maxZoneSet, "zone set: %q, want 1..%d bytes of letters, digits and -_.:/@", c.ZoneSet, maxZoneSet)
+	}
 	if err := c.Profile.Validate(); err != nil {
 		errs = append(errs, err)
 	}

@@ -230,6 +230,11 @@ func (e *engine) run(ctx context.Context) (*report.Result, error) {
 		<-samplerDone
 	}()
 
+	// The zones' fences come first, so the drivers' first reports find
+	// them.
+	zones := e.openZones(ctx)
+	defer zones.close()
+
 	connectStart := time.Now()
 	if err := e.connectDrivers(ctx, &sampler.connected); err != nil {
 		return nil, fmt.Errorf("simulator: %w", err)
@@ -270,6 +275,7 @@ func (e *engine) run(ctx context.Context) (*report.Result, error) {
 	}
 	defer stopAllWorkers()
 	sampler.start(e.clock.t0)
+	zones.startSampling(e.clock.t0, sampler.every)
 
 	// Riders arrive once every driver has reported once.
 	riderCtx, stopRiders := context.WithCancel(runCtx)
@@ -292,6 +298,7 @@ func (e *engine) run(ctx context.Context) (*report.Result, error) {
 	res.Run.WallS = end.Sub(e.clock.t0).Seconds()
 	res.Run.SimS = e.clock.sim(end)
 	sampler.stopSeries()
+	zones.stopSampling()
 
 	// Wind down: no new riders, no more reports (the drivers stay on the
 	// map until the service's TTL, long enough to list their shards).
@@ -305,6 +312,7 @@ func (e *engine) run(ctx context.Context) (*report.Result, error) {
 	e.windDown()
 	stopAllWorkers()
 	res.Run.WindDownS = time.Since(windStart).Seconds()
+	res.Zones = zones.finish()
 
 	e.fill(res, counts)
 	if interrupted {

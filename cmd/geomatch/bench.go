@@ -46,6 +46,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	compare := fs.String("compare", "", "A.json,B.json: print two --json reports side by side with their ratios, and run nothing")
 	var sec clientFlags // for --target
 	sec.register(fs)
+	var ff fenceFlags // --fences, --fence-compare
+	ff.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -131,6 +133,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "embedded cluster: router %s, %d matchers\n", c.RouterAddr, *matchers)
 	}
 
+	if ff.active() {
+		return ff.run(ctx, cfg, t, stdout, *jsonOut, prof.finish)
+	}
 	rep, runErr := loadgen.Run(ctx, cfg, t)
 	if err := prof.finish(); err != nil {
 		return err

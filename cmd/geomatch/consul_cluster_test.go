@@ -27,7 +27,7 @@ import (
 )
 
 // routerWiring is the line a router started by cluster.StartRouter logs.
-var routerWiring = regexp.MustCompile(`msg="router started".* matchers="fleet client" services=DriverService,RiderService,AdminService via=cluster.StartRouter`)
+var routerWiring = regexp.MustCompile(`msg="router started".* matchers="fleet client" services=DriverService,RiderService,AdminService,FenceService,EventService via=cluster.StartRouter`)
 
 // cellOf parses an H3 cell in hex.
 func cellOf(t *testing.T, s string) shardmap.Cell {

@@ -98,7 +98,7 @@ func (f *filterFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.sets, "set", "fence events of set `S` only (repeatable; trip and driver events have no set and pass)")
 	fs.Var(&f.fences, "fence", "fence events of fence `ID` only (repeatable)")
 	fs.Var(&f.kinds, "kind", "events of these kinds only, any of `fence,trip,driver` (repeatable; default every kind)")
-	fs.BoolVar(&f.fromOldest, "from-oldest", false, "with no cursor, start at the oldest event retained instead of the newest")
+	fs.BoolVar(&f.fromOldest, "from-oldest", false, "start at the oldest event retained instead of the newest (tail: when it has no cursor to resume after)")
 }
 
 func eventsTail(fs *flag.FlagSet) apiRun {

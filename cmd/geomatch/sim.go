@@ -43,7 +43,13 @@ Riders arrive as a Poisson process with a morning and evening peak and hot
 spots. --speedup runs simulated time faster than the wall clock for
 everything the simulator decides; what the service times stays real.
 --seed makes the scenario (city, positions, arrivals, choices) the same
-every run.`
+every run.
+
+The city has named zones (six districts, the airport, a park, a stadium, a
+station, a mall): the run puts them as fences of set sim-zones and reports
+the available drivers in each over time (GetFenceCounts) and their enter
+and exit events (an EventService subscription). --zones=false leaves them
+out; a target without fences runs without them.`
 
 // simFlags are the simulator's own flags.
 type simFlags struct {
@@ -57,7 +63,7 @@ type simFlags struct {
 	demand, startHour, accept                    float64
 	thinkMin, thinkMax, patienceMin, patienceMax time.Duration
 	onShift                                      float64
-	nearby                                       bool
+	nearby, zones                                bool
 	workers, matchers, maxWaiting                int
 	compare, jsonPath, reportDir, progress       string
 }
@@ -84,6 +90,7 @@ func (f *simFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.patienceMax, "patience-max", d.PatienceMax, "longest time a rider waits for a driver (simulated)")
 	fs.Float64Var(&f.onShift, "on-shift", d.OnShift, "share of the fleet on shift at the start")
 	fs.BoolVar(&f.nearby, "nearby", d.Nearby, "riders look at nearby drivers (NearbyDrivers) before requesting")
+	fs.BoolVar(&f.zones, "zones", d.Zones, "put the city's named zones as fences (set "+d.ZoneSet+") and report the supply and fence events per zone")
 	fs.IntVar(&f.workers, "workers", d.Workers, "goroutines that own the drivers")
 	fs.IntVar(&f.maxWaiting, "max-waiting-riders", d.MaxWaitingRiders, "riders waiting at once; arrivals beyond are dropped and counted")
 	fs.IntVar(&f.matchers, "matchers", 3, "matcher nodes of the embedded cluster")
@@ -123,6 +130,7 @@ func (f *simFlags) config(log *slog.Logger) (simulator.Config, error) {
 	cfg.DemandPerMinute, cfg.StartHour, cfg.AcceptProbability = f.demand, f.startHour, f.accept
 	cfg.ThinkMin, cfg.ThinkMax, cfg.PatienceMin, cfg.PatienceMax = f.thinkMin, f.thinkMax, f.patienceMin, f.patienceMax
 	cfg.OnShift, cfg.Nearby, cfg.Workers, cfg.MaxWaitingRiders = f.onShift, f.nearby, f.workers, f.maxWaiting
+	cfg.Zones = f.zones
 	cfg.Log = log
 	cfg.Target = "127.0.0.1:1" // placeholder for validation; set per run
 	if err := cfg.Validate(); err != nil {

@@ -11,8 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
 	"github.com/geomatch/geomatch/cluster"
 	"github.com/geomatch/geomatch/dispatch"
+	"github.com/geomatch/geomatch/events"
+	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 	"github.com/geomatch/geomatch/simulator/report"
 	"github.com/geomatch/geomatch/store"
 	"github.com/geomatch/geomatch/trip"
@@ -92,9 +97,12 @@ func TestSimReportAgreesWithTheServer(t *testing.T) {
 		name string
 		args []string
 		mode dispatch.Mode
+		// fences: the cluster has an event log, so fences and the
+		// zones; without one the run goes on without zones.
+		fences bool
 	}{
-		{"connect streams, greedy", []string{"--transport", "stream", "--duration", "7s"}, dispatch.Greedy},
-		{"update batches, batch matching", []string{"--transport", "batch", "--batch-size", "100", "--duration", "5s"}, dispatch.Batch},
+		{"connect streams, greedy, zones", []string{"--transport", "stream", "--duration", "7s"}, dispatch.Greedy, true},
+		{"update batches, batch matching, no fences", []string{"--transport", "batch", "--batch-size", "100", "--duration", "5s"}, dispatch.Batch, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := newCountingStore()
@@ -102,7 +110,14 @@ func TestSimReportAgreesWithTheServer(t *testing.T) {
 			dcfg.Mode = tc.mode
 			dcfg.BatchWindow = 500 * time.Millisecond
 			dcfg.OfferTimeout = 3 * time.Second
-			c, err := cluster.StartDev(cluster.DevConfig{Store: st, Dispatch: dcfg, Matchers: 2})
+			var evlog events.Log
+			if tc.fences {
+				var err error
+				if evlog, err = events.NewMemory(events.MemoryConfig{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c, err := cluster.StartDev(cluster.DevConfig{Store: st, Events: evlog, Dispatch: dcfg, Matchers: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,6 +139,11 @@ func TestSimReportAgreesWithTheServer(t *testing.T) {
 			defer cancel()
 			if err := runSim(ctx, args, &out, &out); err != nil {
 				t.Fatalf("geomatch sim: %v\n%s", err, out.String())
+			}
+			// The zones' counts, as the service has them once the run is over.
+			var endCounts map[string]*geomatchv1.FenceCount
+			if tc.fences {
+				endCounts = fenceCounts(t, c.RouterAddr, "sim-zones")
 			}
 			// Stopping the cluster flushes the positions written behind.
 			if err := c.Stop(); err != nil {
@@ -190,7 +210,81 @@ func TestSimReportAgreesWithTheServer(t *testing.T) {
 			if !strings.Contains(out.String(), "location updates") || !strings.Contains(out.String(), "API latency") {
 				t.Errorf("no KPI table in the output:\n%s", out.String())
 			}
+			if tc.fences {
+				checkZones(t, res, endCounts, out.String(), string(html))
+			} else if res.Zones != nil || !strings.Contains(out.String(), "running without zones") {
+				t.Errorf("a cluster without fences: zones %+v, and no warning in the output:\n%s", res.Zones, out.String())
+			}
 		})
+	}
+}
+
+// fenceCounts reads the drivers in every fence of set.
+func fenceCounts(t *testing.T, addr, set string) map[string]*geomatchv1.FenceCount {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := geomatchv1.NewFenceServiceClient(conn).GetFenceCounts(ctx, &geomatchv1.GetFenceCountsRequest{Set: set})
+	if err != nil {
+		t.Fatalf("GetFenceCounts: %v", err)
+	}
+	out := map[string]*geomatchv1.FenceCount{}
+	for _, c := range resp.GetCounts() {
+		out[c.GetFenceId()] = c
+	}
+	return out
+}
+
+// checkZones checks the zones of a run's report: every zone of the city
+// is there, drivers went in and out of them, and the supply the report
+// gives at the end is the service's.
+func checkZones(t *testing.T, res *report.Result, end map[string]*geomatchv1.FenceCount, table, html string) {
+	t.Helper()
+	z := res.Zones
+	if z == nil {
+		t.Fatalf("no zones in the report; warnings: %v", res.Run.Warnings)
+	}
+	if len(z.Zones) < 8 || len(z.Zones) != len(end) {
+		t.Fatalf("%d zones in the report, %d fences in the set", len(z.Zones), len(end))
+	}
+	if len(z.Series) < 3 {
+		t.Fatalf("%d zone samples over the window", len(z.Series))
+	}
+	var enters, exits, available, endInside int64
+	for _, zn := range z.Zones {
+		c, ok := end[zn.ID]
+		if !ok {
+			t.Fatalf("zone %s is not a fence of the set", zn.ID)
+		}
+		if zn.EndInside != c.GetInside() || zn.EndAvailable != c.GetAvailable() {
+			t.Errorf("zone %s at the end: report %d inside, %d available; GetFenceCounts %d and %d",
+				zn.ID, zn.EndInside, zn.EndAvailable, c.GetInside(), c.GetAvailable())
+		}
+		if !strings.Contains(table, zn.Name) {
+			t.Errorf("zone %s is not in the KPI table", zn.Name)
+		}
+		enters += zn.Enters
+		exits += zn.Exits
+		available += zn.AvailablePeak
+		endInside += zn.EndInside
+	}
+	t.Logf("zones: %d enters, %d exits, %.1f events/s, %d inside at the end", enters, exits, z.EventsPerSMean, endInside)
+	if enters == 0 || exits == 0 || available == 0 || endInside == 0 || z.EventsPerSPeak == 0 {
+		t.Errorf("zones with nothing in them: %d enters, %d exits, %d peak available, %d inside at the end, %.1f events/s at the peak",
+			enters, exits, available, endInside, z.EventsPerSPeak)
+	}
+	if !strings.Contains(table, "zones (fence set sim-zones)") || !strings.Contains(table, "fence events:") {
+		t.Errorf("no zones section in the KPI table:\n%s", table)
+	}
+	for _, want := range []string{"<h2>Zones</h2>", "Available drivers per district", "Fence events (zones)"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("the HTML report has no %q", want)
+		}
 	}
 }
 

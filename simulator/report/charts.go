@@ -68,6 +68,10 @@ func lineChart(title, xLabel, yLabel string, ss []series) (string, error) {
 		}
 		l.Color = palette[i%len(palette)]
 		l.Width = vg.Points(1.5)
+		if i >= len(palette) {
+			// The colours come round again: dashed the second time.
+			l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+		}
 		p.Add(l)
 		p.Legend.Add(s.name, l)
 	}
@@ -146,6 +150,11 @@ func timeCharts(r *Result) ([]string, error) {
 		}
 		out = append(out, svg)
 	}
+	zc, err := zoneCharts(r)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, zc...)
 	hists := []struct {
 		title, x string
 		d        Dist

@@ -51,6 +51,12 @@ seed {{.Scenario.Seed}}, {{.Scenario.Transport}} transport, reports every {{.Sce
 <table><tr><th>method</th><th>calls</th><th>errors</th><th>p50</th><th>p90</th><th>p99</th><th>max</th></tr>
 {{range $m := .Methods}}{{with index $.Result.Latency $m}}<tr><td>{{$m}}</td><td>{{.Count}}</td><td>{{.Errors}}</td><td>{{printf "%.2f" .P50}}</td><td>{{printf "%.2f" .P90}}</td><td>{{printf "%.2f" .P99}}</td><td>{{printf "%.2f" .Max}}</td></tr>{{end}}
 {{end}}</table>
+{{with .Result.Zones}}<h2>Zones</h2>
+<p>The city's named zones, put as fences of set {{.Set}}: available drivers inside (FenceService.GetFenceCounts every sample interval) and fence events (an EventService subscription to the set):
+{{.Events}} events, {{printf "%.1f" .EventsPerSMean}}/s on average, {{printf "%.1f" .EventsPerSPeak}}/s at the peak.</p>
+<table><tr><th>zone</th><th>kind</th><th>available mean</th><th>available peak</th><th>inside mean</th><th>inside peak</th><th>enters</th><th>exits</th><th>inside at the end</th><th>available at the end</th></tr>
+{{range .Zones}}<tr><td>{{.Name}}</td><td>{{.Kind}}</td><td>{{printf "%.1f" .AvailableMean}}</td><td>{{.AvailablePeak}}</td><td>{{printf "%.1f" .InsideMean}}</td><td>{{.InsidePeak}}</td><td>{{.Enters}}</td><td>{{.Exits}}</td><td>{{.EndInside}}</td><td>{{.EndAvailable}}</td></tr>
+{{end}}</table>{{end}}
 <h2>Over time</h2>
 {{range .Charts}}<div class="chart">{{.}}</div>
 {{end}}

@@ -58,6 +58,9 @@ type Result struct {
 	// Pickups is a sample of ride requests with their outcome (for the
 	// map).
 	Pickups []Pickup `json:"pickups"`
+	// Zones is the supply and the fence events per named zone of the city;
+	// absent when the run had no zones.
+	Zones *Zones `json:"zones,omitempty"`
 }
 
 // Scenario is what was simulated.

@@ -110,6 +110,11 @@ func WriteTable(w io.Writer, r *Result) error {
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write table: %w", err)
 	}
+	if r.Zones != nil {
+		if err := writeZones(&b, r.Zones); err != nil {
+			return err
+		}
+	}
 	for _, wn := range r.Run.Warnings {
 		fmt.Fprintf(&b, "  warning: %s\n", wn)
 	}
