@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/redis/go-redis/v9"
 
@@ -63,9 +62,15 @@ func routerHookError(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, hook.ErrInvalid), errors.Is(err, hook.ErrTooManyHooks):
-		return fmt.Errorf("%w: %w", router.ErrInvalidHook, err)
+		return marked{err, router.ErrInvalidHook}
 	case errors.Is(err, hook.ErrNotFound):
-		return fmt.Errorf("%w: %w", router.ErrNoHook, err)
+		return marked{err, router.ErrNoHook}
 	}
 	return err
 }
+
+// marked is err, also matching mark under errors.Is, with err's message.
+type marked struct{ err, mark error }
+
+func (m marked) Error() string   { return m.err.Error() }
+func (m marked) Unwrap() []error { return []error{m.err, m.mark} }

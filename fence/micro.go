@@ -283,11 +283,10 @@ func clip(ax, ay, bx, by, xmin, xmax, ymin, ymax float64) (t0, t1 float64, ok bo
 // classify decides micro cells from the distances of the grid's corners:
 // a micro cell is inside when its four corners are (distance along a
 // parallel or a meridian of a small box peaks at its ends, so the whole
-// box is), outside when its nearest corner is farther than the radius
-// plus the cell's diagonal. Margins of a centimeter cover rounding.
+// box is), outside when geo.BoxLowerBoundM puts it beyond the radius.
+// Margins of a centimeter cover rounding and the microEps growth.
 func (c *Circle) classify(b *microBox) (in, out uint64) {
 	box := b.rect()
-	diagBox := lonLatLengthM(box.MinLng, box.MinLat, box.MaxLng, box.MaxLat)
 	// The whole box first: most boundary cells are wholly on one side.
 	if geo.BoxLowerBoundM(c.center, box.MinLat, box.MinLng, box.MaxLat, box.MaxLng) > c.radiusM+0.01 {
 		return 0, microAllIn
@@ -313,16 +312,13 @@ func (c *Circle) classify(b *microBox) (in, out uint64) {
 	if allIn {
 		return microAllIn, 0
 	}
-	diag := diagBox / microN * 1.01 // bounds a micro cell's diagonal
-	outChord := chordOf(c.radiusM + diag + 0.01)
 	for k := range microN * microN {
 		i, j := k/microN, k%microN
-		lo := math.Min(math.Min(chord[i][j], chord[i][j+1]), math.Min(chord[i+1][j], chord[i+1][j+1]))
-		hi := math.Max(math.Max(chord[i][j], chord[i][j+1]), math.Max(chord[i+1][j], chord[i+1][j+1]))
+		hi := max(chord[i][j], chord[i][j+1], chord[i+1][j], chord[i+1][j+1])
 		switch {
 		case hi < inChord:
 			in |= 1 << k
-		case lo > outChord:
+		case geo.BoxLowerBoundM(c.center, b.lat(i), b.lng(j), b.lat(i+1), b.lng(j+1)) > c.radiusM+0.01:
 			out |= 1 << k
 		}
 	}

@@ -181,8 +181,10 @@ func starPolygon(rng *rand.Rand, c point, nv int, areaM2 float64, hole bool) str
 // Trace is a deterministic replay: Steps[s][d] is driver d's position at
 // step s. Every driver moves at every step.
 type Trace struct {
-	IDs   []string
-	Steps [][]point
+	// Prefix is the drivers' ids' common prefix, before their number.
+	Prefix string
+	IDs    []string
+	Steps  [][]point
 }
 
 // Bounds of a trace.
@@ -207,7 +209,7 @@ func GenTrace(area Area, seed uint64, drivers, steps int, stepM float64, prefix 
 		return nil, fmt.Errorf("trace step %v m: want (0, 10 km)", stepM)
 	}
 	rng := rand.New(rand.NewPCG(seed^0xbb67ae8584caa73b, 0x3c6ef372fe94f82b))
-	tr := &Trace{IDs: make([]string, drivers), Steps: make([][]point, steps)}
+	tr := &Trace{Prefix: prefix, IDs: make([]string, drivers), Steps: make([][]point, steps)}
 	for d := range tr.IDs {
 		tr.IDs[d] = fmt.Sprintf("%s%06d", prefix, d)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 )
@@ -160,4 +161,68 @@ func rateOrUnpaced(v float64) string {
 		return "unpaced"
 	}
 	return strconv.FormatFloat(v, 'f', 0, 64)
+}
+
+// WriteTable writes the comparison: the setting, one row per side, the
+// differences by class with a few examples, and the throughput ratio.
+func (r CompareReport) WriteTable(w io.Writer) error {
+	a := r.Shapes.Area
+	fmt.Fprintf(w, "fence comparison: trace of %d drivers × %d steps (seed %d, moves up to %.0f m per axis) over lat %.4f..%.4f, lng %.4f..%.4f\n",
+		r.Drivers, r.Steps, r.Seed, r.StepM, a.MinLat, a.MaxLat, a.MinLng, a.MaxLng)
+	fmt.Fprintf(w, "fences: %d polygons (%d..%d vertices, %.1f..%.1f km², %d with a hole) and %d circles (%.0f m..%.1f km), detect enter,exit; Tile38 circles: %s\n",
+		r.Polygons, r.Shapes.MinVertices, r.Shapes.MaxVertices, r.Shapes.MinAreaM2/1e6, r.Shapes.MaxAreaM2/1e6, r.Holes,
+		r.Circles, r.Shapes.MinRadiusM, r.Shapes.MaxRadiusM/1000, r.Tile38Circles)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "side\tsetup\tupdates\tupdates/s\tbatch p50\tbatch p99\terrors\tserver cpu\tenter\texit\tother\tunplaced\tdup\tsettle\t")
+	row := func(name string, s *CompareSide, replayed bool) {
+		if s == nil {
+			return
+		}
+		if !replayed {
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t%d\t%d\t%d\t%d\t%d\t-\t\n", name, s.Enter, s.Exit, s.Other, s.Unplaced, s.Duplicates)
+			return
+		}
+		cpu := "-"
+		if s.ServerCPUSeconds > 0 {
+			cpu = strconv.FormatFloat(s.ServerCPUSeconds, 'f', 2, 64) + "s"
+		}
+		fmt.Fprintf(tw, "%s\t%.2fs\t%d\t%.0f\t%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%.1fs\t\n", name, s.SetupS, s.Replay.Ops, s.Replay.OpsPerS,
+			fmtMs(s.Replay.P50Ms), fmtMs(s.Replay.P99Ms), s.Replay.Errors, cpu, s.Enter, s.Exit, s.Other, s.Unplaced, s.Duplicates, s.SettleS)
+	}
+	row("oracle", &r.Oracle, false)
+	row("geomatch", r.Geomatch, true)
+	row("tile38", r.Tile38, true)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, s := range []*CompareSide{r.Geomatch, r.Tile38} {
+		if s != nil && s.Replay.FirstError != "" {
+			fmt.Fprintf(w, "%s: first error: %s\n", s.Target, s.Replay.FirstError)
+		}
+	}
+	for _, d := range r.Diffs {
+		fmt.Fprintf(w, "%s: %d events the same, %d only in %s, %d only in %s\n", d.Name, d.Same, d.OnlyA, d.A, d.OnlyB, d.B)
+		classes := make([]string, 0, len(d.Classes))
+		for c := range d.Classes {
+			classes = append(classes, c)
+		}
+		slices.Sort(classes)
+		for _, c := range classes {
+			fmt.Fprintf(w, "  %d: %s\n", d.Classes[c], c)
+		}
+		for _, e := range d.Examples {
+			fmt.Fprintf(w, "  e.g. only %s: step %d, %s %s %s (%s; %s m from the edge)\n", e.Only, e.Step, e.Driver, e.Detect, e.Fence, e.Class, e.MarginM)
+		}
+	}
+	if r.Ratio > 0 {
+		fmt.Fprintf(w, "replay throughput geomatch / tile38: %s\n", fmtRatio(r.Ratio))
+	}
+	return nil
+}
+
+// WriteJSON writes the comparison as indented JSON.
+func (r CompareReport) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
 }

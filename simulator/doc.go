@@ -37,5 +37,21 @@
 // rejections, and every trip's final state is read back, so the counts
 // of the Result agree with the service's own records.
 //
+// Zones: the city has named zones (city.Zones: six districts tiling the
+// city, the central-west one with the park as a hole, the airport and the
+// park as polygons, the stadium, the central station and a mall as
+// circles), laid out in fractions of the city's oriented extent
+// (city.CityBox), so every city gets them. Unless Config.Zones is off, the
+// run puts them with FenceService.PutFence in set Config.ZoneSet
+// ("sim-zones"; fence ids "sim-zones/airport", ...) before the drivers
+// connect, subscribes to the set's fence events (EventService.Subscribe;
+// only counters per zone are kept, never the events), reads
+// GetFenceCounts every sample interval of the window and once more after
+// the wind-down, and reports the available supply and the enters and exits
+// per zone and the fence events per second (report.Zones). A target
+// without fences (FAILED_PRECONDITION, UNIMPLEMENTED) runs without zones,
+// with a warning. The fences stay after the run; the next run replaces
+// them.
+//
 // Run is the whole thing; Config documents every knob.
 package simulator

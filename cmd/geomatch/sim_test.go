@@ -143,7 +143,7 @@ func TestSimReportAgreesWithTheServer(t *testing.T) {
 			// The zones' counts, as the service has them once the run is over.
 			var endCounts map[string]*geomatchv1.FenceCount
 			if tc.fences {
-				endCounts = fenceCounts(t, c.RouterAddr, "sim-zones")
+				endCounts = simZoneCounts(t, c.RouterAddr, "sim-zones")
 			}
 			// Stopping the cluster flushes the positions written behind.
 			if err := c.Stop(); err != nil {
@@ -211,7 +211,7 @@ func TestSimReportAgreesWithTheServer(t *testing.T) {
 				t.Errorf("no KPI table in the output:\n%s", out.String())
 			}
 			if tc.fences {
-				checkZones(t, res, endCounts, out.String(), string(html))
+				checkSimZones(t, res, endCounts, out.String(), string(html))
 			} else if res.Zones != nil || !strings.Contains(out.String(), "running without zones") {
 				t.Errorf("a cluster without fences: zones %+v, and no warning in the output:\n%s", res.Zones, out.String())
 			}
@@ -219,8 +219,8 @@ func TestSimReportAgreesWithTheServer(t *testing.T) {
 	}
 }
 
-// fenceCounts reads the drivers in every fence of set.
-func fenceCounts(t *testing.T, addr, set string) map[string]*geomatchv1.FenceCount {
+// simZoneCounts reads the drivers in every fence of set.
+func simZoneCounts(t *testing.T, addr, set string) map[string]*geomatchv1.FenceCount {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -240,10 +240,10 @@ func fenceCounts(t *testing.T, addr, set string) map[string]*geomatchv1.FenceCou
 	return out
 }
 
-// checkZones checks the zones of a run's report: every zone of the city
+// checkSimZones checks the zones of a run's report: every zone of the city
 // is there, drivers went in and out of them, and the supply the report
 // gives at the end is the service's.
-func checkZones(t *testing.T, res *report.Result, end map[string]*geomatchv1.FenceCount, table, html string) {
+func checkSimZones(t *testing.T, res *report.Result, end map[string]*geomatchv1.FenceCount, table, html string) {
 	t.Helper()
 	z := res.Zones
 	if z == nil {

@@ -61,7 +61,7 @@ seed {{.Scenario.Seed}}, {{.Scenario.Transport}} transport, reports every {{.Sce
 {{range .Charts}}<div class="chart">{{.}}</div>
 {{end}}
 <h2>The city</h2>
-<p>Shards holding drivers at the end of the run, coloured by the matcher that owns them (hover for the cell), the streets, and a sample of pickups by outcome.</p>
+<p>Shards holding drivers at the end of the run, coloured by the matcher that owns them (hover for the cell), the streets, and a sample of pickups by outcome{{if .Result.Zones}}; the zones are dashed (hover for their supply){{end}}.</p>
 <p class="legend">{{range .Owners}}<span><i style="background:{{.Color}};opacity:.5"></i>{{.Name}}</span>{{end}}</p>
 <p class="legend">{{range .Outcomes}}<span><i style="background:{{.Color}};border-radius:50%"></i>{{.Name}}</span>{{end}}</p>
 {{.Map}}

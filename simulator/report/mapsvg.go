@@ -85,6 +85,11 @@ func citySVG(r *Result, g *city.Graph) string {
 		}
 	}
 
+	// Zones: dashed outlines, their supply on hovering.
+	if r.Zones != nil {
+		writeZoneOutlines(&b, r.Zones, g, pt, scale)
+	}
+
 	// Pickups by outcome.
 	b.WriteString(`<g class="pickups" fill-opacity="0.75">`)
 	radius := math.Max(1.5, 30*scale)
@@ -105,6 +110,43 @@ func citySVG(r *Result, g *city.Graph) string {
 		heightPx-20, 20+km, heightPx-20, heightPx-26)
 	b.WriteString(`</svg>`)
 	return b.String()
+}
+
+// writeZoneOutlines draws the run's zones (the city's zones, matched by
+// id) as dashed outlines with a <title> of their figures.
+func writeZoneOutlines(b *strings.Builder, zs *Zones, g *city.Graph, pt func(x, y float64) (float64, float64), scale float64) {
+	byID := map[string]Zone{}
+	for _, z := range zs.Zones {
+		byID[z.ID] = z
+	}
+	b.WriteString(`<g class="zones" fill="#7a3e9d" fill-opacity="0.04" stroke="#7a3e9d" stroke-width="1.5" stroke-dasharray="6 3">`)
+	for _, cz := range city.Zones(g) {
+		z, ok := byID[zs.Set+"/"+cz.ID]
+		if !ok {
+			continue
+		}
+		title := fmt.Sprintf("<title>%s (%s): %.1f available on average, peak %d; %d enters, %d exits</title>",
+			html.EscapeString(z.Name), html.EscapeString(z.Kind), z.AvailableMean, z.AvailablePeak, z.Enters, z.Exits)
+		if cz.IsCircle() {
+			px, py := pt(g.Frame.XY(cz.Center))
+			fmt.Fprintf(b, `<circle cx="%.1f" cy="%.1f" r="%.1f">%s</circle>`, px, py, cz.RadiusM*scale, title)
+			continue
+		}
+		var d strings.Builder
+		for _, ring := range cz.Rings {
+			for i, p := range ring {
+				px, py := pt(g.Frame.XY(p))
+				cmd := "L"
+				if i == 0 {
+					cmd = "M"
+				}
+				fmt.Fprintf(&d, "%s%.1f %.1f", cmd, px, py)
+			}
+			d.WriteString("Z")
+		}
+		fmt.Fprintf(b, `<path fill-rule="evenodd" d="%s">%s</path>`, d.String(), title)
+	}
+	b.WriteString(`</g>`)
 }
 
 // shardOwners assigns each owner a colour, in owner order.

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/geomatch/geomatch/simulator/city"
 )
 
 func sampleZones() *Zones {
@@ -64,8 +67,13 @@ func TestZonesInTheReport(t *testing.T) {
 	if got.Zones == nil || len(got.Zones.Series) != 3 || got.Zones.Zones[0].AvailablePeak != 12 || got.Zones.Series[1].Inside != nil {
 		t.Fatalf("zones after a JSON round trip: %+v", got.Zones)
 	}
+	p, _ := city.PresetByName("taveuni")
+	g, err := city.Grid(p.Grid)
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
-	if err := WriteHTML(dir, r, nil); err != nil {
+	if err := WriteHTML(dir, r, g); err != nil {
 		t.Fatal(err)
 	}
 	page, err := os.ReadFile(filepath.Join(dir, "index.html"))
@@ -76,6 +84,12 @@ func TestZonesInTheReport(t *testing.T) {
 		if !strings.Contains(string(page), want) {
 			t.Errorf("the HTML report has no %q", want)
 		}
+	}
+	// The map outlines the run's two zones (and nothing of the city's
+	// other zones).
+	outlines := regexp.MustCompile(`(?s)<g class="zones"[^>]*>(.*?)</g>`).FindStringSubmatch(string(page))
+	if outlines == nil || strings.Count(outlines[1], "<path") != 2 || !strings.Contains(outlines[1], "<title>Airport (airport)") {
+		t.Errorf("zone outlines on the map: %q", outlines)
 	}
 
 	r.Zones = nil
