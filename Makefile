@@ -71,7 +71,7 @@ proto: ## regenerate the committed protobuf code (needs protoc: apt-get install 
 bench-load: build ## the load generator against an embedded cluster (100k drivers)
 	$(BIN)/geomatch bench --drivers 100000 --duration 5s
 
-bench-compare: build ## the same workload against geomatch dev and redis-server, side by side (BENCH_DRIVERS, BENCH_DURATION, TILE38_ADDR)
+bench-compare: build ## the same workload against geomatch dev and redis-server, side by side (BENCH_DRIVERS, BENCH_DURATION, TILE38_ADDR, BENCH_FENCES, BENCH_FENCE_COMPARE)
 	scripts/bench-compare.sh
 
 bench: ## Go benchmarks of the hot paths (GEOMATCH_BENCH_10M=1 adds the 10M-driver kNN)

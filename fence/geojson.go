@@ -208,9 +208,6 @@ func unwrapRing(ring [][2]float64, where string) (unwrappedRing, error) {
 	if r.maxX-r.minX > 360 {
 		return r, fmt.Errorf("%s: spans %v° of longitude, more than 360", where, r.maxX-r.minX)
 	}
-	if ringArea(r.xs, r.ys) == 0 {
-		return r, fmt.Errorf("%s: zero area", where)
-	}
 	return r, nil
 }
 
@@ -271,6 +268,11 @@ func buildPart(pt *part, rings [][][2]float64, where func(int) string) error {
 	pt.ringStart = append(pt.ringStart, int32(len(pt.xs)))
 	if err := pt.checkSimple(where); err != nil {
 		return err
+	}
+	for ri, r := range urs {
+		if ringArea(r.xs, r.ys) == 0 {
+			return fmt.Errorf("%s: zero area", where(ri))
+		}
 	}
 	// No ring crosses or touches another: each hole is wholly inside or
 	// outside any other ring, which one vertex tells.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/uber/h3-go/v4"
 
@@ -225,5 +226,28 @@ func indexContaining(ix *Index, p geo.LatLng, cell h3.Cell) []string {
 	var out []string
 	ix.Containing(p, cell, func(f *Fence) { out = append(out, f.ID) })
 	slices.Sort(out)
+	return out
+}
+
+func sin(x float64) float64 { return math.Sin(x) }
+func cos(x float64) float64 { return math.Cos(x) }
+func nowNano() int64        { return time.Now().UnixNano() }
+
+// spiral returns a simple ring of n vertices: a thick spiral arm of a few
+// turns, whose edges overlap along both axes.
+func spiral(n int) [][2]float64 {
+	half := n / 2
+	turns := 5.0
+	out := make([][2]float64, 0, n)
+	for i := range half {
+		a := turns * 2 * math.Pi * float64(i) / float64(half)
+		r := 0.1 + a*0.01
+		out = append(out, [2]float64{r * math.Cos(a), r * math.Sin(a)})
+	}
+	for i := half - 1; i >= 0; i-- {
+		a := turns * 2 * math.Pi * float64(i) / float64(half)
+		r := 0.1 + a*0.01 + 0.03
+		out = append(out, [2]float64{r * math.Cos(a), r * math.Sin(a)})
+	}
 	return out
 }

@@ -3,6 +3,7 @@ package fence
 import (
 	"fmt"
 	"iter"
+	"math"
 	"slices"
 
 	"github.com/tidwall/rtree"
@@ -39,10 +40,17 @@ type record struct {
 	f        *Fence
 	detect   Detect
 	class    string
-	poly     *Polygon
-	circ     *Circle
+	// The shape, copied in so that the exact test needs one pointer
+	// chase less: a polygon's parts, or a circle (isCircle).
+	parts    []part
+	circ     Circle
+	isCircle bool
 	bound    Rect
 	cells    []h3.Cell // where the fence has entries
+	// crossRects cover the fence's boundary (the mixed micro cells of its
+	// boundary cells); the cross R-tree holds them for fences detecting
+	// Cross.
+	crossRects []Rect
 	// Set by Prepare, dropped once in an index.
 	boundary []boundaryCell
 	interior []h3.Cell
@@ -67,6 +75,7 @@ type cellList struct {
 // (in) and wholly outside (out) the fence; in == microAllIn for a cell
 // wholly inside, which needs no geometry.
 type entry struct {
+	f       *Fence
 	rec     *record
 	in, out uint64
 	// Copies of the fence's, so that skipping it needs no pointer chase.
@@ -109,10 +118,15 @@ func (e *entry) holds(q *probe, k int) bool {
 
 // contains is the exact test of the record's shape.
 func (r *record) contains(q *probe) bool {
-	if r.circ != nil {
+	if r.isCircle {
 		return r.circ.containsProbe(q)
 	}
-	return r.poly.Contains(q.p)
+	for i := range r.parts {
+		if r.parts[i].containsWrapped(q.p.Lng, q.p.Lat) {
+			return true
+		}
+	}
+	return false
 }
 
 // NewIndex returns an empty index whose cell grid is H3 at resolution res
@@ -162,9 +176,9 @@ func Prepare(f *Fence, res int) (*Prepared, error) {
 	rec := &record{f: f, detect: f.detect(), class: f.VehicleClass, bound: f.Shape.Bound()}
 	switch s := f.Shape.(type) {
 	case *Polygon:
-		rec.poly = s
+		rec.parts = s.parts
 	case *Circle:
-		rec.circ = s
+		rec.circ, rec.isCircle = *s, true
 	}
 	b, in, err := computeCover(f.Shape, res, MaxCells)
 	if err != nil {
@@ -173,11 +187,14 @@ func Prepare(f *Fence, res int) (*Prepared, error) {
 	rec.interior = in
 	bcs := make([]boundaryCell, len(b))
 	for i, c := range b {
-		bcs[i] = boundaryCell{cell: c, box: newMicroBox(c, res)}
+		bcs[i] = boundaryCell{cell: c, box: newMicroBox(c)}
 	}
 	classifyCells(f.Shape, bcs)
 	// A cell whose box is wholly outside holds no point of the fence.
 	rec.boundary = slices.DeleteFunc(bcs, func(bc boundaryCell) bool { return bc.out == microAllIn })
+	if rec.detect&DetectCross != 0 {
+		rec.crossRects = boundaryRects(rec.boundary, rec.bound)
+	}
 	rec.cells = make([]h3.Cell, 0, len(rec.boundary)+len(in))
 	for _, bc := range rec.boundary {
 		rec.cells = append(rec.cells, bc.cell)
@@ -274,18 +291,18 @@ func (ix *Index) insert(rec *record) {
 		if !l.box.ok {
 			l.box = bc.box
 		}
-		l.entries = append(l.entries, entry{rec: rec, in: bc.in, out: bc.out, detect: rec.detect, hasClass: rec.class != ""})
+		l.entries = append(l.entries, entry{f: rec.f, rec: rec, in: bc.in, out: bc.out, detect: rec.detect, hasClass: rec.class != ""})
 	}
 	for _, c := range rec.interior {
 		l := ix.list(c)
-		l.entries = append(l.entries, entry{rec: rec, in: microAllIn, detect: rec.detect, hasClass: rec.class != ""})
+		l.entries = append(l.entries, entry{f: rec.f, rec: rec, in: microAllIn, detect: rec.detect, hasClass: rec.class != ""})
 		if r := cellRes(c); r < ix.res {
 			ix.levels[r]++
 		}
 	}
-	if rec.detect&DetectCross != 0 {
-		ix.cross.Insert(rectMin(rec.bound), rectMax(rec.bound), rec)
-		if rec.bound.MaxLng > 180 {
+	for _, r := range rec.crossRects {
+		ix.cross.Insert(rectMin(r), rectMax(r), rec)
+		if r.MaxLng > 180 {
 			ix.wrapped++
 		}
 	}
@@ -306,9 +323,9 @@ func (ix *Index) remove(rec *record) {
 			ix.levels[r]--
 		}
 	}
-	if rec.detect&DetectCross != 0 {
-		ix.cross.Delete(rectMin(rec.bound), rectMax(rec.bound), rec)
-		if rec.bound.MaxLng > 180 {
+	for _, r := range rec.crossRects {
+		ix.cross.Delete(rectMin(r), rectMax(r), rec)
+		if r.MaxLng > 180 {
 			ix.wrapped--
 		}
 	}
@@ -427,7 +444,7 @@ func (ix *Index) Containing(p geo.LatLng, cell h3.Cell, fn func(*Fence)) {
 	for _, list := range ls.lists[:ls.n] {
 		for i := range list {
 			if e := &list[i]; e.holds(&q, ls.micro) {
-				fn(e.rec.f)
+				fn(e.f)
 			}
 		}
 		ls.micro = -1 // coarser lists hold interior entries only
@@ -466,7 +483,7 @@ func (ix *Index) Transitions(prev *geo.LatLng, prevCell h3.Cell, cur geo.LatLng,
 					continue
 				}
 				if e.holds(&cq, ls.micro) {
-					fn(e.rec.f, Enter)
+					fn(e.f, Enter)
 				}
 			}
 			ls.micro = -1
@@ -489,11 +506,14 @@ func (ix *Index) Transitions(prev *geo.LatLng, prevCell h3.Cell, cur geo.LatLng,
 				}
 				if e.in == microAllIn {
 					if e.detect&DetectInside != 0 {
-						fn(e.rec.f, Inside)
+						fn(e.f, Inside)
 					}
 					continue
 				}
-				report(e.rec, e.holds(&pq, pm), e.holds(&cq, cm), fn)
+				prevIn, curIn := e.holds(&pq, pm), e.holds(&cq, cm)
+				if prevIn || curIn {
+					report(e, prevIn, curIn, fn)
+				}
 			}
 			pm, cm = -1, -1
 		}
@@ -508,7 +528,7 @@ func (ix *Index) Transitions(prev *geo.LatLng, prevCell h3.Cell, cur geo.LatLng,
 					continue
 				}
 				if e.holds(&cq, ls.micro) {
-					report(e.rec, e.rec.contains(&pq), true, fn)
+					report(e, e.rec.contains(&pq), true, fn)
 				}
 			}
 			ls.micro = -1
@@ -521,7 +541,7 @@ func (ix *Index) Transitions(prev *geo.LatLng, prevCell h3.Cell, cur geo.LatLng,
 					continue
 				}
 				if e.holds(&pq, ls.micro) && !e.rec.contains(&cq) {
-					fn(e.rec.f, Exit)
+					fn(e.f, Exit)
 				}
 			}
 			ls.micro = -1
@@ -534,7 +554,7 @@ func (ix *Index) Transitions(prev *geo.LatLng, prevCell h3.Cell, cur geo.LatLng,
 
 // report calls fn with the transition of a fence between two positions
 // when one holds the fence and the fence detects it.
-func report(rec *record, prevIn, curIn bool, fn func(*Fence, Transition)) {
+func report(e *entry, prevIn, curIn bool, fn func(*Fence, Transition)) {
 	var t Transition
 	switch {
 	case prevIn && curIn:
@@ -546,16 +566,19 @@ func report(rec *record, prevIn, curIn bool, fn func(*Fence, Transition)) {
 	default:
 		return
 	}
-	if rec.detect.Has(t) {
-		fn(rec.f, t)
+	if e.detect.Has(t) {
+		fn(e.f, t)
 	}
 }
 
-// crossings reports Cross for the fences detecting it whose bound meets
-// the segment's box and which the segment crosses with both ends outside.
-// The segment's box is searched as is and, when it may meet a bound on
-// the other side of the antimeridian, shifted by ±360; a fence met by two
-// searches is tested once.
+// crossings reports Cross for the fences detecting it whose boundary the
+// segment may meet (the R-tree holds rectangles covering each such
+// fence's boundary) and which the segment crosses with both ends outside.
+// The segment's box is searched as is and, when it may meet rectangles on
+// the other side of the antimeridian, shifted by ±360. A fence met through
+// several rectangles is tested once: distinct candidates are kept in an
+// array on the stack (a map past 64 of them, the one allocation, for
+// segments across huge numbers of fences).
 func (ix *Index) crossings(pq, cq *probe, vehicleClass string, fn func(*Fence, Transition)) {
 	sr, _ := segmentRect(pq.p, cq.p)
 	var shifts [3]float64
@@ -564,17 +587,32 @@ func (ix *Index) crossings(pq, cq *probe, vehicleClass string, fn func(*Fence, T
 		shifts[n] = -360
 		n++
 	}
-	if ix.wrapped > 0 && sr.MinLng < 0 {
+	if sr.MinLng < -180 || (ix.wrapped > 0 && sr.MinLng < 0) {
 		shifts[n] = 360
 		n++
 	}
+	var seen [64]*record
+	var more map[*record]struct{}
+	nseen := 0
 	for k := range n {
 		q := shiftRect(sr, shifts[k])
 		ix.cross.Search(rectMin(q), rectMax(q), func(_, _ [2]float64, rec *record) bool {
-			for j := range k {
-				if rec.bound.intersects(shiftRect(sr, shifts[j])) {
-					return true // found by an earlier search
+			for _, s := range seen[:nseen] {
+				if s == rec {
+					return true
 				}
+			}
+			if nseen < len(seen) {
+				seen[nseen] = rec
+				nseen++
+			} else {
+				if _, ok := more[rec]; ok {
+					return true
+				}
+				if more == nil {
+					more = make(map[*record]struct{})
+				}
+				more[rec] = struct{}{}
 			}
 			if (rec.class != "" && rec.class != vehicleClass) || rec.contains(pq) || rec.contains(cq) {
 				return true
@@ -585,4 +623,35 @@ func (ix *Index) crossings(pq, cq *probe, vehicleClass string, fn func(*Fence, T
 			return true
 		})
 	}
+}
+
+// boundaryRects returns rectangles covering a fence's boundary: for each
+// boundary cell, the box of its mixed micro cells (every boundary point
+// lies in one, see microBox), or the fence's bound when some boundary cell
+// has no micro grid.
+func boundaryRects(bcs []boundaryCell, bound Rect) []Rect {
+	var out []Rect
+	for i := range bcs {
+		bc := &bcs[i]
+		if !bc.box.ok {
+			return []Rect{bound}
+		}
+		mixed := ^(bc.in | bc.out)
+		if mixed == 0 {
+			continue
+		}
+		r := Rect{MinLat: math.Inf(1), MinLng: math.Inf(1), MaxLat: math.Inf(-1), MaxLng: math.Inf(-1)}
+		for k := range microN * microN {
+			if mixed&(1<<k) == 0 {
+				continue
+			}
+			i, j := k/microN, k%microN
+			r.MinLat, r.MaxLat = min(r.MinLat, bc.box.lat(i)), max(r.MaxLat, bc.box.lat(i+1))
+			r.MinLng, r.MaxLng = min(r.MinLng, bc.box.lng(j)), max(r.MaxLng, bc.box.lng(j+1))
+		}
+		// Grow by the micro grid's rounding margin.
+		gLat, gLng := 2*microEps/bc.box.invLat, 2*microEps/bc.box.invLng
+		out = append(out, Rect{MinLat: r.MinLat - gLat, MaxLat: r.MaxLat + gLat, MinLng: r.MinLng - gLng, MaxLng: r.MaxLng + gLng})
+	}
+	return out
 }

@@ -23,18 +23,13 @@ import (
 // box's affine map sends to it. It is marked inside or outside only when
 // its box, grown by microEps micro cells (far above rounding), provably
 // holds no boundary point; a point outside the box, or in a polar or
-// antimeridian cell (no grid), takes the exact test.
+// antimeridian cell (no grid), takes the exact test. The box holds the
+// cell's hexagon (newMicroBox), so an entry whose micro cells are all
+// outside its fence is left out of the cell, and one whose micro cells
+// are all inside needs no test for any point of the cell.
 const (
 	microN   = 8
 	microEps = 1e-6
-	// microHalfEdges is the half-size of the box in average edges of the
-	// resolution: it holds the cell's hexagon, whose circumradius is at
-	// most 1.27 average edges (shardmap's geometry tests check every cell
-	// of resolutions 0..3 and samples of 4..15 against a bound of 1.5).
-	// So an entry whose micro cells are all outside its fence can be left
-	// out of the cell, and one whose micro cells are all inside needs no
-	// test for any point of the cell.
-	microHalfEdges = 1.5
 	// microMaxLat: cells whose box reaches beyond this latitude get no
 	// grid (longitudes spread too much near the poles).
 	microMaxLat = 80
@@ -49,21 +44,39 @@ type microBox struct {
 	ok             bool    // false: no grid, every entry takes the exact test
 }
 
-// newMicroBox returns the micro grid of cell c at resolution res.
-func newMicroBox(c h3.Cell, res int) microBox {
-	ctr := cellCenter(c)
-	half := microHalfEdges * h3.HexagonEdgeLengthAvgM(res)
-	dLat := half / geo.EarthRadiusM * radToDeg
-	if math.Abs(ctr.Lat)+dLat > microMaxLat {
+// newMicroBox returns the micro grid of cell c: the latitude/longitude box
+// of its boundary vertices, grown to hold the hexagon's edges, which are
+// great-circle arcs (straight in H3's gnomonic projections) and bulge
+// poleward of their ends by at most L²·tan φ / 8R for an edge of length L
+// at latitude φ; the growth is ten times that plus a meter. Cells beyond
+// microMaxLat or across the antimeridian get no grid.
+func newMicroBox(c h3.Cell) microBox {
+	minLat, maxLat := math.Inf(1), math.Inf(-1)
+	minLng, maxLng := math.Inf(1), math.Inf(-1)
+	vs := c.Boundary()
+	for _, v := range vs {
+		minLat, maxLat = min(minLat, v.Lat), max(maxLat, v.Lat)
+		minLng, maxLng = min(minLng, v.Lng), max(maxLng, v.Lng)
+	}
+	if len(vs) == 0 || max(-minLat, maxLat) > microMaxLat || maxLng-minLng > 180 {
 		return microBox{}
 	}
-	dLng := dLat / math.Cos((math.Abs(ctr.Lat)+dLat)*degToRad)
-	if ctr.Lng-dLng < -180 || ctr.Lng+dLng > 180 {
+	var longest float64
+	for i := range vs {
+		j := (i + 1) % len(vs)
+		longest = max(longest, geo.DistanceM(geo.LatLng{Lat: vs[i].Lat, Lng: vs[i].Lng}, geo.LatLng{Lat: vs[j].Lat, Lng: vs[j].Lng}))
+	}
+	bulgeM := 10*longest*longest*math.Tan(microMaxLat*degToRad)/(8*geo.EarthRadiusM) + 1
+	gLat := bulgeM / geo.EarthRadiusM * radToDeg
+	gLng := gLat / math.Cos(microMaxLat*degToRad)
+	minLat, maxLat = minLat-gLat, maxLat+gLat
+	minLng, maxLng = minLng-gLng, maxLng+gLng
+	if minLng < -180 || maxLng > 180 {
 		return microBox{}
 	}
 	return microBox{
-		lat0: ctr.Lat - dLat, lng0: ctr.Lng - dLng,
-		invLat: microN / (2 * dLat), invLng: microN / (2 * dLng),
+		lat0: minLat, lng0: minLng,
+		invLat: microN / (maxLat - minLat), invLng: microN / (maxLng - minLng),
 		ok: true,
 	}
 }

@@ -98,7 +98,7 @@ func (pt *part) checkFold(e1, e2, ring int, where func(int) string) error {
 	vx, vy := xs[e1+1], ys[e1+1]
 	cx, cy := xs[e2+1], ys[e2+1]
 	if orient(ax, ay, vx, vy, cx, cy) == 0 && (vx-ax)*(cx-vx)+(vy-ay)*(cy-vy) < 0 {
-		return fmt.Errorf("%s: folds back on itself at [%v, %v] (consecutive edges overlap)", where(ring), vx, vy)
+		return fmt.Errorf("%s: folds back on itself at [%v, %v] (consecutive edges overlap, enclosing zero area)", where(ring), vx, vy)
 	}
 	return nil
 }

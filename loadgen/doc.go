@@ -30,6 +30,38 @@
 // and merged at the end of a phase; memory stays constant however many
 // operations a phase runs.
 //
+// # Fence phases
+//
+// RunFences (`geomatch bench --fences N`) measures geofences on a geomatch
+// target. After the load it runs ingest-unary and ingest-stream without
+// fences (the baseline), then fence-put: N fences over the city through
+// PutFence in parallel (FenceConfig.PutConcurrency), half district-like
+// polygons (star-shaped around a center, 50–500 vertices, 0.3–2 km², a few
+// random harmonics plus noise) and half circles (100 m–2 km), drawn by
+// GenFence from the seed so a fence is the same in every run. Then the
+// same ingest phases with the fences (ingest-unary+fences,
+// ingest-stream+fences), then ingest-unary+fence-writes beside
+// fence-writes, which replaces fences (same ids, new shapes) at
+// FenceConfig.WriteRate, and the nearby phases with the fences in place.
+// An EventService.Subscribe stream on the fences' set counts the events of
+// each fenced phase. The report (FenceReport) adds the event rates and the
+// figures the fence issue sets targets for: fenced ingest in updates/s and
+// as a share of the baseline, PutFence/s alone and during ingest, and the
+// p99 of ingest with concurrent fence writes over without. The timestamps
+// of every ingest phase start after the previous phase's, so no update is
+// stale whatever order the phases run in.
+//
+// CompareFences (`geomatch bench --fence-compare [--tile38-addr A]`)
+// replays one deterministic trace (GenTrace: random walks over Midtown)
+// against geomatch and, optionally, Tile38 (SETCHAN … FENCE DETECT
+// enter,exit per fence, PSUBSCRIBE, pipelined SET … POINT), one step at a
+// time, and compares the enter/exit events of each with a brute-force
+// oracle (fence.Fence.Eval) and with each other, step by step. Each event
+// one side alone reports is classified by the rule that explains it (the
+// Earth radius of Tile38's circles, its 64-step circle polygons with
+// NEARBY, a point on a polygon's edge) or as unexplained; the report also
+// gives each replay's updates/s and their ratio.
+//
 // Usage:
 //
 //	t, err := loadgen.NewGRPCTarget("127.0.0.1:50051")

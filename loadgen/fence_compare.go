@@ -492,7 +492,7 @@ func replayGeomatch(ctx context.Context, cc CompareConfig, t *GRPCTarget, tr *Tr
 	// The probe: a 50 m circle 5 km south of the area, in the same set,
 	// and a driver going in and out of it until its events arrive, so the
 	// subscription is known to be live before the replay starts.
-	probeAt := point{cc.Shapes.Area.MinLat - 5000/metersPerDeg, (cc.Shapes.Area.MinLng + cc.Shapes.Area.MaxLng) / 2}
+	probeAt := point{cc.Shapes.Area.MinLat - 5000.0/metersPerDeg, (cc.Shapes.Area.MinLng + cc.Shapes.Area.MaxLng) / 2}
 	probe := &geomatchv1.Fence{FenceId: prefix + "probe", Set: set, Shape: &geomatchv1.Fence_Circle{Circle: &geomatchv1.Circle{
 		Center: &geomatchv1.LatLng{Lat: probeAt.lat, Lng: probeAt.lng}, RadiusM: 50}}}
 	all := make([]*geomatchv1.Fence, 0, len(fences)+1)
@@ -541,6 +541,7 @@ func replayGeomatch(ctx context.Context, cc CompareConfig, t *GRPCTarget, tr *Tr
 		return side, *p
 	}
 
+	probeID := prefix + "probe-driver"
 	sctx, stopSub := context.WithCancel(ctx)
 	defer stopSub()
 	st, err := ec.Subscribe(sctx, &geomatchv1.SubscribeRequest{Sets: []string{set}, Kinds: []geomatchv1.EventKind{geomatchv1.EventKind_EVENT_KIND_FENCE}})
@@ -566,8 +567,10 @@ func replayGeomatch(ctx context.Context, cc CompareConfig, t *GRPCTarget, tr *Tr
 			if fe == nil {
 				continue
 			}
-			if fe.GetFenceId() == probe.GetFenceId() {
-				probed.Add(1)
+			if fe.GetDriverId() == probeID {
+				if fe.GetFenceId() == probe.GetFenceId() {
+					probed.Add(1)
+				}
 				continue
 			}
 			mu.Lock()
@@ -576,7 +579,6 @@ func replayGeomatch(ctx context.Context, cc CompareConfig, t *GRPCTarget, tr *Tr
 			received.Add(1)
 		}
 	}()
-	probeID := prefix + "probe-driver"
 	var probeTs int64
 	for i := 0; probed.Load() == 0; i++ {
 		if i == 100 || ctx.Err() != nil {
@@ -584,7 +586,7 @@ func replayGeomatch(ctx context.Context, cc CompareConfig, t *GRPCTarget, tr *Tr
 		}
 		p := probeAt
 		if i%2 == 1 {
-			p.lat += 200 / metersPerDeg
+			p.lat += 200.0 / metersPerDeg
 		}
 		probeTs = max(time.Now().UnixMilli(), probeTs+1)
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)

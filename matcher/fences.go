@@ -57,6 +57,7 @@ type fenceEngine struct {
 
 	appendFailures atomic.Int64 // batches whose events could not be logged
 	events         atomic.Int64 // events logged
+	late           atomic.Int64 // updates that came after a newer one elsewhere
 }
 
 // fenceSyncPage is the page size of a sync from the store.
@@ -162,9 +163,14 @@ type fenceWork struct {
 
 // process checks a batch's applied updates against the fences, saves the
 // drivers' changed fence sets and logs the events, in that order.
-func (fe *fenceEngine) process(ctx context.Context, work []fenceWork, node string) error {
+//
+// It returns the drivers whose update came late: another node already
+// recorded a newer state of theirs (a retried or delayed update that
+// reached this node after the driver moved on). Such an update logs
+// nothing, and the caller drops the outdated copy it just indexed.
+func (fe *fenceEngine) process(ctx context.Context, work []fenceWork) ([]lateCopy, error) {
 	if len(work) == 0 {
-		return nil
+		return nil, nil
 	}
 	var claimed []string
 	for i := range work {
@@ -172,21 +178,30 @@ func (fe *fenceEngine) process(ctx context.Context, work []fenceWork, node strin
 			claimed = append(claimed, work[i].u.ID)
 		}
 	}
-	var stored map[string][]string
+	var stored map[string]store.FenceState
 	if len(claimed) > 0 {
 		var err error
 		if stored, err = fe.states.FenceStates(ctx, claimed); err != nil {
-			return fmt.Errorf("read fence states of %d drivers: %w", len(claimed), err)
+			return nil, fmt.Errorf("read fence states of %d drivers: %w", len(claimed), err)
 		}
 	}
 	now := time.Now().UnixMilli()
-	changed := map[string][]string{}
+	changed := map[string]store.FenceState{}
+	var late []lateCopy
 	var recs []events.Record
 	var hits []fenceHit
 	var before, after []string
 	fe.mu.RLock()
 	for i := range work {
 		w := &work[i]
+		if st, ok := stored[w.u.ID]; ok && w.claimed && st.TimestampMs >= w.u.TimestampMs {
+			// Equal: this very update was processed already (a node died
+			// before acknowledging it). Newer: it is late.
+			if st.TimestampMs > w.u.TimestampMs {
+				late = append(late, lateCopy{id: w.u.ID, newerMs: st.TimestampMs})
+			}
+			continue
+		}
 		hits = hits[:0]
 		before, after = before[:0], after[:0]
 		class := w.u.VehicleClass
@@ -197,7 +212,7 @@ func (fe *fenceEngine) process(ctx context.Context, work []fenceWork, node strin
 		})
 		slices.Sort(after)
 		if w.claimed {
-			for _, id := range stored[w.u.ID] {
+			for _, id := range stored[w.u.ID].IDs {
 				if id != onlineMarker {
 					before = append(before, id)
 				}
@@ -229,7 +244,7 @@ func (fe *fenceEngine) process(ctx context.Context, work []fenceWork, node strin
 			after = slices.Insert(after, 0, onlineMarker)
 		}
 		if !slices.Equal(before, after) {
-			changed[w.u.ID] = slices.Clone(after)
+			changed[w.u.ID] = store.FenceState{TimestampMs: w.u.TimestampMs, IDs: slices.Clone(after)}
 		}
 		switch {
 		case nowOnline && !wasOnline:
@@ -247,16 +262,24 @@ func (fe *fenceEngine) process(ctx context.Context, work []fenceWork, node strin
 	// (the same ids: duplicates a sink drops), never none.
 	if len(recs) > 0 {
 		if err := fe.log.Append(ctx, recs); err != nil {
-			return fmt.Errorf("log %d events: %w", len(recs), err)
+			return nil, fmt.Errorf("log %d events: %w", len(recs), err)
 		}
 		fe.events.Add(int64(len(recs)))
 	}
 	if len(changed) > 0 {
 		if err := fe.states.SaveFenceStates(ctx, changed); err != nil {
-			return fmt.Errorf("save fence states of %d drivers: %w", len(changed), err)
+			return nil, fmt.Errorf("save fence states of %d drivers: %w", len(changed), err)
 		}
 	}
-	return nil
+	fe.late.Add(int64(len(late)))
+	return late, nil
+}
+
+// lateCopy is a driver whose update reached the node after another node
+// recorded a newer state at newerMs.
+type lateCopy struct {
+	id      string
+	newerMs int64
 }
 
 // setTransitions returns the transitions between two sorted sets of fence
@@ -305,10 +328,10 @@ const onlineMarker = "!online"
 // wasOnline reports whether the driver was online before the update: by
 // its previous status when the node held it, by its stored state when it
 // is new on the node.
-func wasOnline(w *fenceWork, stored map[string][]string) bool {
+func wasOnline(w *fenceWork, stored map[string]store.FenceState) bool {
 	switch {
 	case w.claimed:
-		return slices.Contains(stored[w.u.ID], onlineMarker)
+		return slices.Contains(stored[w.u.ID].IDs, onlineMarker)
 	case w.prev.Live:
 		return w.prev.Status != driver.StatusOffline
 	}
@@ -347,10 +370,10 @@ func (fe *fenceEngine) expired(ctx context.Context, gone []index.Driver) error {
 	}
 	now := time.Now().UnixMilli()
 	recs := make([]events.Record, 0, len(gone))
-	states := make(map[string][]string, len(gone))
+	states := make(map[string]store.FenceState, len(gone))
 	for _, d := range gone {
 		recs = append(recs, lifecycleRecord(d.ID, geomatchv1.DriverLifecycle_DRIVER_LIFECYCLE_EXPIRED, d.Pos, d.TimestampMs, d.VehicleClass, now))
-		states[d.ID] = nil
+		states[d.ID] = store.FenceState{TimestampMs: d.TimestampMs}
 	}
 	if err := fe.states.SaveFenceStates(ctx, states); err != nil {
 		return fmt.Errorf("forget fence states of %d expired drivers: %w", len(gone), err)
@@ -461,8 +484,15 @@ func (n *Node) processFences(ctx context.Context, work []fenceWork) {
 	defer cancel()
 	delay := 10 * time.Millisecond
 	for {
-		err := n.fence.process(ctx, work, n.cfg.NodeID)
+		late, err := n.fence.process(ctx, work)
 		if err == nil {
+			if len(late) > 0 {
+				n.ho.ring.RLock()
+				for _, l := range late {
+					n.evict(l.id, l.newerMs)
+				}
+				n.ho.ring.RUnlock()
+			}
 			return
 		}
 		select {

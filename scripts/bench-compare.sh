@@ -16,6 +16,14 @@
 #                      workload against it (SET / NEARBY); it is not started
 #                      or cleared here
 #   TILE38_PID         its process id, to report its CPU and RSS
+#   BENCH_FENCES       also run the fence phases against a fresh geomatch dev
+#                      with this many fences (geomatch bench --fences; e.g.
+#                      20000): ingest without and with fences, PutFence/s,
+#                      fence event rate
+#   BENCH_FENCE_COMPARE  1: also replay one trace against geomatch dev and,
+#                      with TILE38_ADDR, Tile38, and compare their fence
+#                      events (geomatch bench --fence-compare; Tile38's
+#                      collection fencecmp and channels cmp-* are replaced)
 #
 # Every server started here is stopped on exit; every run is bounded by
 # the load generator's own limits (phase duration, operation caps).
@@ -124,6 +132,26 @@ for n in $DRIVERS; do
 		echo "== geomatch (A) vs Tile38 (B), $n drivers"
 		"$BIN" bench --compare "$OUT/geomatch-$n.json,$OUT/tile38-$n.json"
 	fi
+
+	if [ -n "${BENCH_FENCES:-}" ] && [ "$BENCH_FENCES" != 0 ]; then
+		start_geomatch
+		run_bench "geomatch-fences-$BENCH_FENCES" --target "$GM_ADDR" --server-pid "$GM_PID" --fences "$BENCH_FENCES"
+		stop "$GM_PID"
+	fi
 done
+
+if [ "${BENCH_FENCE_COMPARE:-}" = 1 ]; then
+	start_geomatch
+	extra=()
+	if [ -n "${TILE38_ADDR:-}" ]; then
+		extra=(--tile38-addr "$TILE38_ADDR")
+		[ -n "${TILE38_PID:-}" ] && extra+=(--tile38-pid "$TILE38_PID")
+	fi
+	echo
+	echo "== fence events: geomatch vs ${TILE38_ADDR:+Tile38 vs }oracle, one trace"
+	"$BIN" bench --target "$GM_ADDR" --server-pid "$GM_PID" --seed "$SEED" --fence-compare \
+		--json "$OUT/fence-compare.json" "${extra[@]}"
+	stop "$GM_PID"
+fi
 echo
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -110,7 +110,7 @@ func (e *engine) openZones(ctx context.Context) *zoneWatch {
 		id := zoneFenceID(z.set, zn)
 		z.ids = append(z.ids, id)
 		z.index[id] = i
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
+		cctx, cancel := context.WithTimeout(ctx, callTimeout)
 		_, err := z.fences.PutFence(cctx, &geomatchv1.PutFenceRequest{Fence: zoneFence(z.set, e.g.Name, zn)})
 		cancel()
 		if err != nil {

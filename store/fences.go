@@ -59,15 +59,23 @@ type Fences interface {
 	FenceChanges(ctx context.Context, since uint64, limit int) (FenceChanges, error)
 }
 
-// FenceStates keeps each driver's fence state: the fences it is inside,
-// as of its last transition. Drivers inside no fence have no record.
+// FenceState is a driver's fence state: the fences it is inside (and
+// markers of the matcher's, such as its online flag) as of the update at
+// TimestampMs, the last that changed them.
+type FenceState struct {
+	TimestampMs int64
+	IDs         []string
+}
+
+// FenceStates keeps each driver's fence state. Drivers inside no fence
+// (and without a marker) have no record.
 type FenceStates interface {
-	// FenceStates returns the fence ids each listed driver is inside
-	// (absent: none).
-	FenceStates(ctx context.Context, driverIDs []string) (map[string][]string, error)
-	// SaveFenceStates records the fences each driver of states is inside;
-	// an empty list deletes the driver's record.
-	SaveFenceStates(ctx context.Context, states map[string][]string) error
+	// FenceStates returns the states of the listed drivers (absent: none).
+	FenceStates(ctx context.Context, driverIDs []string) (map[string]FenceState, error)
+	// SaveFenceStates records the states of drivers, each only if it is
+	// not older than the stored one (a late writer loses); an empty IDs
+	// deletes the record on the same condition.
+	SaveFenceStates(ctx context.Context, states map[string]FenceState) error
 }
 
 // MaxFenceTombstones bounds the deletions a store remembers for

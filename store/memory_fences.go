@@ -15,13 +15,13 @@ type memFences struct {
 	rev     uint64
 	dead    map[string]uint64 // deleted id → revision, bounded
 	floor   uint64            // highest revision of a forgotten deletion
-	states  map[string][]string
+	states  map[string]FenceState
 	maxSize int
 }
 
 func (m *Memory) fences() *memFences {
 	m.fenceOnce.Do(func() {
-		m.fenceStore = &memFences{byID: map[string]FenceRecord{}, dead: map[string]uint64{}, states: map[string][]string{}, maxSize: DefaultMaxFences}
+		m.fenceStore = &memFences{byID: map[string]FenceRecord{}, dead: map[string]uint64{}, states: map[string]FenceState{}, maxSize: DefaultMaxFences}
 	})
 	return m.fenceStore
 }
@@ -149,11 +149,11 @@ func (m *Memory) FenceChanges(_ context.Context, since uint64, limit int) (Fence
 }
 
 // FenceStates implements FenceStates.
-func (m *Memory) FenceStates(_ context.Context, driverIDs []string) (map[string][]string, error) {
+func (m *Memory) FenceStates(_ context.Context, driverIDs []string) (map[string]FenceState, error) {
 	f := m.fences()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := make(map[string][]string)
+	out := make(map[string]FenceState)
 	for _, id := range driverIDs {
 		if s, ok := f.states[id]; ok {
 			out[id] = s
@@ -163,15 +163,18 @@ func (m *Memory) FenceStates(_ context.Context, driverIDs []string) (map[string]
 }
 
 // SaveFenceStates implements FenceStates.
-func (m *Memory) SaveFenceStates(_ context.Context, states map[string][]string) error {
+func (m *Memory) SaveFenceStates(_ context.Context, states map[string]FenceState) error {
 	f := m.fences()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for id, s := range states {
-		if len(s) == 0 {
+		if cur, ok := f.states[id]; ok && cur.TimestampMs > s.TimestampMs {
+			continue
+		}
+		if len(s.IDs) == 0 {
 			delete(f.states, id)
 		} else {
-			f.states[id] = slices.Clone(s)
+			f.states[id] = FenceState{TimestampMs: s.TimestampMs, IDs: slices.Clone(s.IDs)}
 		}
 	}
 	return nil

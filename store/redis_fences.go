@@ -251,9 +251,27 @@ func asSlice(v any) []any {
 	return s
 }
 
+// saveFenceStateScript sets (or, with no ids, deletes) a driver's fence
+// state "ts|ids" unless the stored one is newer.
+var saveFenceStateScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local ts = tonumber(string.match(cur, '^(%d+)'))
+  if ts and ts > tonumber(ARGV[1]) then
+    return 0
+  end
+end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'PX', ARGV[3])
+end
+return 1
+`)
+
 // FenceStates implements FenceStates: one pipelined GET per driver.
-func (r *Redis) FenceStates(ctx context.Context, driverIDs []string) (map[string][]string, error) {
-	out := make(map[string][]string)
+func (r *Redis) FenceStates(ctx context.Context, driverIDs []string) (map[string]FenceState, error) {
+	out := make(map[string]FenceState)
 	if len(driverIDs) == 0 {
 		return out, nil
 	}
@@ -266,31 +284,44 @@ func (r *Redis) FenceStates(ctx context.Context, driverIDs []string) (map[string
 		return nil, fmt.Errorf("read fence states of %d drivers: %w", len(driverIDs), err)
 	}
 	for i, c := range cmds {
-		if v := c.Val(); v != "" {
-			out[driverIDs[i]] = strings.Split(v, ",")
+		v := c.Val()
+		tsText, ids, ok := strings.Cut(v, "|")
+		if !ok {
+			continue
 		}
+		ts, err := strconv.ParseInt(tsText, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("fence state of %s: malformed %q", driverIDs[i], v)
+		}
+		out[driverIDs[i]] = FenceState{TimestampMs: ts, IDs: strings.Split(ids, ",")}
 	}
 	return out, nil
 }
 
-// SaveFenceStates implements FenceStates: one pipelined SET or DEL per
-// driver.
-func (r *Redis) SaveFenceStates(ctx context.Context, states map[string][]string) error {
+// SaveFenceStates implements FenceStates: one pipelined script call per
+// driver (the script is loaded first, so EVALSHA does not miss).
+func (r *Redis) SaveFenceStates(ctx context.Context, states map[string]FenceState) error {
 	if len(states) == 0 {
 		return nil
 	}
-	pipe := r.client.Pipeline()
-	for id, s := range states {
-		if len(s) == 0 {
-			pipe.Del(ctx, r.fenceStateKey(id))
-		} else {
-			pipe.Set(ctx, r.fenceStateKey(id), strings.Join(s, ","), fenceStateTTL)
+	for attempt := 0; ; attempt++ {
+		pipe := r.client.Pipeline()
+		for id, s := range states {
+			saveFenceStateScript.EvalSha(ctx, pipe, []string{r.fenceStateKey(id)},
+				s.TimestampMs, strings.Join(s.IDs, ","), fenceStateTTL.Milliseconds())
 		}
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
+		_, err := pipe.Exec(ctx)
+		if err == nil {
+			return nil
+		}
+		if attempt == 0 && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			if err := saveFenceStateScript.Load(ctx, r.client).Err(); err != nil {
+				return fmt.Errorf("load the fence state script: %w", err)
+			}
+			continue
+		}
 		return fmt.Errorf("save fence states of %d drivers: %w", len(states), err)
 	}
-	return nil
 }
 
 // Client returns the Redis client the store uses (for the event log and

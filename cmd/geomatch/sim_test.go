@@ -265,6 +265,12 @@ func checkSimZones(t *testing.T, res *report.Result, end map[string]*geomatchv1.
 			t.Errorf("zone %s at the end: report %d inside, %d available; GetFenceCounts %d and %d",
 				zn.ID, zn.EndInside, zn.EndAvailable, c.GetInside(), c.GetAvailable())
 		}
+		// The subscription starts before the first report and the drivers
+		// are still on the map: every driver inside entered once more than
+		// it left.
+		if zn.Enters-zn.Exits != zn.EndInside {
+			t.Errorf("zone %s: %d enters - %d exits, but %d inside at the end", zn.ID, zn.Enters, zn.Exits, zn.EndInside)
+		}
 		if !strings.Contains(table, zn.Name) {
 			t.Errorf("zone %s is not in the KPI table", zn.Name)
 		}

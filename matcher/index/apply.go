@@ -39,17 +39,19 @@ func (ix *Index) apply(u *Update, now int64) Result {
 		return Result{Outcome: OutcomeInvalid}
 	}
 	e := ix.dir.get(u.ID)
-	if e != nil {
-		switch {
-		case u.TimestampMs < e.ts:
-			return Result{Outcome: OutcomeStale}
-		case u.TimestampMs == e.ts:
-			return Result{Outcome: OutcomeDuplicate}
-		}
-	}
 	var cur *shard
 	if e != nil {
 		cur = e.shard.Load()
+		switch {
+		case u.TimestampMs < e.ts:
+			return Result{Outcome: OutcomeStale}
+		case u.TimestampMs == e.ts && !(cur != nil && e.handedOver && !u.HandedOver):
+			// A handed-over copy of the same update (its node wrote the
+			// position behind, then died before answering) is confirmed
+			// by the driver's own retry, below, not ignored: the caller
+			// learns the driver is new here.
+			return Result{Outcome: OutcomeDuplicate}
+		}
 	}
 	// The driver's own update of a handed-over copy claims it, as a new
 	// driver's first update does.

@@ -103,20 +103,21 @@ func testFences(t *testing.T, newStore func(t *testing.T) store.Store) {
 	}
 }
 
-// testFenceStates: saved sets read back, empty ones delete.
+// testFenceStates: saved states read back; an older state does not
+// replace a newer one; an empty one deletes.
 func testFenceStates(t *testing.T, newStore func(t *testing.T) store.Store) {
 	s, ctx, _ := setup(t, newStore)
-	if err := s.SaveFenceStates(ctx, map[string][]string{"d1": {"a", "b"}, "d2": {"c"}}); err != nil {
+	if err := s.SaveFenceStates(ctx, map[string]store.FenceState{"d1": {TimestampMs: 10, IDs: []string{"a", "b"}}, "d2": {TimestampMs: 10, IDs: []string{"c"}}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SaveFenceStates(ctx, map[string][]string{"d2": nil}); err != nil {
+	if err := s.SaveFenceStates(ctx, map[string]store.FenceState{"d2": {TimestampMs: 11}, "d1": {TimestampMs: 9, IDs: []string{"old"}}}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.FenceStates(ctx, []string{"d1", "d2", "d3"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || !slices.Equal(got["d1"], []string{"a", "b"}) {
+	if len(got) != 1 || got["d1"].TimestampMs != 10 || !slices.Equal(got["d1"].IDs, []string{"a", "b"}) {
 		t.Fatalf("FenceStates = %v", got)
 	}
 }
