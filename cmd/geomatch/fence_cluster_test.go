@@ -2,16 +2,22 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/geomatch/geomatch/fence/fencetest"
 	"github.com/geomatch/geomatch/internal/consultest"
@@ -94,11 +100,13 @@ func (s *subscriber) snapshot() (map[fencetest.Fact]int, int) {
 
 // TestFenceEventsThroughMatcherSIGKILL: three matcher processes and two
 // routers on Consul and Redis; drivers walk over fences while a matcher is
-// SIGKILLed and later restarted, and the subscriber moves from one router
-// to the other mid-way, resuming after its last cursor. The events it
-// receives (one per event id) equal the brute-force oracle's, so do the
-// events of the whole log read again from its oldest, and GetFenceCounts
-// equals a brute-force recount at the end.
+// SIGKILLed and later restarted, the subscriber moves from one router to
+// the other mid-way (resuming after its last cursor) and the router it
+// left is SIGKILLed, and a webhook's receiver is down for the first third.
+// The events the subscriber receives (one per event id) equal the
+// brute-force oracle's, so do the hook's deliveries and the events of the
+// whole log read again from its oldest, and GetFenceCounts equals a
+// brute-force recount at the end.
 func TestFenceEventsThroughMatcherSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process cluster test (about 40 s)")
@@ -116,12 +124,24 @@ func TestFenceEventsThroughMatcherSIGKILL(t *testing.T) {
 	var drivers []geomatchv1.DriverServiceClient
 	var evs []geomatchv1.EventServiceClient
 	var fences []geomatchv1.FenceServiceClient
+	var routers []*proc
+	routerArgs := func(addr string) []string {
+		return []string{"router", "--listen", addr, "--consul", agent.Addr, "--redis", c.redis, "--auth=off",
+			"--hook-lease-ttl", "3s", "--hook-dead-letter-after", "10m"}
+	}
 	for i := range 2 {
-		rp := start(t, fmt.Sprintf("router %d", i+1), "router", "--listen", "127.0.0.1:0", "--consul", agent.Addr, "--redis", c.redis, "--auth=off")
+		rp := start(t, fmt.Sprintf("router %d", i+1), routerArgs(freeAddr(t, "127.0.0.1"))...)
 		conn := dial(t, rp.waitFor(listening, 60*time.Second)[1])
+		routers = append(routers, rp)
 		drivers = append(drivers, geomatchv1.NewDriverServiceClient(conn))
 		evs = append(evs, geomatchv1.NewEventServiceClient(conn))
 		fences = append(fences, geomatchv1.NewFenceServiceClient(conn))
+	}
+	// A webhook receiver that is down (503) for the first part of the run.
+	recv := newHookReceiver(t)
+	if _, err := evs[0].PutHook(ctxFor(t, 10*time.Second), &geomatchv1.Hook{HookId: "zones", Endpoint: recv.url,
+		Kinds: []geomatchv1.EventKind{geomatchv1.EventKind_EVENT_KIND_FENCE}}); err != nil {
+		t.Fatalf("PutHook: %v", err)
 	}
 	if !consultest.WaitFor(context.Background(), 30*time.Second, func() bool {
 		rec, err := c.ringRecord(context.Background())
@@ -155,11 +175,14 @@ func TestFenceEventsThroughMatcherSIGKILL(t *testing.T) {
 		switch step {
 		case steps / 4:
 			c.matchers["m2"].kill()
+		case steps / 3:
+			recv.setDown(false)
 		case steps / 2:
 			if err := sub.stop(); err != nil {
 				t.Fatalf("subscription on router 1 ended: %v", err)
 			}
 			sub.follow(t, evs[1]) // after its last cursor, on the other router
+			routers[0].kill()     // it may hold the hook: router 2 takes it over
 		case 3 * steps / 4:
 			c.startMatcher("m2", "127.0.0.3")
 		}
@@ -182,7 +205,7 @@ func TestFenceEventsThroughMatcherSIGKILL(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("step %d: %d updates still refused after 30 s", step, len(todo))
 			}
-			resp, err := drivers[0].UpdateLocations(ctxFor(t, 10*time.Second), &geomatchv1.UpdateLocationsRequest{Updates: todo})
+			resp, err := drivers[1].UpdateLocations(ctxFor(t, 10*time.Second), &geomatchv1.UpdateLocationsRequest{Updates: todo})
 			if err != nil {
 				time.Sleep(100 * time.Millisecond)
 				continue
@@ -216,9 +239,24 @@ func TestFenceEventsThroughMatcherSIGKILL(t *testing.T) {
 		t.Errorf("subscription ended: %v", err)
 	}
 
+	// The hook delivered every event (at least once: one fact per event id)
+	// though its receiver was down, a matcher died and a router died.
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		if _, n := recv.snapshot(); n >= want || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	hookFacts, hn := recv.snapshot()
+	t.Logf("hook: %d events delivered (%d POSTs refused while the receiver was down)", hn, recv.refused.Load())
+	if d := o.Diff(hookFacts); d != "" {
+		t.Errorf("hook: %s", d)
+	}
+
 	// The whole log, read again from its oldest event.
 	all := newSubscriber()
-	stream, err := evs[0].Subscribe(ctxFor(t, 30*time.Second), &geomatchv1.SubscribeRequest{FromOldest: true, Kinds: []geomatchv1.EventKind{geomatchv1.EventKind_EVENT_KIND_FENCE}})
+	stream, err := evs[1].Subscribe(ctxFor(t, 30*time.Second), &geomatchv1.SubscribeRequest{FromOldest: true, Kinds: []geomatchv1.EventKind{geomatchv1.EventKind_EVENT_KIND_FENCE}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,4 +302,58 @@ func TestFenceEventsThroughMatcherSIGKILL(t *testing.T) {
 	if mismatch != "" {
 		t.Error(mismatch)
 	}
+}
+
+// hookReceiver is a webhook sink: it refuses deliveries (503) while down,
+// and records each fact once per event id.
+type hookReceiver struct {
+	url     string
+	down    atomic.Bool
+	refused atomic.Int64
+	mu      sync.Mutex
+	ids     map[string]bool
+	facts   map[fencetest.Fact]int
+}
+
+func newHookReceiver(t *testing.T) *hookReceiver {
+	r := &hookReceiver{ids: map[string]bool{}, facts: map[fencetest.Fact]int{}}
+	r.down.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if r.down.Load() {
+			r.refused.Add(1)
+			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+			return
+		}
+		var body struct {
+			Events []json.RawMessage `json:"events"`
+		}
+		if err := json.NewDecoder(req.Body).Decode(&body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for _, raw := range body.Events {
+			ev := &geomatchv1.Event{}
+			if err := protojson.Unmarshal(raw, ev); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			if !r.ids[ev.GetEventId()] {
+				r.ids[ev.GetEventId()] = true
+				r.facts[fencetest.FactOf(ev.GetFence())]++
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	r.url = srv.URL + "/hook"
+	return r
+}
+
+func (r *hookReceiver) setDown(down bool) { r.down.Store(down) }
+
+func (r *hookReceiver) snapshot() (map[fencetest.Fact]int, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.facts), len(r.ids)
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/geomatch/geomatch/events/hook"
+
 	"github.com/geomatch/geomatch/events"
 
 	"context"
@@ -98,6 +100,9 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	mf.register(fs)
 	af.register(fs, "on")
 	lf.register(fs)
+	hcfg := hook.DefaultConfig()
+	fs.DurationVar(&hcfg.DeadLetterAfter, "hook-dead-letter-after", hcfg.DeadLetterAfter, "how long a hook's sink may keep failing before its events go to the hook's dead-letter stream")
+	fs.DurationVar(&hcfg.LeaseTTL, "hook-lease-ttl", hcfg.LeaseTTL, "how long a router's claim on delivering a hook lasts unrenewed (another router takes a dead one's hooks over after it)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -144,7 +149,7 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	rcfg := cluster.RouterConfig{
 		Router:     router.Config{Auth: sec.keys, Limits: sec.limits},
-		Membership: src, Store: c.st, Events: c.events, KeyPrefix: cf.store.prefix, Dispatch: dispatch.DefaultConfig(),
+		Membership: src, Store: c.st, Events: c.events, KeyPrefix: cf.store.prefix, Hooks: hcfg, Dispatch: dispatch.DefaultConfig(),
 		ServerOptions: sec.tls.server, DialOptions: sec.tls.dial,
 		Drain: drainTimeout, Metrics: obs, Log: c.log,
 	}
