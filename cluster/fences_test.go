@@ -3,6 +3,8 @@ package cluster_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -30,7 +32,11 @@ func TestFenceEventsMatchABruteForceOracle(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	budget := 90 * time.Second
+	if os.Getenv("GEOMATCH_FENCE_REPLAY") != "" {
+		budget = 20 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
 	defer cancel()
 	conn, err := grpc.NewClient(c.RouterAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -38,7 +44,7 @@ func TestFenceEventsMatchABruteForceOracle(t *testing.T) {
 	}
 	defer conn.Close()
 	fences := geomatchv1.NewFenceServiceClient(conn)
-	defs := fencetest.Fences()
+	defs := append(fencetest.Fences(), fencetest.AntimeridianFences()...)
 	for _, d := range defs {
 		if _, err := fences.PutFence(ctx, &geomatchv1.PutFenceRequest{Fence: d}); err != nil {
 			t.Fatalf("PutFence %s: %v", d.GetFenceId(), err)
@@ -90,10 +96,26 @@ func TestFenceEventsMatchABruteForceOracle(t *testing.T) {
 	drivers := geomatchv1.NewDriverServiceClient(conn)
 	admin := geomatchv1.NewAdminServiceClient(conn)
 	r := rand.New(rand.NewPCG(14, 1))
-	const nDrivers, steps = 150, 40
+	nDrivers, steps := 150, 40
+	if n := os.Getenv("GEOMATCH_FENCE_REPLAY"); n != "" {
+		// A long replay (make a report, not CI): GEOMATCH_FENCE_REPLAY=1000000
+		// is 10,000 drivers × 100 steps.
+		total, err := strconv.Atoi(n)
+		if err != nil || total < 100 {
+			t.Fatalf("GEOMATCH_FENCE_REPLAY=%q: want a number of updates >= 100", n)
+		}
+		nDrivers, steps = max(total/100, 1), 100
+	}
 	pos := make([]geo.LatLng, nDrivers)
+	pacific := func(i int) bool { return i%5 == 4 } // a fifth walk across the antimeridian
 	for i := range pos {
 		pos[i] = geo.LatLng{Lat: 40.69 + r.Float64()*0.11, Lng: -74.03 + r.Float64()*0.11}
+		if pacific(i) {
+			pos[i] = geo.LatLng{Lat: -17.1 + r.Float64()*0.2, Lng: 179.9 + r.Float64()*0.2}
+			if pos[i].Lng > 180 {
+				pos[i].Lng -= 360
+			}
+		}
 	}
 	base := time.Now().UnixMilli()
 	for step := range steps {
@@ -110,7 +132,11 @@ func TestFenceEventsMatchABruteForceOracle(t *testing.T) {
 		req := &geomatchv1.UpdateLocationsRequest{}
 		ts := base + int64(step)*1000
 		for i := range pos {
-			pos[i] = fencetest.Walk(pos[i], 50+r.Float64()*700, r.Float64(), r.Float64())
+			if pacific(i) {
+				pos[i] = fencetest.WalkAntimeridian(pos[i], 50+r.Float64()*1500, r.Float64(), r.Float64())
+			} else {
+				pos[i] = fencetest.Walk(pos[i], 50+r.Float64()*700, r.Float64(), r.Float64())
+			}
 			id, class := fmt.Sprintf("d%03d", i), ""
 			if i%4 == 0 {
 				class = "xl"
@@ -131,7 +157,7 @@ func TestFenceEventsMatchABruteForceOracle(t *testing.T) {
 	if want < 200 {
 		t.Fatalf("only %d expected events: the walk does not exercise the fences", want)
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(budget / 4)
 	for {
 		mu.Lock()
 		n := received

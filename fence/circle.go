@@ -68,6 +68,8 @@ func NewCircle(center geo.LatLng, radiusM float64) (*Circle, error) {
 	return c, nil
 }
 
+func (c *Circle) areaM2() float64 { return math.Pi * c.radiusM * c.radiusM }
+
 // Center returns the circle's center.
 func (c *Circle) Center() geo.LatLng { return c.center }
 

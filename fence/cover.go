@@ -64,7 +64,7 @@ func cellCenter(c h3.Cell) geo.LatLng {
 //
 // The property tests check the result against brute force, near poles,
 // pentagons and the antimeridian included.
-func computeCover(s Shape, res, maxCells int) (boundary, interior []h3.Cell, err error) {
+func computeCover(s Shape, res, maxCells int, cache *cellCache) (boundary, interior []h3.Cell, err error) {
 	if res < 0 || res > maxRes {
 		return nil, nil, fmt.Errorf("resolution %d outside [0, %d]", res, maxRes)
 	}
@@ -82,11 +82,21 @@ func computeCover(s Shape, res, maxCells int) (boundary, interior []h3.Cell, err
 	}) {
 		return nil, nil, errTooManyCells
 	}
+	// B is the traced cells and their neighbors; the cells at distance 2
+	// of traced cells hold every neighbor of B, where an interior walk at
+	// the index resolution starts.
 	inB := make(map[h3.Cell]struct{}, 3*len(traced))
+	var ring2 []h3.Cell
 	for c := range traced {
-		for _, n := range c.GridDisk(1) {
-			if n != 0 {
-				inB[n] = struct{}{}
+		for d, ring := range c.GridDiskDistances(2) {
+			for _, n := range ring {
+				switch {
+				case n == 0:
+				case d < 2:
+					inB[n] = struct{}{}
+				default:
+					ring2 = append(ring2, n)
+				}
 			}
 		}
 	}
@@ -95,6 +105,52 @@ func computeCover(s Shape, res, maxCells int) (boundary, interior []h3.Cell, err
 	}
 	if len(inB) == 0 {
 		return nil, nil, errors.New("shape has no boundary")
+	}
+	insideClean := func(c h3.Cell) bool {
+		return s.Contains(cache.center(centerChild(c, res)))
+	}
+	// Small shapes (few interior cells) are walked at the index
+	// resolution; larger ones from coarser cells, so that their interior
+	// is stored and found compacted.
+	if levels := coarseLevels(s, res); levels == 0 {
+		boundary = make([]h3.Cell, 0, len(inB))
+		for c := range inB {
+			boundary = append(boundary, c)
+		}
+		seen := make(map[h3.Cell]struct{}, len(ring2))
+		var queue []h3.Cell
+		for _, c := range ring2 {
+			if _, ok := inB[c]; ok {
+				continue
+			}
+			if _, ok := seen[c]; !ok {
+				seen[c] = struct{}{}
+				queue = append(queue, c)
+			}
+		}
+		slices.Sort(queue)
+		for i := 0; i < len(queue); i++ {
+			c := queue[i]
+			if !insideClean(c) {
+				continue
+			}
+			interior = append(interior, c)
+			if len(boundary)+len(interior) > maxCells {
+				return nil, nil, errTooManyCells
+			}
+			for _, n := range c.GridDisk(1) {
+				if _, ok := inB[n]; ok || n == 0 {
+					continue
+				}
+				if _, ok := seen[n]; !ok {
+					seen[n] = struct{}{}
+					queue = append(queue, n)
+				}
+			}
+		}
+		slices.Sort(boundary)
+		slices.Sort(interior)
+		return boundary, interior, nil
 	}
 
 	// mixed[r-r0] holds the ancestors at r of the cells of B, r0 <= r < res.
@@ -121,9 +177,6 @@ func computeCover(s Shape, res, maxCells int) (boundary, interior []h3.Cell, err
 			_, ok = mixedUp[res-1-r][c]
 		}
 		return ok
-	}
-	insideClean := func(c h3.Cell) bool {
-		return s.Contains(cellCenter(centerChild(c, res)))
 	}
 	over := func() bool { return len(boundary)+len(interior) > maxCells }
 
@@ -190,4 +243,17 @@ func computeCover(s Shape, res, maxCells int) (boundary, interior []h3.Cell, err
 	slices.Sort(boundary)
 	slices.Sort(interior)
 	return boundary, interior, nil
+}
+
+// coarseLevels returns 0 for a shape with at most a few dozen interior
+// cells at res (walked cell by cell), else how many resolutions above res
+// the cover starts (at most coverLevels).
+func coarseLevels(s Shape, res int) int {
+	cells := s.areaM2() / h3.HexagonAreaAvgM2(res)
+	k := 0
+	for k < coverLevels && k < res && cells > 50 {
+		cells /= 7
+		k++
+	}
+	return k
 }

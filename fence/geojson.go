@@ -59,15 +59,15 @@ func ParseGeoJSON(s string) (*Polygon, error) {
 	}
 	if obj.Type == "Feature" {
 		if len(obj.Geometry) == 0 || string(obj.Geometry) == "null" {
-			return nil, errors.New("Feature has no geometry")
+			return nil, errors.New("the Feature has no geometry")
 		}
 		var g geoJSON
 		if err := json.Unmarshal(obj.Geometry, &g); err != nil {
-			return nil, fmt.Errorf("Feature geometry is not a GeoJSON object: %v", err)
+			return nil, fmt.Errorf("the Feature's geometry is not a GeoJSON object: %v", err)
 		}
 		obj = g
 		if obj.Type == "Feature" {
-			return nil, errors.New(`Feature geometry of type "Feature": want Polygon or MultiPolygon`)
+			return nil, errors.New(`the Feature's geometry is a "Feature": want Polygon or MultiPolygon`)
 		}
 	}
 	var polys [][][][2]float64

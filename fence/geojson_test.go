@@ -28,7 +28,7 @@ func TestParseGeoJSONRefuses(t *testing.T) {
 		{"feature collection", `{"type":"FeatureCollection","features":[]}`, `unsupported GeoJSON type "FeatureCollection"`},
 		{"feature of a point", `{"type":"Feature","geometry":{"type":"Point","coordinates":[0,0]}}`, `unsupported GeoJSON type "Point"`},
 		{"feature without geometry", `{"type":"Feature","geometry":null}`, "no geometry"},
-		{"feature of a feature", `{"type":"Feature","geometry":{"type":"Feature"}}`, `of type "Feature"`},
+		{"feature of a feature", `{"type":"Feature","geometry":{"type":"Feature"}}`, `geometry is a "Feature"`},
 		{"no coordinates", `{"type":"Polygon"}`, `missing "coordinates"`},
 		{"no rings", `{"type":"Polygon","coordinates":[]}`, "polygon has no rings"},
 		{"no polygons", `{"type":"MultiPolygon","coordinates":[]}`, "MultiPolygon has no polygons"},
@@ -76,8 +76,8 @@ func TestParseGeoJSONAccepts(t *testing.T) {
 	}
 	inSquare := []probe{
 		{geo.LatLng{Lat: 0.5, Lng: 0.5}, true},
-		{geo.LatLng{Lat: 0, Lng: 0.5}, true},   // on an edge
-		{geo.LatLng{Lat: 1, Lng: 1}, true},     // a vertex
+		{geo.LatLng{Lat: 0, Lng: 0.5}, true}, // on an edge
+		{geo.LatLng{Lat: 1, Lng: 1}, true},   // a vertex
 		{geo.LatLng{Lat: 1.01, Lng: 0.5}, false},
 		{geo.LatLng{Lat: 0.5, Lng: -0.01}, false},
 	}

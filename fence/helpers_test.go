@@ -33,8 +33,8 @@ var regions = []region{
 }
 
 func pentagonCenter() geo.LatLng { return cellCenter(h3.Pentagons(9)[3]) }
-func pentagonLat() float64      { return pentagonCenter().Lat }
-func pentagonLng() float64      { return pentagonCenter().Lng }
+func pentagonLat() float64       { return pentagonCenter().Lat }
+func pentagonLng() float64       { return pentagonCenter().Lng }
 
 // point returns a random point of the region (normalized longitude).
 func (rg region) point(r *rand.Rand) geo.LatLng {

@@ -142,7 +142,8 @@ func TestIndexRefuses(t *testing.T) {
 			}
 		})
 	}
-	p, err := Prepare(&Fence{ID: "x", Shape: c}, 8)
+	ix8, _ := NewIndex(8)
+	p, err := ix8.Prepare(&Fence{ID: "x", Shape: c})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,12 +160,14 @@ func TestPrepareRefusesHugeCovers(t *testing.T) {
 		t.Skip("slow")
 	}
 	c, _ := NewCircle(geo.LatLng{Lat: 10, Lng: 10}, MaxRadiusM)
-	_, err := Prepare(&Fence{ID: "big", Shape: c}, 12)
+	ix12, _ := NewIndex(12)
+	_, err := ix12.Prepare(&Fence{ID: "big", Shape: c})
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("more than %d index cells", MaxCells)) {
 		t.Fatalf("Prepare = %v, want a too-many-cells error", err)
 	}
 	// The largest circle fits at resolution 9.
-	p, err := Prepare(&Fence{ID: "big", Shape: c}, 9)
+	ix9, _ := NewIndex(9)
+	p, err := ix9.Prepare(&Fence{ID: "big", Shape: c})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,10 +61,10 @@ func newMicroBox(c h3.Cell) microBox {
 	if len(vs) == 0 || max(-minLat, maxLat) > microMaxLat || maxLng-minLng > 180 {
 		return microBox{}
 	}
-	var longest float64
+	var longest float64 // bounded from above
 	for i := range vs {
 		j := (i + 1) % len(vs)
-		longest = max(longest, geo.DistanceM(geo.LatLng{Lat: vs[i].Lat, Lng: vs[i].Lng}, geo.LatLng{Lat: vs[j].Lat, Lng: vs[j].Lng}))
+		longest = max(longest, lonLatLengthM(vs[i].Lng, vs[i].Lat, vs[j].Lng, vs[j].Lat))
 	}
 	bulgeM := 10*longest*longest*math.Tan(microMaxLat*degToRad)/(8*geo.EarthRadiusM) + 1
 	gLat := bulgeM / geo.EarthRadiusM * radToDeg
@@ -314,9 +314,7 @@ func (c *Circle) classify(b *microBox) (in, out uint64) {
 	allIn := true
 	for i := range microN + 1 {
 		for j := range microN + 1 {
-			x, y, z := cosLat[i]*cosLng[j], cosLat[i]*sinLng[j], sinLat[i]
-			dx, dy, dz := x-c.cx, y-c.cy, z-c.cz
-			chord[i][j] = math.Sqrt(dx*dx + dy*dy + dz*dz)
+			chord[i][j] = c.chordTo(cosLat[i]*cosLng[j], cosLat[i]*sinLng[j], sinLat[i])
 			if chord[i][j] >= inChord {
 				allIn = false
 			}
@@ -325,17 +323,35 @@ func (c *Circle) classify(b *microBox) (in, out uint64) {
 	if allIn {
 		return microAllIn, 0
 	}
-	for k := range microN * microN {
-		i, j := k/microN, k%microN
-		hi := max(chord[i][j], chord[i][j+1], chord[i+1][j], chord[i+1][j+1])
-		switch {
-		case hi < inChord:
-			in |= 1 << k
-		case geo.BoxLowerBoundM(c.center, b.lat(i), b.lng(j), b.lat(i+1), b.lng(j+1)) > c.radiusM+0.01:
-			out |= 1 << k
+	// A micro cell lies within half its diagonal of its center, so one
+	// whose center is beyond the radius plus that is outside; the few
+	// others near the circle take geo.BoxLowerBoundM.
+	halfDiag := lonLatLengthM(box.MinLng, box.MinLat, box.MaxLng, box.MaxLat) / microN / 2 * 1.01
+	outChord := chordOf(c.radiusM + halfDiag + 0.01)
+	for i := range microN {
+		sinC, cosC := math.Sincos((b.lat(i) + b.lat(i+1)) / 2 * degToRad)
+		for j := range microN {
+			k := i*microN + j
+			hi := max(chord[i][j], chord[i][j+1], chord[i+1][j], chord[i+1][j+1])
+			if hi < inChord {
+				in |= 1 << k
+				continue
+			}
+			sinL, cosL := math.Sincos((b.lng(j) + b.lng(j+1)) / 2 * degToRad)
+			if c.chordTo(cosC*cosL, cosC*sinL, sinC) > outChord ||
+				geo.BoxLowerBoundM(c.center, b.lat(i), b.lng(j), b.lat(i+1), b.lng(j+1)) > c.radiusM+0.01 {
+				out |= 1 << k
+			}
 		}
 	}
 	return in, out
+}
+
+// chordTo is the chord, on the unit sphere, from the center to the unit
+// vector (x, y, z).
+func (c *Circle) chordTo(x, y, z float64) float64 {
+	dx, dy, dz := x-c.cx, y-c.cy, z-c.cz
+	return math.Sqrt(dx*dx + dy*dy + dz*dz)
 }
 
 // chordOf is the chord length, on the unit sphere, of a great-circle

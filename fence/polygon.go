@@ -43,6 +43,28 @@ var _ Shape = (*Polygon)(nil)
 // Bound returns the box of the polygon (see Rect for longitudes past 180).
 func (pg *Polygon) Bound() Rect { return pg.bound }
 
+func (pg *Polygon) areaM2() float64 {
+	var a float64
+	for i := range pg.parts {
+		pt := &pg.parts[i]
+		var deg2 float64
+		for k := 0; k+1 < len(pt.ringStart); k++ {
+			lo, hi := pt.ringStart[k], pt.ringStart[k+1]
+			deg2 += math.Abs(ringArea(pt.xs[lo:hi], pt.ys[lo:hi])) / 2 * sign(k == 0)
+		}
+		mPerDeg := geo.EarthRadiusM * degToRad
+		a += math.Abs(deg2) * mPerDeg * mPerDeg * math.Cos((pt.minY+pt.maxY)/2*degToRad)
+	}
+	return a
+}
+
+func sign(positive bool) float64 {
+	if positive {
+		return 1
+	}
+	return -1
+}
+
 // NumVertices returns the number of positions of the source GeoJSON,
 // closing positions included.
 func (pg *Polygon) NumVertices() int { return pg.nverts }

@@ -1,7 +1,6 @@
 package fence
 
 import (
-	"fmt"
 	"slices"
 	"testing"
 
@@ -19,7 +18,7 @@ func TestContainingMatchesBruteForce(t *testing.T) {
 			r := newRand(uint64(100 + i))
 			fences := randomFences(t, r, rg, 150)
 			ix := mustIndex(t, 9, fences)
-			points := probePoints(r, rg, fences, 20000)
+			points := probePoints(r, rg, fences, pick(testing.Short(), 4000, 20000))
 			inside := 0
 			for _, p := range points {
 				want := bruteContaining(fences, p)
@@ -44,7 +43,7 @@ func TestTransitionsMatchBruteForce(t *testing.T) {
 			r := newRand(uint64(200 + i))
 			fences := randomFences(t, r, rg, 150)
 			ix := mustIndex(t, 9, fences)
-			points := probePoints(r, rg, fences, 8000)
+			points := probePoints(r, rg, fences, pick(testing.Short(), 2000, 8000))
 			classes := []string{"", "car", "bike", "truck"}
 			counts := map[Transition]int{}
 			for k, cur := range points {
@@ -94,7 +93,14 @@ func mustIndex(t testing.TB, res int, fences []*Fence) *Index {
 		}
 	}
 	if ix.Len() != len(fences) {
-		t.Fatal(fmt.Sprintf("Len = %d, want %d", ix.Len(), len(fences)))
+		t.Fatalf("Len = %d, want %d", ix.Len(), len(fences))
 	}
 	return ix
+}
+
+func pick(cond bool, a, b int) int {
+	if cond {
+		return a
+	}
+	return b
 }

@@ -21,6 +21,9 @@ type Shape interface {
 	// Bound returns a box holding the whole shape.
 	Bound() Rect
 
+	// areaM2 estimates the area in square meters (within a factor of two:
+	// it only chooses how the cover is computed).
+	areaM2() float64
 	// containsProbe is Contains for a position with its precomputed terms.
 	containsProbe(q *probe) bool
 	// trace calls fn with points of the shape's boundary such that every

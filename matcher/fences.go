@@ -90,17 +90,13 @@ func (fe *fenceEngine) sync(ctx context.Context, minRev uint64) (uint64, error) 
 		}
 		// Decoding and covering with cells happen before the lock, so
 		// updates are checked meanwhile against the fences held.
+		fe.mu.RLock()
+		ix := fe.ix
+		fe.mu.RUnlock()
 		prepared := make([]*fence.Prepared, len(ch.Records))
 		for i, rec := range ch.Records {
-			if rec.Data == nil {
-				continue
-			}
-			f, err := decodeFence(rec)
-			if err != nil {
-				continue // validated when put; one that no longer decodes is dropped
-			}
-			if prepared[i], err = fence.Prepare(f, fe.res); err != nil {
-				prepared[i] = nil
+			if rec.Data != nil {
+				prepared[i] = sharedPrepared.get(ix, rec)
 			}
 		}
 		fe.mu.Lock()
@@ -127,6 +123,60 @@ func (fe *fenceEngine) sync(ctx context.Context, minRev uint64) (uint64, error) 
 			}
 		}
 	}
+}
+
+// preparedCache shares prepared fences (decoded, covered with cells)
+// between the matchers of one process, which all sync the same revisions
+// at about the same time: `geomatch dev` covers a fence once, not once per
+// matcher. A prepared fence is immutable; PutPrepared copies what it
+// keeps. It is bounded: the oldest entries go first.
+type preparedCache struct {
+	mu    sync.Mutex
+	byKey map[preparedKey]*fence.Prepared
+	order []preparedKey
+	next  int
+}
+
+type preparedKey struct {
+	id  string
+	rev uint64
+	res int
+}
+
+// sharedPrepared is the process's cache.
+var sharedPrepared = &preparedCache{byKey: map[preparedKey]*fence.Prepared{}, order: make([]preparedKey, 0, preparedCacheLen)}
+
+const preparedCacheLen = 4096
+
+// get returns rec prepared for ix, preparing it (outside the cache's lock)
+// if no matcher of the process has; nil when it does not decode or cover
+// (it was validated when put, so that is a fence of an older release).
+func (c *preparedCache) get(ix *fence.Index, rec store.FenceRecord) *fence.Prepared {
+	key := preparedKey{rec.ID, rec.Rev, ix.Res()}
+	c.mu.Lock()
+	p, ok := c.byKey[key]
+	c.mu.Unlock()
+	if ok {
+		return p
+	}
+	f, err := decodeFence(rec)
+	if err != nil {
+		return nil
+	}
+	if p, err = ix.Prepare(f); err != nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.order) < preparedCacheLen {
+		c.order = append(c.order, key)
+	} else {
+		delete(c.byKey, c.order[c.next])
+		c.order[c.next] = key
+		c.next = (c.next + 1) % preparedCacheLen
+	}
+	c.byKey[key] = p
+	return p
 }
 
 func decodeFence(rec store.FenceRecord) (*fence.Fence, error) {
@@ -203,48 +253,59 @@ func (fe *fenceEngine) process(ctx context.Context, work []fenceWork) ([]lateCop
 			continue
 		}
 		hits = hits[:0]
-		before, after = before[:0], after[:0]
+		after = after[:0]
 		class := w.u.VehicleClass
-		fe.ix.Containing(w.u.Pos, w.cell, func(f *fence.Fence) {
-			if f.Applies(class) {
-				after = append(after, f.ID)
-			}
-		})
-		slices.Sort(after)
-		if w.claimed {
+		changedSet := false
+		if w.claimed || !w.prev.Live {
+			// The fences the driver was in come from the store (none for a
+			// driver never seen): transitions follow from the two sets.
+			before = before[:0]
 			for _, id := range stored[w.u.ID].IDs {
 				if id != onlineMarker {
 					before = append(before, id)
 				}
 			}
 			slices.Sort(before)
-			hits = fe.setTransitions(before, after, hits)
-		} else if w.prev.Live {
-			fe.ix.Containing(w.prev.Pos, 0, func(f *fence.Fence) {
+			fe.ix.Containing(w.u.Pos, w.cell, func(f *fence.Fence) {
 				if f.Applies(class) {
-					before = append(before, f.ID)
+					after = append(after, f.ID)
 				}
 			})
-			slices.Sort(before)
-			fe.ix.Transitions(&w.prev.Pos, 0, w.u.Pos, w.cell, class, func(f *fence.Fence, t fence.Transition) {
-				hits = append(hits, fenceHit{f: f, t: t})
-			})
+			slices.Sort(after)
+			hits = fe.setTransitions(before, after, hits)
+			changedSet = !slices.Equal(before, after)
 		} else {
-			fe.ix.Transitions(nil, 0, w.u.Pos, w.cell, class, func(f *fence.Fence, t fence.Transition) {
-				hits = append(hits, fenceHit{f: f, t: t})
+			// One pass over the fences holding either position.
+			fe.ix.Moves(&w.prev.Pos, 0, w.u.Pos, w.cell, class, func(f *fence.Fence, was, is bool) {
+				var t fence.Transition
+				switch {
+				case was && is:
+					t = fence.Inside
+				case was:
+					t, changedSet = fence.Exit, true
+				case is:
+					t, changedSet = fence.Enter, true
+				default:
+					t = fence.Cross
+				}
+				if is {
+					after = append(after, f.ID)
+				}
+				if effective(f).Has(t) {
+					hits = append(hits, fenceHit{f: f, t: t})
+				}
 			})
 		}
-		// The online marker sorts before every fence id.
 		wasOnline := wasOnline(w, stored)
 		nowOnline := nowStatus(w) != driver.StatusOffline
-		if wasOnline {
-			before = slices.Insert(before, 0, onlineMarker)
-		}
-		if nowOnline {
-			after = slices.Insert(after, 0, onlineMarker)
-		}
-		if !slices.Equal(before, after) {
-			changed[w.u.ID] = store.FenceState{TimestampMs: w.u.TimestampMs, IDs: slices.Clone(after)}
+		if changedSet || wasOnline != nowOnline {
+			state := make([]string, 0, len(after)+1)
+			if nowOnline {
+				state = append(state, onlineMarker) // sorts before every fence id
+			}
+			state = append(state, after...)
+			slices.Sort(state)
+			changed[w.u.ID] = store.FenceState{TimestampMs: w.u.TimestampMs, IDs: state}
 		}
 		switch {
 		case nowOnline && !wasOnline:

@@ -38,6 +38,7 @@ type Collector struct {
 	n                                         *Node
 	drivers, shardDrivers, epoch, ready, warm *prometheus.Desc
 	updates, searches, moves, handoff         *prometheus.Desc
+	fences, events, eventFailures, late       *prometheus.Desc
 }
 
 // NewCollector returns the collector of n.
@@ -54,12 +55,18 @@ func NewCollector(n *Node) *Collector {
 		searches:     prometheus.NewDesc("geomatch_matcher_searches_total", "Nearby searches the node answered (one per node asked by a router's query).", nil, l),
 		moves:        prometheus.NewDesc("geomatch_shard_moves_total", "Shards (with drivers) the node handed to another node on ring changes; summed over nodes, every shard move.", nil, l),
 		handoff:      prometheus.NewDesc("geomatch_handoff_drivers_total", "Drivers moved by shard handoffs: sent to new owners, received from old owners, read from the store.", []string{"kind"}, l),
+		fences:       prometheus.NewDesc("geomatch_matcher_fences", "Fences the node indexes.", nil, l),
+		events:       prometheus.NewDesc("geomatch_matcher_events_total", "Events (fence, driver lifecycle) the node logged.", nil, l),
+		eventFailures: prometheus.NewDesc("geomatch_matcher_event_batches_failed_total",
+			"Batches of updates applied whose events could not be logged (the event log was unreachable for 5 s); must stay 0.", nil, l),
+		late: prometheus.NewDesc("geomatch_matcher_late_updates_total",
+			"Updates that reached the node after a newer one of the driver's elsewhere (a delayed retry); they log nothing.", nil, l),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.drivers, c.shardDrivers, c.epoch, c.ready, c.warm, c.updates, c.searches, c.moves, c.handoff} {
+	for _, d := range []*prometheus.Desc{c.drivers, c.shardDrivers, c.epoch, c.ready, c.warm, c.updates, c.searches, c.moves, c.handoff, c.fences, c.events, c.eventFailures, c.late} {
 		ch <- d
 	}
 }
@@ -87,4 +94,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.handoff, prometheus.CounterValue, float64(n.count.handedOver.Load()), "sent")
 	ch <- prometheus.MustNewConstMetric(c.handoff, prometheus.CounterValue, float64(n.count.transferred.Load()), "received")
 	ch <- prometheus.MustNewConstMetric(c.handoff, prometheus.CounterValue, float64(n.count.fromStore.Load()), "store")
+	if fe := n.fence; fe != nil {
+		ch <- prometheus.MustNewConstMetric(c.fences, prometheus.GaugeValue, float64(fe.len()))
+		ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(fe.events.Load()))
+		ch <- prometheus.MustNewConstMetric(c.eventFailures, prometheus.CounterValue, float64(fe.appendFailures.Load()))
+		ch <- prometheus.MustNewConstMetric(c.late, prometheus.CounterValue, float64(fe.late.Load()))
+	}
 }

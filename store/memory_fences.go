@@ -17,6 +17,38 @@ type memFences struct {
 	floor   uint64            // highest revision of a forgotten deletion
 	states  map[string]FenceState
 	maxSize int
+	// changes lists (revision, id) in revision order, so FenceChanges
+	// reads from a revision on without a scan; entries a later change
+	// superseded are skipped when read and compacted away now and then.
+	changes []fenceChange
+}
+
+type fenceChange struct {
+	rev uint64
+	id  string
+}
+
+// logChange records a put or delete at f.rev. Caller holds f.mu.
+func (f *memFences) logChange(id string) {
+	f.changes = append(f.changes, fenceChange{rev: f.rev, id: id})
+	if len(f.changes) > 1024 && len(f.changes) > 2*(len(f.byID)+len(f.dead)) {
+		kept := f.changes[:0]
+		for _, c := range f.changes {
+			if f.current(c) {
+				kept = append(kept, c)
+			}
+		}
+		clear(f.changes[len(kept):])
+		f.changes = kept
+	}
+}
+
+// current reports whether change c is still the last change of its fence.
+func (f *memFences) current(c fenceChange) bool {
+	if rec, ok := f.byID[c.id]; ok {
+		return rec.Rev == c.rev
+	}
+	return f.dead[c.id] == c.rev
 }
 
 func (m *Memory) fences() *memFences {
@@ -42,6 +74,7 @@ func (m *Memory) PutFence(_ context.Context, rec FenceRecord) (FenceRecord, erro
 	rec.Data = slices.Clone(rec.Data)
 	f.byID[rec.ID] = rec
 	delete(f.dead, rec.ID)
+	f.logChange(rec.ID)
 	return rec, nil
 }
 
@@ -56,6 +89,7 @@ func (m *Memory) DeleteFence(_ context.Context, id string) (uint64, error) {
 	delete(f.byID, id)
 	f.rev++
 	f.dead[id] = f.rev
+	f.logChange(id)
 	if len(f.dead) > MaxFenceTombstones {
 		// Forget the oldest deletion.
 		oldest, orev := "", uint64(0)
@@ -117,32 +151,24 @@ func (m *Memory) FenceChanges(_ context.Context, since uint64, limit int) (Fence
 	if out.Reset {
 		since = 0
 	}
-	var recs []FenceRecord
-	for _, rec := range f.byID {
-		if rec.Rev > since {
-			recs = append(recs, rec)
+	i, _ := slices.BinarySearchFunc(f.changes, since+1, func(c fenceChange, rev uint64) int { return cmp.Compare(c.rev, rev) })
+	for ; i < len(f.changes); i++ {
+		c := f.changes[i]
+		if !f.current(c) {
+			continue
 		}
-	}
-	if since > 0 {
-		for id, r := range f.dead {
-			if r > since {
-				recs = append(recs, FenceRecord{ID: id, Rev: r})
-			}
+		if len(out.Records) == limit {
+			out.More = true
+			break
 		}
+		if rec, ok := f.byID[c.id]; ok {
+			out.Records = append(out.Records, rec)
+		} else if since > 0 {
+			out.Records = append(out.Records, FenceRecord{ID: c.id, Rev: c.rev})
+		}
+		out.Rev = c.rev
 	}
-	slices.SortFunc(recs, func(a, b FenceRecord) int { return cmp.Compare(a.Rev, b.Rev) })
-	if len(recs) > limit {
-		recs, out.More = recs[:limit], true
-	}
-	out.Records = recs
-	out.Rev = since
-	if len(recs) > 0 {
-		out.Rev = recs[len(recs)-1].Rev
-	}
-	if !out.More && !out.Reset {
-		out.Rev = max(out.Rev, f.rev)
-	}
-	if out.Reset && !out.More {
+	if !out.More {
 		out.Rev = f.rev
 	}
 	return out, nil

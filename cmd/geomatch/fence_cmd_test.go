@@ -422,7 +422,7 @@ func TestEventsTailResumesAfterABrokenStream(t *testing.T) {
 	}
 
 	// A restarted tail resumes from the cursor file.
-	code, out, errOut = cli(t.Context(), "events", "tail", "--target", addr, "--cursor-file", cursorFile, "--max", "2")
+	code, _, errOut = cli(t.Context(), "events", "tail", "--target", addr, "--cursor-file", cursorFile, "--max", "2")
 	if code != 0 {
 		t.Fatalf("restart: exit %d: %s", code, errOut)
 	}

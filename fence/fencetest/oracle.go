@@ -158,3 +158,30 @@ func Walk(p geo.LatLng, d, u, v float64) geo.LatLng {
 		Lng: min(max(p.Lng+(v-0.5)*d/42_000, -74.04), -73.91),
 	}
 }
+
+// AntimeridianFences returns fences across the antimeridian near Fiji
+// (-17, 180): a polygon written across it (read the short way round) with
+// a hole, and a circle centred on it.
+func AntimeridianFences() []*geomatchv1.Fence {
+	return []*geomatchv1.Fence{
+		{FenceId: "dateline", Set: "pacific", Shape: &geomatchv1.Fence_Geojson{Geojson: `{"type":"Polygon","coordinates":[` +
+			`[[179.95,-17.05],[-179.95,-17.05],[-179.95,-16.95],[179.95,-16.95],[179.95,-17.05]],` +
+			`[[179.99,-17.01],[-179.99,-17.01],[-179.99,-16.99],[179.99,-16.99],[179.99,-17.01]]]}`}},
+		{FenceId: "dateline-circle", Set: "pacific", Detect: []geomatchv1.FenceDetect{geomatchv1.FenceDetect_FENCE_DETECT_ENTER, geomatchv1.FenceDetect_FENCE_DETECT_EXIT, geomatchv1.FenceDetect_FENCE_DETECT_INSIDE},
+			Shape: &geomatchv1.Fence_Circle{Circle: &geomatchv1.Circle{Center: &geomatchv1.LatLng{Lat: -17.0, Lng: 180}, RadiusM: 3000}}},
+	}
+}
+
+// WalkAntimeridian is Walk for the box [-17.1, -16.9] × [179.9, -179.9]
+// across the antimeridian: longitudes wrap to [-180, 180].
+func WalkAntimeridian(p geo.LatLng, d, u, v float64) geo.LatLng {
+	lng := p.Lng
+	if lng < 0 {
+		lng += 360 // continuous around 180
+	}
+	lng = min(max(lng+(v-0.5)*d/106_000, 179.9), 180.1)
+	if lng > 180 {
+		lng -= 360
+	}
+	return geo.LatLng{Lat: min(max(p.Lat+(u-0.5)*d/110_000, -17.1), -16.9), Lng: lng}
+}
