@@ -3,10 +3,10 @@ package cluster_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
 	"log/slog"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -204,4 +204,3 @@ func TestFenceEventsMatchABruteForceOracle(t *testing.T) {
 		}
 	}
 }
-
