@@ -60,6 +60,10 @@ type fenceEngine struct {
 	late           atomic.Int64 // updates that came after a newer one elsewhere
 }
 
+// fenceLockChunk is how many updates a batch checks under one hold of the
+// index's read lock.
+const fenceLockChunk = 64
+
 // fenceSyncPage is the page size of a sync from the store.
 const fenceSyncPage = 1000
 
@@ -74,9 +78,6 @@ func newFenceEngine(defs store.Fences, states store.FenceStates, log events.Log,
 	}
 	return &fenceEngine{defs: defs, states: states, log: log, ix: ix, res: res}, nil
 }
-
-// active reports whether the node checks fences at all.
-func (fe *fenceEngine) active() bool { return fe != nil }
 
 // sync applies the store's fence changes until the node holds at least
 // minRev (or everything, with minRev 0).
@@ -243,6 +244,12 @@ func (fe *fenceEngine) process(ctx context.Context, work []fenceWork) ([]lateCop
 	var before, after []string
 	fe.mu.RLock()
 	for i := range work {
+		if i%fenceLockChunk == fenceLockChunk-1 {
+			// Let a waiting fence write in: a batch holds the read lock
+			// for a chunk of updates at a time, not for all of it.
+			fe.mu.RUnlock()
+			fe.mu.RLock()
+		}
 		w := &work[i]
 		if st, ok := stored[w.u.ID]; ok && w.claimed && st.TimestampMs >= w.u.TimestampMs {
 			// Equal: this very update was processed already (a node died

@@ -120,7 +120,7 @@ func (s *eventService) Subscribe(req *geomatchv1.SubscribeRequest, stream geomat
 	})
 	var trimmed *events.TrimmedError
 	switch {
-	case err == nil, ctx.Err() != nil:
+	case ctx.Err() != nil: // the subscriber left (Follow ends only with an error)
 		return nil
 	case errors.As(err, &trimmed):
 		return status.Errorf(codes.OutOfRange, "after_cursor: older than the event log's retention; the oldest cursor still available is %s", trimmed.Oldest)

@@ -61,7 +61,11 @@ func TestFenceBadInputIsInvalidArgument(t *testing.T) {
 		{"three points", polygonFence("x", `{"type":"Polygon","coordinates":[[[0,0],[1,0],[0,0]]]}`), "fence.geojson"},
 		{"self-intersecting", polygonFence("x", `{"type":"Polygon","coordinates":[[[0,0],[1,1],[1,0],[0,1],[0,0]]]}`), "fence.geojson"},
 		{"a point", polygonFence("x", `{"type":"Point","coordinates":[0,0]}`), "fence.geojson"},
-		{"unknown detect", func() *geomatchv1.Fence { f := circleFence("x", 100); f.Detect = []geomatchv1.FenceDetect{42}; return f }(), "fence.detect"},
+		{"unknown detect", func() *geomatchv1.Fence {
+			f := circleFence("x", 100)
+			f.Detect = []geomatchv1.FenceDetect{42}
+			return f
+		}(), "fence.detect"},
 	}
 	for _, tt := range bad {
 		_, err := fences.PutFence(ctx, &geomatchv1.PutFenceRequest{Fence: tt.fence})
@@ -73,10 +77,16 @@ func TestFenceBadInputIsInvalidArgument(t *testing.T) {
 		t.Fatalf("after bad puts: %v, %v; want no fence", got, err)
 	}
 	for name, call := range map[string]func() error{
-		"page_size":   func() error { _, err := fences.ListFences(ctx, &geomatchv1.ListFencesRequest{PageSize: 5000}); return err },
-		"page_token":  func() error { _, err := fences.ListFences(ctx, &geomatchv1.ListFencesRequest{PageToken: "!!"}); return err },
-		"fence_id":    func() error { _, err := fences.GetFence(ctx, &geomatchv1.GetFenceRequest{}); return err },
-		"set":         func() error { _, err := fences.GetFenceCounts(ctx, &geomatchv1.GetFenceCountsRequest{}); return err },
+		"page_size": func() error {
+			_, err := fences.ListFences(ctx, &geomatchv1.ListFencesRequest{PageSize: 5000})
+			return err
+		},
+		"page_token": func() error {
+			_, err := fences.ListFences(ctx, &geomatchv1.ListFencesRequest{PageToken: "!!"})
+			return err
+		},
+		"fence_id": func() error { _, err := fences.GetFence(ctx, &geomatchv1.GetFenceRequest{}); return err },
+		"set":      func() error { _, err := fences.GetFenceCounts(ctx, &geomatchv1.GetFenceCountsRequest{}); return err },
 		"fence_ids[0]": func() error {
 			_, err := fences.GetFenceCounts(ctx, &geomatchv1.GetFenceCountsRequest{FenceIds: []string{""}})
 			return err
