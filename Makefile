@@ -75,7 +75,7 @@ bench-compare: build ## the same workload against geomatch dev and redis-server,
 	scripts/bench-compare.sh
 
 bench: ## Go benchmarks of the hot paths (GEOMATCH_BENCH_10M=1 adds the 10M-driver kNN)
-	$(GO) test -run='^$$' -bench=. -benchmem ./internal/geo/ ./shardmap/ ./matcher/... ./router/ ./proto/... ./assign/
+	$(GO) test -run='^$$' -bench=. -benchmem ./internal/geo/ ./shardmap/ ./matcher/... ./router/ ./proto/... ./assign/ ./fence/ ./events/
 
 clean:
 	rm -rf $(BIN)

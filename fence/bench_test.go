@@ -99,8 +99,10 @@ func benchCity(b *testing.B) *Index {
 		return benchIndex
 	}
 	r := newRand(1)
+	var start, before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&start)
 	fences := benchFences(b, r, 10000, 10000)
-	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	ix, err := NewIndex(9)
@@ -123,8 +125,8 @@ func benchCity(b *testing.B) *Index {
 			}
 		}
 	}
-	b.Logf("index of %d fences: %.1f MB (fences themselves excluded), %d cell entries (%d with a boundary) in %d cells",
-		ix.Len(), float64(after.HeapAlloc-before.HeapAlloc)/1e6, entries, mixed, len(ix.cells))
+	b.Logf("%d fences: shapes %.1f MB, index %.1f MB more; %d cell entries (%d with a boundary) in %d cells",
+		ix.Len(), float64(before.HeapAlloc-start.HeapAlloc)/1e6, float64(after.HeapAlloc-before.HeapAlloc)/1e6, entries, mixed, len(ix.cells))
 	benchIndex = ix
 	return ix
 }
@@ -143,6 +145,22 @@ func BenchmarkTransitions(b *testing.B) {
 		ix.Transitions(&m.prev, m.prevCell, m.cur, m.curCell, "car", fn)
 	}
 	b.ReportMetric(float64(n)/float64(b.N), "events/op")
+}
+
+// BenchmarkMoves is BenchmarkTransitions for Index.Moves, what matchers
+// call.
+func BenchmarkMoves(b *testing.B) {
+	ix := benchCity(b)
+	moves := benchMoves(newRand(2), 1<<14)
+	n := 0
+	fn := func(*Fence, bool, bool) { n++ }
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		m := &moves[i&(len(moves)-1)]
+		ix.Moves(&m.prev, m.prevCell, m.cur, m.curCell, "car", fn)
+	}
+	b.ReportMetric(float64(n)/float64(b.N), "fences/op")
 }
 
 // BenchmarkContaining measures one point lookup against 20k fences.

@@ -16,10 +16,13 @@ import (
 const MaxCells = 200_000
 
 // traceSpacing is the spacing of boundary samples as a fraction of the
-// resolution's average hexagon edge. Two points closer than an edge lie
-// in the same or neighboring cells, so the cells of samples this dense
-// plus their neighbors hold every boundary point with a wide margin.
-const traceSpacing = 0.5
+// resolution's average hexagon edge. A point's cell is the cell of any
+// point within 0.4 edges or a neighbor of it (the nearest point of a
+// non-neighboring cell is about 0.84 edges away at the least, measured at
+// every resolution near pentagons, poles and the antimeridian;
+// TestNearbyPointsAreInNeighboringCells checks 0.4): so the cells of
+// samples this dense plus their neighbors hold every boundary point.
+const traceSpacing = 0.8
 
 // coverLevels bounds how many resolutions above the index resolution the
 // cover starts from: interior cells are stored as coarse as that.
@@ -44,9 +47,9 @@ func cellCenter(c h3.Cell) geo.LatLng {
 //
 //  1. Boundary. The boundary is sampled every traceSpacing edges; the
 //     cells of the samples and their neighbors (GridDisk 1) are the
-//     boundary cells B. A boundary point is within a quarter of an edge
-//     of a sample, so its cell is the sample's or a neighbor: B holds the
-//     cell of every boundary point.
+//     boundary cells B. A boundary point is within 0.4 edges of a
+//     sample, so its cell is the sample's or a neighbor: B holds the cell
+//     of every boundary point.
 //  2. Every other cell at res holds no boundary point, so its hexagon is
 //     wholly inside or wholly outside, as its center is. The same goes for
 //     a coarser cell none of whose res descendants is in B (a "clean"
@@ -62,11 +65,16 @@ func cellCenter(c h3.Cell) geo.LatLng {
 //     cells (a boundary would separate it from an outside one), so each
 //     connected stretch of interior is reached from the boundary.
 //
+// near is the cells at distance 2 of the traced cells that are not in B:
+// with B they hold every cell whose micro box (see microBox) holds a
+// boundary point (TestMicroBoxesNearTheirCell), which fences detecting
+// Cross need.
+//
 // The property tests check the result against brute force, near poles,
 // pentagons and the antimeridian included.
-func computeCover(s Shape, res, maxCells int, cache *cellCache) (boundary, interior []h3.Cell, err error) {
+func computeCover(s Shape, res, maxCells int, cache *cellCache) (boundary, interior, near []h3.Cell, err error) {
 	if res < 0 || res > maxRes {
-		return nil, nil, fmt.Errorf("resolution %d outside [0, %d]", res, maxRes)
+		return nil, nil, nil, fmt.Errorf("resolution %d outside [0, %d]", res, maxRes)
 	}
 	spacing := traceSpacing * h3.HexagonEdgeLengthAvgM(res)
 	traced := make(map[h3.Cell]struct{})
@@ -80,7 +88,7 @@ func computeCover(s Shape, res, maxCells int, cache *cellCache) (boundary, inter
 		traced[c] = struct{}{}
 		return len(traced) <= maxCells
 	}) {
-		return nil, nil, errTooManyCells
+		return nil, nil, nil, errTooManyCells
 	}
 	// B is the traced cells and their neighbors; the cells at distance 2
 	// of traced cells hold every neighbor of B, where an interior walk at
@@ -101,10 +109,24 @@ func computeCover(s Shape, res, maxCells int, cache *cellCache) (boundary, inter
 		}
 	}
 	if len(inB) > maxCells {
-		return nil, nil, errTooManyCells
+		return nil, nil, nil, errTooManyCells
 	}
 	if len(inB) == 0 {
-		return nil, nil, errors.New("shape has no boundary")
+		return nil, nil, nil, errors.New("shape has no boundary")
+	}
+	// near: the cells at distance 2 of traced cells, outside B.
+	{
+		seen := make(map[h3.Cell]struct{}, len(ring2))
+		for _, c := range ring2 {
+			if _, ok := inB[c]; ok {
+				continue
+			}
+			if _, ok := seen[c]; !ok {
+				seen[c] = struct{}{}
+				near = append(near, c)
+			}
+		}
+		slices.Sort(near)
 	}
 	insideClean := func(c h3.Cell) bool {
 		return s.Contains(cache.center(centerChild(c, res)))
@@ -117,18 +139,11 @@ func computeCover(s Shape, res, maxCells int, cache *cellCache) (boundary, inter
 		for c := range inB {
 			boundary = append(boundary, c)
 		}
-		seen := make(map[h3.Cell]struct{}, len(ring2))
-		var queue []h3.Cell
-		for _, c := range ring2 {
-			if _, ok := inB[c]; ok {
-				continue
-			}
-			if _, ok := seen[c]; !ok {
-				seen[c] = struct{}{}
-				queue = append(queue, c)
-			}
+		seen := make(map[h3.Cell]struct{}, len(near))
+		queue := slices.Clone(near)
+		for _, c := range queue {
+			seen[c] = struct{}{}
 		}
-		slices.Sort(queue)
 		for i := 0; i < len(queue); i++ {
 			c := queue[i]
 			if !insideClean(c) {
@@ -136,7 +151,7 @@ func computeCover(s Shape, res, maxCells int, cache *cellCache) (boundary, inter
 			}
 			interior = append(interior, c)
 			if len(boundary)+len(interior) > maxCells {
-				return nil, nil, errTooManyCells
+				return nil, nil, nil, errTooManyCells
 			}
 			for _, n := range c.GridDisk(1) {
 				if _, ok := inB[n]; ok || n == 0 {
@@ -150,7 +165,7 @@ func computeCover(s Shape, res, maxCells int, cache *cellCache) (boundary, inter
 		}
 		slices.Sort(boundary)
 		slices.Sort(interior)
-		return boundary, interior, nil
+		return boundary, interior, near, nil
 	}
 
 	// mixed[r-r0] holds the ancestors at r of the cells of B, r0 <= r < res.
@@ -220,12 +235,12 @@ func computeCover(s Shape, res, maxCells int, cache *cellCache) (boundary, inter
 		switch {
 		case isMixed(c, r0):
 			if !descend(c, r0) {
-				return nil, nil, errTooManyCells
+				return nil, nil, nil, errTooManyCells
 			}
 		case insideClean(c):
 			interior = append(interior, c)
 			if over() {
-				return nil, nil, errTooManyCells
+				return nil, nil, nil, errTooManyCells
 			}
 		default:
 			continue // outside: the walk stops here
@@ -237,12 +252,12 @@ func computeCover(s Shape, res, maxCells int, cache *cellCache) (boundary, inter
 			}
 		}
 		if len(seen) > 8*maxCells {
-			return nil, nil, errTooManyCells
+			return nil, nil, nil, errTooManyCells
 		}
 	}
 	slices.Sort(boundary)
 	slices.Sort(interior)
-	return boundary, interior, nil
+	return boundary, interior, near, nil
 }
 
 // coarseLevels returns 0 for a shape with at most a few dozen interior

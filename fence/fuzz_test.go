@@ -1,8 +1,10 @@
 package fence
 
 import (
+	"encoding/json"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -23,11 +25,18 @@ func FuzzParseGeoJSON(f *testing.F) {
 		`{"type":"Polygon","coordinates":[[[-190,-10],[-170,-10],[-170,10],[-190,10],[-190,-10]]]}`,
 		`{"type":"Point","coordinates":[0,0]}`,
 		`{"type":"Polygon","coordinates":[[[0,0],[1e400,0],[1,1],[0,0]]]}`,
-		``, `{`, `null`,
+		``, `{`, `null`, `{"a":[1,-0.5e+3,"x\u00e9\n",true,null,{}]}`, `{"a":01}`, `{"a":"\x"}`, `{"a":1,}`, `{} x`,
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
+		// The scanner validates JSON exactly as encoding/json does.
+		_, err := scanGeoJSONObject(s)
+		refused := err != nil && (strings.HasPrefix(err.Error(), "invalid JSON") || err.Error() == "not a JSON object")
+		object := json.Valid([]byte(s)) && strings.HasPrefix(strings.TrimLeft(s, " \t\r\n"), "{")
+		if (refused && object) || (err == nil && !object) {
+			t.Fatalf("scanGeoJSONObject error %v, json.Valid %v", err, json.Valid([]byte(s)))
+		}
 		pg, err := ParseGeoJSON(s)
 		if err != nil {
 			if pg != nil {

@@ -1,7 +1,6 @@
 package fence
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -11,13 +10,6 @@ import (
 // MaxVertices bounds the positions of one GeoJSON shape, closing positions
 // of every ring included.
 const MaxVertices = 10000
-
-// geoJSON is the subset of a GeoJSON object ParseGeoJSON reads.
-type geoJSON struct {
-	Type        string          `json:"type"`
-	Coordinates json.RawMessage `json:"coordinates"`
-	Geometry    json.RawMessage `json:"geometry"`
-}
 
 // ParseGeoJSON parses a GeoJSON (RFC 7946) Polygon or MultiPolygon
 // geometry, or a Feature whose geometry is one, into a Polygon. Anything
@@ -53,36 +45,35 @@ func ParseGeoJSON(s string) (*Polygon, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, errors.New("empty")
 	}
-	var obj geoJSON
-	if err := json.Unmarshal([]byte(s), &obj); err != nil {
+	obj, err := scanGeoJSONObject(s)
+	if err != nil {
 		return nil, fmt.Errorf("not a GeoJSON object: %v", err)
 	}
-	if obj.Type == "Feature" {
-		if len(obj.Geometry) == 0 || string(obj.Geometry) == "null" {
+	if obj.typ == "Feature" {
+		if obj.geometry == "" || obj.geometry == "null" {
 			return nil, errors.New("the Feature has no geometry")
 		}
-		var g geoJSON
-		if err := json.Unmarshal(obj.Geometry, &g); err != nil {
+		g, err := scanGeoJSONObject(obj.geometry)
+		if err != nil {
 			return nil, fmt.Errorf("the Feature's geometry is not a GeoJSON object: %v", err)
 		}
 		obj = g
-		if obj.Type == "Feature" {
+		if obj.typ == "Feature" {
 			return nil, errors.New(`the Feature's geometry is a "Feature": want Polygon or MultiPolygon`)
 		}
 	}
 	var polys [][][][2]float64
-	switch obj.Type {
+	switch obj.typ {
 	case "Polygon", "MultiPolygon":
-		if len(obj.Coordinates) == 0 || string(obj.Coordinates) == "null" {
+		if obj.coordinates == "" || obj.coordinates == "null" {
 			return nil, errors.New(`missing "coordinates"`)
 		}
-		var err error
-		if obj.Type == "Polygon" {
+		if obj.typ == "Polygon" {
 			var rings [][][2]float64
-			rings, err = parsePolygonCoords(string(obj.Coordinates))
+			rings, err = parsePolygonCoords(obj.coordinates)
 			polys = [][][][2]float64{rings}
 		} else {
-			polys, err = parseMultiPolygonCoords(string(obj.Coordinates))
+			polys, err = parseMultiPolygonCoords(obj.coordinates)
 		}
 		if err != nil {
 			return nil, err
@@ -93,9 +84,9 @@ func ParseGeoJSON(s string) (*Polygon, error) {
 	case "":
 		return nil, errors.New(`missing "type": want Polygon, MultiPolygon or a Feature of one`)
 	default:
-		return nil, fmt.Errorf("unsupported GeoJSON type %q: want Polygon, MultiPolygon or a Feature of one", obj.Type)
+		return nil, fmt.Errorf("unsupported GeoJSON type %q: want Polygon, MultiPolygon or a Feature of one", obj.typ)
 	}
-	return newPolygon(polys, obj.Type == "MultiPolygon")
+	return newPolygon(polys, obj.typ == "MultiPolygon")
 }
 
 // newPolygon validates the parts (each a list of rings of positions) and

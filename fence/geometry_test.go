@@ -13,11 +13,14 @@ import (
 // The cover rests on two facts about H3, checked here at every resolution,
 // near pentagons, the poles and the antimeridian:
 //
-//  1. two points closer than half the trace spacing (a quarter of the
+//  1. two points closer than half the trace spacing (0.4 of the
 //     resolution's average edge) lie in the same cell or in neighbors, so
 //     the cells of boundary samples plus their neighbors hold every cell
 //     the boundary passes through;
-//  2. a cell's micro box holds every point of the cell.
+//  2. a cell's micro box holds every point of the cell;
+//  3. a cell whose micro box holds a point is the point's cell or one of
+//     its neighbors, so the cells at distance 2 of the boundary samples
+//     hold every cell whose box meets the boundary.
 
 // awkwardPoint returns a random point, often near a pole, the
 // antimeridian or a pentagon of the resolution.
@@ -41,9 +44,9 @@ func TestNearbyPointsAreInNeighboringCells(t *testing.T) {
 	r := newRand(11)
 	for res := 0; res <= maxRes; res++ {
 		d := traceSpacing / 2 * h3.HexagonEdgeLengthAvgM(res)
-		for range 3000 {
+		for range 10000 {
 			p := awkwardPoint(r, res)
-			q := destination(p, 2*math.Pi*r.Float64(), d*r.Float64()/geo.EarthRadiusM)
+			q := destination(p, 2*math.Pi*r.Float64(), d*math.Sqrt(r.Float64())/geo.EarthRadiusM)
 			a, b := cellAt(p, res), cellAt(q, res)
 			if a != b && !a.IsNeighbor(b) {
 				t.Fatalf("res %d: %v (cell %s) and %v (cell %s) are %.3f m apart but not in neighboring cells",
@@ -102,6 +105,31 @@ func TestParentAndCenterChildMatchH3(t *testing.T) {
 		for cr := res; cr <= maxRes; cr++ {
 			if got, want := centerChild(c, cr), c.CenterChild(cr); got != want {
 				t.Fatalf("centerChild(%s, %d) = %s, want %s", c, cr, got, want)
+			}
+		}
+	}
+}
+
+func TestMicroBoxesNearTheirCell(t *testing.T) {
+	r := newRand(14)
+	for res := 0; res <= maxRes; res++ {
+		for range 1500 {
+			p := awkwardPoint(r, res)
+			if r.IntN(2) == 0 {
+				p = geo.LatLng{Lat: -70 + 140*r.Float64(), Lng: -180 + 360*r.Float64()}
+			}
+			c := cellAt(p, res)
+			near := map[h3.Cell]bool{}
+			for _, n := range c.GridDisk(1) {
+				near[n] = true
+			}
+			for _, n := range c.GridDisk(3) {
+				if n == 0 || near[n] {
+					continue
+				}
+				if b := newMicroBox(n); b.cell(p) >= 0 {
+					t.Fatalf("res %d: %v (cell %s) lies in the micro box of %s, %d cells away", res, p, c, n, c.GridDistance(n))
+				}
 			}
 		}
 	}

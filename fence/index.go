@@ -17,7 +17,7 @@ import (
 // See the package doc for how.
 //
 // Concurrency: an Index has no lock. Reads (Get, Len, Fences, Containing,
-// Transitions) are safe concurrently with each other; writes (Put,
+// Transitions, Moves) are safe concurrently with each other; writes (Put,
 // PutPrepared, Delete) must be serialized with everything else by the
 // caller. Prepare, the costly half of Put, is safe concurrently with
 // everything.
@@ -28,8 +28,9 @@ type Index struct {
 	// levels[r] counts interior entries at resolution r < res; lookups
 	// only visit ancestors at resolutions that have some.
 	levels [maxRes + 1]int
-	// cross holds the bounds of fences that detect Cross; wrapped counts
-	// those whose bound passes longitude 180.
+	// cross holds rectangles covering the boundaries of the fences that
+	// detect Cross (record.crossRects); wrapped counts those past
+	// longitude 180.
 	cross   rtree.RTreeG[*record]
 	wrapped int
 	ids     []string            // every fence ID, sorted
@@ -83,6 +84,32 @@ type entry struct {
 	// Copies of the fence's, so that skipping it needs no pointer chase.
 	detect   Detect
 	hasClass bool
+	// boxed: the masks describe the whole micro box (a boundary cell's
+	// entry), so they also decide points of the box outside the cell.
+	// An interior cell's entry (not boxed) speaks for its cell only.
+	boxed bool
+}
+
+// sideIn tells whether the entry's fence holds q, whose micro cell in the
+// list's box is k, when the masks decide it for a point that may lie
+// outside the cell (-1: they do not).
+func (e *entry) sideIn(k int) int {
+	if !e.boxed || k < 0 {
+		return -1
+	}
+	return e.side(k)
+}
+
+// holdsIn tells whether the entry's fence holds q, which may lie outside
+// the list's cell, q's micro cell in the list's box being k.
+func (e *entry) holdsIn(q *probe, k int) bool {
+	switch e.sideIn(k) {
+	case 1:
+		return true
+	case 0:
+		return false
+	}
+	return e.rec.contains(q)
 }
 
 // skip reports whether the entry's fence ignores a driver of class for
@@ -188,14 +215,33 @@ func prepare(f *Fence, res int, cache *cellCache) (*Prepared, error) {
 	case *Circle:
 		rec.circ, rec.isCircle = *s, true
 	}
-	b, in, err := computeCover(f.Shape, res, MaxCells, cache)
+	b, in, near, err := computeCover(f.Shape, res, MaxCells, cache)
 	if err != nil {
 		return nil, fmt.Errorf("fence %q: %w", f.ID, err)
 	}
 	rec.interior = in
-	bcs := make([]boundaryCell, len(b))
+	bcs := make([]boundaryCell, len(b), len(b)+len(near))
 	for i, c := range b {
 		bcs[i] = boundaryCell{cell: c, box: cache.box(c)}
+	}
+	if rec.detect&DetectCross != 0 {
+		// A fence detecting Cross has an entry in every cell whose micro
+		// box meets its boundary (see Transitions): the near cells that
+		// are not interior (those hold no boundary) join the boundary
+		// cells; those whose box is wholly outside drop out below.
+		covered := make(map[h3.Cell]struct{}, len(in))
+		for _, c := range in {
+			covered[c] = struct{}{}
+		}
+	nearCells:
+		for _, c := range near {
+			for r := res; r >= 0 && r >= res-coverLevels; r-- {
+				if _, ok := covered[parent(c, r)]; ok {
+					continue nearCells
+				}
+			}
+			bcs = append(bcs, boundaryCell{cell: c, box: cache.box(c)})
+		}
 	}
 	classifyCells(f.Shape, bcs)
 	// A cell whose box is wholly outside holds no point of the fence.
@@ -299,7 +345,7 @@ func (ix *Index) insert(rec *record) {
 		if !l.box.ok {
 			l.box = bc.box
 		}
-		l.entries = append(l.entries, entry{f: rec.f, rec: rec, in: bc.in, out: bc.out, detect: rec.detect, hasClass: rec.class != ""})
+		l.entries = append(l.entries, entry{f: rec.f, rec: rec, in: bc.in, out: bc.out, detect: rec.detect, hasClass: rec.class != "", boxed: bc.box.ok})
 	}
 	for _, c := range rec.interior {
 		l := ix.list(c)
@@ -469,9 +515,12 @@ func (ix *Index) Containing(p geo.LatLng, cell h3.Cell, fn func(*Fence)) {
 // none, as for Eval.
 //
 // Cost: one map lookup per cell and per coarser resolution holding
-// interior cells, then per fence listed in the cells: nothing for interior
-// cells, an exact test for boundary cells; plus an R-tree search over the
-// fences detecting Cross. No allocation.
+// interior cells, then per fence listed in the cells a look at its micro
+// masks, and the exact test only for fences whose boundary passes through
+// the position's micro cell. Cross: when both positions lie in the micro
+// box of cur's cell (most moves), the cell's entries whose boundary lies
+// under the segment; otherwise an R-tree search. No allocation (but for
+// a segment across more than 64 fences detecting Cross).
 func (ix *Index) Transitions(prev *geo.LatLng, prevCell h3.Cell, cur geo.LatLng, curCell h3.Cell, vehicleClass string, fn func(f *Fence, t Transition)) {
 	if cur.Validate() != nil {
 		return
@@ -529,6 +578,12 @@ func (ix *Index) Transitions(prev *geo.LatLng, prevCell h3.Cell, cur geo.LatLng,
 		// Fences holding cur report Enter or Inside; fences holding prev
 		// and not cur report Exit. A fence holding a position is listed
 		// in its cell, so each is found once.
+		// The other position's micro cell in this cell's box often
+		// decides it too.
+		other := -1
+		if l := ix.cells[curCell]; l != nil {
+			other = l.box.cell(*prev)
+		}
 		for _, list := range ls.lists[:ls.n] {
 			for i := range list {
 				e := &list[i]
@@ -536,28 +591,69 @@ func (ix *Index) Transitions(prev *geo.LatLng, prevCell h3.Cell, cur geo.LatLng,
 					continue
 				}
 				if e.holds(&cq, ls.micro) {
-					report(e, e.rec.contains(&pq), true, fn)
+					report(e, e.holdsIn(&pq, other), true, fn)
 				}
 			}
-			ls.micro = -1
+			ls.micro, other = -1, -1
 		}
 		ix.collect(*prev, prevCell, &ls)
+		other = -1
+		if l := ix.cells[prevCell]; l != nil {
+			other = l.box.cell(cur)
+		}
 		for _, list := range ls.lists[:ls.n] {
 			for i := range list {
 				e := &list[i]
 				if e.skip(DetectExit, vehicleClass) {
 					continue
 				}
-				if e.holds(&pq, ls.micro) && !e.rec.contains(&cq) {
+				if e.holds(&pq, ls.micro) && !e.holdsIn(&cq, other) {
 					fn(e.f, Exit)
 				}
 			}
-			ls.micro = -1
+			ls.micro, other = -1, -1
 		}
 	}
-	if ix.cross.Len() > 0 {
+	if ix.cross.Len() > 0 && !ix.crossingsInCell(&pq, &cq, curCell, vehicleClass, fn) {
 		ix.crossings(&pq, &cq, vehicleClass, fn)
 	}
+}
+
+// crossingsInCell reports the Cross transitions of a move whose two
+// positions lie in the micro box of cur's cell, the usual short move, and
+// returns false for other moves. The segment then stays in the box, and a
+// fence detecting Cross whose boundary meets the box has an entry in the
+// cell (Prepare adds the near cells for them) whose mixed micro cells
+// cover that boundary: only entries with a mixed micro cell under the
+// segment's micro rectangle need the exact test.
+func (ix *Index) crossingsInCell(pq, cq *probe, cell h3.Cell, vehicleClass string, fn func(*Fence, Transition)) bool {
+	l := ix.cells[cell]
+	if l == nil || !l.box.ok {
+		return false
+	}
+	pm, cm := l.box.cell(pq.p), l.box.cell(cq.p)
+	if pm < 0 || cm < 0 {
+		return false
+	}
+	var seg uint64
+	for i := min(pm, cm) / microN; i <= max(pm, cm)/microN; i++ {
+		for j := min(pm%microN, cm%microN); j <= max(pm%microN, cm%microN); j++ {
+			seg |= 1 << (i*microN + j)
+		}
+	}
+	for i := range l.entries {
+		e := &l.entries[i]
+		if e.in == microAllIn || ^(e.in|e.out)&seg == 0 || e.skip(DetectCross, vehicleClass) {
+			continue // cur inside, or no boundary under the segment
+		}
+		if e.rec.contains(pq) || e.rec.contains(cq) {
+			continue
+		}
+		if e.f.Shape.Crosses(pq.p, cq.p) {
+			fn(e.f, Cross)
+		}
+	}
+	return true
 }
 
 // report calls fn with the transition of a fence between two positions

@@ -244,3 +244,50 @@ func TestMixedWorkload(t *testing.T) {
 	}
 	checkAgainstBrute(t, ix, cur, r)
 }
+
+// TestCrossFencesListedWhereverTheirBoundaryIs checks what the in-cell
+// Cross search relies on: a fence detecting Cross has an entry in every
+// cell whose micro box holds a point of its boundary (or covers the cell
+// as interior), with that point's micro cell mixed.
+func TestCrossFencesListedWhereverTheirBoundaryIs(t *testing.T) {
+	r := newRand(24)
+	fences := randomFences(t, r, regions[0], 40)
+	for _, f := range fences {
+		f.Detect = DetectCross
+	}
+	ix := mustIndex(t, 9, fences)
+	checked := 0
+	for _, f := range fences {
+		var samples []geo.LatLng
+		f.Shape.trace(2, func(p geo.LatLng) bool { samples = append(samples, p); return true })
+		for _, q := range samples {
+			for _, n := range cellAt(q, 9).GridDisk(1) {
+				l := ix.cells[n]
+				if l == nil || !l.box.ok {
+					if b := newMicroBox(n); b.ok && b.cell(q) >= 0 {
+						t.Fatalf("fence %s: boundary point %v lies in the box of %s, which has no list", f.ID, q, n)
+					}
+					continue
+				}
+				k := l.box.cell(q)
+				if k < 0 {
+					continue
+				}
+				checked++
+				found := false
+				for _, e := range l.entries {
+					if e.f == f {
+						found = true
+						if e.in == microAllIn || (e.in|e.out)&(1<<k) != 0 {
+							t.Fatalf("fence %s: boundary point %v in micro cell %d of %s, not marked mixed", f.ID, q, k, n)
+						}
+					}
+				}
+				if !found && !slices.Contains(indexContaining(ix, cellCenter(n), n), f.ID) {
+					t.Fatalf("fence %s: boundary point %v lies in the box of %s, where the fence has no entry", f.ID, q, n)
+				}
+			}
+		}
+	}
+	t.Logf("%d (boundary point, box) pairs checked", checked)
+}

@@ -33,6 +33,9 @@ const (
 	// microMaxLat: cells whose box reaches beyond this latitude get no
 	// grid (longitudes spread too much near the poles).
 	microMaxLat = 80
+	// microMinRes: coarser cells, too distorted for the guarantees of
+	// the grid (TestMicroBoxesNearTheirCell), get none.
+	microMinRes = 3
 	// microAllIn marks an interior entry.
 	microAllIn = ^uint64(0)
 )
@@ -48,9 +51,13 @@ type microBox struct {
 // of its boundary vertices, grown to hold the hexagon's edges, which are
 // great-circle arcs (straight in H3's gnomonic projections) and bulge
 // poleward of their ends by at most L²·tan φ / 8R for an edge of length L
-// at latitude φ; the growth is ten times that plus a meter. Cells beyond
-// microMaxLat or across the antimeridian get no grid.
+// at latitude φ; the growth is ten times that plus a micrometer (far above
+// the rounding of H3's vertices). Cells beyond microMaxLat, across the
+// antimeridian or coarser than microMinRes get no grid.
 func newMicroBox(c h3.Cell) microBox {
+	if cellRes(c) < microMinRes {
+		return microBox{}
+	}
 	minLat, maxLat := math.Inf(1), math.Inf(-1)
 	minLng, maxLng := math.Inf(1), math.Inf(-1)
 	vs := c.Boundary()
@@ -66,9 +73,9 @@ func newMicroBox(c h3.Cell) microBox {
 		j := (i + 1) % len(vs)
 		longest = max(longest, lonLatLengthM(vs[i].Lng, vs[i].Lat, vs[j].Lng, vs[j].Lat))
 	}
-	bulgeM := 10*longest*longest*math.Tan(microMaxLat*degToRad)/(8*geo.EarthRadiusM) + 1
+	bulgeM := 10*longest*longest*math.Tan(microMaxLat*degToRad)/(8*geo.EarthRadiusM) + 1e-6
 	gLat := bulgeM / geo.EarthRadiusM * radToDeg
-	gLng := gLat / math.Cos(microMaxLat*degToRad)
+	gLng := gLat / math.Cos(max(-minLat, maxLat)*degToRad)
 	minLat, maxLat = minLat-gLat, maxLat+gLat
 	minLng, maxLng = minLng-gLng, maxLng+gLng
 	if minLng < -180 || maxLng > 180 {
@@ -231,14 +238,17 @@ func (pg *Polygon) sides(b *microBox, mixed uint64) (in, out uint64) {
 // pieces no longer than a micro cell; each piece marks the micro cells its
 // box meets.
 func markEdge(b *microBox, r Rect, shift, ax, ay, bx, by float64) uint64 {
-	t0, t1, ok := clip(ax, ay, bx, by, r.MinLng, r.MaxLng, r.MinLat, r.MaxLat)
-	if !ok {
-		return 0
+	t0, t1 := 0.0, 1.0
+	if min(ax, bx) < r.MinLng || max(ax, bx) > r.MaxLng || min(ay, by) < r.MinLat || max(ay, by) > r.MaxLat {
+		var ok bool
+		if t0, t1, ok = clip(ax, ay, bx, by, r.MinLng, r.MaxLng, r.MinLat, r.MaxLat); !ok {
+			return 0
+		}
 	}
 	var mixed uint64
 	lng0 := b.lng0 + shift
 	dx, dy := bx-ax, by-ay
-	n := int(math.Ceil(max(math.Abs(dx)*(t1-t0)*b.invLng, math.Abs(dy)*(t1-t0)*b.invLat))) + 1
+	n := max(int(math.Ceil(max(math.Abs(dx)*(t1-t0)*b.invLng, math.Abs(dy)*(t1-t0)*b.invLat))), 1)
 	for k := range n {
 		ta := t0 + (t1-t0)*float64(k)/float64(n)
 		tb := t0 + (t1-t0)*float64(k+1)/float64(n)
@@ -300,8 +310,11 @@ func clip(ax, ay, bx, by, xmin, xmax, ymin, ymax float64) (t0, t1 float64, ok bo
 // Margins of a centimeter cover rounding and the microEps growth.
 func (c *Circle) classify(b *microBox) (in, out uint64) {
 	box := b.rect()
-	// The whole box first: most boundary cells are wholly on one side.
-	if geo.BoxLowerBoundM(c.center, box.MinLat, box.MinLng, box.MaxLat, box.MaxLng) > c.radiusM+0.01 {
+	// The whole box first: every point of it is within half its diagonal
+	// of its center.
+	halfDiag := lonLatLengthM(box.MinLng, box.MinLat, box.MaxLng, box.MaxLat) / 2 * 1.01
+	mid := geo.LatLng{Lat: (box.MinLat + box.MaxLat) / 2, Lng: (box.MinLng + box.MaxLng) / 2}
+	if c.origin.DistanceM(mid)-halfDiag > c.radiusM+0.01 {
 		return 0, microAllIn
 	}
 	var sinLat, cosLat, sinLng, cosLng [microN + 1]float64
@@ -326,8 +339,7 @@ func (c *Circle) classify(b *microBox) (in, out uint64) {
 	// A micro cell lies within half its diagonal of its center, so one
 	// whose center is beyond the radius plus that is outside; the few
 	// others near the circle take geo.BoxLowerBoundM.
-	halfDiag := lonLatLengthM(box.MinLng, box.MinLat, box.MaxLng, box.MaxLat) / microN / 2 * 1.01
-	outChord := chordOf(c.radiusM + halfDiag + 0.01)
+	outChord := chordOf(c.radiusM + halfDiag/microN + 0.01)
 	for i := range microN {
 		sinC, cosC := math.Sincos((b.lat(i) + b.lat(i+1)) / 2 * degToRad)
 		for j := range microN {

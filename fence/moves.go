@@ -60,25 +60,38 @@ func (ix *Index) Moves(prev *geo.LatLng, prevCell h3.Cell, cur geo.LatLng, curCe
 			pm, cm = -1, -1
 		}
 	} else {
+		// The other position's micro cell in this cell's box often
+		// decides it too (see Transitions).
+		other := -1
+		if l := ix.cells[curCell]; l != nil {
+			other = l.box.cell(*prev)
+		}
 		for _, list := range ls.lists[:ls.n] {
 			for i := range list {
 				if e := &list[i]; !e.skip(detectAll, vehicleClass) && e.holds(&cq, ls.micro) {
-					fn(e.f, e.rec.contains(&pq), true)
+					fn(e.f, e.holdsIn(&pq, other), true)
 				}
 			}
-			ls.micro = -1
+			ls.micro, other = -1, -1
 		}
 		ix.collect(*prev, prevCell, &ls)
+		other = -1
+		if l := ix.cells[prevCell]; l != nil {
+			other = l.box.cell(cur)
+		}
 		for _, list := range ls.lists[:ls.n] {
 			for i := range list {
-				if e := &list[i]; !e.skip(detectAll, vehicleClass) && e.holds(&pq, ls.micro) && !e.rec.contains(&cq) {
+				if e := &list[i]; !e.skip(detectAll, vehicleClass) && e.holds(&pq, ls.micro) && !e.holdsIn(&cq, other) {
 					fn(e.f, true, false)
 				}
 			}
-			ls.micro = -1
+			ls.micro, other = -1, -1
 		}
 	}
 	if ix.cross.Len() > 0 {
-		ix.crossings(&pq, &cq, vehicleClass, func(f *Fence, _ Transition) { fn(f, false, false) })
+		crossed := func(f *Fence, _ Transition) { fn(f, false, false) }
+		if !ix.crossingsInCell(&pq, &cq, curCell, vehicleClass, crossed) {
+			ix.crossings(&pq, &cq, vehicleClass, crossed)
+		}
 	}
 }
