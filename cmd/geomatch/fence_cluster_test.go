@@ -10,6 +10,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -164,7 +166,16 @@ func TestFenceEventsThroughMatcherSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(16, 2))
-	const nDrivers, steps = 200, 36
+	nDrivers, steps := 200, 36
+	if n := os.Getenv("GEOMATCH_FENCE_REPLAY"); n != "" {
+		// A long run for a report, not CI: GEOMATCH_FENCE_REPLAY=1000000 is
+		// 27,777 drivers × 36 steps.
+		total, err := strconv.Atoi(n)
+		if err != nil || total < steps {
+			t.Fatalf("GEOMATCH_FENCE_REPLAY=%q: want a number of updates >= %d", n, steps)
+		}
+		nDrivers = total / steps
+	}
 	pos := make([]geo.LatLng, nDrivers)
 	for i := range pos {
 		pos[i] = geo.LatLng{Lat: 40.69 + r.Float64()*0.11, Lng: -74.03 + r.Float64()*0.11}
@@ -200,19 +211,23 @@ func TestFenceEventsThroughMatcherSIGKILL(t *testing.T) {
 		}
 		// Every update of the step is acknowledged before the next step:
 		// refused ones (a failover in progress) are sent again.
-		deadline := time.Now().Add(30 * time.Second)
+		deadline := time.Now().Add(60 * time.Second)
 		for len(todo) > 0 {
 			if time.Now().After(deadline) {
-				t.Fatalf("step %d: %d updates still refused after 30 s", step, len(todo))
-			}
-			resp, err := drivers[1].UpdateLocations(ctxFor(t, 10*time.Second), &geomatchv1.UpdateLocationsRequest{Updates: todo})
-			if err != nil {
-				time.Sleep(100 * time.Millisecond)
-				continue
+				t.Fatalf("step %d: %d updates still refused after 60 s", step, len(todo))
 			}
 			var again []*geomatchv1.LocationUpdate
-			for _, rj := range resp.GetRejected() {
-				again = append(again, todo[rj.GetIndex()])
+			for len(todo) > 0 {
+				chunk := todo[:min(len(todo), 5000)]
+				todo = todo[len(chunk):]
+				resp, err := drivers[1].UpdateLocations(ctxFor(t, 20*time.Second), &geomatchv1.UpdateLocationsRequest{Updates: chunk})
+				if err != nil {
+					again = append(again, chunk...)
+					continue
+				}
+				for _, rj := range resp.GetRejected() {
+					again = append(again, chunk[rj.GetIndex()])
+				}
 			}
 			if len(again) > 0 {
 				retried += len(again)
@@ -222,7 +237,7 @@ func TestFenceEventsThroughMatcherSIGKILL(t *testing.T) {
 		}
 	}
 	want := len(o.Facts)
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(30*time.Second + time.Duration(want)*20*time.Microsecond)
 	for {
 		if _, n := sub.snapshot(); n >= want || time.Now().After(deadline) {
 			break
