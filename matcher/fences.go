@@ -461,7 +461,7 @@ func fenceRecord(w *fenceWork, h fenceHit, now int64) events.Record {
 		FenceId: h.f.ID, Set: h.f.Set, DriverId: w.u.ID, Detect: detect,
 		Position:     &geomatchv1.LatLng{Lat: w.u.Pos.Lat, Lng: w.u.Pos.Lng},
 		TimestampMs:  w.u.TimestampMs,
-		Status:       geomatchv1.DriverStatus(w.u.Status),
+		Status:       geomatchv1.DriverStatus(nowStatus(w)),
 		VehicleClass: w.u.VehicleClass,
 		Labels:       h.f.Labels,
 	}

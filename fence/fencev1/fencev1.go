@@ -118,8 +118,15 @@ func Decode(pb *geomatchv1.Fence) (*fence.Fence, error) {
 }
 
 func invalid(field, msg string) error {
-	return fmt.Errorf("%s: %s: %w", field, msg, ErrInvalid)
+	return invalidError{field + ": " + msg}
 }
+
+// invalidError is a definition error: its text names the field, and it
+// matches ErrInvalid under errors.Is.
+type invalidError struct{ msg string }
+
+func (e invalidError) Error() string        { return e.msg }
+func (e invalidError) Is(target error) bool { return target == ErrInvalid }
 
 // DetectOf returns the detect set of a fence's list (empty: enter and
 // exit).
