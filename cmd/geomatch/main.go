@@ -5,7 +5,11 @@
 //	geomatch router    the stateless public gRPC front door
 //	geomatch matcher   one matcher node
 //	geomatch admin     show and move shards (status, ring, shards, move, drain, split, rebalance)
+//	geomatch fence     geofences: put, get, list, delete, counts
+//	geomatch events    tail the event stream (fence, trip, driver events) as JSON lines
+//	geomatch hook      event hooks: put, list, delete (webhook, NATS JetStream, Redis stream)
 //	geomatch sim       city traffic simulator: load-test a cluster, compare matching modes
+//	geomatch bench     load generator: ingest, nearby, fences; side by side with Redis GEO and Tile38
 //	geomatch version   print the version
 //
 // Every flag has an environment twin: --shard-res is GEOMATCH_SHARD_RES.
