@@ -14,6 +14,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/geomatch/geomatch/cluster"
+	"github.com/geomatch/geomatch/events"
+	"github.com/geomatch/geomatch/store"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 )
 
@@ -245,3 +247,47 @@ func TestSubscribeResumesAfterItsCursor(t *testing.T) {
 }
 
 func nan() float64 { var z float64; return z / z }
+
+// TestSubscribeBeyondRetentionIsOutOfRange: a cursor whose following
+// events the log has trimmed gets OUT_OF_RANGE naming the oldest cursor
+// still available, which then reads without error.
+func TestSubscribeBeyondRetentionIsOutOfRange(t *testing.T) {
+	lg, err := events.NewMemory(events.MemoryConfig{Partitions: 1, Retention: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := startCluster(t, cluster.DevConfig{Matchers: 1, Store: store.NewMemory(), Events: lg})
+	fences, evs := fenceClients(t, c)
+	ctx := ctxT(t)
+	if _, err := fences.PutFence(ctx, &geomatchv1.PutFenceRequest{Fence: circleFence("zone", 500)}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UnixMilli()
+	for i := range 12 {
+		lat := 40.75
+		if i%2 == 1 {
+			lat = 40.80
+		}
+		if _, err := c.drivers.UpdateLocations(ctx, &geomatchv1.UpdateLocationsRequest{Updates: []*geomatchv1.LocationUpdate{
+			{DriverId: "d1", Position: &geomatchv1.LatLng{Lat: lat, Lng: -73.98}, TimestampMs: now + int64(i)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := events.NewCursor([]events.Position{{Seq: 1}}) // after the first event, long trimmed
+	stream, err := evs.Subscribe(ctx, &geomatchv1.SubscribeRequest{AfterCursor: old.String()})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	st := status.Convert(err)
+	if st.Code() != codes.OutOfRange || !strings.Contains(st.Message(), "oldest cursor still available is c1") {
+		t.Fatalf("subscribe from a trimmed cursor: %v, want OUT_OF_RANGE naming the oldest cursor", err)
+	}
+	oldest := st.Message()[strings.LastIndex(st.Message(), " ")+1:]
+	stream, err = evs.Subscribe(ctx, &geomatchv1.SubscribeRequest{AfterCursor: oldest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := stream.Recv(); err != nil || ev.GetEventId() == "" {
+		t.Fatalf("from the oldest cursor: %v, %v", ev, err)
+	}
+}
