@@ -15,8 +15,8 @@ import (
 
 	"github.com/geomatch/geomatch/cluster"
 	"github.com/geomatch/geomatch/events"
-	"github.com/geomatch/geomatch/store"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
+	"github.com/geomatch/geomatch/store"
 )
 
 func fenceClients(t *testing.T, c *testCluster) (geomatchv1.FenceServiceClient, geomatchv1.EventServiceClient) {
