@@ -100,16 +100,28 @@ func (fe *fenceEngine) sync(ctx context.Context, minRev uint64) (uint64, error) 
 				prepared[i] = sharedPrepared.get(ix, rec)
 			}
 		}
-		fe.mu.Lock()
 		if ch.Reset {
-			fe.ix, _ = fence.NewIndex(fe.res) // res was accepted once
-		}
-		for i, rec := range ch.Records {
-			if prepared[i] == nil || fe.ix.PutPrepared(prepared[i]) != nil {
-				fe.ix.Delete(rec.ID)
+			// A fresh index, filled before anyone sees it.
+			nix, _ := fence.NewIndex(fe.res) // res was accepted once
+			for i := range ch.Records {
+				if prepared[i] != nil {
+					_ = nix.PutPrepared(prepared[i]) // a fence that does not fit is left out
+				}
+			}
+			fe.mu.Lock()
+			fe.ix = nix
+			fe.mu.Unlock()
+		} else {
+			// One fence per hold of the write lock, so updates being
+			// checked wait for one insertion at most.
+			for i, rec := range ch.Records {
+				fe.mu.Lock()
+				if prepared[i] == nil || fe.ix.PutPrepared(prepared[i]) != nil {
+					fe.ix.Delete(rec.ID)
+				}
+				fe.mu.Unlock()
 			}
 		}
-		fe.mu.Unlock()
 		fe.rev.Store(ch.Rev)
 		if !ch.More && ch.Rev >= minRev {
 			return ch.Rev, nil
