@@ -141,11 +141,12 @@ func (fe *fenceEngine) sync(ctx context.Context, minRev uint64) (uint64, error) 
 // preparedCache shares prepared fences (decoded, covered with cells)
 // between the matchers of one process, which all sync the same revisions
 // at about the same time: `geomatch dev` covers a fence once, not once per
-// matcher. A prepared fence is immutable; PutPrepared copies what it
-// keeps. It is bounded: the oldest entries go first.
+// matcher (a second matcher asking while the first prepares waits for it).
+// A prepared fence is immutable; PutPrepared copies what it keeps. It is
+// bounded: the oldest entries go first.
 type preparedCache struct {
 	mu    sync.Mutex
-	byKey map[preparedKey]*fence.Prepared
+	byKey map[preparedKey]*preparedEntry
 	order []preparedKey
 	next  int
 }
@@ -156,40 +157,53 @@ type preparedKey struct {
 	res int
 }
 
-// sharedPrepared is the process's cache.
-var sharedPrepared = &preparedCache{byKey: map[preparedKey]*fence.Prepared{}, order: make([]preparedKey, 0, preparedCacheLen)}
+// preparedEntry is one fence, prepared once done is closed (p nil: it
+// does not decode or cover).
+type preparedEntry struct {
+	done chan struct{}
+	p    *fence.Prepared
+}
 
-const preparedCacheLen = 4096
+// sharedPrepared is the process's cache.
+var sharedPrepared = &preparedCache{byKey: map[preparedKey]*preparedEntry{}, order: make([]preparedKey, 0, preparedCacheLen)}
+
+// preparedCacheLen bounds the cache: it only needs to span the fences the
+// matchers of a process are syncing at once (prepared covers are large).
+const preparedCacheLen = 256
 
 // get returns rec prepared for ix, preparing it (outside the cache's lock)
-// if no matcher of the process has; nil when it does not decode or cover
-// (it was validated when put, so that is a fence of an older release).
+// unless another matcher of the process has or is; nil when it does not
+// decode or cover (it was validated when put, so that is a fence of an
+// older release).
 func (c *preparedCache) get(ix *fence.Index, rec store.FenceRecord) *fence.Prepared {
 	key := preparedKey{rec.ID, rec.Rev, ix.Res()}
 	c.mu.Lock()
-	p, ok := c.byKey[key]
+	e, ok := c.byKey[key]
+	if !ok {
+		e = &preparedEntry{done: make(chan struct{})}
+		if len(c.order) < preparedCacheLen {
+			c.order = append(c.order, key)
+		} else {
+			delete(c.byKey, c.order[c.next])
+			c.order[c.next] = key
+			c.next = (c.next + 1) % preparedCacheLen
+		}
+		c.byKey[key] = e
+	}
 	c.mu.Unlock()
 	if ok {
-		return p
+		<-e.done
+		return e.p
 	}
+	defer close(e.done)
 	f, err := decodeFence(rec)
 	if err != nil {
 		return nil
 	}
-	if p, err = ix.Prepare(f); err != nil {
-		return nil
+	if e.p, err = ix.Prepare(f); err != nil {
+		e.p = nil
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.order) < preparedCacheLen {
-		c.order = append(c.order, key)
-	} else {
-		delete(c.byKey, c.order[c.next])
-		c.order[c.next] = key
-		c.next = (c.next + 1) % preparedCacheLen
-	}
-	c.byKey[key] = p
-	return p
+	return e.p
 }
 
 func decodeFence(rec store.FenceRecord) (*fence.Fence, error) {

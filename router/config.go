@@ -1,6 +1,7 @@
 package router
 
 import (
+	"runtime"
 	"time"
 
 	"github.com/geomatch/geomatch/auth"
@@ -54,6 +55,11 @@ type Config struct {
 	// MaxSubscriptions bounds the event subscriptions one router serves;
 	// default 10000.
 	MaxSubscriptions int
+	// MaxFenceWrites bounds the PutFence and DeleteFence calls one router
+	// runs at once (the others wait within their deadline): each costs
+	// about a millisecond of CPU across the fleet, and unbounded they
+	// starve location updates. Default half the CPUs, at least 1.
+	MaxFenceWrites int
 	// Hooks is the hook registry; nil makes the hook methods
 	// FAILED_PRECONDITION.
 	Hooks Hooks
@@ -72,6 +78,7 @@ func DefaultConfig() Config {
 		SlowStreamAfter:  5 * time.Second,
 		TripTimeout:      5 * time.Second,
 		MaxSubscriptions: 10_000,
+		MaxFenceWrites:   max(1, runtime.GOMAXPROCS(0)/2),
 	}
 }
 
@@ -85,6 +92,7 @@ func (c *Config) fill() error {
 	f.Duration("TripTimeout", &c.TripTimeout, d.TripTimeout)
 	f.Int("MaxDriverStreams", &c.MaxDriverStreams, d.MaxDriverStreams)
 	f.Int("MaxSubscriptions", &c.MaxSubscriptions, d.MaxSubscriptions)
+	f.Int("MaxFenceWrites", &c.MaxFenceWrites, d.MaxFenceWrites)
 	f.Fail(c.Limits.fill())
 	return f.Err("router config")
 }

@@ -41,11 +41,28 @@ func (s *fenceService) store() (store.Fences, error) {
 	return s.r.cfg.Fences, nil
 }
 
+// admitFenceWrite waits for one of the router's fence-write slots: fence
+// writes (parsing, covering with cells on every matcher) cost about a
+// millisecond of CPU each, and unbounded they starve location updates.
+func (s *fenceService) admitFenceWrite(ctx context.Context) (func(), error) {
+	select {
+	case s.r.fenceWrites <- struct{}{}:
+		return func() { <-s.r.fenceWrites }, nil
+	case <-ctx.Done():
+		return nil, status.Errorf(codes.ResourceExhausted, "fence writes: %d in progress on this router, its bound; retry later (%v)", cap(s.r.fenceWrites), ctx.Err())
+	}
+}
+
 func (s *fenceService) PutFence(ctx context.Context, req *geomatchv1.PutFenceRequest) (*geomatchv1.Fence, error) {
 	st, err := s.store()
 	if err != nil {
 		return nil, err
 	}
+	release, err := s.admitFenceWrite(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	f, err := fencev1.Decode(req.GetFence())
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
@@ -93,6 +110,11 @@ func (s *fenceService) DeleteFence(ctx context.Context, req *geomatchv1.DeleteFe
 	if err := fencev1.ValidID(req.GetFenceId()); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "fence_id: %v", err)
 	}
+	release, err := s.admitFenceWrite(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	rev, err := st.DeleteFence(ctx, req.GetFenceId())
 	if err != nil {
 		return nil, fenceStoreError(req.GetFenceId(), err)

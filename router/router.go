@@ -28,6 +28,7 @@ type Router struct {
 
 	limits        *clientLimits // per-client rates and streams (ServerOptions)
 	subscriptions atomic.Int64  // open event subscriptions
+	fenceWrites   chan struct{} // slots of concurrent fence writes (Config.MaxFenceWrites)
 	tokens        *tokenCache   // recently verified tokens (ServerOptions)
 }
 
@@ -44,7 +45,7 @@ func New(cfg Config, fc *fleet.Client, log *slog.Logger) (*Router, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Router{cfg: cfg, fleet: fc, src: fc.Membership(), log: log, sessions: make(map[string]*driverSession),
-		limits: newClientLimits(cfg.Limits), tokens: newTokenCache()}, nil
+		limits: newClientLimits(cfg.Limits), tokens: newTokenCache(), fenceWrites: make(chan struct{}, cfg.MaxFenceWrites)}, nil
 }
 
 // Register registers the public services on s. Authentication and
