@@ -23,6 +23,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	matcherHost := fs.String("matcher-host", "127.0.0.1", "loopback address the matchers listen on (ports are picked free)")
 	ttl := fs.Duration("ttl", 0, "expire drivers silent for this long (default 30s)")
 	demo := fs.Int("demo-drivers", 0, "load this many demo drivers over New York, keep them moving, and print a sample query")
+	eventRetention := fs.Int("event-retention", events.DefaultMemoryRetention, "events the in-memory event log keeps per partition (8 partitions; without --redis): a subscriber further behind gets OUT_OF_RANGE")
 	internalGRPC := fs.Bool("internal-grpc", false, "call the matchers over loopback gRPC for searches and updates too, as separate processes do (slower; for comparison)")
 	genTLS := fs.Bool("tls", false, "serve TLS with a throwaway CA and certificate generated into a temporary directory (printed, removed on exit); mutual TLS between router and matchers")
 	var tf tlsFlags
@@ -80,6 +81,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	storeName := "in-memory store"
 	var evlog events.Log
+	if *eventRetention < 1 {
+		return fmt.Errorf("--event-retention: %d, want at least 1", *eventRetention)
+	}
+	if st == nil {
+		if evlog, err = events.NewMemory(events.MemoryConfig{Retention: *eventRetention}); err != nil {
+			return fmt.Errorf("event log: %w", err)
+		}
+	}
 	if st != nil {
 		defer st.Close()
 		storeName = "Redis at " + sf.addr
