@@ -522,101 +522,20 @@ func (ix *Index) Containing(p geo.LatLng, cell h3.Cell, fn func(*Fence)) {
 // under the segment; otherwise an R-tree search. No allocation (but for
 // a segment across more than 64 fences detecting Cross).
 func (ix *Index) Transitions(prev *geo.LatLng, prevCell h3.Cell, cur geo.LatLng, curCell h3.Cell, vehicleClass string, fn func(f *Fence, t Transition)) {
-	if cur.Validate() != nil {
-		return
-	}
-	if prev != nil && prev.Validate() != nil {
-		prev = nil
-	}
-	curCell = ix.cellOf(cur, curCell)
-	cq := probe{p: cur}
-	var ls cellLists
-	ix.collect(cur, curCell, &ls)
-	if prev == nil {
-		for _, list := range ls.lists[:ls.n] {
-			for i := range list {
-				e := &list[i]
-				if e.skip(DetectEnter, vehicleClass) {
-					continue
-				}
-				if e.holds(&cq, ls.micro) {
-					fn(e.f, Enter)
-				}
-			}
-			ls.micro = -1
+	ix.Moves(prev, prevCell, cur, curCell, vehicleClass, func(f *Fence, was, is bool) {
+		t := Cross // neither position holds it: Moves reports it crossed
+		switch {
+		case was && is:
+			t = Inside
+		case was:
+			t = Exit
+		case is:
+			t = Enter
 		}
-		return
-	}
-	prevCell = ix.cellOf(*prev, prevCell)
-	pq := probe{p: *prev}
-	if prevCell == curCell {
-		// One pass: each fence of the cell decides both positions.
-		pm, cm := -1, ls.micro
-		if l := ix.cells[curCell]; l != nil {
-			pm = l.box.cell(*prev)
+		if f.detect().Has(t) {
+			fn(f, t)
 		}
-		for _, list := range ls.lists[:ls.n] {
-			for i := range list {
-				e := &list[i]
-				if e.skip(DetectEnter|DetectExit|DetectInside, vehicleClass) {
-					continue
-				}
-				if e.in == microAllIn {
-					if e.detect&DetectInside != 0 {
-						fn(e.f, Inside)
-					}
-					continue
-				}
-				prevIn, curIn := e.holds(&pq, pm), e.holds(&cq, cm)
-				if prevIn || curIn {
-					report(e, prevIn, curIn, fn)
-				}
-			}
-			pm, cm = -1, -1
-		}
-	} else {
-		// Fences holding cur report Enter or Inside; fences holding prev
-		// and not cur report Exit. A fence holding a position is listed
-		// in its cell, so each is found once.
-		// The other position's micro cell in this cell's box often
-		// decides it too.
-		other := -1
-		if l := ix.cells[curCell]; l != nil {
-			other = l.box.cell(*prev)
-		}
-		for _, list := range ls.lists[:ls.n] {
-			for i := range list {
-				e := &list[i]
-				if e.skip(DetectEnter|DetectInside, vehicleClass) {
-					continue
-				}
-				if e.holds(&cq, ls.micro) {
-					report(e, e.holdsIn(&pq, other), true, fn)
-				}
-			}
-			ls.micro, other = -1, -1
-		}
-		ix.collect(*prev, prevCell, &ls)
-		other = -1
-		if l := ix.cells[prevCell]; l != nil {
-			other = l.box.cell(cur)
-		}
-		for _, list := range ls.lists[:ls.n] {
-			for i := range list {
-				e := &list[i]
-				if e.skip(DetectExit, vehicleClass) {
-					continue
-				}
-				if e.holds(&pq, ls.micro) && !e.holdsIn(&cq, other) {
-					fn(e.f, Exit)
-				}
-			}
-			ls.micro, other = -1, -1
-		}
-	}
-	if ix.cross.Len() > 0 && !ix.crossingsInCell(&pq, &cq, curCell, vehicleClass, fn) {
-		ix.crossings(&pq, &cq, vehicleClass, fn)
-	}
+	})
 }
 
 // crossingsInCell reports the Cross transitions of a move whose two
@@ -654,25 +573,6 @@ func (ix *Index) crossingsInCell(pq, cq *probe, cell h3.Cell, vehicleClass strin
 		}
 	}
 	return true
-}
-
-// report calls fn with the transition of a fence between two positions
-// when one holds the fence and the fence detects it.
-func report(e *entry, prevIn, curIn bool, fn func(*Fence, Transition)) {
-	var t Transition
-	switch {
-	case prevIn && curIn:
-		t = Inside
-	case prevIn:
-		t = Exit
-	case curIn:
-		t = Enter
-	default:
-		return
-	}
-	if e.detect.Has(t) {
-		fn(e.f, t)
-	}
 }
 
 // crossings reports Cross for the fences detecting it whose boundary the

@@ -263,7 +263,7 @@ func (fe *fenceEngine) process(ctx context.Context, work []fenceWork) ([]lateCop
 		}
 	}
 	now := time.Now().UnixMilli()
-	changed := map[string]store.FenceState{}
+	var changed map[string]store.FenceState // made on the first change: most batches have none
 	var late []lateCopy
 	var recs []events.Record
 	var hits []fenceHit
@@ -338,6 +338,9 @@ func (fe *fenceEngine) process(ctx context.Context, work []fenceWork) ([]lateCop
 			}
 			state = append(state, after...)
 			slices.Sort(state)
+			if changed == nil {
+				changed = make(map[string]store.FenceState)
+			}
 			changed[w.u.ID] = store.FenceState{TimestampMs: w.u.TimestampMs, IDs: state}
 		}
 		switch {

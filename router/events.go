@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/geomatch/geomatch/internal/validate"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/geomatch/geomatch/events"
-	"github.com/geomatch/geomatch/fence/fencev1"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 )
 
@@ -49,12 +49,12 @@ func FilterOf(sets, fenceIDs []string, kinds []geomatchv1.EventKind) (events.Fil
 		return f, fmt.Errorf("fence_ids: at most %d, got %d", MaxFilterFenceIDs, len(fenceIDs))
 	}
 	for i, s := range sets {
-		if err := fencev1.ValidID(s); err != nil {
+		if err := validate.Name(s); err != nil {
 			return f, fmt.Errorf("sets[%d]: %v", i, err)
 		}
 	}
 	for i, id := range fenceIDs {
-		if err := fencev1.ValidID(id); err != nil {
+		if err := validate.Name(id); err != nil {
 			return f, fmt.Errorf("fence_ids[%d]: %v", i, err)
 		}
 	}
@@ -145,10 +145,7 @@ func (s *eventService) PutHook(ctx context.Context, h *geomatchv1.Hook) (*geomat
 	if err != nil {
 		return nil, err
 	}
-	if _, err := FilterOf(h.GetSets(), h.GetFenceIds(), h.GetKinds()); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
-	}
-	out, err := hs.Put(ctx, h)
+	out, err := hs.Put(ctx, h) // the registry validates the hook, filters included
 	return out, hookError(err)
 }
 
@@ -157,7 +154,7 @@ func (s *eventService) DeleteHook(ctx context.Context, req *geomatchv1.DeleteHoo
 	if err != nil {
 		return nil, err
 	}
-	if err := fencev1.ValidID(req.GetHookId()); err != nil {
+	if err := validate.Name(req.GetHookId()); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "hook_id: %v", err)
 	}
 	if err := hs.Delete(ctx, req.GetHookId()); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/geomatch/geomatch/internal/validate"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -92,7 +93,7 @@ func (s *fenceService) GetFence(ctx context.Context, req *geomatchv1.GetFenceReq
 	if err != nil {
 		return nil, err
 	}
-	if err := fencev1.ValidID(req.GetFenceId()); err != nil {
+	if err := validate.Name(req.GetFenceId()); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "fence_id: %v", err)
 	}
 	rec, err := st.Fence(ctx, req.GetFenceId())
@@ -107,7 +108,7 @@ func (s *fenceService) DeleteFence(ctx context.Context, req *geomatchv1.DeleteFe
 	if err != nil {
 		return nil, err
 	}
-	if err := fencev1.ValidID(req.GetFenceId()); err != nil {
+	if err := validate.Name(req.GetFenceId()); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "fence_id: %v", err)
 	}
 	release, err := s.admitFenceWrite(ctx)
@@ -131,7 +132,7 @@ func (s *fenceService) ListFences(ctx context.Context, req *geomatchv1.ListFence
 		return nil, err
 	}
 	if req.GetSet() != "" {
-		if err := fencev1.ValidID(req.GetSet()); err != nil {
+		if err := validate.Name(req.GetSet()); err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "set: %v", err)
 		}
 	}
@@ -178,12 +179,12 @@ func (s *fenceService) GetFenceCounts(ctx context.Context, req *geomatchv1.GetFe
 		return nil, status.Error(codes.InvalidArgument, "set: required when fence_ids is empty")
 	}
 	for i, id := range ids {
-		if err := fencev1.ValidID(id); err != nil {
+		if err := validate.Name(id); err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "fence_ids[%d]: %v", i, err)
 		}
 	}
 	if len(ids) == 0 {
-		if err := fencev1.ValidID(req.GetSet()); err != nil {
+		if err := validate.Name(req.GetSet()); err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "set: %v", err)
 		}
 		recs, err := st.ListFences(ctx, req.GetSet(), "", MaxCountedFences+1)
@@ -240,7 +241,7 @@ func parsePageToken(tok string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("not a token from ListFences: %v", err)
 	}
-	if err := fencev1.ValidID(string(b)); err != nil {
+	if err := validate.Name(string(b)); err != nil {
 		return "", fmt.Errorf("not a token from ListFences: %v", err)
 	}
 	return string(b), nil

@@ -3,13 +3,13 @@ package simulator
 import (
 	"errors"
 	"fmt"
+	"github.com/geomatch/geomatch/internal/validate"
 	"log/slog"
 	"math"
 	"time"
 
 	"google.golang.org/grpc"
 
-	"github.com/geomatch/geomatch/fence/fencev1"
 	"github.com/geomatch/geomatch/simulator/city"
 	"github.com/geomatch/geomatch/simulator/demand"
 )
@@ -237,7 +237,7 @@ func (c *Config) Validate() error {
 	check(c.WindDown >= time.Second, "wind-down: %v, want at least 1s", c.WindDown)
 	check(c.MaxTrips >= 1, "max trips: %d, want at least 1", c.MaxTrips)
 	if c.Zones {
-		err := fencev1.ValidID(c.ZoneSet)
+		err := validate.Name(c.ZoneSet)
 		check(err == nil && len(c.ZoneSet) <= maxZoneSet, "zone set: %q, want 1..%d bytes of letters, digits and -_.:/@", c.ZoneSet, maxZoneSet)
 	}
 	if err := c.Profile.Validate(); err != nil {

@@ -479,7 +479,7 @@ func TestEventsTailStopsOnTooOldCursorAndCancel(t *testing.T) {
 
 // TestFenceEventsHooksOnDevCluster drives the three commands against an
 // in-process dev cluster: a fence, a driver entering it, the event, the
-// count, a hook. It skips while the router does not serve FenceService.
+// count, a hook.
 func TestFenceEventsHooksOnDevCluster(t *testing.T) {
 	c, err := cluster.StartDev(cluster.DevConfig{Matchers: 2, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -492,9 +492,6 @@ func TestFenceEventsHooksOnDevCluster(t *testing.T) {
 		t.Helper()
 		code, out, errOut := cli(ctx, append(args, "--target", c.RouterAddr)...)
 		if code != 0 {
-			if strings.Contains(errOut, "(Unimplemented") {
-				t.Skipf("the router does not serve this API yet: %s", errOut)
-			}
 			t.Fatalf("geomatch %v: exit %d\n%s%s", args, code, out, errOut)
 		}
 		return out

@@ -94,18 +94,8 @@ func Validate(h *geomatchv1.Hook) error {
 
 // validateID checks a hook id.
 func validateID(id string) error {
-	switch {
-	case id == "":
-		return fmt.Errorf("hook_id: required")
-	case len(id) > MaxHookIDBytes:
-		return fmt.Errorf("hook_id: %d bytes, at most %d", len(id), MaxHookIDBytes)
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		ok := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-_.:/@", c) >= 0
-		if !ok {
-			return fmt.Errorf("hook_id: %q has %q at byte %d (want letters, digits and \"-_.:/@\")", truncate(id, 64), c, i)
-		}
+	if err := validate.Name(id); err != nil {
+		return fmt.Errorf("hook_id: %w", err)
 	}
 	return nil
 }
@@ -116,8 +106,8 @@ func validateIDs(field string, ids []string) error {
 		return fmt.Errorf("%s: %d values, at most %d", field, len(ids), MaxFilterValues)
 	}
 	for i, id := range ids {
-		if err := validate.ID(fmt.Sprintf("%s[%d]", field, i), id); err != nil {
-			return err
+		if err := validate.Name(id); err != nil {
+			return fmt.Errorf("%s[%d]: %w", field, i, err)
 		}
 	}
 	return nil

@@ -12,13 +12,14 @@ import (
 
 	"github.com/geomatch/geomatch/fence"
 	"github.com/geomatch/geomatch/internal/geo"
+	"github.com/geomatch/geomatch/internal/validate"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 )
 
 // Bounds of a fence definition.
 const (
 	// MaxIDBytes bounds fence ids and set names.
-	MaxIDBytes = 128
+	MaxIDBytes = validate.MaxIDBytes
 	// MaxLabels bounds a fence's labels, MaxLabelBytes each key and value.
 	MaxLabels     = 32
 	MaxLabelBytes = 256
@@ -35,38 +36,20 @@ const DefaultSet = "default"
 // names the field.
 var ErrInvalid = errors.New("invalid fence")
 
-// ValidID checks a fence id, hook id or set name: 1..MaxIDBytes bytes of
-// letters, digits and "-_.:/@".
-func ValidID(s string) error {
-	if s == "" || len(s) > MaxIDBytes {
-		return fmt.Errorf("must be 1..%d bytes, got %d", MaxIDBytes, len(s))
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case c == '-' || c == '_' || c == '.' || c == ':' || c == '/' || c == '@':
-		default:
-			return fmt.Errorf("byte %d (%q) is not a letter, a digit or one of -_.:/@", i, c)
-		}
-	}
-	return nil
-}
-
 // Decode validates pb and returns the fence it defines. Errors wrap
 // ErrInvalid and start with the field's path ("fence.geojson: ...").
 func Decode(pb *geomatchv1.Fence) (*fence.Fence, error) {
 	if pb == nil {
 		return nil, invalid("fence", "required")
 	}
-	if err := ValidID(pb.GetFenceId()); err != nil {
+	if err := validate.Name(pb.GetFenceId()); err != nil {
 		return nil, invalid("fence.fence_id", err.Error())
 	}
 	set := pb.GetSet()
 	if set == "" {
 		set = DefaultSet
 	}
-	if err := ValidID(set); err != nil {
+	if err := validate.Name(set); err != nil {
 		return nil, invalid("fence.set", err.Error())
 	}
 	if len(pb.GetVehicleClass()) > MaxClassBytes {

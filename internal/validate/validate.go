@@ -32,6 +32,32 @@ func ID(field, id string) error {
 	return nil
 }
 
+// Name checks a name of the fence and event API (a fence id, a set, a hook
+// id): 1..MaxIDBytes bytes of letters, digits and "-_.:/@". The error does
+// not name the field: the caller prefixes it.
+func Name(s string) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("required")
+	case len(s) > MaxIDBytes:
+		return fmt.Errorf("%d bytes, at most %d", len(s), MaxIDBytes)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '-' || c == '_' || c == '.' || c == ':' || c == '/' || c == '@':
+		default:
+			shown := s
+			if len(shown) > 64 {
+				shown = shown[:64] + "..."
+			}
+			return fmt.Errorf("%q has %q at byte %d (want letters, digits and \"-_.:/@\")", shown, c, i)
+		}
+	}
+	return nil
+}
+
 // Text checks optional free text of at most max bytes of UTF-8.
 func Text(field, s string, max int) error {
 	if len(s) > max {
