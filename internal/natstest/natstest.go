@@ -28,25 +28,12 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
 
-const (
-	// binary is the server executable looked up on PATH.
-	binary = "nats-server"
-	// portAttempts bounds retries when the free port picked is taken by
-	// someone else before the server binds it.
-	portAttempts = 5
-	// readyTimeout bounds the wait for the server's INFO with JetStream on.
-	// A server starts in tens of milliseconds; the margin is for a loaded
-	// CI machine.
-	readyTimeout = 10 * time.Second
-	// stopTimeout is how long a server gets to exit after SIGTERM (it
-	// flushes its JetStream files) before it is killed.
-	stopTimeout = 5 * time.Second
-)
+// binary is the server executable looked up on PATH.
+const binary = "nats-server"
 
 // Start starts a nats-server with JetStream on a free 127.0.0.1 port, its
 // store in a directory of t.TempDir(), and returns its URL
@@ -63,24 +50,13 @@ func Start(t testing.TB) (url string) {
 func StartWithDir(t testing.TB, dir string) (url string) {
 	t.Helper()
 	path := lookPath(t)
-	var lastErr error
-	for range portAttempts {
-		port, err := servertest.FreePort()
-		if err != nil {
-			t.Fatalf("natstest: pick a port: %v", err)
-		}
-		srv, err := launch(path, dir, port)
-		if err == nil {
-			t.Cleanup(srv.stop)
-			return "nats://" + srv.addr
-		}
-		lastErr = err
-		if !errors.Is(err, errExited) {
-			break // not a collision: retrying will not help
-		}
-	}
-	t.Fatalf("natstest: start nats-server: %v", lastErr)
-	return ""
+	addr := servertest.StartProcess(t, servertest.Server{
+		Name: binary, Path: path, Ready: hello,
+		Args: func(port int) []string {
+			return []string{"-a", "127.0.0.1", "-p", strconv.Itoa(port), "-js", "-sd", dir}
+		},
+	})
+	return "nats://" + addr
 }
 
 // debianPath is where the Debian package installs nats-server, off most
@@ -99,65 +75,6 @@ func lookPath(t testing.TB) string {
 	}
 	servertest.Missing(t, "nats-server not installed: apt-get install nats-server")
 	return ""
-}
-
-// errExited marks a server that exited before answering, typically because
-// the port was taken between servertest.FreePort and bind.
-var errExited = errors.New("nats-server exited before it was ready")
-
-// server is one running nats-server process.
-type server struct {
-	addr string
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has been waited for
-	out  *servertest.Output
-}
-
-// launch starts the process and waits until it greets a client with
-// JetStream on.
-func launch(path, dir string, port int) (*server, error) {
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	cmd := exec.Command(path, "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-js", "-sd", dir)
-	out := &servertest.Output{}
-	cmd.Stdout = out
-	cmd.Stderr = out
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("run %s: %w", path, err)
-	}
-	s := &server{addr: addr, cmd: cmd, done: make(chan struct{}), out: out}
-	go func() {
-		_ = cmd.Wait()
-		close(s.done)
-	}()
-
-	deadline := time.Now().Add(readyTimeout)
-	for {
-		if hello(addr) == nil {
-			return s, nil
-		}
-		select {
-		case <-s.done:
-			return nil, fmt.Errorf("%w on %s: %s", errExited, addr, lastLines(out.String(), 5))
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			s.stop()
-			return nil, fmt.Errorf("no INFO with JetStream from %s within %v: %s", addr, readyTimeout, lastLines(out.String(), 5))
-		}
-	}
-}
-
-// stop terminates the server: SIGTERM, then SIGKILL after stopTimeout, and
-// waits for the process either way.
-func (s *server) stop() {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-		return
-	case <-time.After(stopTimeout):
-	}
-	_ = s.cmd.Process.Kill()
-	<-s.done
 }
 
 // hello reads the INFO line a NATS server sends every new client and
@@ -182,13 +99,4 @@ func hello(addr string) error {
 		return errors.New("JetStream not on yet")
 	}
 	return nil
-}
-
-// lastLines returns the last n lines of s, for error messages.
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, " | ")
 }

@@ -1,7 +1,8 @@
 // Package servertest holds what the tests that start real servers (Redis,
-// Consul, geomatch processes) share: the switch that turns a missing server
-// binary from a skip into a failure, free loopback ports, and a bounded
-// buffer for a server's output.
+// NATS, Consul, geomatch processes) share: the switch that turns a missing
+// server binary from a skip into a failure, free loopback ports, a bounded
+// buffer for a server's output, and StartProcess, which runs a server on a
+// free port until it answers and stops it when the test ends.
 package servertest
 
 import (
