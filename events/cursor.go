@@ -197,7 +197,9 @@ func parseCursor(s string, partitions int) (Cursor, error) {
 		return Cursor{}, fmt.Errorf("does not start with %q", cursorVersion)
 	}
 	b, err := cursorEncoding.DecodeString(body)
-	if err != nil {
+	// The decoder skips newlines and ignores stray low bits; re-encoding
+	// keeps one string per cursor.
+	if err != nil || cursorEncoding.EncodeToString(b) != body {
 		return Cursor{}, errors.New("not base64url")
 	}
 	rest := b
