@@ -16,6 +16,12 @@ type sweepEdge struct {
 	first, end int // the ring's first vertex and its closing vertex
 }
 
+// sweepKey is an edge's place in the sweep order.
+type sweepKey struct {
+	lo float64
+	i  int32
+}
+
 // checkSimple reports an error when two edges of the part share a point,
 // other than consecutive edges of a ring at their common vertex (and those
 // must not fold back over each other). That covers a ring crossing or
@@ -49,11 +55,17 @@ func (pt *part) checkSimple(where func(int) string) error {
 			s.lo, s.hi, s.olo, s.ohi = s.olo, s.ohi, s.lo, s.hi
 		}
 	}
-	slices.SortFunc(edges, func(a, b sweepEdge) int { return cmp.Compare(a.lo, b.lo) })
+	// Sorting small keys, then visiting the edges in their order, is
+	// about twice as fast as sorting the edges themselves.
+	order := make([]sweepKey, len(edges))
 	for i := range edges {
-		a := &edges[i]
-		for j := i + 1; j < len(edges) && edges[j].lo <= a.hi; j++ {
-			b := &edges[j]
+		order[i] = sweepKey{lo: edges[i].lo, i: int32(i)}
+	}
+	slices.SortFunc(order, func(a, b sweepKey) int { return cmp.Compare(a.lo, b.lo) })
+	for oi := range order {
+		a := &edges[order[oi].i]
+		for oj := oi + 1; oj < len(order) && order[oj].lo <= a.hi; oj++ {
+			b := &edges[order[oj].i]
 			if b.ohi < a.olo || b.olo > a.ohi {
 				continue
 			}

@@ -31,6 +31,7 @@ type Client struct {
 	closed bool
 
 	refreshing sync.Mutex // one ring refresh at a time
+	fenceSync  fenceSync  // groups SyncFences calls
 
 	evictionsDropped atomic.Uint64
 	dropWarning      rate.Sometimes // at most one warning a second about them

@@ -61,7 +61,7 @@ func (f *fakeMatcher) Nearby(context.Context, *matcherv1.NearbyRequest) (*matche
 }
 
 // serveFake serves f on a loopback port until the test ends.
-func serveFake(t *testing.T, f *fakeMatcher) string {
+func serveFake(t *testing.T, f matcherv1.MatcherServiceServer) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

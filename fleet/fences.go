@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
@@ -22,7 +23,72 @@ import (
 // changes up to revision rev, in parallel. It fails, naming the members,
 // when some do not confirm (the change is stored: they apply it when they
 // next read the store).
+//
+// Concurrent calls are grouped (a group commit): one round at a time
+// runs, and the calls that arrive meanwhile share the next round, which
+// asks for the highest revision among them. A burst of fence writes so
+// costs each matcher one call and one read of the store's changes per
+// round, not one per write. A round runs under the context of the call
+// that starts it, without its cancellation, for at most syncRoundTimeout;
+// each call waits for its round within its own deadline.
 func (c *Client) SyncFences(ctx context.Context, rev uint64) error {
+	s := &c.fenceSync
+	s.mu.Lock()
+	if s.slot == nil {
+		s.slot = make(chan struct{}, 1)
+	}
+	r := s.next
+	if r == nil {
+		r = &syncRound{done: make(chan struct{})}
+		s.next = r
+	}
+	r.rev = max(r.rev, rev)
+	slot := s.slot
+	s.mu.Unlock()
+	for {
+		select {
+		case <-r.done:
+			return r.err
+		case <-ctx.Done():
+			return fmt.Errorf("fence revision %d is stored; waiting for the matchers to confirm it: %w", rev, ctx.Err())
+		case slot <- struct{}{}:
+		}
+		// This call holds the slot: it runs the round collecting now
+		// (its own, unless another call ran that one already).
+		s.mu.Lock()
+		run := s.next
+		s.next = nil
+		s.mu.Unlock()
+		if run != nil {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), syncRoundTimeout)
+			run.err = c.syncFencesRound(rctx, run.rev)
+			cancel()
+			close(run.done)
+		}
+		<-slot
+	}
+}
+
+// syncRoundTimeout bounds one round of SyncFences.
+const syncRoundTimeout = 10 * time.Second
+
+// fenceSync groups concurrent SyncFences calls.
+type fenceSync struct {
+	mu   sync.Mutex
+	next *syncRound    // the round collecting calls; nil: none yet
+	slot chan struct{} // held by the call running a round
+}
+
+// syncRound is one SyncFences round: the revision asked of every member
+// and, once done is closed, the outcome.
+type syncRound struct {
+	rev  uint64
+	done chan struct{}
+	err  error
+}
+
+// syncFencesRound is one round of SyncFences.
+func (c *Client) syncFencesRound(ctx context.Context, rev uint64) error {
 	m, _ := c.src.Current()
 	var mu sync.Mutex
 	var failed []string

@@ -3,6 +3,7 @@ package matcher
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -94,12 +95,7 @@ func (fe *fenceEngine) sync(ctx context.Context, minRev uint64) (uint64, error) 
 		fe.mu.RLock()
 		ix := fe.ix
 		fe.mu.RUnlock()
-		prepared := make([]*fence.Prepared, len(ch.Records))
-		for i, rec := range ch.Records {
-			if rec.Data != nil {
-				prepared[i] = sharedPrepared.get(ix, rec)
-			}
-		}
+		prepared := prepareAll(ix, ch.Records)
 		if ch.Reset {
 			// A fresh index, filled before anyone sees it.
 			nix, _ := fence.NewIndex(fe.res) // res was accepted once
@@ -138,6 +134,37 @@ func (fe *fenceEngine) sync(ctx context.Context, minRev uint64) (uint64, error) 
 	}
 }
 
+// prepareWorkers is how many fences a process prepares at once (all its
+// matchers together): half its CPUs, at least one, so that a burst of
+// fence writes leaves the other half to location updates.
+var prepareWorkers = max(1, runtime.GOMAXPROCS(0)/2)
+
+// prepareSlots holds one token per fence being prepared in the process.
+var prepareSlots = make(chan struct{}, prepareWorkers)
+
+// prepareAll prepares the fences of recs (nil for deletions and fences
+// that do not decode), prepareWorkers at a time.
+func prepareAll(ix *fence.Index, recs []store.FenceRecord) []*fence.Prepared {
+	out := make([]*fence.Prepared, len(recs))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(len(recs), prepareWorkers) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(recs) {
+					return
+				}
+				if recs[i].Data != nil {
+					out[i] = sharedPrepared.get(ix, recs[i])
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
 // preparedCache shares prepared fences (decoded, covered with cells)
 // between the matchers of one process, which all sync the same revisions
 // at about the same time: `geomatch dev` covers a fence once, not once per
@@ -169,7 +196,7 @@ var sharedPrepared = &preparedCache{byKey: map[preparedKey]*preparedEntry{}, ord
 
 // preparedCacheLen bounds the cache: it only needs to span the fences the
 // matchers of a process are syncing at once (prepared covers are large).
-const preparedCacheLen = 256
+const preparedCacheLen = 1024
 
 // get returns rec prepared for ix, preparing it (outside the cache's lock)
 // unless another matcher of the process has or is; nil when it does not
@@ -196,6 +223,10 @@ func (c *preparedCache) get(ix *fence.Index, rec store.FenceRecord) *fence.Prepa
 		return e.p
 	}
 	defer close(e.done)
+	// A slot only while preparing: a call waiting above for another
+	// matcher's preparation holds none.
+	prepareSlots <- struct{}{}
+	defer func() { <-prepareSlots }()
 	f, err := decodeFence(rec)
 	if err != nil {
 		return nil
@@ -207,11 +238,7 @@ func (c *preparedCache) get(ix *fence.Index, rec store.FenceRecord) *fence.Prepa
 }
 
 func decodeFence(rec store.FenceRecord) (*fence.Fence, error) {
-	pb := &geomatchv1.Fence{}
-	if err := proto.Unmarshal(rec.Data, pb); err != nil {
-		return nil, err
-	}
-	return fencev1.Decode(pb)
+	return fencev1.DecodeStoredFence(rec.Data)
 }
 
 // len returns the number of fences indexed.

@@ -42,38 +42,31 @@ func (s *fenceService) store() (store.Fences, error) {
 	return s.r.cfg.Fences, nil
 }
 
-// admitFenceWrite waits for one of the router's fence-write slots: fence
-// writes (parsing, covering with cells on every matcher) cost about a
-// millisecond of CPU each, and unbounded they starve location updates.
+// admitFenceWrite waits for one of the router's slots for validating a
+// fence definition: parsing and checking a polygon of a few hundred
+// vertices costs a few hundred microseconds of CPU, and unbounded those
+// would starve location updates.
 func (s *fenceService) admitFenceWrite(ctx context.Context) (func(), error) {
 	select {
 	case s.r.fenceWrites <- struct{}{}:
 		return func() { <-s.r.fenceWrites }, nil
 	case <-ctx.Done():
-		return nil, status.Errorf(codes.ResourceExhausted, "fence writes: %d in progress on this router, its bound; retry later (%v)", cap(s.r.fenceWrites), ctx.Err())
+		return nil, status.Errorf(codes.ResourceExhausted, "fence writes: %d being validated on this router, its bound; retry later (%v)", cap(s.r.fenceWrites), ctx.Err())
 	}
 }
 
+// PutFence validates the fence, stores it (with its shape in binary form,
+// so that matchers do not parse the GeoJSON again) and returns once every
+// matcher has applied it. Concurrent puts share their confirmation rounds
+// (fleet.Client.SyncFences).
 func (s *fenceService) PutFence(ctx context.Context, req *geomatchv1.PutFenceRequest) (*geomatchv1.Fence, error) {
 	st, err := s.store()
 	if err != nil {
 		return nil, err
 	}
-	release, err := s.admitFenceWrite(ctx)
+	pb, data, err := s.encodeFence(ctx, req.GetFence())
 	if err != nil {
 		return nil, err
-	}
-	defer release()
-	f, err := fencev1.Decode(req.GetFence())
-	if err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
-	}
-	pb := proto.Clone(req.GetFence()).(*geomatchv1.Fence)
-	pb.Set = f.Set
-	pb.UpdatedAtMs = time.Now().UnixMilli()
-	data, err := proto.Marshal(pb)
-	if err != nil {
-		return nil, status.Errorf(codes.Internal, "encode fence: %v", err)
 	}
 	rec, err := st.PutFence(ctx, store.FenceRecord{ID: pb.GetFenceId(), Set: pb.GetSet(), Data: data})
 	switch {
@@ -86,6 +79,29 @@ func (s *fenceService) PutFence(ctx context.Context, req *geomatchv1.PutFenceReq
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}
 	return pb, nil
+}
+
+// encodeFence validates a fence definition in one of the router's
+// validation slots and returns the message as stored and answered, and its
+// stored form.
+func (s *fenceService) encodeFence(ctx context.Context, in *geomatchv1.Fence) (*geomatchv1.Fence, []byte, error) {
+	release, err := s.admitFenceWrite(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer release()
+	f, err := fencev1.Decode(in)
+	if err != nil {
+		return nil, nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	pb := proto.Clone(in).(*geomatchv1.Fence)
+	pb.Set = f.Set
+	pb.UpdatedAtMs = time.Now().UnixMilli()
+	data, err := fencev1.EncodeStored(pb, f)
+	if err != nil {
+		return nil, nil, status.Errorf(codes.Internal, "%v", err)
+	}
+	return pb, data, nil
 }
 
 func (s *fenceService) GetFence(ctx context.Context, req *geomatchv1.GetFenceRequest) (*geomatchv1.Fence, error) {
@@ -111,11 +127,6 @@ func (s *fenceService) DeleteFence(ctx context.Context, req *geomatchv1.DeleteFe
 	if err := validate.Name(req.GetFenceId()); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "fence_id: %v", err)
 	}
-	release, err := s.admitFenceWrite(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
 	rev, err := st.DeleteFence(ctx, req.GetFenceId())
 	if err != nil {
 		return nil, fenceStoreError(req.GetFenceId(), err)
@@ -218,9 +229,9 @@ func (s *fenceService) GetFenceCounts(ctx context.Context, req *geomatchv1.GetFe
 
 // decodeStored returns a stored fence's message.
 func decodeStored(rec store.FenceRecord) (*geomatchv1.Fence, error) {
-	pb := &geomatchv1.Fence{}
-	if err := proto.Unmarshal(rec.Data, pb); err != nil {
-		return nil, status.Errorf(codes.DataLoss, "stored fence %s does not decode: %v", rec.ID, err)
+	pb, _, err := fencev1.DecodeStored(rec.Data)
+	if err != nil {
+		return nil, status.Errorf(codes.DataLoss, "fence %s: %v", rec.ID, err)
 	}
 	return pb, nil
 }

@@ -39,33 +39,9 @@ var ErrInvalid = errors.New("invalid fence")
 // Decode validates pb and returns the fence it defines. Errors wrap
 // ErrInvalid and start with the field's path ("fence.geojson: ...").
 func Decode(pb *geomatchv1.Fence) (*fence.Fence, error) {
-	if pb == nil {
-		return nil, invalid("fence", "required")
-	}
-	if err := validate.Name(pb.GetFenceId()); err != nil {
-		return nil, invalid("fence.fence_id", err.Error())
-	}
-	set := pb.GetSet()
-	if set == "" {
-		set = DefaultSet
-	}
-	if err := validate.Name(set); err != nil {
-		return nil, invalid("fence.set", err.Error())
-	}
-	if len(pb.GetVehicleClass()) > MaxClassBytes {
-		return nil, invalid("fence.vehicle_class", fmt.Sprintf("must be at most %d bytes", MaxClassBytes))
-	}
-	if len(pb.GetLabels()) > MaxLabels {
-		return nil, invalid("fence.labels", fmt.Sprintf("at most %d labels, got %d", MaxLabels, len(pb.GetLabels())))
-	}
-	for k, v := range pb.GetLabels() {
-		if k == "" || len(k) > MaxLabelBytes || len(v) > MaxLabelBytes {
-			return nil, invalid("fence.labels", fmt.Sprintf("keys must be 1..%d bytes and values at most %d", MaxLabelBytes, MaxLabelBytes))
-		}
-	}
-	detect, err := DetectOf(pb.GetDetect())
+	f, err := decodeMeta(pb)
 	if err != nil {
-		return nil, invalid("fence.detect", err.Error())
+		return nil, err
 	}
 	var shape fence.Shape
 	switch s := pb.GetShape().(type) {
@@ -94,8 +70,43 @@ func Decode(pb *geomatchv1.Fence) (*fence.Fence, error) {
 	default:
 		return nil, invalid("fence.shape", "one of geojson or circle is required")
 	}
+	f.Shape = shape
+	return f, nil
+}
+
+// decodeMeta validates everything of pb but its shape and returns the
+// fence without one.
+func decodeMeta(pb *geomatchv1.Fence) (*fence.Fence, error) {
+	if pb == nil {
+		return nil, invalid("fence", "required")
+	}
+	if err := validate.Name(pb.GetFenceId()); err != nil {
+		return nil, invalid("fence.fence_id", err.Error())
+	}
+	set := pb.GetSet()
+	if set == "" {
+		set = DefaultSet
+	}
+	if err := validate.Name(set); err != nil {
+		return nil, invalid("fence.set", err.Error())
+	}
+	if len(pb.GetVehicleClass()) > MaxClassBytes {
+		return nil, invalid("fence.vehicle_class", fmt.Sprintf("must be at most %d bytes", MaxClassBytes))
+	}
+	if len(pb.GetLabels()) > MaxLabels {
+		return nil, invalid("fence.labels", fmt.Sprintf("at most %d labels, got %d", MaxLabels, len(pb.GetLabels())))
+	}
+	for k, v := range pb.GetLabels() {
+		if k == "" || len(k) > MaxLabelBytes || len(v) > MaxLabelBytes {
+			return nil, invalid("fence.labels", fmt.Sprintf("keys must be 1..%d bytes and values at most %d", MaxLabelBytes, MaxLabelBytes))
+		}
+	}
+	detect, err := DetectOf(pb.GetDetect())
+	if err != nil {
+		return nil, invalid("fence.detect", err.Error())
+	}
 	return &fence.Fence{
-		ID: pb.GetFenceId(), Set: set, Shape: shape, Detect: detect,
+		ID: pb.GetFenceId(), Set: set, Detect: detect,
 		VehicleClass: pb.GetVehicleClass(), Labels: pb.GetLabels(),
 	}, nil
 }
