@@ -12,7 +12,7 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.1
 STATICCHECK_VERSION := v0.8.2
 
 # Packages with shared state run under the race detector.
-RACE_PKGS = $(shell $(GO) list ./matcher/... ./router/... ./membership/... ./shardmap/... ./dispatch/... ./store/... ./loadgen/... ./internal/serve/... ./internal/tlsconfig/... ./internal/lifecycle/... ./fleet/... ./cluster/... ./internal/redistest/... ./internal/consultest/... ./events/... ./fence/... ./internal/natstest/...)
+RACE_PKGS = $(shell $(GO) list ./matcher/... ./router/... ./membership/... ./shardmap/... ./dispatch/... ./store/... ./loadgen/... ./internal/serve/... ./internal/tlsconfig/... ./internal/lifecycle/... ./fleet/... ./cluster/... ./internal/redistest/... ./internal/consultest/... ./events/... ./fence/... ./internal/natstest/... ./internal/gcpolicy/...)
 OTHER_PKGS = $(filter-out $(RACE_PKGS),$(shell $(GO) list ./...))
 
 .PHONY: all build run test fuzz validate-deploy consul ring-report lint fmt-check vet staticcheck proto bench bench-load bench-compare clean

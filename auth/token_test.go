@@ -46,8 +46,10 @@ func handMade(secret []byte, header, payload string) string {
 	return signed + "." + enc.EncodeToString(m.Sum(nil))
 }
 
-// TestVerifyAcceptsOnlyGoodTokens: each row is a token and the error
-// Verify must answer at t0 (nil: accepted).
+// TestVerifyAcceptsOnlyGoodTokens: each row is an HS256 token and the
+// error Verify must answer at t0 (nil: accepted). Claims that do not
+// decode are ErrMalformed: the JWT library decodes them before it checks
+// the signature.
 func TestVerifyAcceptsOnlyGoodTokens(t *testing.T) {
 	k := ring(t, keyA)
 	good := Claims{Subject: "cab-1", Role: RoleDriver, IssuedAt: t0.Add(-time.Minute), Expiry: t0.Add(time.Hour)}
@@ -77,16 +79,16 @@ func TestVerifyAcceptsOnlyGoodTokens(t *testing.T) {
 		{"no exp", handMade(keyA, `{"alg":"HS256"}`, `{"sub":"alice","role":"rider"}`), ErrClaims},
 		{"no sub", handMade(keyA, `{"alg":"HS256"}`, `{"role":"rider","exp":`+exp+`}`), ErrClaims},
 		{"unknown role", handMade(keyA, `{"alg":"HS256"}`, `{"sub":"alice","role":"root","exp":`+exp+`}`), ErrClaims},
-		{"role not a string", handMade(keyA, `{"alg":"HS256"}`, `{"sub":"alice","role":1,"exp":`+exp+`}`), ErrClaims},
-		{"exp not an integer", handMade(keyA, `{"alg":"HS256"}`, `{"sub":"alice","role":"rider","exp":"soon"}`), ErrClaims},
+		{"role not a string", handMade(keyA, `{"alg":"HS256"}`, `{"sub":"alice","role":1,"exp":`+exp+`}`), ErrMalformed},
+		{"exp not an integer", handMade(keyA, `{"alg":"HS256"}`, `{"sub":"alice","role":"rider","exp":"soon"}`), ErrMalformed},
 		{"subject too long", handMade(keyA, `{"alg":"HS256"}`, `{"sub":"`+strings.Repeat("x", MaxSubjectBytes+1)+`","role":"rider","exp":`+exp+`}`), ErrClaims},
-		{"payload not JSON", handMade(keyA, `{"alg":"HS256"}`, `sub=alice`), ErrClaims},
+		{"payload not JSON", handMade(keyA, `{"alg":"HS256"}`, `sub=alice`), ErrMalformed},
 		{"header not JSON", handMade(keyA, `HS256`, `{}`), ErrMalformed},
 		{"empty", "", ErrMalformed},
 		{"two parts", parts[0] + "." + parts[1], ErrMalformed},
 		{"four parts", valid + ".x", ErrMalformed},
 		{"padded base64", parts[0] + "=." + parts[1] + "." + parts[2], ErrMalformed},
-		{"short signature", parts[0] + "." + parts[1] + "." + parts[2][:20], ErrMalformed},
+		{"short signature", parts[0] + "." + parts[1] + "." + parts[2][:20], ErrSignature},
 		{"too long", strings.Repeat("a", MaxTokenBytes+1), ErrMalformed},
 	}
 	for _, c := range cases {
@@ -192,8 +194,8 @@ func TestParseKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(k.keys) != 2 || !bytes.Equal(k.keys[0].secret, keyA) {
-		t.Fatalf("parsed %d keys, first %q", len(k.keys), k.keys[0].secret)
+	if ids := k.KeyIDs(); len(ids) != 2 || ids[0] != SecretKeyID(keyA) || k.SigningKeyID() != SecretKeyID(keyA) {
+		t.Fatalf("parsed keys %q, signing %q", ids, k.SigningKeyID())
 	}
 	for name, text := range map[string]string{
 		"empty":      "\n# nothing\n",

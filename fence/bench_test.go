@@ -215,3 +215,19 @@ func BenchmarkParseGeoJSON(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodeShape measures rebuilding a polygon of 500 vertices from
+// its binary form, what a matcher does instead of BenchmarkParseGeoJSON.
+func BenchmarkDecodeShape(b *testing.B) {
+	pg, err := ParseGeoJSON(smoothPolygon(newRand(5), geo.LatLng{Lat: benchLat, Lng: benchLng}, 1e6, 500))
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := AppendShape(nil, pg)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeShape(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -3,7 +3,14 @@ package router_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"log/slog"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,13 +23,29 @@ import (
 	"github.com/geomatch/geomatch/auth"
 	"github.com/geomatch/geomatch/cluster"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
+	"github.com/geomatch/geomatch/router"
 )
 
 var testKey = bytes.Repeat([]byte("geomatch-test-key"), 2)
 
+// testSigningKey is the Ed25519 key test tokens are signed with.
+var testSigningKey = &auth.SigningKey{ID: "test-1", Key: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))}
+
+// testKeyring returns the keyring that mints test tokens (the issuer's,
+// with the private key).
 func testKeyring(t testing.TB) *auth.Keyring {
 	t.Helper()
-	k, err := auth.NewKeyring(testKey)
+	k, err := auth.New(auth.Config{SigningKey: testSigningKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// testVerifier returns the keyring routers get: the public key only.
+func testVerifier(t testing.TB) *auth.Keyring {
+	t.Helper()
+	k, err := auth.New(auth.Config{PublicKeys: []auth.PublicKey{testSigningKey.Public()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,11 +83,12 @@ func as(t testing.TB, c *testCluster, k *auth.Keyring, subject string, role auth
 	return dialAPI(t, c.RouterAddr, grpc.WithPerRPCCredentials(auth.Bearer{Token: tok, Insecure: true}))
 }
 
+// startAuthCluster starts a cluster whose router verifies tokens with the
+// test public key, and returns the keyring that mints them.
 func startAuthCluster(t *testing.T, cfg cluster.DevConfig) (*testCluster, *auth.Keyring) {
 	t.Helper()
-	k := testKeyring(t)
-	cfg.Router.Auth = k
-	return startCluster(t, cfg), k
+	cfg.Router.Auth = testVerifier(t)
+	return startCluster(t, cfg), testKeyring(t)
 }
 
 // wantCode fails the test unless err has code want and its message
@@ -265,6 +289,66 @@ func TestAuthOffByDefault(t *testing.T) {
 	if _, err := cl.admin.GetRing(ctxT(t), &geomatchv1.GetRingRequest{}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestForgedAlgorithmsRefused: a router holding an Ed25519 public key
+// answers UNAUTHENTICATED to an admin token forged with HS256 keyed by
+// that public key (algorithm confusion) and to an unsigned one ("alg":
+// "none"), and serves a token signed by the private key.
+func TestForgedAlgorithmsRefused(t *testing.T) {
+	c, k := startAuthCluster(t, cluster.DevConfig{Matchers: 1})
+	enc := base64.RawURLEncoding
+	claims := enc.EncodeToString([]byte(`{"iss":"geomatch","aud":"geomatch","sub":"ops","role":"admin","exp":` + strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10) + `}`))
+	hs := enc.EncodeToString([]byte(`{"alg":"HS256","kid":"test-1","typ":"JWT"}`)) + "." + claims
+	m := hmac.New(sha256.New, testSigningKey.Public().Key)
+	m.Write([]byte(hs))
+	for name, tok := range map[string]string{
+		"HS256 keyed with the public key": hs + "." + enc.EncodeToString(m.Sum(nil)),
+		"alg none":                        enc.EncodeToString([]byte(`{"alg":"none","kid":"test-1"}`)) + "." + claims + ".",
+	} {
+		cl := dialAPI(t, c.RouterAddr, grpc.WithPerRPCCredentials(auth.Bearer{Token: tok, Insecure: true}))
+		_, err := cl.admin.GetRing(ctxT(t), &geomatchv1.GetRingRequest{})
+		wantCode(t, name, err, codes.Unauthenticated, "invalid token")
+	}
+	if _, err := as(t, c, k, "ops", auth.RoleAdmin).admin.GetRing(ctxT(t), &geomatchv1.GetRingRequest{}); err != nil {
+		t.Fatalf("EdDSA admin token: %v", err)
+	}
+}
+
+// TestHS256StillWorksAndIsDeprecated: a router given an HS256 secret (an
+// existing deployment) serves the tokens it signs, and says once, at
+// start, that HS256 is deprecated.
+func TestHS256StillWorksAndIsDeprecated(t *testing.T) {
+	k, err := auth.NewKeyring(testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	c := startCluster(t, cluster.DevConfig{Matchers: 1, Router: router.Config{Auth: k}, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	if _, err := as(t, c, k, "ops", auth.RoleAdmin).admin.GetRing(ctxT(t), &geomatchv1.GetRingRequest{}); err != nil {
+		t.Fatalf("HS256 admin token: %v", err)
+	}
+	if n := strings.Count(logs.String(), "deprecated: HS256"); n != 1 {
+		t.Fatalf("%d deprecation warnings in the log, want 1:\n%s", n, logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func ctxFor(t *testing.T, d time.Duration) context.Context {

@@ -26,15 +26,18 @@ type Config struct {
 	// progress) against the durable store; nil turns the ride API off
 	// (Unimplemented).
 	Rides *dispatch.Ops
-	// MaxDriverStreams bounds the driver Connect streams one router holds;
-	// default 500000.
+	// MaxDriverStreams bounds the drivers with a Connect stream on one
+	// router (distinct driver ids); default 500000. The streams themselves,
+	// however many drivers they name, are bounded by Limits.MaxStreams.
 	MaxDriverStreams int
 	// Auth verifies the bearer tokens of public calls; nil turns
 	// authentication off (every caller may do everything). It takes effect
 	// on a server built with ServerOptions.
 	Auth *auth.Keyring
-	// Limits bound what one client may ask (rates, streams); zero fields
-	// are unlimited. They take effect on a server built with ServerOptions.
+	// Limits bound what one client may ask (rates, streams; zero fields
+	// are unlimited; they take effect on a server built with
+	// ServerOptions) and the driver streams of the router (MaxStreams,
+	// always in effect).
 	Limits Limits
 	// SlowStreamAfter is how long a driver stream's app may leave its
 	// events unread (a send blocked on flow control) before the stream is
@@ -55,10 +58,12 @@ type Config struct {
 	// MaxSubscriptions bounds the event subscriptions one router serves;
 	// default 10000.
 	MaxSubscriptions int
-	// MaxFenceWrites bounds the PutFence and DeleteFence calls one router
-	// runs at once (the others wait within their deadline): each costs
-	// about a millisecond of CPU across the fleet, and unbounded they
-	// starve location updates. Default half the CPUs, at least 1.
+	// MaxFenceWrites bounds the fence definitions (PutFence) one router
+	// validates at once (the others wait within their deadline): a
+	// polygon of a few hundred vertices costs a few hundred microseconds
+	// of CPU, and unbounded they starve location updates. Storing and the
+	// matchers' confirmation are not bounded by it. Default half the
+	// CPUs, at least 1.
 	MaxFenceWrites int
 	// Hooks is the hook registry; nil makes the hook methods
 	// FAILED_PRECONDITION.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/geomatch/geomatch/driver"
 	"github.com/geomatch/geomatch/fleet"
+	"github.com/geomatch/geomatch/internal/metrics"
 	"github.com/geomatch/geomatch/internal/validate"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 )
@@ -143,6 +144,7 @@ func (r *Router) register(driverID string, s *driverSession) error {
 	r.sessMu.Lock()
 	defer r.sessMu.Unlock()
 	if _, ok := r.sessions[driverID]; !ok && len(r.sessions) >= r.cfg.MaxDriverStreams {
+		metrics.CountRefused(metrics.RefusedDriverSessions)
 		return status.Errorf(codes.ResourceExhausted, "this router holds %d driver streams, its limit", len(r.sessions))
 	}
 	r.sessions[driverID] = s
@@ -229,8 +231,17 @@ func (r releasing) Done(idx int32, res fleet.Result) {
 }
 
 // Connect implements DriverServiceServer: one stream per driver app.
+//
+// The router-wide bound on streams (Limits.MaxStreams) is checked first,
+// before anything is read and before the stream's reader and writer
+// goroutines exist; per-client bounds were checked by the interceptors.
 func (s *driverService) Connect(stream geomatchv1.DriverService_ConnectServer) error {
 	ctx := stream.Context()
+	release, err := s.r.limits.openServerStream(s.r.log)
+	if err != nil {
+		return err
+	}
+	defer release()
 	first, err := stream.Recv()
 	if err != nil {
 		return err

@@ -2,6 +2,8 @@ package router
 
 import (
 	"fmt"
+	"log/slog"
+	"runtime/debug"
 	"sync"
 	"testing"
 	"time"
@@ -114,8 +116,60 @@ func TestLimitsConfig(t *testing.T) {
 	if err := l.fill(); err != nil {
 		t.Fatal(err)
 	}
-	if l.UpdateBurst != 5 || l.RequestBurst != 1 || l.MaxClients != 100_000 {
+	if l.UpdateBurst != 5 || l.RequestBurst != 1 || l.MaxClients != 100_000 || l.MaxStreams != DefaultMaxStreams() {
 		t.Fatalf("defaults %+v", l)
+	}
+	if bad := (Limits{MaxStreams: -1}); bad.fill() == nil {
+		t.Fatal("negative MaxStreams accepted")
+	}
+}
+
+// TestDefaultMaxStreams: the default follows the memory budget within its
+// bounds.
+func TestDefaultMaxStreams(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(prev)
+	for _, c := range []struct {
+		limit int64
+		want  int
+	}{
+		{2 << 30, 16384},             // 2 GiB: 1 GiB of 64 KiB streams
+		{16 << 20, 1000},             // tiny: the floor
+		{1 << 40, maxDefaultStreams}, // huge: the ceiling
+	} {
+		debug.SetMemoryLimit(c.limit)
+		if got := DefaultMaxStreams(); got != c.want {
+			t.Errorf("memory limit %d: %d streams, want %d", c.limit, got, c.want)
+		}
+	}
+}
+
+// TestServerStreamsCounted: openServerStream refuses beyond MaxStreams,
+// and a release (even twice) gives back exactly one slot.
+func TestServerStreamsCounted(t *testing.T) {
+	cfg := Limits{MaxStreams: 2}
+	if err := cfg.fill(); err != nil {
+		t.Fatal(err)
+	}
+	l := newClientLimits(cfg)
+	log := slog.New(slog.DiscardHandler)
+	r1, err := l.openServerStream(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.openServerStream(log); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.openServerStream(log); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("third stream: %v", err)
+	}
+	r1()
+	r1()
+	if _, err := l.openServerStream(log); err != nil {
+		t.Fatalf("after a release: %v", err)
+	}
+	if n := l.open.Load(); n != 2 {
+		t.Fatalf("%d streams counted, want 2", n)
 	}
 }
 

@@ -2,21 +2,30 @@ package router
 
 import (
 	"container/list"
-	"errors"
+	"fmt"
 	"hash/maphash"
+	"log/slog"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/geomatch/geomatch/internal/gcpolicy"
+	"github.com/geomatch/geomatch/internal/metrics"
 )
 
-// Limits bound the load one client may put on a router. A client is the
-// subject of its token, with its role, or its peer IP address when
-// authentication is off. Admin tokens are not limited: they belong to
-// operators and trusted back ends. Zero rates and counts are unlimited.
+// Limits bound the load one client may put on a router, and the driver
+// streams of all clients together. A client is the subject of its token,
+// with its role, or its peer IP address when authentication is off (so
+// everybody behind one proxy or NAT is one client). Admin tokens are not
+// limited per client: they belong to operators and trusted back ends. Zero
+// per-client rates and counts are unlimited; MaxStreams always applies.
+// Every refusal is RESOURCE_EXHAUSTED saying which limit was hit, and is
+// counted in geomatch_refused_total{reason}.
 type Limits struct {
 	// UpdatesPerS is the sustained rate of location updates per client:
 	// an UpdateLocations call costs one per update (at least one), a
@@ -37,6 +46,12 @@ type Limits struct {
 	// StreamsPerClient bounds the Connect streams one client holds open at
 	// once (a driver app needs one; a reconnect briefly overlaps).
 	StreamsPerClient int
+	// MaxStreams bounds the driver Connect streams the router holds open
+	// at once, all clients together, admins included: each holds three
+	// goroutines and their buffers (StreamMemory). A stream beyond it is
+	// refused before anything is read from it. Default DefaultMaxStreams,
+	// from the memory the process may use.
+	MaxStreams int
 	// MaxClients bounds the clients whose rate state is kept, 1/16 of it
 	// per shard of the table; beyond it the least recently seen client is
 	// forgotten (and starts again with a full bucket). Default 100000,
@@ -45,11 +60,14 @@ type Limits struct {
 }
 
 func (l *Limits) fill() error {
-	if l.UpdatesPerS < 0 || l.RequestsPerS < 0 || l.StreamsPerClient < 0 || l.UpdateBurst < 0 || l.RequestBurst < 0 || l.MaxClients < 0 {
-		return errors.New("router config: limits must not be negative")
-	}
-	if math.IsNaN(l.UpdatesPerS) || math.IsNaN(l.RequestsPerS) {
-		return errors.New("router config: limit rates must be numbers")
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"UpdatesPerS", l.UpdatesPerS}, {"RequestsPerS", l.RequestsPerS}, {"StreamsPerClient", float64(l.StreamsPerClient)},
+		{"UpdateBurst", float64(l.UpdateBurst)}, {"RequestBurst", float64(l.RequestBurst)}, {"MaxClients", float64(l.MaxClients)}, {"MaxStreams", float64(l.MaxStreams)}} {
+		if f.v < 0 || math.IsNaN(f.v) {
+			return fmt.Errorf("limits: %s is %v, want a number ≥ 0", f.name, f.v)
+		}
 	}
 	if l.UpdateBurst == 0 {
 		l.UpdateBurst = defaultBurst(l.UpdatesPerS)
@@ -60,7 +78,40 @@ func (l *Limits) fill() error {
 	if l.MaxClients == 0 {
 		l.MaxClients = 100_000
 	}
+	if l.MaxStreams == 0 {
+		l.MaxStreams = DefaultMaxStreams()
+	}
 	return nil
+}
+
+// StreamMemory is what one driver stream may cost a router, for sizing
+// DefaultMaxStreams: the geomatch dev probe (TestRSSProbe) measured some
+// 26 KiB of resident memory a stream (16 KiB of stacks for its three
+// goroutines, 10 KiB of heap: the gRPC stream, the event queue); more than
+// twice that leaves room for grown stacks and queued events.
+const StreamMemory = 64 << 10
+
+// Bounds of DefaultMaxStreams.
+const (
+	minDefaultStreams      = 1_000
+	maxDefaultStreams      = 500_000
+	unknownMemoryStreams   = 100_000
+	streamsShareOfMemoryIn = 2 // streams may take 1/2 of the memory budget
+)
+
+// DefaultMaxStreams is the default of Limits.MaxStreams: as many streams
+// of StreamMemory as fit in half the memory the process may use (its soft
+// memory limit, which gcpolicy derives from the container's limit, else
+// the machine's memory), within [1000, 500000]; 100000 when the memory is
+// not known. A 2 GiB container gets some 14,000 streams, a 32 GiB machine
+// 262,144.
+func DefaultMaxStreams() int {
+	budget := gcpolicy.MemoryBudget()
+	if budget <= 0 {
+		return unknownMemoryStreams
+	}
+	n := budget / streamsShareOfMemoryIn / StreamMemory
+	return int(min(max(n, minDefaultStreams), maxDefaultStreams))
 }
 
 func defaultBurst(perS float64) int { return int(max(1, math.Min(math.Ceil(2*perS), 1e9))) }
@@ -79,6 +130,12 @@ type clientLimits struct {
 	updates  *limiterSet // nil: unlimited
 	requests *limiterSet // nil: unlimited
 	streams  *streamCounts
+	// open counts the driver streams of the router (Limits.MaxStreams).
+	open atomic.Int64
+	// trim gives memory back once many streams have ended; its log is set
+	// once, by the first openServerStream (trimLog).
+	trim    *gcpolicy.Trimmer
+	trimLog sync.Once
 }
 
 func newClientLimits(cfg Limits) *clientLimits {
@@ -87,7 +144,32 @@ func newClientLimits(cfg Limits) *clientLimits {
 		updates:  newLimiterSet(cfg.UpdatesPerS, cfg.UpdateBurst, cfg.MaxClients),
 		requests: newLimiterSet(cfg.RequestsPerS, cfg.RequestBurst, cfg.MaxClients),
 		streams:  &streamCounts{max: cfg.StreamsPerClient, open: map[string]int{}},
+		trim:     &gcpolicy.Trimmer{Name: "driver streams"},
 	}
+}
+
+// openServerStream counts a new driver stream against Limits.MaxStreams,
+// or refuses it; the caller calls the returned release when the stream
+// ends. It is checked before the stream's first message is read, so a
+// refused stream costs no more than the goroutine gRPC gave it. log gets
+// the lines of memory trims.
+func (l *clientLimits) openServerStream(log *slog.Logger) (release func(), err error) {
+	l.trimLog.Do(func() { l.trim.Log = log })
+	n := l.open.Add(1)
+	if n > int64(l.cfg.MaxStreams) {
+		l.open.Add(-1)
+		metrics.CountRefused(metrics.RefusedServerStreams)
+		return nil, status.Errorf(codes.ResourceExhausted, "server stream limit: this router holds %d driver streams, its limit (--max-driver-streams); retry with backoff or connect to another router", l.cfg.MaxStreams)
+	}
+	metrics.AddDriverStreams(1)
+	l.trim.Observe(int(n))
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			metrics.AddDriverStreams(-1)
+			l.trim.Observe(int(l.open.Add(-1)))
+		})
+	}, nil
 }
 
 // active reports whether any limit is set.
@@ -108,13 +190,16 @@ func (l *clientLimits) admit(c caller, b bucket, cost int) error {
 			return nil
 		}
 		if cost > l.updates.burst {
+			metrics.CountRefused(metrics.RefusedUpdateBatch)
 			return status.Errorf(codes.ResourceExhausted, "rate limit: %d updates in one call, more than the burst of %d allowed to %s; split the batch", cost, l.updates.burst, c.key)
 		}
 		if !l.updates.allow(c.key, cost, now) {
+			metrics.CountRefused(metrics.RefusedUpdateRate)
 			return status.Errorf(codes.ResourceExhausted, "rate limit: %s may send %g location updates/s (bursts of %d); slow down", c.key, l.cfg.UpdatesPerS, l.updates.burst)
 		}
 	default:
 		if l.requests != nil && !l.requests.allow(c.key, cost, now) {
+			metrics.CountRefused(metrics.RefusedRequestRate)
 			return status.Errorf(codes.ResourceExhausted, "rate limit: %s may make %g calls/s (bursts of %d); retry later", c.key, l.cfg.RequestsPerS, l.requests.burst)
 		}
 	}
@@ -128,6 +213,7 @@ func (l *clientLimits) openStream(c caller) (release func(), err error) {
 		return func() {}, nil
 	}
 	if !l.streams.acquire(c.key) {
+		metrics.CountRefused(metrics.RefusedClientStreams)
 		return nil, status.Errorf(codes.ResourceExhausted, "stream limit: %s already holds %d driver streams, its limit", c.key, l.cfg.StreamsPerClient)
 	}
 	return func() { l.streams.release(c.key) }, nil

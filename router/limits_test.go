@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/geomatch/geomatch/auth"
 	"github.com/geomatch/geomatch/cluster"
+	"github.com/geomatch/geomatch/internal/lifecycle"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 	"github.com/geomatch/geomatch/router"
 )
@@ -340,4 +343,129 @@ func TestStreamAnswersAreLimited(t *testing.T) {
 		}
 	}
 	wantCode(t, "answers beyond the rate", err, codes.ResourceExhausted, "rate limit")
+}
+
+// openDriverStream opens a Connect stream for driverID on cl and waits for
+// its ack (or its refusal).
+func openDriverStream(t *testing.T, cl apiClients, driverID string) (geomatchv1.DriverService_ConnectClient, error) {
+	t.Helper()
+	stream, err := cl.drivers.Connect(ctxT(t))
+	if err != nil {
+		return nil, err
+	}
+	if err := stream.Send(&geomatchv1.DriverMessage{Msg: &geomatchv1.DriverMessage_Hello{Hello: &geomatchv1.DriverHello{DriverId: driverID}}}); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	_, err = stream.Recv()
+	return stream, err
+}
+
+// refusals scrapes the refusal counters and open driver streams of the
+// process from the observer's listener at maddr.
+func refusals(t *testing.T, maddr string) (byReason map[string]int, streams int) {
+	t.Helper()
+	byReason = map[string]int{}
+	for k, v := range scrape(t, maddr) {
+		n, _ := strconv.Atoi(v)
+		if r, ok := strings.CutPrefix(k, `geomatch_refused_total{reason="`); ok {
+			byReason[strings.TrimSuffix(r, `"}`)] = n
+		}
+		if k == "geomatch_driver_streams" {
+			streams = n
+		}
+	}
+	return byReason, streams
+}
+
+// startObservedCluster is startCluster with the process's metrics served
+// on a loopback port, returned.
+func startObservedCluster(t *testing.T, cfg cluster.DevConfig) (*testCluster, string) {
+	t.Helper()
+	cfg.Metrics = cluster.NewObserver()
+	c := startCluster(t, cfg)
+	maddr := freeLoopback(t)
+	g := lifecycle.NewGroup()
+	if err := cfg.Metrics.Serve(g, maddr, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = g.Stop() })
+	return c, maddr
+}
+
+// TestPeerLimitsWithoutAuth: with authentication off a client is its peer
+// IP address: its streams and calls beyond its limits are refused with
+// RESOURCE_EXHAUSTED naming the peer, and counted by reason.
+func TestPeerLimitsWithoutAuth(t *testing.T) {
+	c, maddr := startObservedCluster(t, cluster.DevConfig{Matchers: 1, Router: router.Config{Limits: router.Limits{
+		StreamsPerClient: 2, RequestsPerS: 0.01, RequestBurst: 4, UpdatesPerS: 0.01, UpdateBurst: 3}}})
+	before, _ := refusals(t, maddr)
+	cl := dialAPI(t, c.RouterAddr)
+	other := dialAPI(t, c.RouterAddr) // another connection from the same address: the same client
+	for i, conn := range []apiClients{cl, other} {
+		if _, err := openDriverStream(t, conn, fmt.Sprintf("cab-%d", i)); err != nil {
+			t.Fatalf("stream %d: %v", i, err)
+		}
+	}
+	_, err := openDriverStream(t, other, "cab-9")
+	wantCode(t, "third stream of 127.0.0.1", err, codes.ResourceExhausted, "stream limit", "peer 127.0.0.1")
+	// Three stream opens took three of the four calls of the burst.
+	query := &geomatchv1.NearbyDriversRequest{Position: ll(40.75, -73.98), Limit: 1, RadiusM: 100}
+	if _, err := cl.riders.NearbyDrivers(ctxT(t), query); err != nil {
+		t.Fatalf("fourth call: %v", err)
+	}
+	_, err = cl.riders.NearbyDrivers(ctxT(t), query)
+	wantCode(t, "fifth call", err, codes.ResourceExhausted, "rate limit", "peer 127.0.0.1")
+	batch := &geomatchv1.UpdateLocationsRequest{}
+	for i := range 4 {
+		batch.Updates = append(batch.Updates, &geomatchv1.LocationUpdate{DriverId: fmt.Sprintf("d%d", i), Position: ll(40.75, -73.98), TimestampMs: time.Now().UnixMilli()})
+	}
+	_, err = cl.drivers.UpdateLocations(ctxT(t), batch)
+	wantCode(t, "a batch beyond the burst", err, codes.ResourceExhausted, "split the batch")
+	after, _ := refusals(t, maddr)
+	for reason, want := range map[string]int{"client_streams": 1, "request_rate": 1, "update_batch": 1} {
+		if got := after[reason] - before[reason]; got != want {
+			t.Errorf("geomatch_refused_total{reason=%q} grew by %d, want %d", reason, got, want)
+		}
+	}
+}
+
+// TestServerStreamLimit: the router holds at most Limits.MaxStreams driver
+// streams, whoever opens them and whatever driver they name (here one
+// driver id over and over, which the sessions table would count once); the
+// stream beyond is refused before its hello is read, counted, and a
+// stream that ends makes room.
+func TestServerStreamLimit(t *testing.T) {
+	c, maddr := startObservedCluster(t, cluster.DevConfig{Matchers: 1, Router: router.Config{Limits: router.Limits{MaxStreams: 3}}})
+	before, _ := refusals(t, maddr)
+	cl := dialAPI(t, c.RouterAddr)
+	var open []geomatchv1.DriverService_ConnectClient
+	for i := range 3 {
+		s, err := openDriverStream(t, cl, "cab-1")
+		if err != nil {
+			t.Fatalf("stream %d: %v", i, err)
+		}
+		open = append(open, s)
+	}
+	_, err := openDriverStream(t, cl, "cab-2")
+	wantCode(t, "fourth stream", err, codes.ResourceExhausted, "server stream limit", "3 driver streams")
+	after, streams := refusals(t, maddr)
+	if got := after["server_streams"] - before["server_streams"]; got != 1 || streams < 3 {
+		t.Fatalf("server_streams refusals grew by %d (want 1); %d driver streams open (want at least 3)", got, streams)
+	}
+	open[0].CloseSend()
+	for {
+		if _, err := open[0].Recv(); err != nil {
+			break
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err = openDriverStream(t, cl, "cab-2"); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // the server counts the stream out after it ends
+	}
+	if err != nil {
+		t.Fatalf("a stream after one ended: %v", err)
+	}
 }

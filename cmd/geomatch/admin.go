@@ -37,7 +37,9 @@ var adminCommands = []struct{ name, args, summary string }{
 	{"split", "CELL", "split a shard into its 7 children (spreads a hot spot)"},
 	{"merge", "CELL", "undo the split of CELL and of every cell below it"},
 	{"rebalance", "[--apply] [--target R]", "plan shard moves (at most --max-moves N) that bring drivers per node within R of the average; --apply pins them"},
-	{"token", "--subject S --role R [--ttl D]", "mint a signed token for the public API (key: --auth-key-file or GEOMATCH_AUTH_KEY); no cluster needed"},
+	{"token", "--subject S --role R [--ttl D]", "mint a signed token for the public API (key: --signing-key-file, or deprecated HS256 --auth-key-file); no cluster needed"},
+	{"keygen", "--private-key-file F --public-keys-file F", "make an Ed25519 token signing key and add its public key to a key set (JWKS) for the routers; no cluster needed"},
+	{"keys", "--public-keys-file F [--remove KID]", "list the keys of a key set, or remove one (the last step of a rotation); no cluster needed"},
 }
 
 // defaultTarget is the router geomatch dev and geomatch router listen on.
@@ -121,8 +123,13 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		adminUsage(stderr)
 		return errUsage
 	}
-	if rest[0] == "token" {
+	switch rest[0] {
+	case "token":
 		return runAdminToken(rest[1:], stdout, stderr)
+	case "keygen":
+		return runAdminKeygen(rest[1:], stdout, stderr)
+	case "keys":
+		return runAdminKeys(rest[1:], stdout, stderr)
 	}
 	a := &admin{target: target, targetSec: sec, cfg: cf.config(), json: *asJSON, out: stdout, timeout: *timeout}
 	a.cfg.Timeout, a.cfg.ApplyTimeout = *timeout, *timeout
@@ -489,17 +496,20 @@ func (a *admin) rebalance(ctx context.Context, args []string) error {
 
 // runAdminToken mints a token: `geomatch admin token --subject S --role R
 // --ttl D` prints it on stdout, for operators, driver and rider back ends
-// and tests.
+// and tests. It signs with the Ed25519 key of --signing-key-file, or with
+// the first HS256 key of --auth-key-file or --auth-key (deprecated).
 func runAdminToken(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("admin token", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	subject := fs.String("subject", "", "whom the token is for: a driver id (role driver), a rider id (role rider) or an operator (role admin)")
 	role := fs.String("role", "", "driver, rider or admin")
 	ttl := fs.Duration("ttl", time.Hour, "how long the token is valid")
+	signingKey := fs.String("signing-key-file", "", "Ed25519 private key (PEM) to sign with, as geomatch admin keygen writes it; its kid is written in the token")
 	var af authFlags
 	af.registerKeys(fs)
+	af.registerClaims(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: geomatch admin token --subject S --role R [--ttl D]\n\nMints a signed token for the public API and prints it on stdout. The key is\nthe routers': --auth-key-file or --auth-key, else GEOMATCH_AUTH_KEY_FILE or\nGEOMATCH_AUTH_KEY; the first key of a key file signs.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: geomatch admin token --subject S --role R [--ttl D] --signing-key-file FILE\n\nMints a signed token for the public API and prints it on stdout. The key is\nthe Ed25519 private key of --signing-key-file (GEOMATCH_SIGNING_KEY_FILE),\nwhose public key the routers list in --auth-public-keys; or, deprecated, the\nrouters' HS256 key: --auth-key-file or --auth-key, else GEOMATCH_AUTH_KEY_FILE\nor GEOMATCH_AUTH_KEY (the first key of a key file signs).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -513,19 +523,24 @@ func runAdminToken(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errUsage
 	}
-	if af.keyFile == "" && af.key == "" {
+	if *signingKey == "" && af.keyFile == "" && af.key == "" {
+		*signingKey = os.Getenv(envName("signing-key-file"))
 		af.keyFile, af.key = os.Getenv(envName("auth-key-file")), os.Getenv(envName("auth-key"))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for _, name := range []string{"auth-issuer", "auth-audience"} {
+		if v, ok := os.LookupEnv(envName(name)); ok && !given[name] && v != "" {
+			_ = fs.Set(name, v)
+		}
 	}
 	r, err := auth.ParseRole(*role)
 	if err != nil {
 		return fmt.Errorf("--role: %w", err)
 	}
-	keys, err := af.keys()
+	keys, err := signingKeyring(*signingKey, &af)
 	if err != nil {
 		return err
-	}
-	if keys == nil {
-		return errors.New("no key: give --auth-key-file or GEOMATCH_AUTH_KEY (the routers' key)")
 	}
 	tok, err := keys.Issue(*subject, r, *ttl, time.Now())
 	if err != nil {
@@ -533,4 +548,30 @@ func runAdminToken(args []string, stdout, stderr io.Writer) error {
 	}
 	_, err = fmt.Fprintln(stdout, tok)
 	return err
+}
+
+// signingKeyring returns the keyring that mints tokens: the Ed25519 key of
+// the file signingKey, or the HS256 keys of af.
+func signingKeyring(signingKey string, af *authFlags) (*auth.Keyring, error) {
+	cfg := auth.Config{Issuer: af.issuer, Audience: af.audience}
+	var err error
+	if cfg.Secrets, err = af.secrets(); err != nil {
+		return nil, err
+	}
+	if signingKey != "" {
+		if len(cfg.Secrets) > 0 {
+			return nil, errors.New("--signing-key-file and --auth-key-file/--auth-key: give one key to sign with")
+		}
+		if cfg.SigningKey, err = readSigningKey(signingKey); err != nil {
+			return nil, fmt.Errorf("--signing-key-file: %w", err)
+		}
+	}
+	if cfg.SigningKey == nil && len(cfg.Secrets) == 0 {
+		return nil, errors.New("no key: give --signing-key-file or GEOMATCH_SIGNING_KEY_FILE (an Ed25519 key of geomatch admin keygen), or, deprecated, --auth-key-file or GEOMATCH_AUTH_KEY (the routers' HS256 key)")
+	}
+	k, err := auth.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("token key: %w", err)
+	}
+	return k, nil
 }

@@ -24,7 +24,7 @@ func TestAdminCLIOnDev(t *testing.T) {
 	p := start(t, "geomatch dev", "dev", "--listen", "127.0.0.1:0", "--matchers", "3", "--auth=on")
 	addr := p.waitFor(listening, 20*time.Second)[1]
 	tok := p.waitFor(regexp.MustCompile(`an admin token for \S+: (\S+)`), 5*time.Second)[1]
-	keyFile := p.waitFor(regexp.MustCompile(`GEOMATCH_AUTH_KEY_FILE=(\S+) geomatch admin token`), 5*time.Second)[1]
+	keyFile := p.waitFor(regexp.MustCompile(`GEOMATCH_SIGNING_KEY_FILE=(\S+) geomatch admin token`), 5*time.Second)[1]
 
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithPerRPCCredentials(auth.Bearer{Token: tok, Insecure: true}))
 	if err != nil {
@@ -113,7 +113,7 @@ func TestAdminCLIOnDev(t *testing.T) {
 	wants(refused(env, "move", "zz", "m1"), "cell:", "InvalidArgument")
 	wants(refused(env, "merge", cell), "cell:", "never split", "FailedPrecondition")
 	wants(refused(env, "drain", "m9"), "node_id:", "InvalidArgument")
-	driverTok, errOut, err := runCmd(t, []string{"GEOMATCH_AUTH_KEY_FILE=" + keyFile}, "admin", "token", "--subject", "cab-1", "--role", "driver")
+	driverTok, errOut, err := runCmd(t, []string{"GEOMATCH_SIGNING_KEY_FILE=" + keyFile}, "admin", "token", "--subject", "cab-1", "--role", "driver")
 	if err != nil {
 		t.Fatalf("admin token: %v %s", err, errOut)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -72,24 +71,38 @@ func (t *tlsFlags) node(internal bool) (nodeTLS, error) {
 	return nodeTLS{server: serve.TLS(srv), dial: []grpc.DialOption{serve.DialCreds(cli)}}, nil
 }
 
-// authFlags turn token authentication of the public API on or off.
+// authFlags turn token authentication of the public API on or off, and
+// give a router the keys it verifies tokens with.
 type authFlags struct {
-	mode    string
+	mode string
+	// publicKeys is the Ed25519 key set file (JWKS).
+	publicKeys string
+	// keyFile and key are HS256 secrets (deprecated).
 	keyFile string
 	key     string
+	// issuer and audience are the "iss" and "aud" claims required.
+	issuer, audience string
 }
 
 // register adds the flags; def is the default of --auth (on for routers,
 // off for geomatch dev).
 func (a *authFlags) register(fs *flag.FlagSet, def string) {
 	fs.StringVar(&a.mode, "auth", def, "token authentication of the public API: on (every call needs a signed token; see geomatch admin token) or off (anyone may act as any driver, rider or admin)")
+	fs.StringVar(&a.publicKeys, "auth-public-keys", "", "JSON Web Key Set file of the Ed25519 public keys tokens are verified with; every key listed verifies, so keys rotate by listing the new one before the old one goes (make and extend it with geomatch admin keygen)")
 	a.registerKeys(fs)
+	a.registerClaims(fs)
 }
 
-// registerKeys adds the key flags only.
+// registerKeys adds the HS256 key flags only.
 func (a *authFlags) registerKeys(fs *flag.FlagSet) {
-	fs.StringVar(&a.keyFile, "auth-key-file", "", "file of base64 token keys, one a line, the signing key first (make one with: openssl rand -base64 32)")
-	fs.StringVar(&a.key, "auth-key", "", "base64 token key(s), as in --auth-key-file (prefer the environment twin)")
+	fs.StringVar(&a.keyFile, "auth-key-file", "", "deprecated (HS256: whoever verifies can mint tokens; use --auth-public-keys): file of base64 token keys, one a line, the signing key first")
+	fs.StringVar(&a.key, "auth-key", "", "deprecated (HS256): base64 token key(s), as in --auth-key-file (prefer the environment twin)")
+}
+
+// registerClaims adds the flags of the issuer and audience claims.
+func (a *authFlags) registerClaims(fs *flag.FlagSet) {
+	fs.StringVar(&a.issuer, "auth-issuer", auth.DefaultIssuer, "the issuer (\"iss\") of tokens, written when minting and required when verifying")
+	fs.StringVar(&a.audience, "auth-audience", auth.DefaultAudience, "the audience (\"aud\") of tokens, written when minting and required when verifying")
 }
 
 // on reports whether authentication is on, or an error for a bad --auth.
@@ -103,9 +116,9 @@ func (a *authFlags) on() (bool, error) {
 	return false, fmt.Errorf("--auth: %q is neither on nor off", a.mode)
 }
 
-// keys loads the keyring from --auth-key-file or --auth-key; nil when
-// neither is given.
-func (a *authFlags) keys() (*auth.Keyring, error) {
+// secrets loads the HS256 secrets of --auth-key-file or --auth-key; none
+// when neither is given.
+func (a *authFlags) secrets() ([][]byte, error) {
 	switch {
 	case a.keyFile != "" && a.key != "":
 		return nil, errors.New("--auth-key-file and --auth-key: give one")
@@ -114,19 +127,76 @@ func (a *authFlags) keys() (*auth.Keyring, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--auth-key-file: %w", err)
 		}
-		k, err := auth.ParseKeys(text)
+		s, err := auth.ParseSecrets(text)
 		if err != nil {
 			return nil, fmt.Errorf("--auth-key-file %s: %w", a.keyFile, err)
 		}
-		return k, nil
+		if len(s) == 0 {
+			return nil, fmt.Errorf("--auth-key-file %s: no key", a.keyFile)
+		}
+		return s, nil
 	case a.key != "":
-		k, err := auth.ParseKeys([]byte(a.key))
+		s, err := auth.ParseSecrets([]byte(a.key))
 		if err != nil {
 			return nil, fmt.Errorf("--auth-key: %w", err)
 		}
-		return k, nil
+		if len(s) == 0 {
+			return nil, errors.New("--auth-key: no key")
+		}
+		return s, nil
 	}
 	return nil, nil
+}
+
+// keys loads the keyring that verifies tokens: the public keys of
+// --auth-public-keys and the HS256 secrets of --auth-key-file or
+// --auth-key; nil when none is given.
+func (a *authFlags) keys() (*auth.Keyring, error) {
+	cfg := auth.Config{Issuer: a.issuer, Audience: a.audience}
+	var err error
+	if cfg.Secrets, err = a.secrets(); err != nil {
+		return nil, err
+	}
+	if a.publicKeys != "" {
+		if cfg.PublicKeys, err = readKeySet(a.publicKeys); err != nil {
+			return nil, fmt.Errorf("--auth-public-keys: %w", err)
+		}
+	}
+	if len(cfg.Secrets) == 0 && len(cfg.PublicKeys) == 0 {
+		return nil, nil
+	}
+	k, err := auth.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("token keys: %w", err)
+	}
+	return k, nil
+}
+
+// readKeySet reads the Ed25519 public keys of a key set file.
+func readKeySet(path string) ([]auth.PublicKey, error) {
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := auth.ParseKeySet(doc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return keys, nil
+}
+
+// args are the flags that give another process the same keys.
+func (a *authFlags) args() []string {
+	out := []string{"--auth", "on"}
+	for _, f := range []struct{ name, v, def string }{
+		{"--auth-public-keys", a.publicKeys, ""}, {"--auth-key-file", a.keyFile, ""}, {"--auth-key", a.key, ""},
+		{"--auth-issuer", a.issuer, auth.DefaultIssuer}, {"--auth-audience", a.audience, auth.DefaultAudience},
+	} {
+		if f.v != f.def && f.v != "" {
+			out = append(out, f.name, f.v)
+		}
+	}
+	return out
 }
 
 // keyring returns the keyring a server verifies tokens with: nil with
@@ -142,7 +212,7 @@ func (a *authFlags) keyring() (*auth.Keyring, error) {
 		return nil, err
 	}
 	if k == nil {
-		return nil, errors.New("--auth=on needs a token key: --auth-key-file or GEOMATCH_AUTH_KEY (or run with --auth=off to let anyone act as anyone)")
+		return nil, errors.New("--auth=on needs a token key: --auth-public-keys (GEOMATCH_AUTH_PUBLIC_KEYS; an Ed25519 key set, see geomatch admin keygen) or, deprecated, --auth-key-file or GEOMATCH_AUTH_KEY (or run with --auth=off to let anyone act as anyone)")
 	}
 	return k, nil
 }
@@ -190,34 +260,47 @@ func (n *autoNumber) or(def float64) float64 {
 }
 
 // Per-client limits of a router with authentication on (clients are token
-// subjects). With --auth=off clients are told apart by IP address only,
-// which lumps together everybody behind one proxy or NAT, so the limits
-// are off unless given.
+// subjects).
 const (
 	defaultClientUpdateRate  = 10 // a driver app reports every few seconds
 	defaultClientRequestRate = 10
 	defaultClientStreams     = 4 // one per app, with room for reconnects
 )
 
-// limitFlags bound what one client may ask of a router.
+// Per-client limits of a router with --auth=off, where a client is a peer
+// IP address: everybody behind one NAT, proxy or load balancer is one
+// client, so they are sized for a crowd, yet bound what one host can take.
+// 1,000 driver streams hold some 3,000 goroutines and 30-60 MB; 1,000 apps
+// reporting every 2 s send 500 updates/s, ten times less than the update
+// rate, whose burst (10,000) also takes a round of `--demo-drivers 10000`.
+const (
+	defaultPeerUpdateRate  = 5_000
+	defaultPeerRequestRate = 1_000
+	defaultPeerStreams     = 1_000
+)
+
+// limitFlags bound what one client may ask of a router, and the driver
+// streams of the router.
 type limitFlags struct {
 	updates, requests, streams autoNumber
+	maxStreams                 int
 }
 
 func (l *limitFlags) register(fs *flag.FlagSet) {
-	fs.Var(&l.updates, "client-update-rate", fmt.Sprintf("location updates per second per client (token subject; IP address with --auth=off), bursts of twice that; 0: unlimited; auto: %d with --auth=on, unlimited with --auth=off", defaultClientUpdateRate))
-	fs.Var(&l.requests, "client-request-rate", fmt.Sprintf("other calls per second per client (searches, rides, trips, stream opens); 0: unlimited; auto: %d with --auth=on, unlimited with --auth=off", defaultClientRequestRate))
-	fs.Var(&l.streams, "client-streams", fmt.Sprintf("driver streams one client may hold open; 0: unlimited; auto: %d with --auth=on, unlimited with --auth=off", defaultClientStreams))
+	fs.Var(&l.updates, "client-update-rate", fmt.Sprintf("location updates per second per client (token subject; IP address with --auth=off), bursts of twice that; 0: unlimited; auto: %d with --auth=on, %d per IP with --auth=off", defaultClientUpdateRate, defaultPeerUpdateRate))
+	fs.Var(&l.requests, "client-request-rate", fmt.Sprintf("other calls per second per client (searches, rides, trips, stream opens), bursts of twice that; 0: unlimited; auto: %d with --auth=on, %d per IP with --auth=off", defaultClientRequestRate, defaultPeerRequestRate))
+	fs.Var(&l.streams, "client-streams", fmt.Sprintf("driver streams one client may hold open; 0: unlimited; auto: %d with --auth=on, %d per IP with --auth=off", defaultClientStreams, defaultPeerStreams))
+	fs.IntVar(&l.maxStreams, "max-driver-streams", 0, fmt.Sprintf("driver streams the router holds open at once, all clients together (each some 3 goroutines and up to %d KiB); 0: from memory, as many as fit in half the soft memory limit or of the machine's memory (%d here); a negative value is an error", router.StreamMemory>>10, router.DefaultMaxStreams()))
 }
 
 // limits returns the router limits; authOn picks the defaults. Admin
-// tokens are never limited.
+// tokens are never limited per client.
 func (l *limitFlags) limits(authOn bool) router.Limits {
-	var up, req, st float64
+	up, req, st := float64(defaultPeerUpdateRate), float64(defaultPeerRequestRate), float64(defaultPeerStreams)
 	if authOn {
 		up, req, st = defaultClientUpdateRate, defaultClientRequestRate, defaultClientStreams
 	}
-	return router.Limits{UpdatesPerS: l.updates.or(up), RequestsPerS: l.requests.or(req), StreamsPerClient: int(l.streams.or(st))}
+	return router.Limits{UpdatesPerS: l.updates.or(up), RequestsPerS: l.requests.or(req), StreamsPerClient: int(l.streams.or(st)), MaxStreams: l.maxStreams}
 }
 
 // args passes the flags that were set on to another command.
@@ -230,6 +313,9 @@ func (l *limitFlags) args() []string {
 		if f.n.set {
 			a = append(a, f.name, f.n.String())
 		}
+	}
+	if l.maxStreams > 0 {
+		a = append(a, "--max-driver-streams", strconv.Itoa(l.maxStreams))
 	}
 	return a
 }
@@ -320,11 +406,7 @@ func prepareDev(tf *tlsFlags, genTLS bool, af *authFlags) (*devSecurity, error) 
 		if d.keys, err = af.keys(); err != nil {
 			return nil, err
 		}
-		if af.keyFile != "" {
-			d.authArgs = []string{"--auth", "on", "--auth-key-file", af.keyFile}
-		} else if af.key != "" {
-			d.authArgs = []string{"--auth", "on", "--auth-key", af.key}
-		}
+		d.authArgs = af.args()
 	}
 	files := tf.files()
 	switch {
@@ -349,18 +431,43 @@ func prepareDev(tf *tlsFlags, genTLS bool, af *authFlags) (*devSecurity, error) 
 		d.tls = &g.Files
 	}
 	if on && d.keys == nil {
-		secret := make([]byte, 32)
-		_, _ = rand.Read(secret) // crypto/rand.Read never fails
-		d.keyFile = filepath.Join(d.dir, "auth.key")
-		if err := os.WriteFile(d.keyFile, []byte(auth.EncodeKey(secret)+"\n"), 0o600); err != nil {
-			return nil, errors.Join(fmt.Errorf("write token key: %w", err), d.remove())
-		}
-		if d.keys, err = auth.NewKeyring(secret); err != nil {
+		if err := d.generateKeys(af); err != nil {
 			return nil, errors.Join(err, d.remove())
 		}
-		d.authArgs = []string{"--auth", "on", "--auth-key-file", d.keyFile}
 	}
 	return d, nil
+}
+
+// generateKeys makes the dev cluster's throwaway Ed25519 signing key (its
+// private half in keyFile, for `geomatch admin token`) and the public key
+// set its routers verify with.
+func (d *devSecurity) generateKeys(af *authFlags) error {
+	sk, err := auth.GenerateSigningKey("dev")
+	if err != nil {
+		return err
+	}
+	pemText, err := sk.MarshalPEM()
+	if err != nil {
+		return err
+	}
+	set, err := auth.MarshalKeySet(sk.Public())
+	if err != nil {
+		return err
+	}
+	d.keyFile = filepath.Join(d.dir, "signing.pem")
+	if err := os.WriteFile(d.keyFile, pemText, 0o600); err != nil {
+		return fmt.Errorf("write token signing key: %w", err)
+	}
+	setFile := filepath.Join(d.dir, "keys.json")
+	if err := os.WriteFile(setFile, set, 0o644); err != nil {
+		return fmt.Errorf("write token key set: %w", err)
+	}
+	if d.keys, err = auth.New(auth.Config{SigningKey: sk, Issuer: af.issuer, Audience: af.audience}); err != nil {
+		return err
+	}
+	af.publicKeys = setFile
+	d.authArgs = af.args()
+	return nil
 }
 
 // remove deletes the generated files.
@@ -386,19 +493,22 @@ func (d *devSecurity) announce(stdout io.Writer, routerAddr string) (clientFlags
 		}
 		fmt.Fprintf(stdout, "geomatch dev: clients trust %s (grpcurl -cacert %s %s list)\n", d.tls.CA, d.tls.CA, routerAddr)
 	}
-	if d.keys != nil {
+	if d.keys != nil && !d.keys.CanSign() {
+		fmt.Fprintln(stdout, "geomatch dev: authentication on with your public key set; clients need tokens of its private keys: geomatch admin token --signing-key-file FILE --subject ops --role admin (the demo fleet has none)")
+	}
+	if d.keys != nil && d.keys.CanSign() {
 		tok, err := d.keys.Issue("dev-admin", auth.RoleAdmin, devDemoToken, time.Now())
 		if err != nil {
 			return cf, err
 		}
 		cf.token = tok
-		keyRef := "your --auth-key-file"
-		if d.keyFile != "" {
-			keyRef = d.keyFile
-			fmt.Fprintf(stdout, "geomatch dev: authentication on; throwaway token key in %s\n", d.keyFile)
-		}
 		fmt.Fprintf(stdout, "geomatch dev: an admin token for %v: %s\n", devDemoToken, tok)
-		fmt.Fprintf(stdout, "geomatch dev: mint others with GEOMATCH_AUTH_KEY_FILE=%s geomatch admin token --subject cab-1 --role driver\n", keyRef)
+		if d.keyFile != "" {
+			fmt.Fprintf(stdout, "geomatch dev: authentication on; throwaway Ed25519 signing key in %s\n", d.keyFile)
+			fmt.Fprintf(stdout, "geomatch dev: mint others with GEOMATCH_SIGNING_KEY_FILE=%s geomatch admin token --subject cab-1 --role driver\n", d.keyFile)
+		} else {
+			fmt.Fprintln(stdout, "geomatch dev: mint others with geomatch admin token --auth-key-file FILE --subject cab-1 --role driver (your key)")
+		}
 	}
 	return cf, nil
 }

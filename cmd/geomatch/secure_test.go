@@ -125,10 +125,10 @@ func TestDevSecure(t *testing.T) {
 	addr := p.waitFor(listening, 20*time.Second)[1]
 	dir := p.waitFor(regexp.MustCompile(`throwaway CA and certificate \S+ \S+ \S+ in (\S+)`), 5*time.Second)[1]
 	admin := p.waitFor(regexp.MustCompile(`an admin token for \S+: (\S+)`), 5*time.Second)[1]
-	keyFile := p.waitFor(regexp.MustCompile(`GEOMATCH_AUTH_KEY_FILE=(\S+) geomatch admin token`), 5*time.Second)[1]
+	keyFile := p.waitFor(regexp.MustCompile(`GEOMATCH_SIGNING_KEY_FILE=(\S+) geomatch admin token`), 5*time.Second)[1]
 	ca := filepath.Join(dir, "ca.pem")
 
-	out, errOut, err := runCmd(t, []string{"GEOMATCH_AUTH_KEY_FILE=" + keyFile}, "admin", "token", "--subject", "cab-1", "--role", "driver")
+	out, errOut, err := runCmd(t, []string{"GEOMATCH_SIGNING_KEY_FILE=" + keyFile}, "admin", "token", "--subject", "cab-1", "--role", "driver")
 	if err != nil {
 		t.Fatalf("admin token with the dev key: %v %s", err, errOut)
 	}
@@ -229,4 +229,65 @@ func TestStaticClusterTLS(t *testing.T) {
 		t.Fatalf("nearby through the TLS cluster: %d drivers, %v", len(near.GetDrivers()), err)
 	}
 	rp.stop(15 * time.Second)
+}
+
+// TestAuthFlagsKeys: a router given both an Ed25519 key set and an HS256
+// key file (a deployment moving off HS256) verifies both kinds of tokens,
+// and passes the same flags on; geomatch dev given only a public key set
+// starts, without a token of its own to print.
+func TestAuthFlagsKeys(t *testing.T) {
+	dir := t.TempDir()
+	signer, err := auth.GenerateSigningKey("ed-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := auth.MarshalKeySet(signer.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := filepath.Join(dir, "keys.json")
+	if err := os.WriteFile(set, doc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	secretFile, hs := writeKey(t)
+	af := authFlags{mode: "on", publicKeys: set, keyFile: secretFile, issuer: auth.DefaultIssuer, audience: auth.DefaultAudience}
+	k, err := af.keyring()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ed, err := auth.New(auth.Config{SigningKey: signer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, issuer := range map[string]*auth.Keyring{"EdDSA": ed, "HS256": hs} {
+		tok, err := issuer.Issue("cab-1", auth.RoleDriver, time.Hour, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := k.Verify(tok, time.Now()); err != nil {
+			t.Fatalf("%s token: %v", name, err)
+		}
+	}
+	if !k.HasSecrets() {
+		t.Fatal("HasSecrets: false with an HS256 key file")
+	}
+	if got, want := strings.Join(af.args(), " "), "--auth on --auth-public-keys "+set+" --auth-key-file "+secretFile; got != want {
+		t.Fatalf("args %q, want %q", got, want)
+	}
+	af.audience = "billing"
+	if got := strings.Join(af.args(), " "); !strings.HasSuffix(got, "--auth-audience billing") {
+		t.Fatalf("args %q", got)
+	}
+
+	dev := authFlags{mode: "on", publicKeys: set}
+	sec, err := prepareDev(&tlsFlags{}, false, &dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sec.remove()
+	var out bytes.Buffer
+	cf, err := sec.announce(&out, "127.0.0.1:1")
+	if err != nil || cf.token != "" || !strings.Contains(out.String(), "--signing-key-file") {
+		t.Fatalf("announce: %v, token %q, said %q", err, cf.token, out.String())
+	}
 }

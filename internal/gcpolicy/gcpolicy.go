@@ -12,6 +12,11 @@
 // The operator's own settings win: GOGC and GOMEMLIMIT in the environment
 // are left alone (GOGC=off included), and AUTOMEMLIMIT=off or a ratio in
 // (0,1] changes the cgroup share (github.com/KimMachineGun/automemlimit).
+//
+// The same large GOGC means a burst of short-lived memory (the stacks and
+// buffers of thousands of connections) stays resident long after it ends:
+// a Trimmer returns it once the connections are gone, and MemoryBudget
+// tells servers how much memory they may size their bounds for.
 package gcpolicy
 
 import (

@@ -4,6 +4,10 @@
 // code, and the HTTP listener (--metrics ADDR) that serves /metrics, the
 // pprof profiles under /debug/pprof/ and a readiness probe at /readyz.
 //
+// Limits count their refusals process-wide, by reason
+// (geomatch_refused_total{reason}, CountRefused), beside the open driver
+// streams (geomatch_driver_streams); every registry exports them.
+//
 // Components add their own collectors to the registry (matcher.Collector:
 // drivers per shard, updates by outcome, shard moves, ring epoch;
 // dispatch reservation conflicts). Collectors read state at scrape time,
@@ -28,10 +32,11 @@ import (
 )
 
 // NewRegistry returns a registry with the Go runtime and process
-// collectors.
+// collectors and the process-wide limit series.
 func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(limitCollectors()...)
 	return reg
 }
 

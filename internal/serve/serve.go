@@ -2,8 +2,9 @@
 // every role: bounded message sizes, keepalive enforcement, fixed
 // flow-control windows, a pool of call goroutines, the standard health
 // service, server reflection, load shedding (RESOURCE_EXHAUSTED once too
-// many calls are in flight), optional TLS, and a graceful stop that drains
-// streams before it gives up and closes them.
+// many calls are in flight), INVALID_ARGUMENT for requests that do not
+// decode, optional TLS, and a graceful stop that drains streams before it
+// gives up and closes them.
 package serve
 
 import (
@@ -29,6 +30,8 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
+
+	"github.com/geomatch/geomatch/internal/metrics"
 )
 
 // MaxMessageBytes bounds every received message: 10,000 location updates of
@@ -103,13 +106,19 @@ type Server struct {
 
 // New returns a server named name (for logs) with health and reflection
 // registered; register services on s.GRPC before Serve.
+//
+// Requests that do not decode answer INVALID_ARGUMENT naming the message
+// type (see decodeCodec), after the interceptors of opts: call metrics
+// count them under their method.
 func New(name string, log *slog.Logger, opts ...grpc.ServerOption) *Server {
+	codec := newDecodeCodec()
 	base := []grpc.ServerOption{
+		grpc.ForceServerCodecV2(codec),
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.MaxConcurrentStreams(MaxStreamsPerConn),
 		grpc.MaxHeaderListSize(MaxHeaderListBytes),
 		grpc.ChainUnaryInterceptor(recoverUnary(log), shedUnary(MaxInflightCalls)),
-		grpc.ChainStreamInterceptor(recoverStream(log)),
+		grpc.ChainStreamInterceptor(recoverStream(log), codec.checkStream),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		// Fixed flow-control windows turn off gRPC's bandwidth-delay
@@ -131,7 +140,10 @@ func New(name string, log *slog.Logger, opts ...grpc.ServerOption) *Server {
 	// several servers (geomatch dev) tells them apart.
 	var g *grpc.Server
 	pprof.Do(context.Background(), pprof.Labels("server", name), func(context.Context) {
-		g = grpc.NewServer(append(base, opts...)...)
+		all := append(append(base, opts...),
+			// Last, so innermost: the interceptors of opts see the refusal.
+			grpc.ChainUnaryInterceptor(codec.checkUnary))
+		g = grpc.NewServer(all...)
 	})
 	h := health.NewServer()
 	healthpb.RegisterHealthServer(g, h)
@@ -210,6 +222,7 @@ func shedUnary(max int64) grpc.UnaryServerInterceptor {
 		}
 		if inflight.Add(1) > max {
 			inflight.Add(-1)
+			metrics.CountRefused(metrics.RefusedSaturated)
 			return nil, status.Errorf(codes.ResourceExhausted, "server saturated: %d calls in flight, its limit; retry with backoff", max)
 		}
 		defer inflight.Add(-1)
