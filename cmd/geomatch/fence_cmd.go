@@ -251,7 +251,7 @@ func printFlags(w io.Writer, fs *flag.FlagSet, indent string, keep func(string) 
 			typ = " " + typ
 		}
 		def := ""
-		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
 			def = fmt.Sprintf(" (default %s)", f.DefValue)
 		}
 		fmt.Fprintf(w, "%s--%s%s\n%s    %s%s\n", indent, f.Name, typ, indent, text, def)

@@ -50,6 +50,7 @@ func commands() []command {
 		{"fence", "create, list, count and delete geofences (put, get, list, delete, counts)", runFence},
 		{"events", "follow fence, trip and driver events as JSON lines (tail)", runEvents},
 		{"hook", "create, list and delete event hooks (put, list, delete)", runHook},
+		{"driver", "be a driver: hold a Connect stream, print ride offers, answer them and drive the trips", runDriver},
 		{"bench", "load-test a cluster (or Redis GEO / Tile38) with drivers and nearby queries", runBench},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			fmt.Fprintln(stdout, buildinfo.String())
