@@ -113,7 +113,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			}
 		},
 		TLS:    sec.tls,
-		Router: router.Config{Auth: sec.keys, Limits: lmf.limits(sec.keys != nil)},
+		Router: router.Config{Auth: sec.keys, Limits: devLimits(&lmf, sec.keys != nil, *demo, stdout)},
 		Drain:  drainTimeout,
 		Log:    log,
 	})
@@ -165,4 +165,38 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	err = errors.Join(runErr, demoG.Stop(), c.Stop())
 	fmt.Fprintln(stdout, "geomatch dev: stopped")
 	return err
+}
+
+// devLimits returns the dev router's limits. With authentication off a
+// client is its IP address, and the demo fleet (one Connect stream per
+// driver app, from this process) shares 127.0.0.1 with everybody else on
+// the machine: with --demo-drivers, the per-client limits not given on the
+// command line are lifted, and that is said on stdout. With authentication
+// on the demo fleet holds an admin token, which no per-client limit
+// applies to.
+func devLimits(lmf *limitFlags, authOn bool, demo int, stdout io.Writer) router.Limits {
+	l := lmf.limits(authOn)
+	if authOn || demo <= 0 {
+		return l
+	}
+	lifted := false
+	for _, n := range []*autoNumber{&lmf.updates, &lmf.requests, &lmf.streams} {
+		if !n.set {
+			lifted = true
+		}
+	}
+	if !lifted {
+		return l
+	}
+	if !lmf.updates.set {
+		l.UpdatesPerS = 0
+	}
+	if !lmf.requests.set {
+		l.RequestsPerS = 0
+	}
+	if !lmf.streams.set {
+		l.StreamsPerClient = 0
+	}
+	fmt.Fprintln(stdout, "geomatch dev: per-client limits lifted: the demo fleet and every local client share one address (give --client-update-rate, --client-request-rate or --client-streams to set them)")
+	return l
 }
