@@ -11,11 +11,9 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.1
 STATICCHECK_VERSION := v0.8.2
 
-# Packages with shared state run under the race detector.
-RACE_PKGS = $(shell $(GO) list ./matcher/... ./router/... ./membership/... ./shardmap/... ./dispatch/... ./store/... ./loadgen/... ./internal/serve/... ./internal/tlsconfig/... ./internal/lifecycle/... ./fleet/... ./cluster/... ./internal/redistest/... ./internal/consultest/... ./events/... ./fence/... ./internal/natstest/... ./internal/gcpolicy/...)
-OTHER_PKGS = $(filter-out $(RACE_PKGS),$(shell $(GO) list ./...))
+GOTESTSUM_VERSION := v1.13.0
 
-.PHONY: all build run test fuzz validate-deploy consul ring-report lint fmt-check vet staticcheck proto bench bench-load bench-compare clean
+.PHONY: all build run test test-short gotestsum fuzz validate-deploy consul ring-report lint fmt-check vet staticcheck proto bench bench-load bench-compare clean
 
 all: build
 
@@ -25,12 +23,18 @@ build: ## build bin/geomatch
 run: build ## start an embedded cluster (as geomatch dev) and a 60 s city simulation of 2,000 drivers; HTML report in report/
 	$(BIN)/geomatch sim --duration 60s --drivers 2000 --speedup 10 --report report/
 
-test: fmt-check vet staticcheck ring-report ## all tests (race detector on packages with shared state)
+test: fmt-check vet staticcheck ring-report gotestsum ## all tests (race detector on packages with shared state); ends with a summary of skips and failures
 	$(GO) build ./...
-	$(GO) test -race -count=1 $(RACE_PKGS)
-	$(GO) test -count=1 $(OTHER_PKGS)
-	# allocation budgets skip under the race detector (it makes sync.Pool drop items)
-	$(GO) test -count=1 -run 'TestAllocationBudgets' ./matcher/index/
+	$(BIN)/gotestsum --format pkgname --raw-command -- scripts/test.sh full
+
+test-short: gotestsum ## the fast loop (a few minutes): build, vet, every package once with -short and no race detector
+	$(GO) build ./...
+	$(GO) vet ./...
+	$(BIN)/gotestsum --format pkgname --raw-command -- scripts/test.sh short
+
+gotestsum: ## gotestsum from the Go module proxy (installed into bin/ once); it prints the tests and their summary
+	@$(BIN)/gotestsum --version 2>/dev/null | grep -q '$(GOTESTSUM_VERSION)' || \
+		GOBIN=$(BIN) $(GO) install gotest.tools/gotestsum@$(GOTESTSUM_VERSION)
 
 fuzz: ## run every fuzz target for FUZZTIME (default 30s) each; CI runs it after the tests
 	scripts/fuzz.sh $(FUZZTIME)

@@ -14,6 +14,7 @@ import (
 	"github.com/geomatch/geomatch/events"
 	"github.com/geomatch/geomatch/events/hook"
 	"github.com/geomatch/geomatch/fleet"
+	"github.com/geomatch/geomatch/internal/identity"
 	"github.com/geomatch/geomatch/internal/lifecycle"
 	"github.com/geomatch/geomatch/internal/serve"
 	"github.com/geomatch/geomatch/internal/tlsconfig"
@@ -64,8 +65,16 @@ type DevConfig struct {
 	// with Files' certificate, and the matchers' internal API with mutual
 	// TLS (client certificates signed by Files.CA required), which the
 	// router and the matchers present when they dial matchers. Nil:
-	// plaintext loopback.
+	// plaintext loopback. With InternalCA set, TLS is the public API's
+	// only.
 	TLS *tlsconfig.Files
+	// InternalCA, when set, secures the internal API by identity: every
+	// matcher serves mutual TLS with a certificate of its own that this CA
+	// issues at start (spiffe://<cluster>/matcher/<id>), the router dials
+	// with one of its own (spiffe://<cluster>/router/router), every dial
+	// checks that the server is a matcher of the cluster, and matchers
+	// admit callers by role (MatcherPolicy). Nothing is written to disk.
+	InternalCA *tlsconfig.CA
 	// InternalGRPC makes the router and the coordinators call the matchers
 	// over loopback gRPC for searches and updates too, as separate
 	// processes do, instead of in process.
@@ -179,9 +188,13 @@ func StartDev(cfg DevConfig) (*Dev, error) {
 		if cfg.Matcher != nil {
 			cfg.Matcher(&nc)
 		}
+		msec, err := sec.matcher(m.ID)
+		if err != nil {
+			return fail(err)
+		}
 		mcfgs[i] = MatcherConfig{
 			Node: nc, Membership: c.Membership, Store: c.Store, Events: c.Events, Dispatch: cfg.Dispatch, Fleet: cfg.Fleet,
-			ServerOptions: sec.internal, DialOptions: sec.dial, Drain: cfg.Drain, Metrics: cfg.Metrics, Log: cfg.Log,
+			ServerOptions: msec.internal, DialOptions: msec.dial, TrustDomain: msec.trustDomain, Drain: cfg.Drain, Metrics: cfg.Metrics, Log: cfg.Log,
 		}
 		if c.Nodes[i], err = NewNode(mcfgs[i]); err != nil {
 			return fail(err)
@@ -220,13 +233,52 @@ func StartDev(cfg DevConfig) (*Dev, error) {
 	return c, nil
 }
 
-// security is what DevConfig.TLS makes of the servers and dials.
+// security is what DevConfig.TLS and InternalCA make of the servers and
+// dials: the router's (public, dial) and, through matcher, each matcher's.
 type security struct {
 	public, internal []grpc.ServerOption
 	dial             []grpc.DialOption
+	trustDomain      string
+	ca               *tlsconfig.CA
+}
+
+// devNodeValidity is how long the throwaway identities of StartDev last.
+const devNodeValidity = 30 * 24 * time.Hour
+
+// matcher returns the server options, dials and trust domain of matcher id.
+func (s security) matcher(id string) (security, error) {
+	if s.ca == nil {
+		return s, nil
+	}
+	n, err := s.ca.Node(identity.RoleMatcher, id, tlsconfig.DevHosts, devNodeValidity)
+	if err != nil {
+		return security{}, fmt.Errorf("dev cluster: matcher %s identity: %w", id, err)
+	}
+	return security{
+		internal:    serve.TLS(n.ServerConfig()),
+		dial:        []grpc.DialOption{serve.DialCreds(n.ClientConfig(identity.RoleMatcher))},
+		trustDomain: s.ca.Cluster,
+	}, nil
 }
 
 func (cfg *DevConfig) security() (security, error) {
+	if cfg.InternalCA != nil {
+		var sec security
+		if cfg.TLS != nil {
+			public, err := tlsconfig.Server(*cfg.TLS, tlsconfig.VerifyIfGiven)
+			if err != nil {
+				return security{}, fmt.Errorf("dev cluster: %w", err)
+			}
+			sec.public = serve.TLS(public)
+		}
+		r, err := cfg.InternalCA.Node(identity.RoleRouter, "router", tlsconfig.DevHosts, devNodeValidity)
+		if err != nil {
+			return security{}, fmt.Errorf("dev cluster: router identity: %w", err)
+		}
+		sec.dial = []grpc.DialOption{serve.DialCreds(r.ClientConfig(identity.RoleMatcher))}
+		sec.ca, sec.trustDomain = cfg.InternalCA, cfg.InternalCA.Cluster
+		return sec, nil
+	}
 	if cfg.TLS == nil {
 		return security{}, nil
 	}

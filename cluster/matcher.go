@@ -17,8 +17,10 @@ import (
 	"github.com/geomatch/geomatch/events"
 	"github.com/geomatch/geomatch/fleet"
 	"github.com/geomatch/geomatch/internal/geo"
+	"github.com/geomatch/geomatch/internal/identity"
 	"github.com/geomatch/geomatch/internal/lifecycle"
 	"github.com/geomatch/geomatch/internal/serve"
+	"github.com/geomatch/geomatch/internal/tracing"
 	"github.com/geomatch/geomatch/matcher"
 	"github.com/geomatch/geomatch/membership"
 	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
@@ -53,6 +55,13 @@ type MatcherConfig struct {
 	// the coordinator's searches): TLS with a client certificate for
 	// mutual TLS.
 	DialOptions []grpc.DialOption
+	// TrustDomain, when set, authorizes the callers of the internal API by
+	// identity: a call is admitted only from a node of this cluster whose
+	// verified client certificate names a role MatcherPolicy allows for the
+	// method (UNAUTHENTICATED without a certificate, PERMISSION_DENIED
+	// otherwise). Empty admits every caller the transport lets in
+	// (--insecure-internal).
+	TrustDomain string
 	// Drain bounds the graceful stop of the server; default DefaultDrain.
 	Drain time.Duration
 	// Metrics, when set, collects the matcher's metrics and readiness.
@@ -83,6 +92,7 @@ type Matcher struct {
 func NewNode(cfg MatcherConfig) (*matcher.Node, error) {
 	nc := cfg.Node
 	nc.DialOptions = append(append([]grpc.DialOption(nil), nc.DialOptions...), cfg.DialOptions...)
+	nc.DialOptions = append(nc.DialOptions, tracing.DialOptions()...) // hand-overs carry the trace context; nil unless tracing
 	nc.Store = cfg.Store
 	if cfg.Store != nil && cfg.Events != nil {
 		nc.Fences, nc.FenceStates, nc.Events = cfg.Store, cfg.Store, cfg.Events
@@ -111,7 +121,15 @@ func StartMatcher(g *lifecycle.Group, cfg MatcherConfig, node *matcher.Node, lis
 	if err != nil {
 		return nil, err
 	}
-	srv := serve.New("matcher "+id, log, append(opts, cfg.ServerOptions...)...)
+	opts = append(opts, cfg.ServerOptions...)
+	if cfg.TrustDomain != "" {
+		authz, err := identity.NewAuthorizer(cfg.TrustDomain, MatcherPolicy, log.With("node", id))
+		if err != nil {
+			return nil, fmt.Errorf("matcher %s: %w", id, err)
+		}
+		opts = append(opts, authz.ServerOptions()...)
+	}
+	srv := serve.New("matcher "+id, log, opts...)
 	matcherv1.RegisterMatcherServiceServer(srv.GRPC, matcher.NewServer(node))
 	if cfg.Store != nil {
 		fc := cfg.Fleet

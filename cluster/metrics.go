@@ -22,8 +22,30 @@ import (
 type Observer struct {
 	reg *prometheus.Registry
 
-	mu    sync.Mutex
-	ready []func() bool
+	mu      sync.Mutex
+	ready   []func() bool
+	details []string
+}
+
+// AddDetail adds a line to the body of /readyz (a fact operators should
+// see where they look at readiness, such as an insecure internal API).
+func (o *Observer) AddDetail(line string) {
+	if o == nil {
+		return
+	}
+	o.mu.Lock()
+	o.details = append(o.details, line)
+	o.mu.Unlock()
+}
+
+// Details returns the lines AddDetail added.
+func (o *Observer) Details() []string {
+	if o == nil {
+		return nil
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]string(nil), o.details...)
 }
 
 // NewObserver returns an observer with a fresh registry.
@@ -107,7 +129,7 @@ func (o *Observer) Serve(g *lifecycle.Group, addr string, log *slog.Logger) erro
 	if err != nil {
 		return fmt.Errorf("--metrics: %w", err)
 	}
-	h := metrics.Handler(o.reg, o.Ready)
+	h := metrics.HandlerWithDetails(o.reg, o.Ready, o.Details)
 	g.Go(func(ctx context.Context) error { return metrics.Serve(ctx, lis, h, log) })
 	return nil
 }

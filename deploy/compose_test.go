@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -21,13 +22,16 @@ import (
 
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/geomatch/geomatch/internal/consultest"
 	"github.com/geomatch/geomatch/internal/geo"
+	"github.com/geomatch/geomatch/internal/identity"
 	"github.com/geomatch/geomatch/internal/redistest"
+	"github.com/geomatch/geomatch/internal/tlsconfig"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 )
 
@@ -44,6 +48,7 @@ type composeService struct {
 	Ports           []string                    `yaml:"ports"`
 	DependsOn       map[string]composeCondition `yaml:"depends_on"`
 	StopGracePeriod string                      `yaml:"stop_grace_period"`
+	Volumes         []string                    `yaml:"volumes"`
 }
 
 type composeCondition struct {
@@ -337,9 +342,11 @@ func TestComposeTopology(t *testing.T) {
 	services := map[string]*service{}
 	var matchers []string
 	router := ""
+	pki := preparePKI(t, f.Services, names)
 	for _, n := range startOrder(t, f.Services, names) {
 		s := f.Services[n]
 		args, env := l.command(n, s)
+		pki.mapPaths(args, env)
 		services[n] = &service{compose: s, args: args, env: env}
 		switch args[0] {
 		case "matcher":
@@ -398,7 +405,7 @@ func TestComposeTopology(t *testing.T) {
 			s.proc.alive(t)
 			return httpOK("http://" + metrics + "/readyz")
 		})
-		conn := dialPlain(t, setting(s.args, s.env, "listen"))
+		conn := pki.dialMatcher(t, setting(s.args, s.env, "listen"))
 		waitFor(t, 10*time.Second, n+" gRPC health", func() error { return serving(ctx, conn, "") })
 	}
 	conn := dialPlain(t, published)
@@ -579,4 +586,106 @@ func TestInterpolate(t *testing.T) {
 			t.Errorf("interpolate(%q): no error", in)
 		}
 	}
+}
+
+// composePKI stands in for the directory of node certificates the
+// geomatch services mount: the certificates their flags name there are
+// issued by `geomatch ca` into a temporary directory.
+type composePKI struct {
+	// mount is the services' mount point, dir its stand-in ("" for none).
+	mount, dir string
+	// self is a router identity the test dials the matchers with.
+	self tlsconfig.Files
+}
+
+var nodeFile = regexp.MustCompile(`^(router|matcher)-(.+?)(-key)?\.pem$`)
+
+// preparePKI makes the CA and issues every node certificate the services'
+// commands and environments name under their mounted directory.
+func preparePKI(t *testing.T, services map[string]composeService, names []string) *composePKI {
+	t.Helper()
+	p := &composePKI{}
+	for _, n := range names {
+		for _, v := range services[n].Volumes {
+			parts := strings.Split(v, ":")
+			if len(parts) < 2 {
+				continue
+			}
+			if p.mount != "" && p.mount != parts[1] {
+				t.Fatalf("service %s mounts %s; the test stands in for one directory (%s)", n, parts[1], p.mount)
+			}
+			p.mount = parts[1]
+		}
+	}
+	if p.mount == "" {
+		return p
+	}
+	p.dir = filepath.Join(t.TempDir(), "pki")
+	if out, err := run(t, 10*time.Second, nil, "ca", "init", "--dir", p.dir); err != nil {
+		t.Fatalf("ca init: %v\n%s", err, out)
+	}
+	issued := map[string]bool{}
+	issue := func(role, id string) {
+		if issued[role+"/"+id] {
+			return
+		}
+		issued[role+"/"+id] = true
+		if out, err := run(t, 10*time.Second, nil, "ca", "issue", "--dir", p.dir, "--role", role, "--id", id); err != nil {
+			t.Fatalf("ca issue %s %s: %v\n%s", role, id, err, out)
+		}
+	}
+	for _, n := range names {
+		s := services[n]
+		values := slices.Clone(s.Command)
+		for _, v := range s.Environment {
+			values = append(values, v)
+		}
+		for _, v := range values {
+			if _, after, ok := strings.Cut(v, "="); ok && strings.HasPrefix(v, "-") {
+				v = after
+			}
+			rel, ok := strings.CutPrefix(v, p.mount+"/")
+			if !ok {
+				continue
+			}
+			if m := nodeFile.FindStringSubmatch(rel); m != nil {
+				issue(m[1], m[2])
+			}
+		}
+	}
+	issue("router", "compose-test")
+	p.self = tlsconfig.Files{CA: filepath.Join(p.dir, "ca.pem"), Cert: filepath.Join(p.dir, "router-compose-test.pem"), Key: filepath.Join(p.dir, "router-compose-test-key.pem")}
+	return p
+}
+
+// mapPaths rewrites paths under the mount to the stand-in directory.
+func (p *composePKI) mapPaths(args []string, env map[string]string) {
+	if p.dir == "" {
+		return
+	}
+	for i, a := range args {
+		args[i] = strings.ReplaceAll(a, p.mount+"/", p.dir+"/")
+	}
+	for k, v := range env {
+		env[k] = strings.ReplaceAll(v, p.mount+"/", p.dir+"/")
+	}
+}
+
+// dialMatcher dials a matcher: with the test's router identity when the
+// services have certificates, else in plaintext.
+func (p *composePKI) dialMatcher(t *testing.T, addr string) *grpc.ClientConn {
+	t.Helper()
+	if p.dir == "" {
+		return dialPlain(t, addr)
+	}
+	n, err := tlsconfig.LoadNode(p.self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(n.ClientConfig(identity.RoleMatcher))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }

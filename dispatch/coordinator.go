@@ -11,7 +11,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/geomatch/geomatch/internal/geo"
+	"github.com/geomatch/geomatch/internal/tracing"
 	"github.com/geomatch/geomatch/store"
 	"github.com/geomatch/geomatch/trip"
 )
@@ -125,7 +128,7 @@ func (c *Coordinator) recover(ctx context.Context) {
 		if err != nil || t.State.Final() || !c.place.Owns(geo.LatLng(t.Pickup)) {
 			continue
 		}
-		if c.start(t.ID) == nil {
+		if c.start(t.ID, trace.SpanContext{}) == nil {
 			n++
 		}
 	}
@@ -151,8 +154,9 @@ func (c *Coordinator) wake(id string) {
 }
 
 // start drives trip id in a goroutine unless it is driven already. It
-// returns nil when a new loop was started.
-func (c *Coordinator) start(id string) error {
+// returns nil when a new loop was started. A valid parent is the span of
+// the request that created the trip: the loop's spans continue its trace.
+func (c *Coordinator) start(id string, parent trace.SpanContext) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ctx == nil {
@@ -175,7 +179,10 @@ func (c *Coordinator) start(id string) error {
 			delete(c.running, id)
 			c.mu.Unlock()
 		}()
-		if err := c.drive(ctx, id, wake); err != nil && ctx.Err() == nil {
+		ctx, span := startSpan(withParent(ctx, parent), "dispatch.drive", id)
+		err := c.drive(ctx, id, wake)
+		endSpan(span, err)
+		if err != nil && ctx.Err() == nil {
 			c.log.Warn("trip coordination stopped", "trip", id, "err", err)
 		}
 	}()
@@ -209,7 +216,7 @@ func (c *Coordinator) RequestRide(ctx context.Context, req Request, wait time.Du
 		c.publishTrip(ctx, t, rec.Data)
 	}
 	if !t.State.Final() && t.State < trip.StateAssigned {
-		if err := c.start(id); err != nil && !errors.Is(err, errAlreadyRunning) {
+		if err := c.start(id, trace.SpanContextFromContext(ctx)); err != nil && !errors.Is(err, errAlreadyRunning) {
 			if created {
 				// Nobody will drive it: end it now rather than leave it hanging.
 				if t2, err2 := c.change(ctx, id, func(trip.Trip) (trip.Event, error) {
@@ -308,7 +315,10 @@ func (c *Coordinator) drive(ctx context.Context, id string, wake <-chan struct{}
 				timer.Stop()
 				continue
 			}
-			if _, err := c.expire(ctx, t); err != nil {
+			ectx, span := startSpan(ctx, "dispatch.expire", id)
+			_, err := c.expire(ectx, t)
+			endSpan(span, err)
+			if err != nil {
 				return err
 			}
 		}
@@ -318,7 +328,9 @@ func (c *Coordinator) drive(ctx context.Context, id string, wake <-chan struct{}
 
 // offerNext reserves the best candidate for a requested trip and offers it
 // the trip, or ends the trip as no_driver.
-func (c *Coordinator) offerNext(ctx context.Context, t trip.Trip) error {
+func (c *Coordinator) offerNext(ctx context.Context, t trip.Trip) (err error) {
+	ctx, span := startSpan(ctx, "dispatch.offer", t.ID)
+	defer func() { endSpan(span, err) }()
 	if t.Attempts >= c.cfg.MaxOffers {
 		_, err := c.change(ctx, t.ID, func(cur trip.Trip) (trip.Event, error) {
 			if cur.State != trip.StateRequested {
@@ -368,7 +380,9 @@ func (c *Coordinator) offerNext(ctx context.Context, t trip.Trip) error {
 	if _, err := c.st.SetOffer(ctx, cand.DriverID, off, expires.Add(c.cfg.LeaseGrace)); err != nil {
 		c.log.Warn("record offer on driver", "driver", cand.DriverID, "trip", t.ID, "err", err)
 	}
-	payload, err := json.Marshal(off)
+	// The trace context travels with the offer to the router that holds
+	// the driver's stream (OfferContext).
+	payload, err := json.Marshal(offerMessage{Offer: off, Traceparent: tracing.Traceparent(ctx)})
 	if err != nil {
 		return fmt.Errorf("encode offer: %w", err)
 	}
@@ -394,7 +408,9 @@ func (c *Coordinator) reserve(ctx context.Context, t trip.Trip) (Candidate, bool
 			return cand, true, nil
 		}
 	}
-	cands, err := c.search.Available(ctx, geo.LatLng(t.Pickup), c.cfg.SearchRadiusM, c.cfg.Candidates+len(t.Tried), t.VehicleClass)
+	sctx, span := startSpan(ctx, "dispatch.search", t.ID)
+	cands, err := c.search.Available(sctx, geo.LatLng(t.Pickup), c.cfg.SearchRadiusM, c.cfg.Candidates+len(t.Tried), t.VehicleClass)
+	endSpan(span, err)
 	if err != nil {
 		return Candidate{}, false, fmt.Errorf("search drivers for trip %s: %w", t.ID, err)
 	}

@@ -190,15 +190,7 @@ func (d *shapeDecoder) polygon() (*Polygon, error) {
 		if err := pt.rebuild(pi); err != nil {
 			return nil, err
 		}
-		r := Rect{MinLat: pt.minY, MaxLat: pt.maxY, MinLng: pt.minX, MaxLng: pt.maxX}
-		if pi == 0 {
-			pg.bound = r
-		} else {
-			pg.bound = Rect{
-				MinLat: math.Min(pg.bound.MinLat, r.MinLat), MaxLat: math.Max(pg.bound.MaxLat, r.MaxLat),
-				MinLng: math.Min(pg.bound.MinLng, r.MinLng), MaxLng: math.Max(pg.bound.MaxLng, r.MaxLng),
-			}
-		}
+		pg.addBound(pi)
 	}
 	return pg, nil
 }

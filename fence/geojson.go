@@ -131,18 +131,23 @@ func newPolygon(polys [][][][2]float64, multi bool) (*Polygon, error) {
 		if err := buildPart(&pg.parts[pi], rings, func(ri int) string { return where(pi, ri) }); err != nil {
 			return nil, err
 		}
-		pt := &pg.parts[pi]
-		r := Rect{MinLat: pt.minY, MaxLat: pt.maxY, MinLng: pt.minX, MaxLng: pt.maxX}
-		if pi == 0 {
-			pg.bound = r
-		} else {
-			pg.bound = Rect{
-				MinLat: math.Min(pg.bound.MinLat, r.MinLat), MaxLat: math.Max(pg.bound.MaxLat, r.MaxLat),
-				MinLng: math.Min(pg.bound.MinLng, r.MinLng), MaxLng: math.Max(pg.bound.MaxLng, r.MaxLng),
-			}
-		}
+		pg.addBound(pi)
 	}
 	return pg, nil
+}
+
+// addBound extends the polygon's box by part pi's (the first sets it).
+func (pg *Polygon) addBound(pi int) {
+	pt := &pg.parts[pi]
+	r := Rect{MinLat: pt.minY, MaxLat: pt.maxY, MinLng: pt.minX, MaxLng: pt.maxX}
+	if pi == 0 {
+		pg.bound = r
+		return
+	}
+	pg.bound = Rect{
+		MinLat: math.Min(pg.bound.MinLat, r.MinLat), MaxLat: math.Max(pg.bound.MaxLat, r.MaxLat),
+		MinLng: math.Min(pg.bound.MinLng, r.MinLng), MaxLng: math.Max(pg.bound.MaxLng, r.MaxLng),
+	}
 }
 
 // checkPosition checks one GeoJSON position [lng, lat, ...].

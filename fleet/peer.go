@@ -14,6 +14,7 @@ import (
 
 	"github.com/geomatch/geomatch/driver"
 	"github.com/geomatch/geomatch/internal/serve"
+	"github.com/geomatch/geomatch/internal/tracing"
 	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
 	"github.com/geomatch/geomatch/shardmap"
 )
@@ -62,6 +63,7 @@ func newPeer(c *Client, mem shardmap.Member) (*peer, error) {
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(serve.MaxMessageBytes)),
 	}, serve.DialOptions()...)
 	opts = append(opts, c.cfg.DialOptions...)
+	opts = append(opts, tracing.DialOptions()...) // nil unless the process traces
 	conn, err := grpc.NewClient(mem.Addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to matcher %s at %s: %w", mem.ID, mem.Addr, err)

@@ -143,7 +143,8 @@ func checkNodeID(id string) error {
 }
 
 // MoveShard implements AdminServiceServer.
-func (s *adminService) MoveShard(ctx context.Context, req *geomatchv1.MoveShardRequest) (*geomatchv1.RingChange, error) {
+func (s *adminService) MoveShard(ctx context.Context, req *geomatchv1.MoveShardRequest) (_ *geomatchv1.RingChange, err error) {
+	defer func() { s.r.audit(ctx, AuditShardMove, req.GetCell()+" to "+req.GetNodeId(), err) }()
 	cell, err := parseCell(req.GetCell())
 	if err != nil {
 		return nil, err
@@ -155,7 +156,8 @@ func (s *adminService) MoveShard(ctx context.Context, req *geomatchv1.MoveShardR
 }
 
 // Unpin implements AdminServiceServer.
-func (s *adminService) Unpin(ctx context.Context, req *geomatchv1.UnpinRequest) (*geomatchv1.RingChange, error) {
+func (s *adminService) Unpin(ctx context.Context, req *geomatchv1.UnpinRequest) (_ *geomatchv1.RingChange, err error) {
+	defer func() { s.r.audit(ctx, AuditShardUnpin, req.GetCell(), err) }()
 	cell, err := parseCell(req.GetCell())
 	if err != nil {
 		return nil, err
@@ -164,7 +166,8 @@ func (s *adminService) Unpin(ctx context.Context, req *geomatchv1.UnpinRequest) 
 }
 
 // SplitShard implements AdminServiceServer.
-func (s *adminService) SplitShard(ctx context.Context, req *geomatchv1.SplitShardRequest) (*geomatchv1.RingChange, error) {
+func (s *adminService) SplitShard(ctx context.Context, req *geomatchv1.SplitShardRequest) (_ *geomatchv1.RingChange, err error) {
+	defer func() { s.r.audit(ctx, AuditShardSplit, req.GetCell(), err) }()
 	cell, err := parseCell(req.GetCell())
 	if err != nil {
 		return nil, err
@@ -173,7 +176,8 @@ func (s *adminService) SplitShard(ctx context.Context, req *geomatchv1.SplitShar
 }
 
 // MergeShard implements AdminServiceServer.
-func (s *adminService) MergeShard(ctx context.Context, req *geomatchv1.MergeShardRequest) (*geomatchv1.RingChange, error) {
+func (s *adminService) MergeShard(ctx context.Context, req *geomatchv1.MergeShardRequest) (_ *geomatchv1.RingChange, err error) {
+	defer func() { s.r.audit(ctx, AuditShardMerge, req.GetCell(), err) }()
 	cell, err := parseCell(req.GetCell())
 	if err != nil {
 		return nil, err
@@ -182,7 +186,8 @@ func (s *adminService) MergeShard(ctx context.Context, req *geomatchv1.MergeShar
 }
 
 // DrainNode implements AdminServiceServer.
-func (s *adminService) DrainNode(ctx context.Context, req *geomatchv1.DrainNodeRequest) (*geomatchv1.RingChange, error) {
+func (s *adminService) DrainNode(ctx context.Context, req *geomatchv1.DrainNodeRequest) (_ *geomatchv1.RingChange, err error) {
+	defer func() { s.r.audit(ctx, AuditNodeDrain, req.GetNodeId(), err) }()
 	if err := checkNodeID(req.GetNodeId()); err != nil {
 		return nil, err
 	}
@@ -190,7 +195,8 @@ func (s *adminService) DrainNode(ctx context.Context, req *geomatchv1.DrainNodeR
 }
 
 // UndrainNode implements AdminServiceServer.
-func (s *adminService) UndrainNode(ctx context.Context, req *geomatchv1.UndrainNodeRequest) (*geomatchv1.RingChange, error) {
+func (s *adminService) UndrainNode(ctx context.Context, req *geomatchv1.UndrainNodeRequest) (_ *geomatchv1.RingChange, err error) {
+	defer func() { s.r.audit(ctx, AuditNodeUndrain, req.GetNodeId(), err) }()
 	if err := checkNodeID(req.GetNodeId()); err != nil {
 		return nil, err
 	}

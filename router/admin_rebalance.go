@@ -27,7 +27,8 @@ const (
 // Rebalance implements AdminServiceServer: it plans from the drivers per
 // shard the matchers report (as ListShards) and, with apply, pins the
 // moved shards to their new nodes.
-func (s *adminService) Rebalance(ctx context.Context, req *geomatchv1.RebalanceRequest) (*geomatchv1.RebalancePlan, error) {
+func (s *adminService) Rebalance(ctx context.Context, req *geomatchv1.RebalanceRequest) (_ *geomatchv1.RebalancePlan, err error) {
+	defer func() { s.r.audit(ctx, AuditRingRebalance, rebalanceTarget(req), err) }()
 	target := req.GetTarget()
 	if target == 0 {
 		target = shardmap.DefaultBalance
@@ -67,6 +68,14 @@ func (s *adminService) Rebalance(ctx context.Context, req *geomatchv1.RebalanceR
 	}
 	out.Applied, out.Epoch = true, ch.GetEpoch()
 	return out, nil
+}
+
+// rebalanceTarget is a rebalance request's target in its audit record.
+func rebalanceTarget(req *geomatchv1.RebalanceRequest) string {
+	if req.GetApply() {
+		return "ring (apply)"
+	}
+	return "ring (dry run)"
 }
 
 // RebalancePlanOf is the admin API's form of plan, made on the ring at

@@ -63,6 +63,9 @@ type driverSession struct {
 	sendingSince atomic.Int64
 	// dropped counts reports of refused updates lost to a full queue.
 	dropped atomic.Int64
+	// lastOffer is the trace of the last offer delivered, nil untraced
+	// (ridetrace.go).
+	lastOffer atomic.Pointer[offerSpan]
 }
 
 func newDriverSession(end context.CancelCauseFunc, slowAfter time.Duration) *driverSession {

@@ -140,7 +140,8 @@ func (s *eventService) hooks() (Hooks, error) {
 	return s.r.cfg.Hooks, nil
 }
 
-func (s *eventService) PutHook(ctx context.Context, h *geomatchv1.Hook) (*geomatchv1.Hook, error) {
+func (s *eventService) PutHook(ctx context.Context, h *geomatchv1.Hook) (_ *geomatchv1.Hook, err error) {
+	defer func() { s.r.audit(ctx, AuditHookPut, h.GetHookId(), err) }()
 	hs, err := s.hooks()
 	if err != nil {
 		return nil, err
@@ -149,7 +150,8 @@ func (s *eventService) PutHook(ctx context.Context, h *geomatchv1.Hook) (*geomat
 	return out, hookError(err)
 }
 
-func (s *eventService) DeleteHook(ctx context.Context, req *geomatchv1.DeleteHookRequest) (*geomatchv1.DeleteHookResponse, error) {
+func (s *eventService) DeleteHook(ctx context.Context, req *geomatchv1.DeleteHookRequest) (_ *geomatchv1.DeleteHookResponse, err error) {
+	defer func() { s.r.audit(ctx, AuditHookDelete, req.GetHookId(), err) }()
 	hs, err := s.hooks()
 	if err != nil {
 		return nil, err

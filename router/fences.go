@@ -59,7 +59,8 @@ func (s *fenceService) admitFenceWrite(ctx context.Context) (func(), error) {
 // so that matchers do not parse the GeoJSON again) and returns once every
 // matcher has applied it. Concurrent puts share their confirmation rounds
 // (fleet.Client.SyncFences).
-func (s *fenceService) PutFence(ctx context.Context, req *geomatchv1.PutFenceRequest) (*geomatchv1.Fence, error) {
+func (s *fenceService) PutFence(ctx context.Context, req *geomatchv1.PutFenceRequest) (_ *geomatchv1.Fence, err error) {
+	defer func() { s.r.audit(ctx, AuditFencePut, req.GetFence().GetFenceId(), err) }()
 	st, err := s.store()
 	if err != nil {
 		return nil, err
@@ -119,7 +120,8 @@ func (s *fenceService) GetFence(ctx context.Context, req *geomatchv1.GetFenceReq
 	return decodeStored(rec)
 }
 
-func (s *fenceService) DeleteFence(ctx context.Context, req *geomatchv1.DeleteFenceRequest) (*geomatchv1.DeleteFenceResponse, error) {
+func (s *fenceService) DeleteFence(ctx context.Context, req *geomatchv1.DeleteFenceRequest) (_ *geomatchv1.DeleteFenceResponse, err error) {
+	defer func() { s.r.audit(ctx, AuditFenceDelete, req.GetFenceId(), err) }()
 	st, err := s.store()
 	if err != nil {
 		return nil, err

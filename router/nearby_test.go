@@ -42,6 +42,12 @@ func makeFleet(r *rand.Rand, n, res int, ts int64) []fleetDriver {
 // each answer with the brute-force oracle over the fleet.
 func assertNearbyExact(t *testing.T, c *testCluster, r *rand.Rand, fleet []fleetDriver, queries int) {
 	t.Helper()
+	if testing.Short() || raceEnabled {
+		// The full count runs in make test without the race detector
+		// (TestNearbyEqualsBruteForce); here, enough to catch a plumbing
+		// mistake quickly.
+		queries = max(20, queries/8)
+	}
 	radii := []float64{50, 300, 1000, 2000, 5000, 20000, 100000}
 	limits := []int32{1, 3, 10, 50, 1000}
 	for q := 0; q < queries; q++ {

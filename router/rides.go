@@ -9,6 +9,7 @@ import (
 
 	"github.com/geomatch/geomatch/auth"
 	"github.com/geomatch/geomatch/dispatch"
+	"github.com/geomatch/geomatch/internal/tracing"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 	"github.com/geomatch/geomatch/store"
 	"github.com/geomatch/geomatch/trip"
@@ -90,9 +91,16 @@ func (r *Router) deliver(ev store.Event) {
 			r.log.Warn("undecodable offer event", "driver", ev.DriverID, "err", err)
 			return
 		}
+		// The delivery continues the ride's trace, and the driver's answer
+		// continues the delivery's (onDriverMessage).
+		_, span := tracing.Start(dispatch.OfferContext(context.Background(), ev.Data), "router.offer.deliver")
+		if sc := span.SpanContext(); sc.IsValid() {
+			s.lastOffer.Store(&offerSpan{offerID: off.ID, span: sc})
+		}
 		if !s.push(&geomatchv1.DriverEvent{Event: &geomatchv1.DriverEvent_Offer{Offer: dispatch.OfferToProto(off, t)}}, true) {
 			r.log.Warn("driver stream too slow for an offer, ended it (the driver gets the offer on reconnect)", "driver", ev.DriverID, "trip", ev.TripID)
 		}
+		span.End()
 	case store.EventTrip:
 		t, err := trip.Unmarshal(ev.Data)
 		if err != nil {
@@ -148,7 +156,9 @@ func (r *Router) onDriverMessage(ctx context.Context, driverID string, s *driver
 		if err := validateAnswer(m.OfferAnswer); err != nil {
 			return status.Error(codes.InvalidArgument, err.Error())
 		}
-		t, err = ops.Answer(ctx, driverID, tripID, offerID, m.OfferAnswer.GetAccept())
+		actx, span := tracing.Start(s.offerContext(ctx, offerID), "router.offer.answer")
+		t, err = ops.Answer(actx, driverID, tripID, offerID, m.OfferAnswer.GetAccept())
+		endSpan(span, err)
 	case *geomatchv1.DriverMessage_TripProgress:
 		tripID = m.TripProgress.GetTripId()
 		if err := validateProgress(m.TripProgress); err != nil {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/geomatch/geomatch/internal/tracing"
 )
 
 // RedisOptions configures NewRedis.
@@ -111,6 +113,12 @@ func NewRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 			DB:       opts.DB,
 		})
 		r.ownClient = true
+	}
+	if h := tracing.RedisHook(); h != nil {
+		// Commands become spans of the traces they serve (nil unless the
+		// process traces). A supplied client gets the hook too: give each
+		// client to one store.
+		r.client.AddHook(h)
 	}
 	if err := r.client.Ping(ctx).Err(); err != nil {
 		if r.ownClient {

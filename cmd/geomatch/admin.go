@@ -543,6 +543,7 @@ func runAdminToken(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	tok, err := keys.Issue(*subject, r, *ttl, time.Now())
+	auditMint(stderr, *subject, r, *ttl, err)
 	if err != nil {
 		return err
 	}

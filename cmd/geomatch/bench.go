@@ -117,7 +117,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer gt.Close()
 		t = gt
 	default:
-		c, err := cluster.StartDev(cluster.DevConfig{Matchers: *matchers, Log: slog.New(slog.DiscardHandler),
+		ca, err := embeddedCA()
+		if err != nil {
+			return err
+		}
+		c, err := cluster.StartDev(cluster.DevConfig{Matchers: *matchers, Log: slog.New(slog.DiscardHandler), InternalCA: ca,
 			Matcher: func(mc *matcher.Config) { mc.Index.TTL = benchTTL }})
 		if err != nil {
 			return err

@@ -63,7 +63,7 @@ func (c *consulCluster) startMatcher(id, host string) {
 		c.addrs[id] = addr
 	}
 	p := start(c.t, "matcher "+id, "matcher", "--id", id, "--listen", addr, "--consul", c.consul.Addr,
-		"--redis", c.redis, "--offer-timeout", "2s")
+		"--redis", c.redis, "--offer-timeout", "2s", "--insecure-internal")
 	p.waitFor(listening, 60*time.Second)
 	c.matchers[id] = p
 }
@@ -255,7 +255,7 @@ func TestConsulClusterProcesses(t *testing.T) {
 	var riders []geomatchv1.RiderServiceClient
 	var admins []geomatchv1.AdminServiceClient
 	for i := range 2 {
-		rp := start(t, fmt.Sprintf("router %d", i+1), "router", "--listen", "127.0.0.1:0", "--consul", agent.Addr, "--redis", c.redis, "--auth=off")
+		rp := start(t, fmt.Sprintf("router %d", i+1), "router", "--listen", "127.0.0.1:0", "--consul", agent.Addr, "--redis", c.redis, "--auth=off", "--insecure-internal")
 		addr := rp.waitFor(listening, 60*time.Second)[1]
 		// The same composition root as geomatch dev (cluster's
 		// TestDevStartsThroughStartMatcherAndStartRouter checks the same

@@ -44,6 +44,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	sf.register(fs)
 	df.register(fs)
 	cf.register(fs)
+	var trf traceFlags
+	trf.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -52,6 +54,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer sec.remove()
+	// Before the store and servers it traces; with --consul too, for the
+	// router and matchers it runs in this process.
+	stopTracing, err := trf.start(ctx, "geomatch-dev", &lf, stderr)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	if cf.addr != "" {
 		if *internalGRPC {
 			return errors.New("--internal-grpc: with --consul the router always calls the matchers over gRPC, as separate processes do")
@@ -112,14 +121,16 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 				mc.Index.TTL = *ttl
 			}
 		},
-		TLS:    sec.tls,
-		Router: router.Config{Auth: sec.keys, Limits: devLimits(&lmf, sec.keys != nil, *demo, stdout)},
-		Drain:  drainTimeout,
-		Log:    log,
+		TLS:        sec.tls,
+		InternalCA: sec.internalCA,
+		Router:     router.Config{Auth: sec.keys, Limits: devLimits(&lmf, sec.keys != nil, *demo, stdout)},
+		Drain:      drainTimeout,
+		Log:        log,
 	})
 	if err != nil {
 		return err
 	}
+	obs.AddDetail(sec.internalMode())
 	metricsG := lifecycle.NewGroup()
 	if err := obs.Serve(metricsG, mf.addr, log); err != nil {
 		return errors.Join(err, c.Stop())
@@ -140,6 +151,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if sec.keys == nil {
 		warnAuthOff(stdout, log, "geomatch dev")
+	}
+	if sec.internalCA == nil {
+		warnInsecureInternal(stdout, log, "geomatch dev", sec.internalMode())
 	}
 	demoOpts, err := client.dialOptions(c.RouterAddr)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/geomatch/geomatch/cluster"
+	"github.com/geomatch/geomatch/internal/identity"
 	"github.com/geomatch/geomatch/internal/lifecycle"
 )
 
@@ -39,10 +40,16 @@ func (d devArgs) shared() []string {
 	}
 	a = append(a, d.consul.tlsArgs()...)
 	a = append(a, d.store.args()...)
-	if d.sec != nil && d.sec.tls != nil {
-		a = append(a, "--tls-cert", d.sec.tls.Cert, "--tls-key", d.sec.tls.Key, "--tls-ca", d.sec.tls.CA)
-	}
 	return a
+}
+
+// tls are the TLS flags of the child of role named id (see
+// devSecurity.childArgs); none without security (tests).
+func (d devArgs) tls(role identity.Role, id string) ([]string, error) {
+	if d.sec == nil {
+		return []string{"--insecure-internal"}, nil
+	}
+	return d.sec.childArgs(role, id)
 }
 
 // router are the flags only the router takes: authentication and limits.
@@ -83,9 +90,18 @@ func waitListening(ctx context.Context, addr string, within time.Duration) error
 // so the ring writer election, registration and handoff all take part.
 func runDevConsul(ctx context.Context, d devArgs, listen, host string, matchers int, ttl time.Duration, demo int, stdout, stderr io.Writer) error {
 	mg := lifecycle.NewGroup()
+	routerTLS, err := d.tls(identity.RoleRouter, "router")
+	if err != nil {
+		return err
+	}
 	for i := 1; i <= matchers; i++ {
-		args := append([]string{"--id", fmt.Sprintf("m%d", i), "--listen", host + ":0"}, d.shared()...)
-		args = append(args, d.dispatch()...)
+		id := fmt.Sprintf("m%d", i)
+		mtls, err := d.tls(identity.RoleMatcher, id)
+		if err != nil {
+			return errors.Join(err, mg.Stop())
+		}
+		args := append([]string{"--id", id, "--listen", host + ":0"}, d.shared()...)
+		args = append(append(args, mtls...), d.dispatch()...)
 		if ttl > 0 {
 			args = append(args, "--ttl", ttl.String())
 		}
@@ -93,7 +109,7 @@ func runDevConsul(ctx context.Context, d devArgs, listen, host string, matchers 
 	}
 	rg := lifecycle.NewGroup()
 	rg.Go(func(ctx context.Context) error {
-		args := append(append([]string{"--listen", listen}, d.shared()...), d.router()...)
+		args := append(append(append([]string{"--listen", listen}, d.shared()...), routerTLS...), d.router()...)
 		if d.metrics != "" {
 			args = append(args, "--metrics", d.metrics)
 		}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -401,17 +400,9 @@ func (f *latLngFlag) String() string {
 }
 
 func (f *latLngFlag) Set(s string) error {
-	parts := strings.Split(s, ",")
-	if len(parts) != 2 {
-		return fmt.Errorf("%q is not LAT,LNG (e.g. 40.758,-73.985)", s)
-	}
-	var v [2]float64
-	for i, p := range parts {
-		x, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
-		if err != nil {
-			return fmt.Errorf("%q is not LAT,LNG: %q is not a number", s, p)
-		}
-		v[i] = x
+	v, err := parseNumbers(s, "LAT,LNG", "40.758,-73.985")
+	if err != nil {
+		return err
 	}
 	p := geo.LatLng{Lat: v[0], Lng: v[1]}
 	if err := p.Validate(); err != nil {

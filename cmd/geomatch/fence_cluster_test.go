@@ -128,7 +128,7 @@ func TestFenceEventsThroughMatcherSIGKILL(t *testing.T) {
 	var fences []geomatchv1.FenceServiceClient
 	var routers []*proc
 	routerArgs := func(addr string) []string {
-		return []string{"router", "--listen", addr, "--consul", agent.Addr, "--redis", c.redis, "--auth=off",
+		return []string{"router", "--listen", addr, "--consul", agent.Addr, "--redis", c.redis, "--auth=off", "--insecure-internal",
 			"--hook-lease-ttl", "3s", "--hook-dead-letter-after", "10m"}
 	}
 	for i := range 2 {

@@ -398,6 +398,24 @@ func formatPairs[V any](m map[string]V, sep string) string {
 	return strings.Join(parts, sep)
 }
 
+// parseNumbers parses the comma-separated finite numbers of a flag whose
+// form is format (e.g. "LAT,LNG"; example is shown in the error).
+func parseNumbers(s, format, example string) ([]float64, error) {
+	parts := strings.Split(s, ",")
+	if len(parts) != strings.Count(format, ",")+1 {
+		return nil, fmt.Errorf("%q is not %s (e.g. %s)", s, format, example)
+	}
+	v := make([]float64, len(parts))
+	for i, p := range parts {
+		x, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, fmt.Errorf("%q is not %s: %q is not a number", s, format, p)
+		}
+		v[i] = x
+	}
+	return v, nil
+}
+
 // circleFlag is --circle LAT,LNG,RADIUS_M.
 type circleFlag struct{ c *geomatchv1.Circle }
 
@@ -409,17 +427,9 @@ func (f *circleFlag) String() string {
 }
 
 func (f *circleFlag) Set(s string) error {
-	parts := strings.Split(s, ",")
-	if len(parts) != 3 {
-		return fmt.Errorf("%q is not LAT,LNG,RADIUS_M (e.g. 40.758,-73.985,500)", s)
-	}
-	var v [3]float64
-	for i, p := range parts {
-		x, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
-		if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
-			return fmt.Errorf("%q is not LAT,LNG,RADIUS_M: %q is not a number", s, p)
-		}
-		v[i] = x
+	v, err := parseNumbers(s, "LAT,LNG,RADIUS_M", "40.758,-73.985,500")
+	if err != nil {
+		return err
 	}
 	switch {
 	case v[0] < -90 || v[0] > 90:

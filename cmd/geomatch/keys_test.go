@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/geomatch/geomatch/auth"
+	"github.com/geomatch/geomatch/internal/identity"
 	"github.com/geomatch/geomatch/internal/serve"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 )
@@ -84,7 +85,7 @@ func TestKeygenTokenVerify(t *testing.T) {
 	t.Setenv("GEOMATCH_AUTH_PUBLIC_KEYS", set)
 	t.Setenv("GEOMATCH_AUTH_KEY_FILE", "")
 	t.Setenv("GEOMATCH_AUTH_KEY", "")
-	rp := start(t, "router", "router", "--listen", "127.0.0.1:0", "--peers", "m1=127.0.0.1:1")
+	rp := start(t, "router", append([]string{"router", "--listen", "127.0.0.1:0", "--peers", "m1=127.0.0.1:1", "--public-tls=off"}, newTestCA(t, "test").args(identity.RoleRouter, "r1")...)...)
 	addr := rp.waitFor(listening, 20*time.Second)[1]
 	rp.waitFor(regexp.MustCompile(`verifying tokens.*key_ids=2026-01 hs256=false`), 5*time.Second)
 	call := func(tok string) error {

@@ -224,13 +224,13 @@ func TestStaticClusterProcesses(t *testing.T) {
 	m1, m2 := freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.3")
 	peers := "m1=" + m1 + ",m2=" + m2
 	startMatcher := func(id string) *proc {
-		p := start(t, "matcher "+id, "matcher", "--id", id, "--peers", peers)
+		p := start(t, "matcher "+id, "matcher", "--id", id, "--peers", peers, "--insecure-internal")
 		p.waitFor(listening, 20*time.Second)
 		return p
 	}
 	startMatcher("m1")
 	pm2 := startMatcher("m2")
-	rp := start(t, "router", "router", "--listen", "127.0.0.1:0", "--peers", peers, "--auth=off")
+	rp := start(t, "router", "router", "--listen", "127.0.0.1:0", "--peers", peers, "--auth=off", "--insecure-internal")
 	conn := dial(t, rp.waitFor(listening, 20*time.Second)[1])
 	drivers, riders := geomatchv1.NewDriverServiceClient(conn), geomatchv1.NewRiderServiceClient(conn)
 

@@ -49,10 +49,10 @@ func TestMatcherSIGKILLKeepsTripsAndFreesReservations(t *testing.T) {
 	redisAddr := redistest.Start(t)
 	addr := freeAddr(t, "127.0.0.2")
 	peers := "m1=" + addr
-	args := []string{"matcher", "--id", "m1", "--peers", peers, "--redis", redisAddr, "--offer-timeout", "1s"}
+	args := []string{"matcher", "--id", "m1", "--peers", peers, "--redis", redisAddr, "--offer-timeout", "1s", "--insecure-internal"}
 	m1 := start(t, "matcher m1", args...)
 	m1.waitFor(listening, 20*time.Second)
-	rp := start(t, "router", "router", "--listen", "127.0.0.1:0", "--peers", peers, "--redis", redisAddr, "--auth=off")
+	rp := start(t, "router", "router", "--listen", "127.0.0.1:0", "--peers", peers, "--redis", redisAddr, "--auth=off", "--insecure-internal")
 	conn := dial(t, rp.waitFor(listening, 20*time.Second)[1])
 	drivers, riders := geomatchv1.NewDriverServiceClient(conn), geomatchv1.NewRiderServiceClient(conn)
 

@@ -15,49 +15,109 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/geomatch/geomatch/auth"
+	"github.com/geomatch/geomatch/cluster"
+	"github.com/geomatch/geomatch/internal/identity"
 	"github.com/geomatch/geomatch/internal/serve"
 	"github.com/geomatch/geomatch/internal/tlsconfig"
 	"github.com/geomatch/geomatch/router"
 )
 
-// tlsFlags are the TLS files of a router or matcher: its certificate and
-// key, and the CA of the cluster. All three go together: a process that
-// serves TLS also dials matchers, which require a client certificate of
-// that CA (mutual TLS).
+// tlsFlags are the TLS files of a router or matcher: its node certificate
+// and key, and the CA of the cluster. All three go together. The
+// certificate is the node's identity on the internal API: its URI SAN
+// spiffe://<cluster>/<role>/<id> (geomatch ca issue) says which cluster the
+// node belongs to and whether it is a router or a matcher, and matchers
+// admit each internal method only from the roles that call it. A router
+// also serves its public API with it (unless --public-tls=off).
+//
+// Without them a router or matcher refuses to start, unless
+// --insecure-internal says explicitly that the internal API may run
+// without identities: plaintext, or (with the files) mutual TLS that
+// admits any certificate of the CA, as before identities existed.
 type tlsFlags struct {
 	cert, key, ca string
+	// insecureInternal lets the internal API run without identities.
+	insecureInternal bool
 }
 
 func (t *tlsFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&t.cert, "tls-cert", "", "PEM certificate (chain) to serve with and to present to matchers; with --tls-key and --tls-ca, turns TLS on (off: plaintext)")
+	fs.StringVar(&t.cert, "tls-cert", "", "PEM node certificate, the node's identity on the internal API (spiffe://CLUSTER/ROLE/ID; geomatch ca issue makes it): matchers serve with it, routers and matchers present it to matchers, and a router serves its public API with it too")
 	fs.StringVar(&t.key, "tls-key", "", "PEM private key of --tls-cert")
-	fs.StringVar(&t.ca, "tls-ca", "", "PEM CA bundle of the cluster: matchers require client certificates it signed, and servers dialled are verified against it")
+	fs.StringVar(&t.ca, "tls-ca", "", "PEM CA bundle of the cluster (geomatch ca init): client certificates and the matchers dialled are verified against it; reloaded when the file changes, like --tls-cert and --tls-key")
+	fs.BoolVar(&t.insecureInternal, "insecure-internal", false, "run the internal API (router → matcher, matcher → matcher) without node identities: plaintext without --tls-*, or mutual TLS admitting any certificate of --tls-ca; anyone who reaches a matcher may then move any driver. Refused with --auth=on")
 }
 
 func (t *tlsFlags) files() tlsconfig.Files {
 	return tlsconfig.Files{Cert: t.cert, Key: t.key, CA: t.ca}
 }
 
-// nodeTLS is what tlsFlags make of a server and of its dials to matchers;
-// all empty (plaintext) without TLS.
+// nodeTLS is what tlsFlags make of a server and of its dials to matchers.
 type nodeTLS struct {
 	server []grpc.ServerOption
 	dial   []grpc.DialOption
+	// trustDomain is the cluster whose nodes a matcher admits by role;
+	// empty with --insecure-internal.
+	trustDomain string
+	// id is the node's identity (zero with --insecure-internal).
+	id identity.ID
+	// insecure is --insecure-internal; mode describes the internal API.
+	insecure bool
+	mode     string
 }
 
-// node returns the TLS setup of a router (internal false: its public API
-// takes clients without certificates) or a matcher (internal true: mutual
-// TLS).
-func (t *tlsFlags) node(internal bool) (nodeTLS, error) {
+// The internal API's modes, as /readyz and the start-up lines name them.
+const (
+	modeIdentity      = "internal API: mutual TLS, callers authorized by identity"
+	modeInsecurePlain = "internal API: INSECURE (--insecure-internal): plaintext, callers not authenticated"
+	modeInsecureTLS   = "internal API: INSECURE (--insecure-internal): mutual TLS without identities, any certificate of --tls-ca may call any method"
+)
+
+// errInsecureWithAuth refuses --insecure-internal on a router whose public
+// API checks tokens: the check would be for show.
+var errInsecureWithAuth = errors.New("--insecure-internal: refused with --auth=on: tokens would guard the public API while anyone on the network could call the matchers directly (forge positions, read every driver); give the nodes certificates (geomatch ca init, geomatch ca issue) or turn --auth off")
+
+// node returns the TLS setup of a node of role: a matcher serves its
+// internal API with its certificate (and, unless --insecure-internal,
+// authorizes callers by identity); a router serves its public API with
+// it when public is true (clients need no certificate). Both dial
+// matchers presenting it and accept only a matcher of their cluster.
+func (t *tlsFlags) node(role identity.Role, public bool) (nodeTLS, error) {
 	f := t.files()
-	if !f.Enabled() {
-		return nodeTLS{}, nil
-	}
-	if f.Cert == "" || f.Key == "" || f.CA == "" {
+	if f.Enabled() && (f.Cert == "" || f.Key == "" || f.CA == "") {
 		return nodeTLS{}, errors.New("--tls-cert, --tls-key and --tls-ca go together: the cluster's hops use mutual TLS")
 	}
+	if t.insecureInternal {
+		if !f.Enabled() {
+			return nodeTLS{insecure: true, mode: modeInsecurePlain}, nil
+		}
+		return legacyTLS(f, role, public)
+	}
+	if !f.Enabled() {
+		return nodeTLS{}, fmt.Errorf("the internal API needs node certificates: give --tls-cert, --tls-key and --tls-ca (geomatch ca init --dir DIR; geomatch ca issue --dir DIR --role %s --id ID), or --insecure-internal to let anyone who reaches a matcher call it", role)
+	}
+	n, err := tlsconfig.LoadNode(f)
+	if err != nil {
+		return nodeTLS{}, fmt.Errorf("--tls-cert: %w (or give --insecure-internal to run without identities)", err)
+	}
+	if n.ID.Role != role {
+		return nodeTLS{}, fmt.Errorf("--tls-cert: %s is a %s's identity; a %s needs one of its own (geomatch ca issue --role %s)", n.ID, n.ID.Role, role, role)
+	}
+	out := nodeTLS{dial: []grpc.DialOption{serve.DialCreds(n.ClientConfig(identity.RoleMatcher))}, id: n.ID, mode: modeIdentity + " (" + n.ID.String() + ")"}
+	if role == identity.RoleMatcher {
+		out.trustDomain = n.ID.TrustDomain
+	}
+	if role == identity.RoleMatcher || public {
+		out.server = serve.TLS(n.ServerConfig())
+	}
+	return out, nil
+}
+
+// legacyTLS is the mutual TLS of --insecure-internal with certificates:
+// matchers require a client certificate of the CA, whatever it names, and
+// dials check the matchers' host names.
+func legacyTLS(f tlsconfig.Files, role identity.Role, public bool) (nodeTLS, error) {
 	clients := tlsconfig.VerifyIfGiven
-	if internal {
+	if role == identity.RoleMatcher {
 		clients = tlsconfig.RequireClientCert
 	}
 	srv, err := tlsconfig.Server(f, clients)
@@ -68,7 +128,28 @@ func (t *tlsFlags) node(internal bool) (nodeTLS, error) {
 	if err != nil {
 		return nodeTLS{}, fmt.Errorf("--tls-cert: %w", err)
 	}
-	return nodeTLS{server: serve.TLS(srv), dial: []grpc.DialOption{serve.DialCreds(cli)}}, nil
+	out := nodeTLS{dial: []grpc.DialOption{serve.DialCreds(cli)}, insecure: true, mode: modeInsecureTLS}
+	if role == identity.RoleMatcher || public {
+		out.server = serve.TLS(srv)
+	}
+	return out, nil
+}
+
+// announce says how the internal API is secured: loudly (stdout and a
+// WARN log line) when it is not, and in /readyz either way.
+func (n nodeTLS) announce(stdout io.Writer, log *slog.Logger, obs *cluster.Observer, who string) {
+	obs.AddDetail(n.mode)
+	if !n.insecure {
+		log.Info("internal API secured by identity", "identity", n.id.String(), "cluster", n.id.TrustDomain)
+		return
+	}
+	warnInsecureInternal(stdout, log, who, n.mode)
+}
+
+// warnInsecureInternal says loudly that the internal API admits anyone.
+func warnInsecureInternal(stdout io.Writer, log *slog.Logger, who, mode string) {
+	log.Warn("the internal API is insecure (--insecure-internal): anyone who reaches a matcher may move any driver and read every position", "mode", mode)
+	fmt.Fprintf(stdout, "%s: WARNING: %s; anyone who reaches a matcher may move any driver and read every position\n", who, mode)
 }
 
 // authFlags turn token authentication of the public API on or off, and
@@ -380,9 +461,18 @@ func isLoopback(target string) bool {
 // holding a generated CA and certificate (--tls) and a generated token key
 // (--auth=on without a key). Remove deletes it.
 type devSecurity struct {
-	dir  string
-	tls  *tlsconfig.Files
-	keys *auth.Keyring
+	dir string
+	// tls is the public API's certificate (clients trust tls.CA); nil:
+	// plaintext.
+	tls *tlsconfig.Files
+	// userTLS says tls came from --tls-cert/--tls-key/--tls-ca.
+	userTLS bool
+	// internalCA issues the throwaway node identities of the internal API;
+	// nil with --insecure-internal.
+	internalCA *tlsconfig.CA
+	// caFile holds internalCA's certificate once written ("" before).
+	caFile string
+	keys   *auth.Keyring
 	// keyFile is the generated key's file ("" when the key was given).
 	keyFile string
 	// authArgs are the router flags that verify tokens with keys.
@@ -393,14 +483,28 @@ type devSecurity struct {
 // valid.
 const devCertValidity = 7 * 24 * time.Hour
 
-// prepareDev builds the dev cluster's security: certificates from the
-// flags, or generated with genTLS; the token keys from the flags, or
-// generated when authentication is on without a key.
+// devCluster is the cluster name (trust domain) of geomatch dev's
+// throwaway identities.
+const devCluster = "dev"
+
+// prepareDev builds the dev cluster's security: a throwaway CA for the
+// node identities of the internal API (unless --insecure-internal); the
+// public API's certificate from the flags, or generated with genTLS; the
+// token keys from the flags, or generated when authentication is on
+// without a key.
 func prepareDev(tf *tlsFlags, genTLS bool, af *authFlags) (*devSecurity, error) {
 	d := &devSecurity{}
 	on, err := af.on()
 	if err != nil {
 		return nil, err
+	}
+	if on && tf.insecureInternal {
+		return nil, errInsecureWithAuth
+	}
+	if !tf.insecureInternal {
+		if d.internalCA, err = tlsconfig.NewCA(devCluster, tlsconfig.ECDSAP256, devCertValidity); err != nil {
+			return nil, fmt.Errorf("throwaway internal CA: %w", err)
+		}
 	}
 	if on {
 		if d.keys, err = af.keys(); err != nil {
@@ -413,17 +517,29 @@ func prepareDev(tf *tlsFlags, genTLS bool, af *authFlags) (*devSecurity, error) 
 	case genTLS && files.Enabled():
 		return nil, errors.New("--tls generates certificates: give it or --tls-cert/--tls-key/--tls-ca, not both")
 	case files.Enabled():
-		if _, err := tf.node(true); err != nil {
-			return nil, err
+		if files.Cert == "" || files.Key == "" || files.CA == "" {
+			return nil, errors.New("--tls-cert, --tls-key and --tls-ca go together")
 		}
-		d.tls = &files
+		if _, err := tlsconfig.Server(files, tlsconfig.VerifyIfGiven); err != nil {
+			return nil, fmt.Errorf("--tls-cert: %w", err)
+		}
+		d.tls, d.userTLS = &files, true
 	}
 	if genTLS || (on && d.keys == nil) {
 		if d.dir, err = os.MkdirTemp("", "geomatch-dev-"); err != nil {
 			return nil, fmt.Errorf("throwaway secrets: %w", err)
 		}
 	}
-	if genTLS {
+	switch {
+	case genTLS && d.internalCA != nil:
+		// The public API presents a router identity of the same CA, valid
+		// for the loopback names: clients trust ca.pem.
+		f, err := d.nodeFiles(identity.RoleRouter, "router")
+		if err != nil {
+			return nil, errors.Join(err, d.remove())
+		}
+		d.tls = &f
+	case genTLS:
 		g, err := tlsconfig.Generate(d.dir, tlsconfig.DevHosts, devCertValidity)
 		if err != nil {
 			return nil, errors.Join(err, d.remove())
@@ -470,6 +586,77 @@ func (d *devSecurity) generateKeys(af *authFlags) error {
 	return nil
 }
 
+// nodeFiles writes the CA's certificate (once) and a throwaway identity for
+// node id of role, valid for the loopback names, into the temporary
+// directory (made on first use), as geomatch ca issue names them.
+func (d *devSecurity) nodeFiles(role identity.Role, id string) (tlsconfig.Files, error) {
+	if d.dir == "" {
+		var err error
+		if d.dir, err = os.MkdirTemp("", "geomatch-dev-"); err != nil {
+			return tlsconfig.Files{}, fmt.Errorf("throwaway secrets: %w", err)
+		}
+	}
+	if d.caFile == "" {
+		certPEM, _, err := d.internalCA.MarshalPEM()
+		if err != nil {
+			return tlsconfig.Files{}, err
+		}
+		f := filepath.Join(d.dir, "ca.pem")
+		if err := os.WriteFile(f, certPEM, 0o644); err != nil {
+			return tlsconfig.Files{}, fmt.Errorf("write %s: %w", f, err)
+		}
+		d.caFile = f
+	}
+	is, err := d.internalCA.Issue(tlsconfig.IssueRequest{Role: role, ID: id, Hosts: tlsconfig.DevHosts, ValidFor: devCertValidity})
+	if err != nil {
+		return tlsconfig.Files{}, err
+	}
+	f := tlsconfig.Files{CA: d.caFile, Cert: filepath.Join(d.dir, string(role)+"-"+id+".pem"), Key: filepath.Join(d.dir, string(role)+"-"+id+"-key.pem")}
+	if err := os.WriteFile(f.Cert, is.CertPEM, 0o644); err != nil {
+		return tlsconfig.Files{}, fmt.Errorf("write %s: %w", f.Cert, err)
+	}
+	if err := os.WriteFile(f.Key, is.KeyPEM, 0o600); err != nil {
+		return tlsconfig.Files{}, fmt.Errorf("write %s: %w", f.Key, err)
+	}
+	return f, nil
+}
+
+// childArgs are the TLS flags of a router or matcher that `geomatch dev
+// --consul` runs: a throwaway identity of its own (the router's public API
+// stays plaintext without --tls), or --insecure-internal.
+func (d *devSecurity) childArgs(role identity.Role, id string) ([]string, error) {
+	if d.internalCA == nil {
+		a := []string{"--insecure-internal"}
+		if d.tls != nil {
+			a = append(a, "--tls-cert", d.tls.Cert, "--tls-key", d.tls.Key, "--tls-ca", d.tls.CA)
+		}
+		return a, nil
+	}
+	if d.userTLS {
+		return nil, errors.New("--tls-cert with --consul: each process's one certificate is its node identity; use --tls (throwaway) or --insecure-internal")
+	}
+	f, err := d.nodeFiles(role, id)
+	if err != nil {
+		return nil, err
+	}
+	a := []string{"--tls-cert", f.Cert, "--tls-key", f.Key, "--tls-ca", f.CA}
+	if role == identity.RoleRouter && d.tls == nil {
+		a = append(a, "--public-tls=off")
+	}
+	return a, nil
+}
+
+// internalMode describes the internal API of the dev cluster.
+func (d *devSecurity) internalMode() string {
+	switch {
+	case d.internalCA != nil:
+		return modeIdentity + " (throwaway identities, spiffe://" + devCluster + "/ROLE/ID)"
+	case d.tls != nil:
+		return modeInsecureTLS
+	}
+	return modeInsecurePlain
+}
+
 // remove deletes the generated files.
 func (d *devSecurity) remove() error {
 	if d.dir == "" {
@@ -486,6 +673,9 @@ const devDemoToken = 24 * time.Hour
 // token.
 func (d *devSecurity) announce(stdout io.Writer, routerAddr string) (clientFlags, error) {
 	var cf clientFlags
+	if d.internalCA != nil {
+		fmt.Fprintf(stdout, "geomatch dev: internal API: mutual TLS, every router and matcher with a throwaway identity (spiffe://%s/ROLE/ID) of a CA made at start\n", devCluster)
+	}
 	if d.tls != nil {
 		cf.ca = d.tls.CA
 		if d.dir != "" {

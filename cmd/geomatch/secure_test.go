@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/geomatch/geomatch/auth"
+	"github.com/geomatch/geomatch/internal/identity"
 	"github.com/geomatch/geomatch/internal/serve"
 	"github.com/geomatch/geomatch/internal/tlsconfig"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
@@ -101,7 +102,7 @@ func TestRouterAuthIsOnByDefault(t *testing.T) {
 	if err == nil || !strings.Contains(errOut, "--auth=on needs a token key") {
 		t.Fatalf("router without a key: %v, stderr %q", err, errOut)
 	}
-	p := start(t, "router", "router", "--listen", "127.0.0.1:0", "--peers", "m1=127.0.0.1:1", "--auth=off")
+	p := start(t, "router", "router", "--listen", "127.0.0.1:0", "--peers", "m1=127.0.0.1:1", "--auth=off", "--insecure-internal")
 	p.waitFor(regexp.MustCompile(`WARNING: authentication is off`), 20*time.Second)
 	p.stop(15 * time.Second)
 }
@@ -182,26 +183,24 @@ func TestDevSecure(t *testing.T) {
 }
 
 // TestStaticClusterTLS: matchers and a router as separate processes with
-// mutual TLS and tokens; a matcher given only part of the TLS flags
-// refuses to start.
+// mutual TLS (node certificates of geomatch ca) and tokens, the router's
+// public API served with its node certificate; a matcher given only part
+// of the TLS flags refuses to start.
 func TestStaticClusterTLS(t *testing.T) {
-	pki, err := tlsconfig.Generate(t.TempDir(), tlsconfig.DevHosts, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tlsArgs := []string{"--tls-cert", pki.Files.Cert, "--tls-key", pki.Files.Key, "--tls-ca", pki.Files.CA}
+	pki := newTestCA(t, "test")
 	keyFile, keys := writeKey(t)
 	m1, m2 := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	peers := "m1=" + m1 + ",m2=" + m2
-	if _, errOut, err := runCmd(t, nil, "matcher", "--id", "m1", "--peers", peers, "--tls-cert", pki.Files.Cert, "--tls-key", pki.Files.Key); err == nil || !strings.Contains(errOut, "go together") {
+	partial := pki.issue(identity.RoleMatcher, "m1")
+	if _, errOut, err := runCmd(t, nil, "matcher", "--id", "m1", "--peers", peers, "--tls-cert", partial.Cert, "--tls-key", partial.Key); err == nil || !strings.Contains(errOut, "go together") {
 		t.Fatalf("matcher without --tls-ca: %v %q", err, errOut)
 	}
 	for _, id := range []string{"m1", "m2"} {
-		start(t, "matcher "+id, append([]string{"matcher", "--id", id, "--peers", peers}, tlsArgs...)...).waitFor(listening, 20*time.Second)
+		start(t, "matcher "+id, append([]string{"matcher", "--id", id, "--peers", peers}, pki.args(identity.RoleMatcher, id)...)...).waitFor(listening, 20*time.Second)
 	}
-	rp := start(t, "router", append([]string{"router", "--listen", "127.0.0.1:0", "--peers", peers, "--auth-key-file", keyFile}, tlsArgs...)...)
+	rp := start(t, "router", append([]string{"router", "--listen", "127.0.0.1:0", "--peers", peers, "--auth-key-file", keyFile}, pki.args(identity.RoleRouter, "r1", "--hosts", "127.0.0.1")...)...)
 	addr := rp.waitFor(listening, 20*time.Second)[1]
-	cfg, err := tlsconfig.Client(tlsconfig.Files{CA: pki.Files.CA})
+	cfg, err := tlsconfig.Client(tlsconfig.Files{CA: partial.CA})
 	if err != nil {
 		t.Fatal(err)
 	}

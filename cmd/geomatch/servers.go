@@ -18,6 +18,7 @@ import (
 
 	"github.com/geomatch/geomatch/cluster"
 	"github.com/geomatch/geomatch/dispatch"
+	"github.com/geomatch/geomatch/internal/identity"
 	"github.com/geomatch/geomatch/internal/lifecycle"
 	"github.com/geomatch/geomatch/matcher"
 	"github.com/geomatch/geomatch/membership"
@@ -100,6 +101,9 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	mf.register(fs)
 	af.register(fs, "on")
 	lf.register(fs)
+	publicTLS := fs.String("public-tls", "on", "on: serve the public API with TLS with --tls-cert (when given); off: serve it in plaintext, --tls-cert securing the internal hop only (behind a TLS-terminating proxy, or on loopback)")
+	var trf traceFlags
+	trf.register(fs)
 	hcfg := hook.DefaultConfig()
 	fs.DurationVar(&hcfg.DeadLetterAfter, "hook-dead-letter-after", hcfg.DeadLetterAfter, "how long a hook's sink may keep failing before its events go to the hook's dead-letter stream")
 	fs.DurationVar(&hcfg.LeaseTTL, "hook-lease-ttl", hcfg.LeaseTTL, "how long a router's claim on delivering a hook lasts unrenewed (another router takes a dead one's hooks over after it)")
@@ -112,9 +116,20 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	sec.limits = lf.limits(sec.keys != nil)
-	if sec.tls, err = cf.tls.node(false); err != nil {
+	if *publicTLS != "on" && *publicTLS != "off" {
+		return fmt.Errorf("--public-tls: %q is neither on nor off", *publicTLS)
+	}
+	if sec.keys != nil && cf.tls.insecureInternal {
+		return errInsecureWithAuth
+	}
+	if sec.tls, err = cf.tls.node(identity.RoleRouter, *publicTLS == "on"); err != nil {
 		return err
 	}
+	stopTracing, err := trf.start(ctx, "geomatch-router", &cf.log, stderr) // before the store and servers it traces
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	c, err := cf.setup(ctx, stderr)
 	if err != nil {
 		return err
@@ -127,7 +142,7 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if sec.keys == nil {
 		warnAuthOff(stdout, c.log, "geomatch router")
 	} else if sec.tls.server == nil {
-		c.log.Warn("tokens travel in plaintext: give --tls-cert, --tls-key and --tls-ca")
+		c.log.Warn("tokens travel in plaintext: give --tls-cert, --tls-key and --tls-ca, and --public-tls=on")
 	}
 	runG, serveG := lifecycle.NewGroup(), lifecycle.NewGroup()
 	var src membership.Source = c.static
@@ -143,6 +158,7 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return errors.Join(fmt.Errorf("listen: %w", err), runG.Stop())
 	}
 	obs := mf.newObserver()
+	sec.tls.announce(stdout, c.log, obs, "geomatch router")
 	if err := obs.Serve(runG, mf.addr, c.log); err != nil {
 		lis.Close()
 		return errors.Join(err, runG.Stop())
@@ -178,6 +194,8 @@ func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	cf.register(fs)
 	df.register(fs)
 	mf.register(fs)
+	var trf traceFlags
+	trf.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -188,10 +206,15 @@ func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	sec, err := cf.tls.node(true)
+	sec, err := cf.tls.node(identity.RoleMatcher, false)
 	if err != nil {
 		return err
 	}
+	stopTracing, err := trf.start(ctx, "geomatch-matcher", &cf.log, stderr) // before the store and servers it traces
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	c, err := cf.setup(ctx, stderr)
 	if err != nil {
 		return err
@@ -231,8 +254,12 @@ func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	log := c.log.With("role", "matcher")
 	obs := mf.newObserver()
+	sec.announce(stdout, log, obs, "geomatch matcher "+*id)
+	if sec.id.Name != "" && sec.id.Name != *id {
+		log.Info("the node certificate names another id (one certificate shared by several matchers?); peers see the certificate's", "identity", sec.id.String(), "id", *id)
+	}
 	mcfg := cluster.MatcherConfig{
-		Node: cfg, Store: c.st, Events: c.events, Dispatch: dcfg, ServerOptions: sec.server, DialOptions: sec.dial,
+		Node: cfg, Store: c.st, Events: c.events, Dispatch: dcfg, ServerOptions: sec.server, DialOptions: sec.dial, TrustDomain: sec.trustDomain,
 		Drain: drainTimeout, Metrics: obs, Log: log,
 	}
 	if c.static != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/geomatch/geomatch/cluster"
 	"github.com/geomatch/geomatch/dispatch"
+	"github.com/geomatch/geomatch/internal/tlsconfig"
 	"github.com/geomatch/geomatch/shardmap"
 	"github.com/geomatch/geomatch/simulator"
 	"github.com/geomatch/geomatch/simulator/city"
@@ -253,8 +254,12 @@ func (env *simEnv) runOne(ctx context.Context, cfg simulator.Config, mode string
 		if st != nil {
 			defer st.Close()
 		}
+		ca, err := embeddedCA()
+		if err != nil {
+			return nil, err
+		}
 		c, err := cluster.StartDev(cluster.DevConfig{
-			Store: st, Dispatch: dcfg, Matchers: env.flags.matchers, Drain: drainTimeout, Log: env.log,
+			Store: st, Dispatch: dcfg, Matchers: env.flags.matchers, Drain: drainTimeout, Log: env.log, InternalCA: ca,
 			Doc: shardmap.Doc{ShardRes: env.ring.shardRes, MaxSplitDepth: env.ring.splitDepth, VNodes: env.ring.vnodes},
 		})
 		if err != nil {
@@ -424,4 +429,15 @@ func shortMethod(m string) string {
 		return "get"
 	}
 	return m
+}
+
+// embeddedCA is the throwaway CA of an embedded cluster's internal API
+// (sim, bench): its matchers and router talk mutual TLS by identity, as
+// geomatch dev's do.
+func embeddedCA() (*tlsconfig.CA, error) {
+	ca, err := tlsconfig.NewCA(devCluster, tlsconfig.ECDSAP256, devCertValidity)
+	if err != nil {
+		return nil, fmt.Errorf("embedded cluster CA: %w", err)
+	}
+	return ca, nil
 }

@@ -22,6 +22,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -104,6 +105,13 @@ func (g *GRPC) ServerOptions() []grpc.ServerOption {
 // /debug/pprof/ and /readyz (200 when ready() is true, else 503; ready may
 // be nil: always ready).
 func Handler(reg *prometheus.Registry, ready func() bool) http.Handler {
+	return HandlerWithDetails(reg, ready, nil)
+}
+
+// HandlerWithDetails is Handler whose /readyz body lists details() (may
+// be nil), one a line, after its verdict: facts an operator should see
+// where readiness is looked at, such as an insecure internal API.
+func HandlerWithDetails(reg *prometheus.Registry, ready func() bool, details func() []string) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -112,11 +120,18 @@ func Handler(reg *prometheus.Registry, ready func() bool) http.Handler {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		var more []string
+		if details != nil {
+			more = details()
+		}
 		if ready != nil && !ready() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			http.Error(w, strings.Join(append([]string{"not ready"}, more...), "\n"), http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")
+		for _, d := range more {
+			fmt.Fprintln(w, d)
+		}
 	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	return mux

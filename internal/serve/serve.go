@@ -32,6 +32,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/geomatch/geomatch/internal/metrics"
+	"github.com/geomatch/geomatch/internal/tracing"
 )
 
 // MaxMessageBytes bounds every received message: 10,000 location updates of
@@ -135,6 +136,9 @@ func New(name string, log *slog.Logger, opts ...grpc.ServerOption) *Server {
 		// own goroutine as before.
 		grpc.NumStreamWorkers(uint32(StreamWorkers())),
 	}
+	// Spans of the calls and the callers' trace context, when the process
+	// traces (internal/tracing.Setup ran first); nothing otherwise.
+	base = append(base, tracing.ServerOptions()...)
 	// Goroutines of the server, its call workers included, carry the label
 	// server=<name> in CPU profiles, so a profile of a process that runs
 	// several servers (geomatch dev) tells them apart.

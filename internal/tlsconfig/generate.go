@@ -26,8 +26,10 @@ type Generated struct {
 	// Dir holds the files.
 	Dir string
 	// Files are the CA bundle, the certificate and its key. The certificate
-	// serves (servers) and identifies (clients of the internal API), so
-	// one set of files runs a whole loopback cluster.
+	// serves (servers) and identifies (clients), so one set of files runs a
+	// whole loopback cluster; it carries no node identity, so the internal
+	// API takes it only with --insecure-internal (NewCA and CA.Issue make
+	// certificates with identities).
 	Files Files
 }
 

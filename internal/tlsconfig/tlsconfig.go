@@ -12,8 +12,17 @@
 //   - a client verifies the server against the CA (the system roots without
 //     one) and presents its own certificate when it has one.
 //
+// The internal API between nodes is secured by identity (Node): every node
+// holds a certificate whose SPIFFE ID spiffe://<cluster>/<role>/<id> names
+// it (package identity), issued by the cluster's CA (CA, made by `geomatch
+// ca init` and used by `geomatch ca issue`). A node's server verifies the
+// client certificates presented against the CA, and its dials accept only
+// a server that is a matcher of the same cluster. Certificates and the CA
+// bundle are read again when their files change.
+//
 // It also makes throwaway certificate authorities for development and tests
-// (Generate), so the secure setup is one flag away in `geomatch dev --tls`.
+// (Generate, NewCA), so the secure setup is one flag away in `geomatch dev
+// --tls`.
 package tlsconfig
 
 import (
