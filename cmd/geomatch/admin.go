@@ -108,16 +108,6 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return errUsage
 	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	if given["target"] || given["router"] { // neither twin overrides the command line
-		_ = fs.Set("target", target)
-		_ = fs.Set("router", target)
-	}
-	if err := fillFromEnv(fs); err != nil { // GEOMATCH_TARGET wins over GEOMATCH_ROUTER
-		return err
-	}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	rest := fs.Args()
 	if len(rest) == 0 {
 		adminUsage(stderr)
@@ -131,6 +121,25 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case "keys":
 		return runAdminKeys(rest[1:], stdout, stderr)
 	}
+	// The flags may also follow the command (`admin status --json`), but
+	// for the commands with flags of their own (rebalance --target N).
+	cargs := rest[1:]
+	if rest[0] != "shards" && rest[0] != "rebalance" {
+		var err error
+		if cargs, err = parseInterleaved(fs, cargs); err != nil {
+			return err
+		}
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if given["target"] || given["router"] { // neither twin overrides the command line
+		_ = fs.Set("target", target)
+		_ = fs.Set("router", target)
+	}
+	if err := fillFromEnv(fs); err != nil { // GEOMATCH_TARGET wins over GEOMATCH_ROUTER
+		return err
+	}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	a := &admin{target: target, targetSec: sec, cfg: cf.config(), json: *asJSON, out: stdout, timeout: *timeout}
 	a.cfg.Timeout, a.cfg.ApplyTimeout = *timeout, *timeout
 	if cf.addr != "" {
@@ -143,7 +152,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout+5*time.Second)
 	defer cancel()
-	cmd, cargs := rest[0], rest[1:]
+	cmd := rest[0]
 	need := func(n int, what string) error {
 		if len(cargs) != n {
 			return fmt.Errorf("%s: want %s", cmd, what)
