@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/geomatch/geomatch/internal/geo"
+	"github.com/geomatch/geomatch/internal/metrics"
 	"github.com/geomatch/geomatch/internal/tracing"
 	"github.com/geomatch/geomatch/store"
 	"github.com/geomatch/geomatch/trip"
@@ -213,6 +214,7 @@ func (c *Coordinator) RequestRide(ctx context.Context, req Request, wait time.Du
 		return trip.Trip{}, false, fmt.Errorf("request %q: %w", req.RequestID, ErrRequestReused)
 	}
 	if created {
+		metrics.CountTrip(trip.StateRequested.String())
 		c.publishTrip(ctx, t, rec.Data)
 	}
 	if !t.State.Final() && t.State < trip.StateAssigned {

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/geomatch/geomatch/events"
+	"github.com/geomatch/geomatch/internal/metrics"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 	"github.com/geomatch/geomatch/store"
 	"github.com/geomatch/geomatch/trip"
@@ -121,10 +122,32 @@ func (o *Ops) change(ctx context.Context, id string, decide func(trip.Trip) (tri
 		if err != nil {
 			return t, fmt.Errorf("save trip %s: %w", id, err)
 		}
+		countStep(t, ev, next)
 		o.publishTrip(ctx, next, data)
 		return next, nil
 	}
 	return trip.Trip{}, fmt.Errorf("trip %s kept changing: %w", id, store.ErrConflict)
+}
+
+// countStep counts a stored trip step in the dispatch metrics.
+func countStep(prev trip.Trip, ev trip.Event, next trip.Trip) {
+	switch ev.Kind {
+	case trip.EventOffer:
+		metrics.CountOffer("sent")
+	case trip.EventAccept:
+		metrics.CountOffer("accepted")
+	case trip.EventDecline:
+		metrics.CountOffer("declined")
+	case trip.EventOfferExpired:
+		metrics.CountOffer("expired")
+	}
+	if next.State == prev.State || next.State == trip.StateOffered || next.State == trip.StateRequested {
+		return
+	}
+	metrics.CountTrip(next.State.String())
+	if next.State == trip.StateAssigned {
+		metrics.ObserveTimeToMatch(next.UpdatedAt.Sub(next.CreatedAt))
+	}
 }
 
 func (o *Ops) publishTrip(ctx context.Context, t trip.Trip, data []byte) {

@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/geomatch/geomatch/cluster"
 	"github.com/geomatch/geomatch/dispatch"
 	"github.com/geomatch/geomatch/internal/geo"
+	"github.com/geomatch/geomatch/internal/metrics"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 	"github.com/geomatch/geomatch/store"
 )
@@ -63,12 +65,28 @@ func TestDeclineGoesToNextCandidate(t *testing.T) {
 	c.place(t, map[string]geo.LatLng{"near": offset(midtown, 0.2), "next": offset(midtown, 0.5)}, "")
 	near := c.connect(t, "near", func(*geomatchv1.RideOffer) bool { return false }, nil)
 	c.connect(t, "next", always(true), nil)
+	before := dispatchSeries(t)
 	tr, err := c.riders.RequestRide(ctxT(t, 20*time.Second), rideReq("req-d", "rider-1", midtown, 10000))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tr.GetState() != geomatchv1.TripState_TRIP_STATE_ASSIGNED || tr.GetDriverId() != "next" || near.offerCount() != 1 {
 		t.Fatalf("trip %v (offers to near: %d), want assigned to next after near declined", tr, near.offerCount())
+	}
+	// The dispatch metrics counted each step once.
+	after := dispatchSeries(t)
+	for series, want := range map[string]float64{
+		`geomatch_dispatch_trips_total{state="requested"}`:   1,
+		`geomatch_dispatch_trips_total{state="assigned"}`:    1,
+		`geomatch_dispatch_offers_total{outcome="sent"}`:     2,
+		`geomatch_dispatch_offers_total{outcome="declined"}`: 1,
+		`geomatch_dispatch_offers_total{outcome="accepted"}`: 1,
+		`geomatch_dispatch_offers_total{outcome="expired"}`:  0,
+		`geomatch_dispatch_time_to_match_seconds_count`:      1,
+	} {
+		if got := after[series] - before[series]; got != want {
+			t.Errorf("%s rose by %v, want %v", series, got, want)
+		}
 	}
 	if d, _ := c.Store.Driver(context.Background(), "near"); d.Status != store.StatusAvailable {
 		t.Fatalf("declining driver %+v, want available", d)
@@ -220,4 +238,33 @@ func TestRideRequestsRejectBadInput(t *testing.T) {
 	if _, err := c.riders.CancelTrip(ctxT(t, 10*time.Second), &geomatchv1.CancelTripRequest{TripId: "x"}); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("CancelTrip without rider: %v", err)
 	}
+}
+
+// dispatchSeries returns the process's dispatch series by name and labels
+// (histograms by their _count).
+func dispatchSeries(t *testing.T) map[string]float64 {
+	t.Helper()
+	mfs, err := metrics.NewRegistry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if !strings.HasPrefix(mf.GetName(), "geomatch_dispatch_") {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			name := mf.GetName()
+			if h := m.GetHistogram(); h != nil {
+				out[name+"_count"] = float64(h.GetSampleCount())
+				continue
+			}
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+			}
+			out[name+"{"+strings.Join(labels, ",")+"}"] = m.GetCounter().GetValue()
+		}
+	}
+	return out
 }

@@ -33,11 +33,12 @@ import (
 )
 
 // NewRegistry returns a registry with the Go runtime and process
-// collectors and the process-wide limit series.
+// collectors and the process-wide limit and dispatch series.
 func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(limitCollectors()...)
+	reg.MustRegister(dispatchCollectors()...)
 	return reg
 }
 
