@@ -328,6 +328,26 @@ func (c *Coordinator) drive(ctx context.Context, id string, wake <-chan struct{}
 	return nil
 }
 
+// noDriverReason says why a trip ends without a driver: every offer it
+// may make was made (radiusM 0), or no other driver could be reserved
+// within radiusM; and how its offers ended.
+func noDriverReason(t trip.Trip, radiusM float64) string {
+	var why string
+	switch {
+	case radiusM == 0:
+		why = fmt.Sprintf("no driver accepted after %d offers", t.Attempts)
+	case t.Attempts == 0:
+		return fmt.Sprintf("no available driver within %.0f m", radiusM)
+	default:
+		why = fmt.Sprintf("no other available driver within %.0f m after %d offers", radiusM, t.Attempts)
+	}
+	why += fmt.Sprintf(" (%d declined, %d unanswered", t.Declined, t.Expired)
+	if t.Expired > 0 {
+		why += ": a driver sees offers only on its Connect stream"
+	}
+	return why + ")"
+}
+
 // offerNext reserves the best candidate for a requested trip and offers it
 // the trip, or ends the trip as no_driver.
 func (c *Coordinator) offerNext(ctx context.Context, t trip.Trip) (err error) {
@@ -338,7 +358,7 @@ func (c *Coordinator) offerNext(ctx context.Context, t trip.Trip) (err error) {
 			if cur.State != trip.StateRequested {
 				return trip.Event{}, nil
 			}
-			return trip.Event{Kind: trip.EventGiveUp, Reason: fmt.Sprintf("no driver accepted after %d offers", cur.Attempts)}, nil
+			return trip.Event{Kind: trip.EventGiveUp, Reason: noDriverReason(cur, 0)}, nil
 		})
 		return err
 	}
@@ -351,7 +371,7 @@ func (c *Coordinator) offerNext(ctx context.Context, t trip.Trip) (err error) {
 			if cur.State != trip.StateRequested {
 				return trip.Event{}, nil
 			}
-			return trip.Event{Kind: trip.EventGiveUp, Reason: fmt.Sprintf("no available driver within %.0f m", c.cfg.SearchRadiusM)}, nil
+			return trip.Event{Kind: trip.EventGiveUp, Reason: noDriverReason(cur, c.cfg.SearchRadiusM)}, nil
 		})
 		return err
 	}

@@ -107,8 +107,8 @@ func TestUnansweredOffersEndAsNoDriver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tr.GetState() != geomatchv1.TripState_TRIP_STATE_NO_DRIVER || !strings.Contains(tr.GetReason(), "2 offers") {
-		t.Fatalf("trip %v, want no_driver after 2 offers", tr)
+	if want := "no driver accepted after 2 offers (0 declined, 2 unanswered: a driver sees offers only on its Connect stream)"; tr.GetState() != geomatchv1.TripState_TRIP_STATE_NO_DRIVER || tr.GetReason() != want {
+		t.Fatalf("trip %v, want no_driver: %s", tr, want)
 	}
 	for _, id := range []string{"a", "b", "c"} {
 		if d, _ := c.Store.Driver(context.Background(), id); d.Status != store.StatusAvailable {

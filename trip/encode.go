@@ -28,6 +28,8 @@ type record struct {
 	PickupDistanceM float64   `json:"pickup_distance_m,omitempty"`
 	Attempts        int       `json:"attempts,omitempty"`
 	Tried           []string  `json:"tried,omitempty"`
+	Declined        int       `json:"declined,omitempty"`
+	Expired         int       `json:"expired,omitempty"`
 	Reason          string    `json:"reason,omitempty"`
 	CreatedAt       time.Time `json:"created_at"`
 	UpdatedAt       time.Time `json:"updated_at"`
@@ -61,6 +63,8 @@ func (t Trip) Marshal() ([]byte, error) {
 		PickupDistanceM: t.PickupDistanceM,
 		Attempts:        t.Attempts,
 		Tried:           t.Tried,
+		Declined:        t.Declined,
+		Expired:         t.Expired,
 		Reason:          t.Reason,
 		CreatedAt:       utc(t.CreatedAt),
 		UpdatedAt:       utc(t.UpdatedAt),
@@ -100,6 +104,8 @@ func Unmarshal(b []byte) (Trip, error) {
 		PickupDistanceM: r.PickupDistanceM,
 		Attempts:        r.Attempts,
 		Tried:           r.Tried,
+		Declined:        r.Declined,
+		Expired:         r.Expired,
 		Reason:          r.Reason,
 		CreatedAt:       utc(r.CreatedAt),
 		UpdatedAt:       utc(r.UpdatedAt),

@@ -68,7 +68,7 @@ func TestRecordFormat(t *testing.T) {
 	want := `{"v":1,"id":"t1","request_id":"req-1","rider_id":"rider-1","vehicle_class":"car",` +
 		`"pickup":{"lat":52.52,"lng":13.405},"dropoff":{"lat":52.5,"lng":13.45},"state":"offered",` +
 		`"driver":"d2","offer_id":"o2","offer_expires_at":"2026-03-01T08:00:18Z","pickup_distance_m":420,` +
-		`"attempts":2,"tried":["d1"],"created_at":"2026-03-01T08:00:00Z","updated_at":"2026-03-01T08:00:03Z"}`
+		`"attempts":2,"tried":["d1"],"declined":1,"created_at":"2026-03-01T08:00:00Z","updated_at":"2026-03-01T08:00:03Z"}`
 	if string(rec) != want {
 		t.Errorf("record\n got %s\nwant %s", rec, want)
 	}

@@ -143,6 +143,11 @@ func (t *Trip) endOffer(e Event) error {
 		return err
 	}
 	t.withdrawOffer()
+	if e.Kind == EventDecline {
+		t.Declined++
+	} else {
+		t.Expired++
+	}
 	t.State = StateRequested
 	return nil
 }

@@ -64,7 +64,7 @@ func TestOfferRecordsTheOffer(t *testing.T) {
 
 // TestDeclineAndExpiryReturnTheTripToRequested checks that a declined or
 // expired offer puts its driver in Tried, clears the offer, keeps the
-// attempt counted and releases the driver.
+// attempt counted, counts the outcome and releases the driver.
 func TestDeclineAndExpiryReturnTheTripToRequested(t *testing.T) {
 	for _, e := range []Event{declineEv("d1", "o1", 5), expiredEv("o1", 16)} {
 		t.Run(e.Kind.String(), func(t *testing.T) {
@@ -72,6 +72,11 @@ func TestDeclineAndExpiryReturnTheTripToRequested(t *testing.T) {
 			got := mustStep(t, offered, e)
 			want := newTrip()
 			want.Attempts, want.Tried, want.UpdatedAt = 1, []string{"d1"}, e.At
+			if e.Kind == EventDecline {
+				want.Declined = 1
+			} else {
+				want.Expired = 1
+			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("got  %+v\nwant %+v", got, want)
 			}

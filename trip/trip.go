@@ -56,6 +56,10 @@ type Trip struct {
 	// (declined, expired, or withdrawn by a cancel or give-up), in order. No
 	// driver is offered the trip twice.
 	Tried []string
+	// Declined and Expired count the offers that ended declined by their
+	// driver or unanswered in time (the rest of Tried were withdrawn):
+	// what a no_driver trip's reason reports.
+	Declined, Expired int
 	// Reason says why the trip ended; set only in cancelled and no_driver.
 	Reason string
 	// CreatedAt is when the trip was requested.

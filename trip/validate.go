@@ -17,6 +17,7 @@ var ErrInvalid = errors.New("invalid trip")
 //     finite and in range, UpdatedAt is not before CreatedAt;
 //   - 0 <= Attempts <= MaxAttempts and len(Tried) + (1 if Driver != "") ==
 //     Attempts; Tried has no empty or repeated driver and not Driver;
+//   - 0 <= Declined, Expired and Declined + Expired <= len(Tried);
 //   - requested and no_driver have no Driver; offered has Driver, OfferID
 //     and OfferExpiresAt; assigned, picked_up and completed have Driver;
 //     OfferID and OfferExpiresAt are set only in offered;
@@ -52,6 +53,9 @@ func (t Trip) validate() error {
 	}
 	if len(t.Tried)+held != t.Attempts {
 		return fmt.Errorf("%d attempts but %d tried drivers and driver %q", t.Attempts, len(t.Tried), t.Driver)
+	}
+	if t.Declined < 0 || t.Expired < 0 || t.Declined+t.Expired > len(t.Tried) {
+		return fmt.Errorf("%d declined and %d expired offers of %d tried drivers", t.Declined, t.Expired, len(t.Tried))
 	}
 	seen := make(map[string]bool, len(t.Tried))
 	for _, d := range t.Tried {
