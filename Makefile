@@ -18,6 +18,7 @@ GOTESTSUM_VERSION := v1.13.0
 all: build
 
 build: ## build bin/geomatch
+	@[ -x $(BIN)/geomatch ] || echo "building bin/geomatch: the first build downloads the Go modules and compiles H3's C sources (cgo), a few minutes on 2 cores; later builds take seconds"
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/geomatch ./cmd/geomatch
 
 run: build ## start an embedded cluster (as geomatch dev) and a 60 s city simulation of 2,000 drivers; HTML report in report/
