@@ -29,11 +29,21 @@ func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: geomatch %s [flags]\n\n%s\n\nFlags (each also read from its environment twin):\n", name, synopsis)
 		fs.VisitAll(func(f *flag.Flag) {
-			def := ""
-			if f.DefValue != "" {
-				def = fmt.Sprintf(" (default %s)", f.DefValue)
+			typ, text := flag.UnquoteUsage(f)
+			if typ != "" {
+				typ = " " + typ
 			}
-			fmt.Fprintf(stderr, "  --%s  [%s]\n        %s%s\n", f.Name, envName(f.Name), f.Usage, def)
+			def := ""
+			switch f.DefValue {
+			case "", "0", "0s", "false":
+				// A zero default says nothing; a usage text that gives
+				// the effective default says it once.
+			default:
+				if !strings.Contains(text, "(default") {
+					def = fmt.Sprintf(" (default %s)", f.DefValue)
+				}
+			}
+			fmt.Fprintf(stderr, "  --%s%s  [%s]\n        %s%s\n", f.Name, typ, envName(f.Name), text, def)
 		})
 	}
 	return fs
