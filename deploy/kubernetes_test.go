@@ -194,7 +194,7 @@ func loadManifests(t *testing.T) manifests {
 // lists: "--listen  [GEOMATCH_LISTEN]" → listen, GEOMATCH_LISTEN.
 func flagsOf(t *testing.T, command string) (flags, envs map[string]bool) {
 	flags, envs = map[string]bool{}, map[string]bool{}
-	for _, m := range regexp.MustCompile(`--([a-z0-9-]+)\s+\[(GEOMATCH_[A-Z0-9_]+)\]`).FindAllStringSubmatch(usage(t, command), -1) {
+	for _, m := range regexp.MustCompile(`--([a-z0-9-]+)(?: \S+)?\s+\[(GEOMATCH_[A-Z0-9_]+)\]`).FindAllStringSubmatch(usage(t, command), -1) {
 		flags[m[1]], envs[m[2]] = true, true
 	}
 	if len(flags) == 0 {
