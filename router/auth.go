@@ -321,11 +321,15 @@ func (r *Router) guardStream(srv any, ss grpc.ServerStream, info *grpc.StreamSer
 	if err := r.limits.admit(c, rl.bucket, 1); err != nil {
 		return err
 	}
-	release, err := r.limits.openStream(c)
-	if err != nil {
-		return err
+	if info.FullMethod == geomatchv1.DriverService_Connect_FullMethodName {
+		// The per-client stream bound is of driver streams; event
+		// subscriptions have their own (Config.MaxSubscriptions).
+		release, err := r.limits.openStream(c)
+		if err != nil {
+			return err
+		}
+		defer release()
 	}
-	defer release()
 	return handler(srv, callerStream{ServerStream: ss, ctx: context.WithValue(ss.Context(), callerKey{}, c)})
 }
 

@@ -1,6 +1,7 @@
 package router_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/geomatch/geomatch/auth"
@@ -467,5 +469,37 @@ func TestServerStreamLimit(t *testing.T) {
 	}
 	if err != nil {
 		t.Fatalf("a stream after one ended: %v", err)
+	}
+}
+
+// TestSubscriptionsAreNotDriverStreams: the per-client stream bound counts
+// driver Connect streams only; a client at its bound still subscribes to
+// events (subscriptions have their own bound, Config.MaxSubscriptions).
+func TestSubscriptionsAreNotDriverStreams(t *testing.T) {
+	c, _ := startObservedCluster(t, cluster.DevConfig{Matchers: 1, Router: router.Config{Limits: router.Limits{StreamsPerClient: 1}}})
+	cl := dialAPI(t, c.RouterAddr)
+	if _, err := openDriverStream(t, cl, "cab-1"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := openDriverStream(t, cl, "cab-2")
+	wantCode(t, "second driver stream", err, codes.ResourceExhausted, "stream limit")
+	conn, err := grpc.NewClient(c.RouterAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	sub, err := geomatchv1.NewEventServiceClient(conn).Subscribe(ctx, &geomatchv1.SubscribeRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A refusal would end the stream at once; a live one waits for events.
+	got := make(chan error, 1)
+	go func() { _, err := sub.Recv(); got <- err }()
+	select {
+	case err := <-got:
+		t.Fatalf("subscription of a client at its driver-stream bound ended: %v", err)
+	case <-time.After(300 * time.Millisecond):
 	}
 }
