@@ -225,12 +225,16 @@ func (a *admin) emit(v any) error {
 
 func (a *admin) table() *tabwriter.Writer { return tabwriter.NewWriter(a.out, 2, 4, 2, ' ', 0) }
 
-// statusNode is one line of `admin status`.
+// statusNode is one line of `admin status` (--json: the API's snake_case
+// names).
 type statusNode struct {
-	ID, Addr, Health, State string
-	Weight                  float64
-	Drivers                 int64
-	Shards                  int32
+	ID      string  `json:"id"`
+	Addr    string  `json:"addr"`
+	Health  string  `json:"health"`
+	State   string  `json:"state"`
+	Weight  float64 `json:"weight"`
+	Drivers int64   `json:"drivers"`
+	Shards  int32   `json:"shards"`
 }
 
 func (a *admin) statusTable(nodes []statusNode) error {
