@@ -182,7 +182,7 @@ func (c *Coordinator) start(id string, parent trace.SpanContext) error {
 		}()
 		ctx, span := startSpan(withParent(ctx, parent), "dispatch.drive", id)
 		err := c.drive(ctx, id, wake)
-		endSpan(span, err)
+		tracing.End(span, err)
 		if err != nil && ctx.Err() == nil {
 			c.log.Warn("trip coordination stopped", "trip", id, "err", err)
 		}
@@ -319,7 +319,7 @@ func (c *Coordinator) drive(ctx context.Context, id string, wake <-chan struct{}
 			}
 			ectx, span := startSpan(ctx, "dispatch.expire", id)
 			_, err := c.expire(ectx, t)
-			endSpan(span, err)
+			tracing.End(span, err)
 			if err != nil {
 				return err
 			}
@@ -352,7 +352,7 @@ func noDriverReason(t trip.Trip, radiusM float64) string {
 // the trip, or ends the trip as no_driver.
 func (c *Coordinator) offerNext(ctx context.Context, t trip.Trip) (err error) {
 	ctx, span := startSpan(ctx, "dispatch.offer", t.ID)
-	defer func() { endSpan(span, err) }()
+	defer func() { tracing.End(span, err) }()
 	if t.Attempts >= c.cfg.MaxOffers {
 		_, err := c.change(ctx, t.ID, func(cur trip.Trip) (trip.Event, error) {
 			if cur.State != trip.StateRequested {
@@ -432,7 +432,7 @@ func (c *Coordinator) reserve(ctx context.Context, t trip.Trip) (Candidate, bool
 	}
 	sctx, span := startSpan(ctx, "dispatch.search", t.ID)
 	cands, err := c.search.Available(sctx, geo.LatLng(t.Pickup), c.cfg.SearchRadiusM, c.cfg.Candidates+len(t.Tried), t.VehicleClass)
-	endSpan(span, err)
+	tracing.End(span, err)
 	if err != nil {
 		return Candidate{}, false, fmt.Errorf("search drivers for trip %s: %w", t.ID, err)
 	}

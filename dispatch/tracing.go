@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/geomatch/geomatch/internal/tracing"
@@ -62,13 +61,4 @@ func startSpan(ctx context.Context, name, tripID string) (context.Context, trace
 		span.SetAttributes(attribute.String("geomatch.trip.id", tripID))
 	}
 	return ctx, span
-}
-
-// endSpan ends span, marking it failed with err.
-func endSpan(span trace.Span, err error) {
-	if err != nil && span.IsRecording() {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
-	}
-	span.End()
 }

@@ -50,6 +50,7 @@ func New(cfg Config, src membership.Source, log *slog.Logger) (*Client, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Client{cfg: cfg, src: src, log: log, peers: make(map[string]*peer), ctx: ctx, cancel: cancel,
+		fenceSync:   fenceSync{slot: make(chan struct{}, 1)},
 		dropWarning: rate.Sometimes{Interval: time.Second}}, nil
 }
 

@@ -34,16 +34,12 @@ import (
 func (c *Client) SyncFences(ctx context.Context, rev uint64) error {
 	s := &c.fenceSync
 	s.mu.Lock()
-	if s.slot == nil {
-		s.slot = make(chan struct{}, 1)
-	}
 	r := s.next
 	if r == nil {
 		r = &syncRound{done: make(chan struct{})}
 		s.next = r
 	}
 	r.rev = max(r.rev, rev)
-	slot := s.slot
 	s.mu.Unlock()
 	for {
 		select {
@@ -51,7 +47,7 @@ func (c *Client) SyncFences(ctx context.Context, rev uint64) error {
 			return r.err
 		case <-ctx.Done():
 			return fmt.Errorf("fence revision %d is stored; waiting for the matchers to confirm it: %w", rev, ctx.Err())
-		case slot <- struct{}{}:
+		case s.slot <- struct{}{}:
 		}
 		// This call holds the slot: it runs the round collecting now
 		// (its own, unless another call ran that one already).
@@ -65,7 +61,7 @@ func (c *Client) SyncFences(ctx context.Context, rev uint64) error {
 			cancel()
 			close(run.done)
 		}
-		<-slot
+		<-s.slot
 	}
 }
 

@@ -240,7 +240,7 @@ func (r releasing) Done(idx int32, res fleet.Result) {
 // goroutines exist; per-client bounds were checked by the interceptors.
 func (s *driverService) Connect(stream geomatchv1.DriverService_ConnectServer) error {
 	ctx := stream.Context()
-	release, err := s.r.limits.openServerStream(s.r.log)
+	release, err := s.r.limits.openServerStream()
 	if err != nil {
 		return err
 	}

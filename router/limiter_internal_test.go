@@ -2,7 +2,6 @@ package router
 
 import (
 	"fmt"
-	"log/slog"
 	"runtime/debug"
 	"sync"
 	"testing"
@@ -72,7 +71,7 @@ func TestLimitsByRole(t *testing.T) {
 	if err := cfg.fill(); err != nil {
 		t.Fatal(err)
 	}
-	l := newClientLimits(cfg)
+	l := newClientLimits(cfg, nil)
 	driver := caller{key: "driver x", claims: auth.Claims{Subject: "x", Role: auth.RoleDriver}, authed: true}
 	rider := caller{key: "rider x", claims: auth.Claims{Subject: "x", Role: auth.RoleRider}, authed: true}
 	admin := caller{key: "admin ops", claims: auth.Claims{Subject: "ops", Role: auth.RoleAdmin}, authed: true}
@@ -151,21 +150,20 @@ func TestServerStreamsCounted(t *testing.T) {
 	if err := cfg.fill(); err != nil {
 		t.Fatal(err)
 	}
-	l := newClientLimits(cfg)
-	log := slog.New(slog.DiscardHandler)
-	r1, err := l.openServerStream(log)
+	l := newClientLimits(cfg, nil)
+	r1, err := l.openServerStream()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.openServerStream(log); err != nil {
+	if _, err := l.openServerStream(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.openServerStream(log); status.Code(err) != codes.ResourceExhausted {
+	if _, err := l.openServerStream(); status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("third stream: %v", err)
 	}
 	r1()
 	r1()
-	if _, err := l.openServerStream(log); err != nil {
+	if _, err := l.openServerStream(); err != nil {
 		t.Fatalf("after a release: %v", err)
 	}
 	if n := l.open.Load(); n != 2 {

@@ -132,29 +132,27 @@ type clientLimits struct {
 	streams  *streamCounts
 	// open counts the driver streams of the router (Limits.MaxStreams).
 	open atomic.Int64
-	// trim gives memory back once many streams have ended; its log is set
-	// once, by the first openServerStream (trimLog).
-	trim    *gcpolicy.Trimmer
-	trimLog sync.Once
+	// trim gives memory back once many streams have ended.
+	trim *gcpolicy.Trimmer
 }
 
-func newClientLimits(cfg Limits) *clientLimits {
+// newClientLimits returns the limits of cfg; log gets the lines of memory
+// trims.
+func newClientLimits(cfg Limits, log *slog.Logger) *clientLimits {
 	return &clientLimits{
 		cfg:      cfg,
 		updates:  newLimiterSet(cfg.UpdatesPerS, cfg.UpdateBurst, cfg.MaxClients),
 		requests: newLimiterSet(cfg.RequestsPerS, cfg.RequestBurst, cfg.MaxClients),
 		streams:  &streamCounts{max: cfg.StreamsPerClient, open: map[string]int{}},
-		trim:     &gcpolicy.Trimmer{Name: "driver streams"},
+		trim:     &gcpolicy.Trimmer{Name: "driver streams", Log: log},
 	}
 }
 
 // openServerStream counts a new driver stream against Limits.MaxStreams,
 // or refuses it; the caller calls the returned release when the stream
 // ends. It is checked before the stream's first message is read, so a
-// refused stream costs no more than the goroutine gRPC gave it. log gets
-// the lines of memory trims.
-func (l *clientLimits) openServerStream(log *slog.Logger) (release func(), err error) {
-	l.trimLog.Do(func() { l.trim.Log = log })
+// refused stream costs no more than the goroutine gRPC gave it.
+func (l *clientLimits) openServerStream() (release func(), err error) {
 	n := l.open.Add(1)
 	if n > int64(l.cfg.MaxStreams) {
 		l.open.Add(-1)

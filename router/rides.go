@@ -158,7 +158,7 @@ func (r *Router) onDriverMessage(ctx context.Context, driverID string, s *driver
 		}
 		actx, span := tracing.Start(s.offerContext(ctx, offerID), "router.offer.answer")
 		t, err = ops.Answer(actx, driverID, tripID, offerID, m.OfferAnswer.GetAccept())
-		endSpan(span, err)
+		tracing.End(span, err)
 	case *geomatchv1.DriverMessage_TripProgress:
 		tripID = m.TripProgress.GetTripId()
 		if err := validateProgress(m.TripProgress); err != nil {

@@ -3,7 +3,6 @@ package router
 import (
 	"context"
 
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -25,13 +24,4 @@ func (s *driverSession) offerContext(ctx context.Context, offerID string) contex
 		return ctx
 	}
 	return trace.ContextWithSpanContext(ctx, o.span)
-}
-
-// endSpan ends span, marking it failed with err.
-func endSpan(span trace.Span, err error) {
-	if err != nil && span.IsRecording() {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
-	}
-	span.End()
 }

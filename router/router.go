@@ -45,7 +45,7 @@ func New(cfg Config, fc *fleet.Client, log *slog.Logger) (*Router, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Router{cfg: cfg, fleet: fc, src: fc.Membership(), log: log, sessions: make(map[string]*driverSession),
-		limits: newClientLimits(cfg.Limits), tokens: newTokenCache(), fenceWrites: make(chan struct{}, cfg.MaxFenceWrites)}, nil
+		limits: newClientLimits(cfg.Limits, log), tokens: newTokenCache(), fenceWrites: make(chan struct{}, cfg.MaxFenceWrites)}, nil
 }
 
 // Register registers the public services on s. Authentication and

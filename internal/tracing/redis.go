@@ -8,7 +8,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -67,9 +66,8 @@ func (h redisHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 
 // end ends span, marking it failed for an error other than a missing key.
 func end(span trace.Span, err error) {
-	if err != nil && !errors.Is(err, redis.Nil) {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
+	if errors.Is(err, redis.Nil) {
+		err = nil
 	}
-	span.End()
+	End(span, err)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -176,6 +177,15 @@ func Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (con
 		return ctx, noop.Span{}
 	}
 	return s.tracer.Start(ctx, name, opts...)
+}
+
+// End ends span, marking it failed with err (when recording).
+func End(span trace.Span, err error) {
+	if err != nil && span.IsRecording() {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
 }
 
 // TraceID returns the id of the sampled trace ctx is part of, "" when it
