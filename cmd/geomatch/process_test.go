@@ -331,6 +331,13 @@ func TestMetricsEndpoint(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
+	// The matchers warm their shards (over mutual TLS) right after the
+	// router listens: scrape once they say they are ready.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if code, _ := get("/readyz"); code == 200 || time.Now().After(deadline) {
+			break
+		}
+	}
 	code, body := get("/metrics")
 	if code != 200 {
 		t.Fatalf("/metrics: %d", code)
