@@ -30,7 +30,10 @@ type NearbyDriversRequest struct {
 	// Search radius in meters, (0, 100000].
 	RadiusM float64 `protobuf:"fixed64,3,opt,name=radius_m,json=radiusM,proto3" json:"radius_m,omitempty"`
 	// Optional: only drivers of this class.
-	VehicleClass  string `protobuf:"bytes,4,opt,name=vehicle_class,json=vehicleClass,proto3" json:"vehicle_class,omitempty"`
+	VehicleClass string `protobuf:"bytes,4,opt,name=vehicle_class,json=vehicleClass,proto3" json:"vehicle_class,omitempty"`
+	// Optional, NearbyStream only: echoed in the answer to this request so a
+	// caller can match answers that come back out of order. At most 128 bytes.
+	Tag           string `protobuf:"bytes,5,opt,name=tag,proto3" json:"tag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -89,6 +92,13 @@ func (x *NearbyDriversRequest) GetRadiusM() float64 {
 func (x *NearbyDriversRequest) GetVehicleClass() string {
 	if x != nil {
 		return x.VehicleClass
+	}
+	return ""
+}
+
+func (x *NearbyDriversRequest) GetTag() string {
+	if x != nil {
+		return x.Tag
 	}
 	return ""
 }
@@ -173,8 +183,19 @@ func (x *NearbyDriver) GetTimestampMs() int64 {
 }
 
 type NearbyDriversResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Drivers       []*NearbyDriver        `protobuf:"bytes,1,rep,name=drivers,proto3" json:"drivers,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Drivers []*NearbyDriver        `protobuf:"bytes,1,rep,name=drivers,proto3" json:"drivers,omitempty"`
+	// The request's tag (NearbyStream).
+	Tag string `protobuf:"bytes,2,opt,name=tag,proto3" json:"tag,omitempty"`
+	// True when the answer had to leave out shards whose owner could not be
+	// reached within the deadline: drivers there are missing from the answer.
+	// A complete answer never sets it.
+	Partial bool `protobuf:"varint,3,opt,name=partial,proto3" json:"partial,omitempty"`
+	// The shards (H3 cells as hex strings) left out of a partial answer.
+	MissingShards []string `protobuf:"bytes,4,rep,name=missing_shards,json=missingShards,proto3" json:"missing_shards,omitempty"`
+	// NearbyStream only: set instead of drivers when this request failed
+	// (e.g. INVALID_ARGUMENT naming the field); the stream goes on.
+	Error         *NearbyError `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -216,6 +237,88 @@ func (x *NearbyDriversResponse) GetDrivers() []*NearbyDriver {
 	return nil
 }
 
+func (x *NearbyDriversResponse) GetTag() string {
+	if x != nil {
+		return x.Tag
+	}
+	return ""
+}
+
+func (x *NearbyDriversResponse) GetPartial() bool {
+	if x != nil {
+		return x.Partial
+	}
+	return false
+}
+
+func (x *NearbyDriversResponse) GetMissingShards() []string {
+	if x != nil {
+		return x.MissingShards
+	}
+	return nil
+}
+
+func (x *NearbyDriversResponse) GetError() *NearbyError {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+// NearbyError is the error of one NearbyStream request.
+type NearbyError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A google.rpc.Code value (3 = INVALID_ARGUMENT, 14 = UNAVAILABLE, ...).
+	Code          int32  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NearbyError) Reset() {
+	*x = NearbyError{}
+	mi := &file_geomatch_v1_rider_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NearbyError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NearbyError) ProtoMessage() {}
+
+func (x *NearbyError) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_v1_rider_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NearbyError.ProtoReflect.Descriptor instead.
+func (*NearbyError) Descriptor() ([]byte, []int) {
+	return file_geomatch_v1_rider_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *NearbyError) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *NearbyError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 type RequestRideRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Idempotency key chosen by the caller, 1..128 bytes: the same request_id
@@ -240,7 +343,7 @@ type RequestRideRequest struct {
 
 func (x *RequestRideRequest) Reset() {
 	*x = RequestRideRequest{}
-	mi := &file_geomatch_v1_rider_proto_msgTypes[3]
+	mi := &file_geomatch_v1_rider_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -252,7 +355,7 @@ func (x *RequestRideRequest) String() string {
 func (*RequestRideRequest) ProtoMessage() {}
 
 func (x *RequestRideRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_v1_rider_proto_msgTypes[3]
+	mi := &file_geomatch_v1_rider_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -265,7 +368,7 @@ func (x *RequestRideRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestRideRequest.ProtoReflect.Descriptor instead.
 func (*RequestRideRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_v1_rider_proto_rawDescGZIP(), []int{3}
+	return file_geomatch_v1_rider_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RequestRideRequest) GetRequestId() string {
@@ -320,7 +423,7 @@ type GetTripRequest struct {
 
 func (x *GetTripRequest) Reset() {
 	*x = GetTripRequest{}
-	mi := &file_geomatch_v1_rider_proto_msgTypes[4]
+	mi := &file_geomatch_v1_rider_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -332,7 +435,7 @@ func (x *GetTripRequest) String() string {
 func (*GetTripRequest) ProtoMessage() {}
 
 func (x *GetTripRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_v1_rider_proto_msgTypes[4]
+	mi := &file_geomatch_v1_rider_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -345,7 +448,7 @@ func (x *GetTripRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTripRequest.ProtoReflect.Descriptor instead.
 func (*GetTripRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_v1_rider_proto_rawDescGZIP(), []int{4}
+	return file_geomatch_v1_rider_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetTripRequest) GetTripId() string {
@@ -369,7 +472,7 @@ type CancelTripRequest struct {
 
 func (x *CancelTripRequest) Reset() {
 	*x = CancelTripRequest{}
-	mi := &file_geomatch_v1_rider_proto_msgTypes[5]
+	mi := &file_geomatch_v1_rider_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -381,7 +484,7 @@ func (x *CancelTripRequest) String() string {
 func (*CancelTripRequest) ProtoMessage() {}
 
 func (x *CancelTripRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_v1_rider_proto_msgTypes[5]
+	mi := &file_geomatch_v1_rider_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -394,7 +497,7 @@ func (x *CancelTripRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTripRequest.ProtoReflect.Descriptor instead.
 func (*CancelTripRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_v1_rider_proto_rawDescGZIP(), []int{5}
+	return file_geomatch_v1_rider_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CancelTripRequest) GetTripId() string {
@@ -422,21 +525,29 @@ var File_geomatch_v1_rider_proto protoreflect.FileDescriptor
 
 const file_geomatch_v1_rider_proto_rawDesc = "" +
 	"\n" +
-	"\x17geomatch/v1/rider.proto\x12\vgeomatch.v1\x1a\x17geomatch/v1/types.proto\"\x9d\x01\n" +
+	"\x17geomatch/v1/rider.proto\x12\vgeomatch.v1\x1a\x17geomatch/v1/types.proto\"\xaf\x01\n" +
 	"\x14NearbyDriversRequest\x12/\n" +
 	"\bposition\x18\x01 \x01(\v2\x13.geomatch.v1.LatLngR\bposition\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\x05R\x05limit\x12\x19\n" +
 	"\bradius_m\x18\x03 \x01(\x01R\aradiusM\x12#\n" +
-	"\rvehicle_class\x18\x04 \x01(\tR\fvehicleClass\"\xc3\x01\n" +
+	"\rvehicle_class\x18\x04 \x01(\tR\fvehicleClass\x12\x10\n" +
+	"\x03tag\x18\x05 \x01(\tR\x03tag\"\xc3\x01\n" +
 	"\fNearbyDriver\x12\x1b\n" +
 	"\tdriver_id\x18\x01 \x01(\tR\bdriverId\x12/\n" +
 	"\bposition\x18\x02 \x01(\v2\x13.geomatch.v1.LatLngR\bposition\x12\x1d\n" +
 	"\n" +
 	"distance_m\x18\x03 \x01(\x01R\tdistanceM\x12#\n" +
 	"\rvehicle_class\x18\x04 \x01(\tR\fvehicleClass\x12!\n" +
-	"\ftimestamp_ms\x18\x05 \x01(\x03R\vtimestampMs\"L\n" +
+	"\ftimestamp_ms\x18\x05 \x01(\x03R\vtimestampMs\"\xcf\x01\n" +
 	"\x15NearbyDriversResponse\x123\n" +
-	"\adrivers\x18\x01 \x03(\v2\x19.geomatch.v1.NearbyDriverR\adrivers\"\xe8\x01\n" +
+	"\adrivers\x18\x01 \x03(\v2\x19.geomatch.v1.NearbyDriverR\adrivers\x12\x10\n" +
+	"\x03tag\x18\x02 \x01(\tR\x03tag\x12\x18\n" +
+	"\apartial\x18\x03 \x01(\bR\apartial\x12%\n" +
+	"\x0emissing_shards\x18\x04 \x03(\tR\rmissingShards\x12.\n" +
+	"\x05error\x18\x05 \x01(\v2\x18.geomatch.v1.NearbyErrorR\x05error\";\n" +
+	"\vNearbyError\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xe8\x01\n" +
 	"\x12RequestRideRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x19\n" +
@@ -450,9 +561,10 @@ const file_geomatch_v1_rider_proto_rawDesc = "" +
 	"\x11CancelTripRequest\x12\x17\n" +
 	"\atrip_id\x18\x01 \x01(\tR\x06tripId\x12\x19\n" +
 	"\brider_id\x18\x02 \x01(\tR\ariderId\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason2\xa5\x02\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason2\x80\x03\n" +
 	"\fRiderService\x12V\n" +
-	"\rNearbyDrivers\x12!.geomatch.v1.NearbyDriversRequest\x1a\".geomatch.v1.NearbyDriversResponse\x12A\n" +
+	"\rNearbyDrivers\x12!.geomatch.v1.NearbyDriversRequest\x1a\".geomatch.v1.NearbyDriversResponse\x12Y\n" +
+	"\fNearbyStream\x12!.geomatch.v1.NearbyDriversRequest\x1a\".geomatch.v1.NearbyDriversResponse(\x010\x01\x12A\n" +
 	"\vRequestRide\x12\x1f.geomatch.v1.RequestRideRequest\x1a\x11.geomatch.v1.Trip\x129\n" +
 	"\aGetTrip\x12\x1b.geomatch.v1.GetTripRequest\x1a\x11.geomatch.v1.Trip\x12?\n" +
 	"\n" +
@@ -470,36 +582,40 @@ func file_geomatch_v1_rider_proto_rawDescGZIP() []byte {
 	return file_geomatch_v1_rider_proto_rawDescData
 }
 
-var file_geomatch_v1_rider_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_geomatch_v1_rider_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_geomatch_v1_rider_proto_goTypes = []any{
 	(*NearbyDriversRequest)(nil),  // 0: geomatch.v1.NearbyDriversRequest
 	(*NearbyDriver)(nil),          // 1: geomatch.v1.NearbyDriver
 	(*NearbyDriversResponse)(nil), // 2: geomatch.v1.NearbyDriversResponse
-	(*RequestRideRequest)(nil),    // 3: geomatch.v1.RequestRideRequest
-	(*GetTripRequest)(nil),        // 4: geomatch.v1.GetTripRequest
-	(*CancelTripRequest)(nil),     // 5: geomatch.v1.CancelTripRequest
-	(*LatLng)(nil),                // 6: geomatch.v1.LatLng
-	(*Trip)(nil),                  // 7: geomatch.v1.Trip
+	(*NearbyError)(nil),           // 3: geomatch.v1.NearbyError
+	(*RequestRideRequest)(nil),    // 4: geomatch.v1.RequestRideRequest
+	(*GetTripRequest)(nil),        // 5: geomatch.v1.GetTripRequest
+	(*CancelTripRequest)(nil),     // 6: geomatch.v1.CancelTripRequest
+	(*LatLng)(nil),                // 7: geomatch.v1.LatLng
+	(*Trip)(nil),                  // 8: geomatch.v1.Trip
 }
 var file_geomatch_v1_rider_proto_depIdxs = []int32{
-	6, // 0: geomatch.v1.NearbyDriversRequest.position:type_name -> geomatch.v1.LatLng
-	6, // 1: geomatch.v1.NearbyDriver.position:type_name -> geomatch.v1.LatLng
-	1, // 2: geomatch.v1.NearbyDriversResponse.drivers:type_name -> geomatch.v1.NearbyDriver
-	6, // 3: geomatch.v1.RequestRideRequest.pickup:type_name -> geomatch.v1.LatLng
-	6, // 4: geomatch.v1.RequestRideRequest.dropoff:type_name -> geomatch.v1.LatLng
-	0, // 5: geomatch.v1.RiderService.NearbyDrivers:input_type -> geomatch.v1.NearbyDriversRequest
-	3, // 6: geomatch.v1.RiderService.RequestRide:input_type -> geomatch.v1.RequestRideRequest
-	4, // 7: geomatch.v1.RiderService.GetTrip:input_type -> geomatch.v1.GetTripRequest
-	5, // 8: geomatch.v1.RiderService.CancelTrip:input_type -> geomatch.v1.CancelTripRequest
-	2, // 9: geomatch.v1.RiderService.NearbyDrivers:output_type -> geomatch.v1.NearbyDriversResponse
-	7, // 10: geomatch.v1.RiderService.RequestRide:output_type -> geomatch.v1.Trip
-	7, // 11: geomatch.v1.RiderService.GetTrip:output_type -> geomatch.v1.Trip
-	7, // 12: geomatch.v1.RiderService.CancelTrip:output_type -> geomatch.v1.Trip
-	9, // [9:13] is the sub-list for method output_type
-	5, // [5:9] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	7,  // 0: geomatch.v1.NearbyDriversRequest.position:type_name -> geomatch.v1.LatLng
+	7,  // 1: geomatch.v1.NearbyDriver.position:type_name -> geomatch.v1.LatLng
+	1,  // 2: geomatch.v1.NearbyDriversResponse.drivers:type_name -> geomatch.v1.NearbyDriver
+	3,  // 3: geomatch.v1.NearbyDriversResponse.error:type_name -> geomatch.v1.NearbyError
+	7,  // 4: geomatch.v1.RequestRideRequest.pickup:type_name -> geomatch.v1.LatLng
+	7,  // 5: geomatch.v1.RequestRideRequest.dropoff:type_name -> geomatch.v1.LatLng
+	0,  // 6: geomatch.v1.RiderService.NearbyDrivers:input_type -> geomatch.v1.NearbyDriversRequest
+	0,  // 7: geomatch.v1.RiderService.NearbyStream:input_type -> geomatch.v1.NearbyDriversRequest
+	4,  // 8: geomatch.v1.RiderService.RequestRide:input_type -> geomatch.v1.RequestRideRequest
+	5,  // 9: geomatch.v1.RiderService.GetTrip:input_type -> geomatch.v1.GetTripRequest
+	6,  // 10: geomatch.v1.RiderService.CancelTrip:input_type -> geomatch.v1.CancelTripRequest
+	2,  // 11: geomatch.v1.RiderService.NearbyDrivers:output_type -> geomatch.v1.NearbyDriversResponse
+	2,  // 12: geomatch.v1.RiderService.NearbyStream:output_type -> geomatch.v1.NearbyDriversResponse
+	8,  // 13: geomatch.v1.RiderService.RequestRide:output_type -> geomatch.v1.Trip
+	8,  // 14: geomatch.v1.RiderService.GetTrip:output_type -> geomatch.v1.Trip
+	8,  // 15: geomatch.v1.RiderService.CancelTrip:output_type -> geomatch.v1.Trip
+	11, // [11:16] is the sub-list for method output_type
+	6,  // [6:11] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_geomatch_v1_rider_proto_init() }
@@ -514,7 +630,7 @@ func file_geomatch_v1_rider_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_geomatch_v1_rider_proto_rawDesc), len(file_geomatch_v1_rider_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -20,6 +20,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	RiderService_NearbyDrivers_FullMethodName = "/geomatch.v1.RiderService/NearbyDrivers"
+	RiderService_NearbyStream_FullMethodName  = "/geomatch.v1.RiderService/NearbyStream"
 	RiderService_RequestRide_FullMethodName   = "/geomatch.v1.RiderService/RequestRide"
 	RiderService_GetTrip_FullMethodName       = "/geomatch.v1.RiderService/GetTrip"
 	RiderService_CancelTrip_FullMethodName    = "/geomatch.v1.RiderService/CancelTrip"
@@ -35,6 +36,13 @@ type RiderServiceClient interface {
 	// nearest first, by exact great-circle distance, across shard and node
 	// borders.
 	NearbyDrivers(ctx context.Context, in *NearbyDriversRequest, opts ...grpc.CallOption) (*NearbyDriversResponse, error)
+	// NearbyStream answers many nearby questions over one stream: each request
+	// is answered by one response carrying the request's tag, possibly out of
+	// order (answers are sent as they complete). A bad request is answered
+	// with its tag and an error instead of ending the stream. Meant for
+	// dispatch back ends asking thousands of questions a second over one
+	// connection.
+	NearbyStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[NearbyDriversRequest, NearbyDriversResponse], error)
 	// RequestRide asks for a ride; idempotent by request_id.
 	RequestRide(ctx context.Context, in *RequestRideRequest, opts ...grpc.CallOption) (*Trip, error)
 	// GetTrip returns a trip's current state.
@@ -60,6 +68,19 @@ func (c *riderServiceClient) NearbyDrivers(ctx context.Context, in *NearbyDriver
 	}
 	return out, nil
 }
+
+func (c *riderServiceClient) NearbyStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[NearbyDriversRequest, NearbyDriversResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &RiderService_ServiceDesc.Streams[0], RiderService_NearbyStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[NearbyDriversRequest, NearbyDriversResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RiderService_NearbyStreamClient = grpc.BidiStreamingClient[NearbyDriversRequest, NearbyDriversResponse]
 
 func (c *riderServiceClient) RequestRide(ctx context.Context, in *RequestRideRequest, opts ...grpc.CallOption) (*Trip, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -101,6 +122,13 @@ type RiderServiceServer interface {
 	// nearest first, by exact great-circle distance, across shard and node
 	// borders.
 	NearbyDrivers(context.Context, *NearbyDriversRequest) (*NearbyDriversResponse, error)
+	// NearbyStream answers many nearby questions over one stream: each request
+	// is answered by one response carrying the request's tag, possibly out of
+	// order (answers are sent as they complete). A bad request is answered
+	// with its tag and an error instead of ending the stream. Meant for
+	// dispatch back ends asking thousands of questions a second over one
+	// connection.
+	NearbyStream(grpc.BidiStreamingServer[NearbyDriversRequest, NearbyDriversResponse]) error
 	// RequestRide asks for a ride; idempotent by request_id.
 	RequestRide(context.Context, *RequestRideRequest) (*Trip, error)
 	// GetTrip returns a trip's current state.
@@ -119,6 +147,9 @@ type UnimplementedRiderServiceServer struct{}
 
 func (UnimplementedRiderServiceServer) NearbyDrivers(context.Context, *NearbyDriversRequest) (*NearbyDriversResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method NearbyDrivers not implemented")
+}
+func (UnimplementedRiderServiceServer) NearbyStream(grpc.BidiStreamingServer[NearbyDriversRequest, NearbyDriversResponse]) error {
+	return status.Error(codes.Unimplemented, "method NearbyStream not implemented")
 }
 func (UnimplementedRiderServiceServer) RequestRide(context.Context, *RequestRideRequest) (*Trip, error) {
 	return nil, status.Error(codes.Unimplemented, "method RequestRide not implemented")
@@ -167,6 +198,13 @@ func _RiderService_NearbyDrivers_Handler(srv interface{}, ctx context.Context, d
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _RiderService_NearbyStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(RiderServiceServer).NearbyStream(&grpc.GenericServerStream[NearbyDriversRequest, NearbyDriversResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RiderService_NearbyStreamServer = grpc.BidiStreamingServer[NearbyDriversRequest, NearbyDriversResponse]
 
 func _RiderService_RequestRide_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(RequestRideRequest)
@@ -246,6 +284,13 @@ var RiderService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _RiderService_CancelTrip_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "NearbyStream",
+			Handler:       _RiderService_NearbyStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "geomatch/v1/rider.proto",
 }
