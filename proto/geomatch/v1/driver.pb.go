@@ -462,9 +462,13 @@ func (*DriverMessage_TripProgress) isDriverMessage_Msg() {}
 // DriverHello opens a Connect stream. Location updates on the stream must
 // carry the same driver_id (or leave it empty).
 type DriverHello struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DriverId      string                 `protobuf:"bytes,1,opt,name=driver_id,json=driverId,proto3" json:"driver_id,omitempty"`
-	VehicleClass  string                 `protobuf:"bytes,2,opt,name=vehicle_class,json=vehicleClass,proto3" json:"vehicle_class,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	DriverId     string                 `protobuf:"bytes,1,opt,name=driver_id,json=driverId,proto3" json:"driver_id,omitempty"`
+	VehicleClass string                 `protobuf:"bytes,2,opt,name=vehicle_class,json=vehicleClass,proto3" json:"vehicle_class,omitempty"`
+	// Ask for UpdatesAck events: the server then acknowledges applied
+	// location updates (coalesced), so a client can keep the un-acknowledged
+	// ones and replay them after a reconnect.
+	WantAcks      bool `protobuf:"varint,3,opt,name=want_acks,json=wantAcks,proto3" json:"want_acks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -511,6 +515,13 @@ func (x *DriverHello) GetVehicleClass() string {
 		return x.VehicleClass
 	}
 	return ""
+}
+
+func (x *DriverHello) GetWantAcks() bool {
+	if x != nil {
+		return x.WantAcks
+	}
+	return false
 }
 
 // OfferAnswer accepts or declines a ride offer.
@@ -638,6 +649,7 @@ type DriverEvent struct {
 	//	*DriverEvent_Offer
 	//	*DriverEvent_Trip
 	//	*DriverEvent_OfferClosed
+	//	*DriverEvent_UpdatesAck
 	Event         isDriverEvent_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -725,6 +737,15 @@ func (x *DriverEvent) GetOfferClosed() *OfferClosed {
 	return nil
 }
 
+func (x *DriverEvent) GetUpdatesAck() *UpdatesAck {
+	if x != nil {
+		if x, ok := x.Event.(*DriverEvent_UpdatesAck); ok {
+			return x.UpdatesAck
+		}
+	}
+	return nil
+}
+
 type isDriverEvent_Event interface {
 	isDriverEvent_Event()
 }
@@ -754,6 +775,11 @@ type DriverEvent_OfferClosed struct {
 	OfferClosed *OfferClosed `protobuf:"bytes,5,opt,name=offer_closed,json=offerClosed,proto3,oneof"`
 }
 
+type DriverEvent_UpdatesAck struct {
+	// Location updates applied so far (only after a hello with want_acks).
+	UpdatesAck *UpdatesAck `protobuf:"bytes,6,opt,name=updates_ack,json=updatesAck,proto3,oneof"`
+}
+
 func (*DriverEvent_Connected) isDriverEvent_Event() {}
 
 func (*DriverEvent_Rejected) isDriverEvent_Event() {}
@@ -763,6 +789,65 @@ func (*DriverEvent_Offer) isDriverEvent_Event() {}
 func (*DriverEvent_Trip) isDriverEvent_Event() {}
 
 func (*DriverEvent_OfferClosed) isDriverEvent_Event() {}
+
+func (*DriverEvent_UpdatesAck) isDriverEvent_Event() {}
+
+// UpdatesAck acknowledges the location updates of a Connect stream: every
+// update with a timestamp at or before through_timestamp_ms has been
+// applied by its shard's owner (or rejected, in which case a Rejection was
+// sent first). Acks are coalesced: one may cover many updates.
+type UpdatesAck struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	ThroughTimestampMs int64                  `protobuf:"varint,1,opt,name=through_timestamp_ms,json=throughTimestampMs,proto3" json:"through_timestamp_ms,omitempty"`
+	// Updates applied on this stream so far.
+	Applied       int64 `protobuf:"varint,2,opt,name=applied,proto3" json:"applied,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatesAck) Reset() {
+	*x = UpdatesAck{}
+	mi := &file_geomatch_v1_driver_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatesAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatesAck) ProtoMessage() {}
+
+func (x *UpdatesAck) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_v1_driver_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatesAck.ProtoReflect.Descriptor instead.
+func (*UpdatesAck) Descriptor() ([]byte, []int) {
+	return file_geomatch_v1_driver_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *UpdatesAck) GetThroughTimestampMs() int64 {
+	if x != nil {
+		return x.ThroughTimestampMs
+	}
+	return 0
+}
+
+func (x *UpdatesAck) GetApplied() int64 {
+	if x != nil {
+		return x.Applied
+	}
+	return 0
+}
 
 // OfferClosed tells a driver app that its answer or report was refused:
 // the offer expired or was withdrawn, or the trip is not theirs.
@@ -777,7 +862,7 @@ type OfferClosed struct {
 
 func (x *OfferClosed) Reset() {
 	*x = OfferClosed{}
-	mi := &file_geomatch_v1_driver_proto_msgTypes[9]
+	mi := &file_geomatch_v1_driver_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -789,7 +874,7 @@ func (x *OfferClosed) String() string {
 func (*OfferClosed) ProtoMessage() {}
 
 func (x *OfferClosed) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_v1_driver_proto_msgTypes[9]
+	mi := &file_geomatch_v1_driver_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -802,7 +887,7 @@ func (x *OfferClosed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OfferClosed.ProtoReflect.Descriptor instead.
 func (*OfferClosed) Descriptor() ([]byte, []int) {
-	return file_geomatch_v1_driver_proto_rawDescGZIP(), []int{9}
+	return file_geomatch_v1_driver_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *OfferClosed) GetOfferId() string {
@@ -837,7 +922,7 @@ type ConnectAck struct {
 
 func (x *ConnectAck) Reset() {
 	*x = ConnectAck{}
-	mi := &file_geomatch_v1_driver_proto_msgTypes[10]
+	mi := &file_geomatch_v1_driver_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -849,7 +934,7 @@ func (x *ConnectAck) String() string {
 func (*ConnectAck) ProtoMessage() {}
 
 func (x *ConnectAck) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_v1_driver_proto_msgTypes[10]
+	mi := &file_geomatch_v1_driver_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -862,7 +947,7 @@ func (x *ConnectAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectAck.ProtoReflect.Descriptor instead.
 func (*ConnectAck) Descriptor() ([]byte, []int) {
-	return file_geomatch_v1_driver_proto_rawDescGZIP(), []int{10}
+	return file_geomatch_v1_driver_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ConnectAck) GetDriverId() string {
@@ -892,7 +977,7 @@ type RideOffer struct {
 
 func (x *RideOffer) Reset() {
 	*x = RideOffer{}
-	mi := &file_geomatch_v1_driver_proto_msgTypes[11]
+	mi := &file_geomatch_v1_driver_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -904,7 +989,7 @@ func (x *RideOffer) String() string {
 func (*RideOffer) ProtoMessage() {}
 
 func (x *RideOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_v1_driver_proto_msgTypes[11]
+	mi := &file_geomatch_v1_driver_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -917,7 +1002,7 @@ func (x *RideOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RideOffer.ProtoReflect.Descriptor instead.
 func (*RideOffer) Descriptor() ([]byte, []int) {
-	return file_geomatch_v1_driver_proto_rawDescGZIP(), []int{11}
+	return file_geomatch_v1_driver_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RideOffer) GetOfferId() string {
@@ -975,24 +1060,31 @@ const file_geomatch_v1_driver_proto_rawDesc = "" +
 	"\blocation\x18\x02 \x01(\v2\x1b.geomatch.v1.LocationUpdateH\x00R\blocation\x12=\n" +
 	"\foffer_answer\x18\x03 \x01(\v2\x18.geomatch.v1.OfferAnswerH\x00R\vofferAnswer\x12@\n" +
 	"\rtrip_progress\x18\x04 \x01(\v2\x19.geomatch.v1.TripProgressH\x00R\ftripProgressB\x05\n" +
-	"\x03msg\"O\n" +
+	"\x03msg\"l\n" +
 	"\vDriverHello\x12\x1b\n" +
 	"\tdriver_id\x18\x01 \x01(\tR\bdriverId\x12#\n" +
-	"\rvehicle_class\x18\x02 \x01(\tR\fvehicleClass\"Y\n" +
+	"\rvehicle_class\x18\x02 \x01(\tR\fvehicleClass\x12\x1b\n" +
+	"\twant_acks\x18\x03 \x01(\bR\bwantAcks\"Y\n" +
 	"\vOfferAnswer\x12\x19\n" +
 	"\boffer_id\x18\x01 \x01(\tR\aofferId\x12\x17\n" +
 	"\atrip_id\x18\x02 \x01(\tR\x06tripId\x12\x16\n" +
 	"\x06accept\x18\x03 \x01(\bR\x06accept\"U\n" +
 	"\fTripProgress\x12\x17\n" +
 	"\atrip_id\x18\x01 \x01(\tR\x06tripId\x12,\n" +
-	"\x05state\x18\x02 \x01(\x0e2\x16.geomatch.v1.TripStateR\x05state\"\x9d\x02\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x16.geomatch.v1.TripStateR\x05state\"\xd9\x02\n" +
 	"\vDriverEvent\x127\n" +
 	"\tconnected\x18\x01 \x01(\v2\x17.geomatch.v1.ConnectAckH\x00R\tconnected\x124\n" +
 	"\brejected\x18\x02 \x01(\v2\x16.geomatch.v1.RejectionH\x00R\brejected\x12.\n" +
 	"\x05offer\x18\x03 \x01(\v2\x16.geomatch.v1.RideOfferH\x00R\x05offer\x12'\n" +
 	"\x04trip\x18\x04 \x01(\v2\x11.geomatch.v1.TripH\x00R\x04trip\x12=\n" +
-	"\foffer_closed\x18\x05 \x01(\v2\x18.geomatch.v1.OfferClosedH\x00R\vofferClosedB\a\n" +
-	"\x05event\"Y\n" +
+	"\foffer_closed\x18\x05 \x01(\v2\x18.geomatch.v1.OfferClosedH\x00R\vofferClosed\x12:\n" +
+	"\vupdates_ack\x18\x06 \x01(\v2\x17.geomatch.v1.UpdatesAckH\x00R\n" +
+	"updatesAckB\a\n" +
+	"\x05event\"X\n" +
+	"\n" +
+	"UpdatesAck\x120\n" +
+	"\x14through_timestamp_ms\x18\x01 \x01(\x03R\x12throughTimestampMs\x12\x18\n" +
+	"\aapplied\x18\x02 \x01(\x03R\aapplied\"Y\n" +
 	"\vOfferClosed\x12\x19\n" +
 	"\boffer_id\x18\x01 \x01(\tR\aofferId\x12\x17\n" +
 	"\atrip_id\x18\x02 \x01(\tR\x06tripId\x12\x16\n" +
@@ -1030,7 +1122,7 @@ func file_geomatch_v1_driver_proto_rawDescGZIP() []byte {
 }
 
 var file_geomatch_v1_driver_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_geomatch_v1_driver_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_geomatch_v1_driver_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_geomatch_v1_driver_proto_goTypes = []any{
 	(RejectReason)(0),               // 0: geomatch.v1.RejectReason
 	(*LocationUpdate)(nil),          // 1: geomatch.v1.LocationUpdate
@@ -1042,17 +1134,18 @@ var file_geomatch_v1_driver_proto_goTypes = []any{
 	(*OfferAnswer)(nil),             // 7: geomatch.v1.OfferAnswer
 	(*TripProgress)(nil),            // 8: geomatch.v1.TripProgress
 	(*DriverEvent)(nil),             // 9: geomatch.v1.DriverEvent
-	(*OfferClosed)(nil),             // 10: geomatch.v1.OfferClosed
-	(*ConnectAck)(nil),              // 11: geomatch.v1.ConnectAck
-	(*RideOffer)(nil),               // 12: geomatch.v1.RideOffer
-	(*LatLng)(nil),                  // 13: geomatch.v1.LatLng
-	(DriverStatus)(0),               // 14: geomatch.v1.DriverStatus
-	(TripState)(0),                  // 15: geomatch.v1.TripState
-	(*Trip)(nil),                    // 16: geomatch.v1.Trip
+	(*UpdatesAck)(nil),              // 10: geomatch.v1.UpdatesAck
+	(*OfferClosed)(nil),             // 11: geomatch.v1.OfferClosed
+	(*ConnectAck)(nil),              // 12: geomatch.v1.ConnectAck
+	(*RideOffer)(nil),               // 13: geomatch.v1.RideOffer
+	(*LatLng)(nil),                  // 14: geomatch.v1.LatLng
+	(DriverStatus)(0),               // 15: geomatch.v1.DriverStatus
+	(TripState)(0),                  // 16: geomatch.v1.TripState
+	(*Trip)(nil),                    // 17: geomatch.v1.Trip
 }
 var file_geomatch_v1_driver_proto_depIdxs = []int32{
-	13, // 0: geomatch.v1.LocationUpdate.position:type_name -> geomatch.v1.LatLng
-	14, // 1: geomatch.v1.LocationUpdate.status:type_name -> geomatch.v1.DriverStatus
+	14, // 0: geomatch.v1.LocationUpdate.position:type_name -> geomatch.v1.LatLng
+	15, // 1: geomatch.v1.LocationUpdate.status:type_name -> geomatch.v1.DriverStatus
 	1,  // 2: geomatch.v1.UpdateLocationsRequest.updates:type_name -> geomatch.v1.LocationUpdate
 	0,  // 3: geomatch.v1.Rejection.reason:type_name -> geomatch.v1.RejectReason
 	3,  // 4: geomatch.v1.UpdateLocationsResponse.rejected:type_name -> geomatch.v1.Rejection
@@ -1060,22 +1153,23 @@ var file_geomatch_v1_driver_proto_depIdxs = []int32{
 	1,  // 6: geomatch.v1.DriverMessage.location:type_name -> geomatch.v1.LocationUpdate
 	7,  // 7: geomatch.v1.DriverMessage.offer_answer:type_name -> geomatch.v1.OfferAnswer
 	8,  // 8: geomatch.v1.DriverMessage.trip_progress:type_name -> geomatch.v1.TripProgress
-	15, // 9: geomatch.v1.TripProgress.state:type_name -> geomatch.v1.TripState
-	11, // 10: geomatch.v1.DriverEvent.connected:type_name -> geomatch.v1.ConnectAck
+	16, // 9: geomatch.v1.TripProgress.state:type_name -> geomatch.v1.TripState
+	12, // 10: geomatch.v1.DriverEvent.connected:type_name -> geomatch.v1.ConnectAck
 	3,  // 11: geomatch.v1.DriverEvent.rejected:type_name -> geomatch.v1.Rejection
-	12, // 12: geomatch.v1.DriverEvent.offer:type_name -> geomatch.v1.RideOffer
-	16, // 13: geomatch.v1.DriverEvent.trip:type_name -> geomatch.v1.Trip
-	10, // 14: geomatch.v1.DriverEvent.offer_closed:type_name -> geomatch.v1.OfferClosed
-	16, // 15: geomatch.v1.RideOffer.trip:type_name -> geomatch.v1.Trip
-	2,  // 16: geomatch.v1.DriverService.UpdateLocations:input_type -> geomatch.v1.UpdateLocationsRequest
-	5,  // 17: geomatch.v1.DriverService.Connect:input_type -> geomatch.v1.DriverMessage
-	4,  // 18: geomatch.v1.DriverService.UpdateLocations:output_type -> geomatch.v1.UpdateLocationsResponse
-	9,  // 19: geomatch.v1.DriverService.Connect:output_type -> geomatch.v1.DriverEvent
-	18, // [18:20] is the sub-list for method output_type
-	16, // [16:18] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	13, // 12: geomatch.v1.DriverEvent.offer:type_name -> geomatch.v1.RideOffer
+	17, // 13: geomatch.v1.DriverEvent.trip:type_name -> geomatch.v1.Trip
+	11, // 14: geomatch.v1.DriverEvent.offer_closed:type_name -> geomatch.v1.OfferClosed
+	10, // 15: geomatch.v1.DriverEvent.updates_ack:type_name -> geomatch.v1.UpdatesAck
+	17, // 16: geomatch.v1.RideOffer.trip:type_name -> geomatch.v1.Trip
+	2,  // 17: geomatch.v1.DriverService.UpdateLocations:input_type -> geomatch.v1.UpdateLocationsRequest
+	5,  // 18: geomatch.v1.DriverService.Connect:input_type -> geomatch.v1.DriverMessage
+	4,  // 19: geomatch.v1.DriverService.UpdateLocations:output_type -> geomatch.v1.UpdateLocationsResponse
+	9,  // 20: geomatch.v1.DriverService.Connect:output_type -> geomatch.v1.DriverEvent
+	19, // [19:21] is the sub-list for method output_type
+	17, // [17:19] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_geomatch_v1_driver_proto_init() }
@@ -1096,6 +1190,7 @@ func file_geomatch_v1_driver_proto_init() {
 		(*DriverEvent_Offer)(nil),
 		(*DriverEvent_Trip)(nil),
 		(*DriverEvent_OfferClosed)(nil),
+		(*DriverEvent_UpdatesAck)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1103,7 +1198,7 @@ func file_geomatch_v1_driver_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_geomatch_v1_driver_proto_rawDesc), len(file_geomatch_v1_driver_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
