@@ -76,6 +76,7 @@ var policy = map[string]rule{
 	geomatchv1.DriverService_UpdateLocations_FullMethodName: {drivers, bucketUpdates},
 	geomatchv1.DriverService_Connect_FullMethodName:         {drivers, bucketRequests},
 	geomatchv1.RiderService_NearbyDrivers_FullMethodName:    {riders, bucketRequests},
+	geomatchv1.RiderService_NearbyStream_FullMethodName:     {riders, bucketRequests},
 	geomatchv1.RiderService_RequestRide_FullMethodName:      {riders, bucketRequests},
 	geomatchv1.RiderService_GetTrip_FullMethodName:          {tripReaders, bucketRequests},
 	geomatchv1.RiderService_CancelTrip_FullMethodName:       {riders, bucketRequests},

@@ -5,8 +5,6 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/uber/h3-go/v4"
-
 	"github.com/geomatch/geomatch/internal/geo"
 )
 
@@ -48,9 +46,10 @@ const (
 // at the defaults, a 2 km search in New York gets about 15 shards instead
 // of 9 (keying by the cell at Res would give 19, on more members; see
 // TestCoverSizeReport), and New York's ~2,000 cells at Res+1 times a few
-// radius buckets fit the cache many times over. A hit costs one cgo call
-// (the cell of p, with h3-go's two small allocations) and one map lookup
-// under a striped mutex, and allocates nothing else. Radii above
+// radius buckets fit the cache many times over. A hit costs the cell of p
+// (through the fine-cell locator: pure Go for positions near ones seen
+// before, a cgo call otherwise) and one map lookup under a striped mutex,
+// and allocates nothing. Radii above
 // MaxCachedRadiusM are not cached.
 //
 // The returned slice and the Shards slices in it are shared by all callers:
@@ -59,18 +58,58 @@ func (m *Map) Route(p geo.LatLng, radiusM float64) []Target {
 	if p.Validate() != nil || math.IsNaN(radiusM) || math.IsInf(radiusM, 0) {
 		return nil
 	}
+	return m.route(p, radiusM)
+}
+
+// RouteHome is Route with the home target: the index in the answer of the
+// target that owns the shard of p itself (-1 when no target does, e.g.
+// every member is drained). Both go through the locators (pure Go for
+// positions near ones seen before), so a warm path makes no cgo call. The answer is shared and read-only, as
+// Route's.
+func (m *Map) RouteHome(p geo.LatLng, radiusM float64) (ts []Target, home int) {
+	if p.Validate() != nil || math.IsNaN(radiusM) || math.IsInf(radiusM, 0) {
+		return nil, -1
+	}
+	fine := m.layout.FineCell(p)
+	ts = m.route(p, radiusM)
+	home = -1
+	if shard := m.layout.ShardOfFine(fine); shard != 0 {
+		if o, ok := m.owner(shard); ok {
+			for i := range ts {
+				if ts[i].Member.ID == o.ID {
+					home = i
+					break
+				}
+			}
+		}
+	}
+	return ts, home
+}
+
+// route is Route for a valid p and radius.
+func (m *Map) route(p geo.LatLng, radiusM float64) []Target {
 	radiusM = max(radiusM, 0)
 	b := m.routes.bucket(radiusM)
 	if b < 0 {
 		return m.targets(m.layout.cover(p, radiusM))
 	}
-	k := routeKey{cell: h3.LatLngToCell(h3.LatLng{Lat: p.Lat, Lng: p.Lng}, m.routes.keyRes), bucket: uint8(b)}
+	k := routeKey{cell: m.keyCell(p), bucket: uint8(b)}
 	if ts, ok := m.routes.get(k); ok {
 		return ts
 	}
 	ts := m.routeKeyed(k)
 	m.routes.put(k, ts)
 	return ts
+}
+
+// keyCell returns the route-cache key cell of p: h3.LatLngToCell's cell at
+// the cache's key resolution, through that resolution's locator (pure Go
+// for positions near ones seen before). The parent of p's fine cell would
+// not do: H3's cells do not nest exactly, and p may lie outside the
+// hexagon of its fine cell's ancestor, beyond the circumradius bound the
+// cached answer is widened by.
+func (m *Map) keyCell(p geo.LatLng) Cell {
+	return locatorFor(m.routes.keyRes).cell(p.Lat, p.Lng)
 }
 
 // routeKeyed computes the answer cached under k: the targets of the cover

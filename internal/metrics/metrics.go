@@ -39,6 +39,7 @@ func NewRegistry() *prometheus.Registry {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(limitCollectors()...)
 	reg.MustRegister(dispatchCollectors()...)
+	reg.MustRegister(nearbyCollectors()...)
 	return reg
 }
 
