@@ -144,6 +144,7 @@ func (r *Router) onDriverMessage(ctx context.Context, driverID string, s *driver
 	if err != nil {
 		return err
 	}
+	streamCtx := ctx
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.TripTimeout)
 	defer cancel()
 	var (
@@ -170,10 +171,15 @@ func (r *Router) onDriverMessage(ctx context.Context, driverID string, s *driver
 	}
 	if err != nil {
 		st, _ := status.FromError(dispatch.Status(err))
-		if st.Code() == codes.Unavailable || st.Code() == codes.Canceled || st.Code() == codes.DeadlineExceeded {
-			return st.Err()
+		transient := st.Code() == codes.Unavailable || st.Code() == codes.Canceled || st.Code() == codes.DeadlineExceeded
+		if transient && streamCtx.Err() != nil {
+			return st.Err() // the stream itself ends
 		}
-		s.push(&geomatchv1.DriverEvent{Event: &geomatchv1.DriverEvent_OfferClosed{OfferClosed: &geomatchv1.OfferClosed{OfferId: offerID, TripId: tripID, Reason: st.Message()}}}, true)
+		// A store that did not answer in time ends nothing: the driver
+		// hears that its message was not applied and may send it again
+		// (answers and progress reports are idempotent).
+		s.push(&geomatchv1.DriverEvent{Event: &geomatchv1.DriverEvent_OfferClosed{OfferClosed: &geomatchv1.OfferClosed{
+			OfferId: offerID, TripId: tripID, Reason: st.Message(), Retryable: transient}}}, true)
 		return nil
 	}
 	if t.Driver == driverID && t.State >= trip.StateAssigned {

@@ -852,10 +852,15 @@ func (x *UpdatesAck) GetApplied() int64 {
 // OfferClosed tells a driver app that its answer or report was refused:
 // the offer expired or was withdrawn, or the trip is not theirs.
 type OfferClosed struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	OfferId       string                 `protobuf:"bytes,1,opt,name=offer_id,json=offerId,proto3" json:"offer_id,omitempty"`
-	TripId        string                 `protobuf:"bytes,2,opt,name=trip_id,json=tripId,proto3" json:"trip_id,omitempty"`
-	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	OfferId string                 `protobuf:"bytes,1,opt,name=offer_id,json=offerId,proto3" json:"offer_id,omitempty"`
+	TripId  string                 `protobuf:"bytes,2,opt,name=trip_id,json=tripId,proto3" json:"trip_id,omitempty"`
+	Reason  string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// True when the answer or report could not be applied for a passing
+	// reason (the durable store did not answer in time): nothing changed,
+	// the offer may still be open, and sending the same message again is
+	// safe. The stream stays open.
+	Retryable     bool `protobuf:"varint,4,opt,name=retryable,proto3" json:"retryable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -909,6 +914,13 @@ func (x *OfferClosed) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *OfferClosed) GetRetryable() bool {
+	if x != nil {
+		return x.Retryable
+	}
+	return false
 }
 
 // ConnectAck confirms the stream is bound to a driver.
@@ -1084,11 +1096,12 @@ const file_geomatch_v1_driver_proto_rawDesc = "" +
 	"\n" +
 	"UpdatesAck\x120\n" +
 	"\x14through_timestamp_ms\x18\x01 \x01(\x03R\x12throughTimestampMs\x12\x18\n" +
-	"\aapplied\x18\x02 \x01(\x03R\aapplied\"Y\n" +
+	"\aapplied\x18\x02 \x01(\x03R\aapplied\"w\n" +
 	"\vOfferClosed\x12\x19\n" +
 	"\boffer_id\x18\x01 \x01(\tR\aofferId\x12\x17\n" +
 	"\atrip_id\x18\x02 \x01(\tR\x06tripId\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"O\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1c\n" +
+	"\tretryable\x18\x04 \x01(\bR\tretryable\"O\n" +
 	"\n" +
 	"ConnectAck\x12\x1b\n" +
 	"\tdriver_id\x18\x01 \x01(\tR\bdriverId\x12$\n" +
