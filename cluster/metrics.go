@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
+	"github.com/geomatch/geomatch/fleet"
 	"github.com/geomatch/geomatch/internal/lifecycle"
 	"github.com/geomatch/geomatch/internal/metrics"
 	"github.com/geomatch/geomatch/matcher"
@@ -99,10 +100,37 @@ func (o *Observer) AddRouter(r *Router) error {
 		Name: "geomatch_router_evictions_dropped_total",
 		Help: "Evictions of stale driver copies dropped because a matcher's eviction queue was full.",
 	}, func() float64 { return float64(fc.EvictionsDropped()) })
-	if err := o.reg.Register(c); err != nil {
-		return fmt.Errorf("register router metrics: %w", err)
+	parked := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "geomatch_router_updates_parked_total",
+		Help: "Location updates held because their shard's owner could not be reached (sent again when the ring moved the shard or the owner answered).",
+	}, func() float64 { return float64(fc.ParkStats().Parked) })
+	held := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "geomatch_router_updates_held",
+		Help: "Location updates waiting now for an unreachable owner.",
+	}, func() float64 { return float64(fc.ParkStats().Held) })
+	refused := prometheus.NewDesc("geomatch_router_updates_unavailable_total",
+		"Location updates refused UNAVAILABLE after waiting for an unreachable owner: reason park_full (the lot of waiting updates was full) or deadline (the update's deadline passed).",
+		[]string{"reason"}, nil)
+	for _, col := range []prometheus.Collector{c, parked, held, parkRefusals{fc, refused}} {
+		if err := o.reg.Register(col); err != nil {
+			return fmt.Errorf("register router metrics: %w", err)
+		}
 	}
 	return nil
+}
+
+// parkRefusals exports the fleet client's refusals of parked updates.
+type parkRefusals struct {
+	fc   *fleet.Client
+	desc *prometheus.Desc
+}
+
+func (p parkRefusals) Describe(ch chan<- *prometheus.Desc) { ch <- p.desc }
+
+func (p parkRefusals) Collect(ch chan<- prometheus.Metric) {
+	st := p.fc.ParkStats()
+	ch <- prometheus.MustNewConstMetric(p.desc, prometheus.CounterValue, float64(st.FullRefused), "park_full")
+	ch <- prometheus.MustNewConstMetric(p.desc, prometheus.CounterValue, float64(st.DeadlineRefused), "deadline")
 }
 
 // Ready reports whether every matcher added is ready.

@@ -32,6 +32,7 @@ type Client struct {
 
 	refreshing sync.Mutex // one ring refresh at a time
 	fenceSync  fenceSync  // groups SyncFences calls
+	parking    parking    // updates waiting for an unreachable owner
 
 	evictionsDropped atomic.Uint64
 	dropWarning      rate.Sometimes // at most one warning a second about them
@@ -77,6 +78,7 @@ func (c *Client) EvictionsDropped() uint64 { return c.evictionsDropped.Load() }
 func (c *Client) Run(ctx context.Context) error {
 	m, changed := c.src.Current()
 	c.sync(m)
+	c.goOwned(c.runParking)
 	for {
 		select {
 		case <-ctx.Done():
@@ -94,6 +96,7 @@ func (c *Client) Run(ctx context.Context) error {
 			m, changed = c.src.Current()
 			c.log.Info("ring changed", "epoch", m.Epoch(), "members", len(m.Members()))
 			c.sync(m)
+			c.kickPeers()
 		}
 	}
 }
@@ -115,6 +118,19 @@ func (c *Client) sync(m *shardmap.Map) {
 	for _, mem := range want {
 		if _, err := c.peerLocked(mem); err != nil {
 			c.log.Error("cannot open matcher connection", "node", mem.ID, "addr", mem.Addr, "err", err)
+		}
+	}
+}
+
+// kickPeers ends the reconnect backoff of every peer: on a ring change a
+// node that came back is dialled at once, not after its backoff.
+func (c *Client) kickPeers() {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, p := range c.peers {
+		select {
+		case p.kick <- struct{}{}:
+		default:
 		}
 	}
 }

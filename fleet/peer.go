@@ -53,6 +53,7 @@ type peer struct {
 
 	queue     chan item
 	evictions chan *matcherv1.Eviction
+	kick      chan struct{} // ends a reconnect backoff (the ring changed)
 	stop      chan struct{}
 	stopOnce  sync.Once
 }
@@ -75,6 +76,7 @@ func newPeer(c *Client, mem shardmap.Member) (*peer, error) {
 		log:       c.log.With("node", mem.ID, "addr", mem.Addr),
 		queue:     make(chan item, c.cfg.QueueLen),
 		evictions: make(chan *matcherv1.Eviction, c.cfg.EvictionQueueLen),
+		kick:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 	}, nil
 }
@@ -120,9 +122,10 @@ func (p *peer) run(ctx context.Context) {
 			break
 		}
 		p.log.Warn("update stream to matcher broke", "err", err, "retry_in", wait)
-		// While the matcher is unreachable, updates fail fast with a clear
-		// reason instead of waiting out their deadlines.
-		p.failQueued(wait, fmt.Sprintf("matcher %s at %s unreachable: %v", p.id, p.addr, err))
+		// While the matcher is unreachable, its updates wait in the
+		// client's lot for the ring to move its shards or for it to come
+		// back (a ring change ends the backoff at once).
+		p.parkQueued(wait, fmt.Sprintf("matcher %s at %s unreachable: %v", p.id, p.addr, err))
 		wait = min(wait*2, 2*time.Second)
 	}
 	p.drain()
@@ -135,15 +138,18 @@ type batchStart struct {
 	eviction *matcherv1.Eviction
 }
 
-// failQueued fails every update that arrives in the next d.
-func (p *peer) failQueued(d time.Duration, msg string) {
+// parkQueued parks every update that arrives in the next d, or until the
+// peer is kicked or stopped.
+func (p *peer) parkQueued(d time.Duration, why string) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
 		select {
 		case it := <-p.queue:
-			p.c.finish(it, driver.Unavailable, msg)
+			p.c.park(it, why)
 		case <-t.C:
+			return
+		case <-p.kick:
 			return
 		case <-p.stop:
 			return

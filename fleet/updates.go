@@ -43,6 +43,7 @@ type item struct {
 	idx      int32
 	attempt  int
 	deadline time.Time
+	why      string // why it was last parked
 }
 
 // Send routes u towards the owner of its shard on the current ring; sink
@@ -73,12 +74,12 @@ func (c *Client) route(ctx context.Context, it item, block bool) {
 	shard := layout.ShardOfFine(cellOf(it.u.GetFineCell()))
 	owner, ok := m.Owner(shard)
 	if !ok {
-		c.finish(it, driver.Unavailable, fmt.Sprintf("no matcher owns shard %s at epoch %d", shard, m.Epoch()))
+		c.park(it, fmt.Sprintf("no matcher owns shard %s at epoch %d", shard, m.Epoch()))
 		return
 	}
 	p, err := c.peer(owner)
 	if err != nil {
-		c.finish(it, driver.Unavailable, err.Error())
+		c.park(it, err.Error())
 		return
 	}
 	it.epoch = m.Epoch()
@@ -86,7 +87,7 @@ func (c *Client) route(ctx context.Context, it item, block bool) {
 		select {
 		case p.queue <- it:
 		default:
-			c.finish(it, driver.Unavailable, fmt.Sprintf("queue to matcher %s is full", owner.ID))
+			c.park(it, fmt.Sprintf("queue to matcher %s is full", owner.ID))
 		}
 		return
 	}
@@ -103,12 +104,12 @@ func (c *Client) route(ctx context.Context, it item, block bool) {
 // Run owns.
 func (c *Client) retry(it item, why string, nodeEpoch uint64) {
 	it.attempt++
-	if it.attempt >= c.cfg.MaxAttempts || time.Now().After(it.deadline) {
-		o := driver.Unavailable
-		if nodeEpoch != 0 {
-			o = driver.NotOwner
-		}
-		c.finish(it, o, why)
+	switch {
+	case nodeEpoch != 0 && it.attempt >= c.cfg.MaxAttempts:
+		c.finish(it, driver.NotOwner, why) // the ring kept moving
+		return
+	case it.attempt >= c.cfg.MaxAttempts || time.Now().After(it.deadline):
+		c.park(it, why) // refused at once if its deadline passed
 		return
 	}
 	started := c.goOwned(func(ctx context.Context) {

@@ -1,0 +1,125 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/geomatch/geomatch/driver"
+)
+
+// Updates whose owner cannot be reached are parked, not refused.
+//
+// A matcher that dies takes a couple of seconds to be replaced on the ring
+// (its health check must lapse, then the ring writer moves its shards): an
+// update for one of its shards that failed at once would make every driver
+// there see a rejection and resend. Instead the client holds such updates
+// in one bounded lot and routes them again when the ring changes (the
+// shards have a new owner) or, failing that, every parkRetry (the owner may
+// be back), until each update's own deadline. Only a full lot
+// (Config.ParkMax updates) or a deadline that passes refuses an update,
+// with UNAVAILABLE, a reason and a hint of when to retry; both are counted
+// (Client.ParkStats). Resending a parked update to a node that did get it
+// before it broke is harmless: a matcher ignores a duplicate timestamp.
+//
+// The lot is one mutex-guarded slice: it is touched only while owners are
+// unreachable, never on the path of an update whose owner answers.
+
+// parkRetry is how often parked updates are routed again while the ring
+// does not change.
+const parkRetry = 100 * time.Millisecond
+
+// parkRetryAfter is the retry hint of an update refused because the lot
+// was full: about a failover's length.
+const parkRetryAfter = 2 * time.Second
+
+type parking struct {
+	mu    sync.Mutex
+	items []item
+
+	held     atomic.Int64  // updates in the lot now
+	parked   atomic.Uint64 // updates ever parked
+	full     atomic.Uint64 // refused: the lot was full
+	timedOut atomic.Uint64 // refused: deadline passed while parked
+}
+
+// ParkStats says how the lot of updates waiting for an unreachable owner
+// is doing.
+type ParkStats struct {
+	// Held is the number of updates in the lot now.
+	Held int64
+	// Parked counts updates ever parked; FullRefused and
+	// DeadlineRefused count the ones refused because the lot was full or
+	// their deadline passed while they waited.
+	Parked, FullRefused, DeadlineRefused uint64
+}
+
+// ParkStats returns the lot's counters.
+func (c *Client) ParkStats() ParkStats {
+	p := &c.parking
+	return ParkStats{Held: p.held.Load(), Parked: p.parked.Load(), FullRefused: p.full.Load(), DeadlineRefused: p.timedOut.Load()}
+}
+
+// park holds it until its owner can be reached, or refuses it when its
+// deadline has passed or the lot is full. why says what failed.
+func (c *Client) park(it item, why string) {
+	p := &c.parking
+	if time.Now().After(it.deadline) {
+		p.timedOut.Add(1)
+		c.finish(it, driver.Unavailable, fmt.Sprintf("%s; the update's deadline passed while it waited for the shard's owner", why))
+		return
+	}
+	p.mu.Lock()
+	if len(p.items) >= c.cfg.ParkMax {
+		p.mu.Unlock()
+		p.full.Add(1)
+		c.finish(it, driver.Unavailable, fmt.Sprintf("%s; %d updates already wait for unreachable owners: retry after %s", why, c.cfg.ParkMax, parkRetryAfter))
+		return
+	}
+	it.why = why
+	p.items = append(p.items, it)
+	p.mu.Unlock()
+	p.held.Add(1)
+	p.parked.Add(1)
+}
+
+// runParking routes parked updates again on every ring change and every
+// parkRetry, until ctx is done; then it refuses what is left.
+func (c *Client) runParking(ctx context.Context) {
+	t := time.NewTicker(parkRetry)
+	defer t.Stop()
+	_, changed := c.src.Current()
+	for {
+		select {
+		case <-ctx.Done():
+			for _, it := range c.takeParked() {
+				c.finish(it, driver.Unavailable, "fleet client is shutting down")
+			}
+			return
+		case <-changed:
+			_, changed = c.src.Current()
+		case <-t.C:
+		}
+		for _, it := range c.takeParked() {
+			if time.Now().After(it.deadline) {
+				c.parking.timedOut.Add(1)
+				c.finish(it, driver.Unavailable, it.why+"; the update's deadline passed while it waited for the shard's owner")
+				continue
+			}
+			c.route(ctx, it, false)
+		}
+	}
+}
+
+// takeParked empties the lot and returns what it held.
+func (c *Client) takeParked() []item {
+	p := &c.parking
+	p.mu.Lock()
+	items := p.items
+	p.items = nil
+	p.mu.Unlock()
+	p.held.Add(-int64(len(items)))
+	return items
+}

@@ -1,0 +1,94 @@
+package fleet
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/geomatch/geomatch/driver"
+	"github.com/geomatch/geomatch/internal/geo"
+	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
+	"github.com/geomatch/geomatch/shardmap"
+)
+
+// positionOwnedBy returns a position near Times Square whose shard member
+// id owns on src's ring.
+func positionOwnedBy(t *testing.T, m *shardmap.Map, id string) geo.LatLng {
+	t.Helper()
+	for i := range 2000 {
+		p := geo.LatLng{Lat: times.Lat + float64(i%45)*0.01, Lng: times.Lng + float64(i/45)*0.01}
+		if _, _, o, ok := m.Locate(p); ok && o.ID == id {
+			return p
+		}
+	}
+	t.Fatalf("no position owned by %s", id)
+	return geo.LatLng{}
+}
+
+// TestUpdatesForADeadOwnerWaitForTheFailover is the no-rejected-update
+// rule: updates whose owner cannot be reached wait in the client until
+// the ring moves the owner's shards, then reach the new owner; none is
+// refused.
+func TestUpdatesForADeadOwnerWaitForTheFailover(t *testing.T) {
+	live := &fakeMatcher{id: "m1", epoch: 1, outcome: func(uint64) matcherv1.Outcome { return matcherv1.Outcome_OUTCOME_APPLIED }}
+	src := twoMembers(t, serveFake(t, live), deadAddr(t))
+	c := runClient(t, Config{}, src)
+	m, _ := src.Current()
+	pos := positionOwnedBy(t, m, "m2")
+
+	const n = 50
+	r := newResults(n)
+	for i := range n {
+		c.Send(context.Background(), Update{DriverID: "d" + string(rune('a'+i%26)) + string(rune('a'+i/26)), Pos: pos, TimestampMs: 1}, r, int32(i), time.Now().Add(5*time.Second))
+	}
+	time.Sleep(300 * time.Millisecond) // the failover detector's delay
+	if _, err := src.Update(func(d *shardmap.Doc) error {
+		d.Members = slices.DeleteFunc(d.Members, func(m shardmap.Member) bool { return m.ID == "m2" })
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i, res := range r.wait(t) {
+		if res.Outcome != driver.Applied {
+			t.Fatalf("update %d: %v %q, want applied by the new owner", i, res.Outcome, res.Msg)
+		}
+	}
+	if st := c.ParkStats(); st.Parked == 0 || st.Held != 0 || st.FullRefused+st.DeadlineRefused != 0 {
+		t.Fatalf("park stats %+v: want updates parked, none held or refused", st)
+	}
+}
+
+// TestParkedUpdatesAreRefusedAtTheirDeadlineOrWhenTheLotIsFull: the lot
+// is bounded in time (each update's deadline) and in count (ParkMax); a
+// refusal says why and when to retry.
+func TestParkedUpdatesAreRefusedAtTheirDeadlineOrWhenTheLotIsFull(t *testing.T) {
+	src := oneMember(t, deadAddr(t))
+	c := runClient(t, Config{ParkMax: 3}, src)
+	const n = 10
+	r := newResults(n)
+	for i := range n {
+		c.Send(context.Background(), Update{DriverID: "d" + string(rune('a'+i)), Pos: times, TimestampMs: 1}, r, int32(i), time.Now().Add(time.Second))
+	}
+	full, late := 0, 0
+	for i, res := range r.wait(t) {
+		switch {
+		case res.Outcome != driver.Unavailable:
+			t.Fatalf("update %d: %v, want unavailable", i, res.Outcome)
+		case strings.Contains(res.Msg, "retry after"):
+			full++
+		case strings.Contains(res.Msg, "deadline passed"):
+			late++
+		default:
+			t.Fatalf("update %d: reason %q says neither", i, res.Msg)
+		}
+		if !strings.Contains(res.Msg, "m1") {
+			t.Fatalf("update %d: reason %q does not name the matcher", i, res.Msg)
+		}
+	}
+	st := c.ParkStats()
+	if full == 0 || late == 0 || st.FullRefused != uint64(full) || st.DeadlineRefused != uint64(late) || st.Held != 0 {
+		t.Fatalf("%d refused as full, %d at their deadline; stats %+v", full, late, st)
+	}
+}
