@@ -26,6 +26,7 @@ type Observer struct {
 	mu      sync.Mutex
 	ready   []func() bool
 	details []string
+	why     []func() string // reasons of a failing ready func, for /readyz
 }
 
 // AddDetail adds a line to the body of /readyz (a fact operators should
@@ -46,7 +47,13 @@ func (o *Observer) Details() []string {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return append([]string(nil), o.details...)
+	lines := append([]string(nil), o.details...)
+	for _, why := range o.why {
+		if w := why(); w != "" {
+			lines = append(lines, w)
+		}
+	}
+	return lines
 }
 
 // NewObserver returns an observer with a fresh registry.
@@ -116,6 +123,13 @@ func (o *Observer) AddRouter(r *Router) error {
 			return fmt.Errorf("register router metrics: %w", err)
 		}
 	}
+	// A router is ready while it can reach an owner for every shard
+	// (fleet.Client.Reachable: a failover's few seconds are tolerated);
+	// /readyz names the matchers it cannot reach.
+	o.mu.Lock()
+	o.ready = append(o.ready, func() bool { ok, _ := fc.Reachable(); return ok })
+	o.why = append(o.why, func() string { _, why := fc.Reachable(); return why })
+	o.mu.Unlock()
 	return nil
 }
 

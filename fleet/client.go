@@ -33,6 +33,7 @@ type Client struct {
 	refreshing sync.Mutex // one ring refresh at a time
 	fenceSync  fenceSync  // groups SyncFences calls
 	parking    parking    // updates waiting for an unreachable owner
+	reach      reach      // members that look unreachable (Reachable)
 
 	evictionsDropped atomic.Uint64
 	dropWarning      rate.Sometimes // at most one warning a second about them

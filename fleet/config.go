@@ -23,7 +23,11 @@ type Config struct {
 	// earlier when the queue is empty, so a lone update is sent at once.
 	BatchMax int
 	// QueueLen bounds the updates waiting for one matcher; senders block
-	// (up to their deadline) when it is full. Default 65536.
+	// (up to their deadline) when it is full. Default 8192: four full
+	// batches waiting behind the InflightBatches already sent, enough to
+	// keep a stream busy; a deeper queue adds only latency and memory (88
+	// bytes an update, allocated up front per matcher and scanned by every
+	// collection).
 	QueueLen int
 	// EvictionQueueLen bounds the pending evictions per matcher; when full,
 	// evictions are dropped (counted by EvictionsDropped) and the stale
@@ -36,6 +40,13 @@ type Config struct {
 	// ParkMax, updates are refused with UNAVAILABLE. Default 200,000:
 	// about 2.5 s (a failover) of a third of 250k updates/s, some 40 MB.
 	ParkMax int
+	// UnreachableGrace is how long a matcher that owns shards may look
+	// unreachable before Reachable (a router's readiness) says so; default
+	// 5 s: longer than a failover (the ring moves a dead node's shards in
+	// about 2.5 s), so that routers do not all turn unready together while
+	// the cluster heals itself, and short enough that a router cut off
+	// from a node leaves its load balancer within a few probes.
+	UnreachableGrace time.Duration
 	// InflightBatches is how many Apply messages may await their response
 	// on one stream; default 16.
 	InflightBatches int
@@ -56,10 +67,11 @@ func DefaultConfig() Config {
 		QueryTimeout:     2 * time.Second,
 		MaxAttempts:      5,
 		BatchMax:         2048,
-		QueueLen:         65536,
+		QueueLen:         8192,
 		EvictionQueueLen: 16384,
 		InflightBatches:  16,
 		ParkMax:          200_000,
+		UnreachableGrace: 5 * time.Second,
 	}
 }
 
@@ -77,6 +89,7 @@ func (c *Config) fill() error {
 	f.Int("EvictionQueueLen", &c.EvictionQueueLen, d.EvictionQueueLen)
 	f.Int("InflightBatches", &c.InflightBatches, d.InflightBatches)
 	f.Int("ParkMax", &c.ParkMax, d.ParkMax)
+	f.Duration("UnreachableGrace", &c.UnreachableGrace, d.UnreachableGrace)
 	f.Max("BatchMax", c.BatchMax, maxBatch)
 	return f.Err("fleet config")
 }

@@ -92,3 +92,36 @@ func TestParkedUpdatesAreRefusedAtTheirDeadlineOrWhenTheLotIsFull(t *testing.T) 
 		t.Fatalf("%d refused as full, %d at their deadline; stats %+v", full, late, st)
 	}
 }
+
+// TestReachableToleratesAFailoverButNotAnOutage: a member that owns shards
+// and cannot be reached makes Reachable false once the grace has passed,
+// naming it; a live one never does; removing the dead member from the
+// ring makes the client reachable again.
+func TestReachableToleratesAFailoverButNotAnOutage(t *testing.T) {
+	live := &fakeMatcher{id: "m1", epoch: 1, outcome: func(uint64) matcherv1.Outcome { return matcherv1.Outcome_OUTCOME_APPLIED }}
+	src := twoMembers(t, serveFake(t, live), deadAddr(t))
+	c := runClient(t, Config{UnreachableGrace: 300 * time.Millisecond}, src)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ok, why := c.Reachable()
+		if !ok {
+			if !strings.Contains(why, "m2") || strings.Contains(why, "m1") {
+				t.Fatalf("reason %q: want m2 only", why)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a dead member never made the client unreachable")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := src.Update(func(d *shardmap.Doc) error {
+		d.Members = slices.DeleteFunc(d.Members, func(m shardmap.Member) bool { return m.ID == "m2" })
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, why := c.Reachable(); !ok {
+		t.Fatalf("after the failover: unreachable: %s", why)
+	}
+}

@@ -96,7 +96,11 @@ func (s *driverService) UpdateLocations(ctx context.Context, req *geomatchv1.Upd
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.r.cfg.UpdateTimeout)
 	defer cancel()
-	deadline, _ := ctx.Deadline()
+	// Updates that wait for an unreachable owner give up a little before
+	// the call does, so that the answer says which ones were refused and
+	// why instead of the call failing as a whole.
+	callDeadline, _ := ctx.Deadline()
+	deadline := callDeadline.Add(-answerReserve(time.Until(callDeadline)))
 	call := &batchCall{updates: ups, allDone: make(chan struct{})}
 	call.remaining.Store(int32(len(ups)))
 	now := time.Now()
@@ -115,4 +119,11 @@ func (s *driverService) UpdateLocations(ctx context.Context, req *geomatchv1.Upd
 	call.mu.Lock()
 	defer call.mu.Unlock()
 	return &geomatchv1.UpdateLocationsResponse{Accepted: call.accepted.Load(), Rejected: call.rejected}, nil
+}
+
+// answerReserve is the part of a call's time kept for answering after
+// its updates' own deadline: a tenth, at least 250 ms (the fleet client
+// looks at waiting updates every 100 ms), at most a second.
+func answerReserve(budget time.Duration) time.Duration {
+	return min(max(budget/10, 250*time.Millisecond), time.Second)
 }
