@@ -198,8 +198,13 @@ func RunConsulMatcher(ctx context.Context, cfg ConsulMatcher, lis net.Listener) 
 			return fail(err)
 		}
 	}
+	lease := reg.Lease()
+	g.Go(func(ctx context.Context) error {
+		return runVouching(ctx, cfg.Member.ID, lease, src, census, cfg.CheckTTL/4, log.With("node", cfg.Member.ID))
+	})
 	mcfg := cfg.Matcher
 	mcfg.Membership = src
+	mcfg.Node.Lease = lease
 	m, err := StartMatcher(g, mcfg, nil, lis)
 	if err != nil {
 		return fail(err)

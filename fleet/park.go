@@ -38,6 +38,11 @@ const parkRetryAfter = 2 * time.Second
 type parking struct {
 	mu    sync.Mutex
 	items []item
+	// newest is, for each driver with a parked update, the newest
+	// timestamp sent for it since: a parked update older than that is
+	// superseded and is not delivered (it could otherwise land on a node
+	// after the newer one was applied on another, leaving a stale copy).
+	newest map[string]int64
 
 	held     atomic.Int64  // updates in the lot now
 	parked   atomic.Uint64 // updates ever parked
@@ -80,6 +85,12 @@ func (c *Client) park(it item, why string) {
 	}
 	it.why = why
 	p.items = append(p.items, it)
+	if p.newest == nil {
+		p.newest = make(map[string]int64)
+	}
+	if ts := it.u.GetTimestampMs(); ts > p.newest[it.u.GetDriverId()] {
+		p.newest[it.u.GetDriverId()] = ts
+	}
 	p.mu.Unlock()
 	p.held.Add(1)
 	p.parked.Add(1)
@@ -94,7 +105,8 @@ func (c *Client) runParking(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			for _, it := range c.takeParked() {
+			items, _ := c.takeParked()
+			for _, it := range items {
 				c.finish(it, driver.Unavailable, "fleet client is shutting down")
 			}
 			return
@@ -102,7 +114,12 @@ func (c *Client) runParking(ctx context.Context) {
 			_, changed = c.src.Current()
 		case <-t.C:
 		}
-		for _, it := range c.takeParked() {
+		items, newest := c.takeParked()
+		for _, it := range items {
+			if newest[it.u.GetDriverId()] > it.u.GetTimestampMs() {
+				c.finish(it, driver.Stale, "superseded by a newer update of the driver sent while this one waited for an unreachable owner")
+				continue
+			}
 			if time.Now().After(it.deadline) {
 				c.parking.timedOut.Add(1)
 				c.finish(it, driver.Unavailable, it.why+"; the update's deadline passed while it waited for the shard's owner")
@@ -113,13 +130,28 @@ func (c *Client) runParking(ctx context.Context) {
 	}
 }
 
-// takeParked empties the lot and returns what it held.
-func (c *Client) takeParked() []item {
+// takeParked empties the lot and returns what it held, with the newest
+// timestamp sent for each of their drivers.
+func (c *Client) takeParked() ([]item, map[string]int64) {
 	p := &c.parking
 	p.mu.Lock()
-	items := p.items
-	p.items = nil
+	items, newest := p.items, p.newest
+	p.items, p.newest = nil, nil
 	p.mu.Unlock()
 	p.held.Add(-int64(len(items)))
-	return items
+	return items, newest
+}
+
+// sent records an update sent for driver id at ts while updates are
+// parked (it may supersede one of them). It costs one atomic load when
+// none is.
+func (p *parking) sent(id string, ts int64) {
+	if p.held.Load() == 0 {
+		return
+	}
+	p.mu.Lock()
+	if old, ok := p.newest[id]; ok && ts > old {
+		p.newest[id] = ts
+	}
+	p.mu.Unlock()
 }

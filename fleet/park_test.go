@@ -125,3 +125,41 @@ func TestReachableToleratesAFailoverButNotAnOutage(t *testing.T) {
 		t.Fatalf("after the failover: unreachable: %s", why)
 	}
 }
+
+// TestParkedUpdateSupersededByANewerOneIsNotDelivered: a driver whose
+// update waits for a dead owner and who then reports from a live owner's
+// shard is not sent its older position after the failover (that would
+// leave a stale copy of the driver on the new owner): the parked update
+// ends stale.
+func TestParkedUpdateSupersededByANewerOneIsNotDelivered(t *testing.T) {
+	live := &fakeMatcher{id: "m1", epoch: 1, outcome: func(uint64) matcherv1.Outcome { return matcherv1.Outcome_OUTCOME_APPLIED }}
+	src := twoMembers(t, serveFake(t, live), deadAddr(t))
+	c := runClient(t, Config{}, src)
+	m, _ := src.Current()
+	r := newResults(2)
+	c.Send(context.Background(), Update{DriverID: "d1", Pos: positionOwnedBy(t, m, "m2"), TimestampMs: 1}, r, 0, time.Now().Add(5*time.Second))
+	waitFor(t, func() bool { return c.ParkStats().Held == 1 })
+	c.Send(context.Background(), Update{DriverID: "d1", Pos: positionOwnedBy(t, m, "m1"), TimestampMs: 2}, r, 1, time.Now().Add(5*time.Second))
+	if _, err := src.Update(func(d *shardmap.Doc) error {
+		d.Members = slices.DeleteFunc(d.Members, func(m shardmap.Member) bool { return m.ID == "m2" })
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got := r.wait(t)
+	if got[0].Outcome != driver.Stale || got[1].Outcome != driver.Applied {
+		t.Fatalf("outcomes: parked %v %q, newer %v; want stale, applied", got[0].Outcome, got[0].Msg, got[1].Outcome)
+	}
+}
+
+// waitFor polls cond until it holds, for at most 10 s.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition never held")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -58,6 +58,7 @@ func (c *Client) Send(ctx context.Context, u Update, sink Sink, idx int32, deadl
 		},
 		sink: sink, idx: idx, deadline: deadline,
 	}
+	c.parking.sent(u.DriverID, u.TimestampMs)
 	c.route(ctx, it, true)
 }
 

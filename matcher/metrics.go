@@ -18,6 +18,9 @@ type counters struct {
 	handedOver  atomic.Uint64 // drivers sent to new owners
 	transferred atomic.Uint64 // drivers received from old owners
 	fromStore   atomic.Uint64 // drivers warmed from the store
+	// leaseRefusals counts searches and batches refused because the
+	// node's ownership lease had lapsed.
+	leaseRefusals atomic.Uint64
 }
 
 // Searches is the number of nearby searches the node has answered
@@ -39,6 +42,7 @@ type Collector struct {
 	drivers, shardDrivers, epoch, ready, warm *prometheus.Desc
 	updates, searches, moves, handoff         *prometheus.Desc
 	fences, events, eventFailures, late       *prometheus.Desc
+	leaseRefusals                             *prometheus.Desc
 }
 
 // NewCollector returns the collector of n.
@@ -59,6 +63,8 @@ func NewCollector(n *Node) *Collector {
 		events:       prometheus.NewDesc("geomatch_matcher_events_total", "Events (fence, driver lifecycle) the node logged.", nil, l),
 		eventFailures: prometheus.NewDesc("geomatch_matcher_event_batches_failed_total",
 			"Batches of updates applied whose events could not be logged (the event log was unreachable for 5 s); must stay 0.", nil, l),
+		leaseRefusals: prometheus.NewDesc("geomatch_matcher_lease_refusals_total",
+			"Searches and update batches the node refused because its ownership lease had lapsed (cut off from Consul and not vouched for by its peers).", nil, l),
 		late: prometheus.NewDesc("geomatch_matcher_late_updates_total",
 			"Updates that reached the node after a newer one of the driver's elsewhere (a delayed retry); they log nothing.", nil, l),
 	}
@@ -66,7 +72,7 @@ func NewCollector(n *Node) *Collector {
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.drivers, c.shardDrivers, c.epoch, c.ready, c.warm, c.updates, c.searches, c.moves, c.handoff, c.fences, c.events, c.eventFailures, c.late} {
+	for _, d := range []*prometheus.Desc{c.drivers, c.shardDrivers, c.epoch, c.ready, c.warm, c.updates, c.searches, c.moves, c.handoff, c.fences, c.events, c.eventFailures, c.late, c.leaseRefusals} {
 		ch <- d
 	}
 }
@@ -90,6 +96,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.updates, prometheus.CounterValue, float64(n.count.updates[o].Load()), o.String())
 	}
 	ch <- prometheus.MustNewConstMetric(c.searches, prometheus.CounterValue, float64(n.count.searches.Load()))
+	ch <- prometheus.MustNewConstMetric(c.leaseRefusals, prometheus.CounterValue, float64(n.count.leaseRefusals.Load()))
 	ch <- prometheus.MustNewConstMetric(c.moves, prometheus.CounterValue, float64(n.count.shardsLost.Load()))
 	ch <- prometheus.MustNewConstMetric(c.handoff, prometheus.CounterValue, float64(n.count.handedOver.Load()), "sent")
 	ch <- prometheus.MustNewConstMetric(c.handoff, prometheus.CounterValue, float64(n.count.transferred.Load()), "received")

@@ -83,6 +83,10 @@ type Config struct {
 	// store (a router also makes it read them before a PutFence returns);
 	// default 1 s.
 	FenceSyncEvery time.Duration
+	// Lease, when set, is checked before every search answered and every
+	// batch applied (see Lease); nil (a dev or static cluster, where no
+	// writer moves shards behind the node's back) always serves.
+	Lease Lease
 }
 
 // DefaultConfig returns the defaults for node id.
@@ -411,7 +415,7 @@ func (n *Node) Nearby(ctx context.Context, q Query) (uint64, []index.Neighbor, e
 func (n *Node) Stats() Stats {
 	m, _ := n.src.Current()
 	rates := n.loads.rates()
-	out := Stats{NodeID: n.cfg.NodeID, Epoch: m.Epoch(), Drivers: int64(n.ix.Len())}
+	out := Stats{NodeID: n.cfg.NodeID, Epoch: m.Epoch(), Drivers: int64(n.ix.Len()), ConsulLease: n.consulLease()}
 	seen := make(map[h3.Cell]bool, len(rates))
 	for _, st := range n.ix.Shards() {
 		r := rates[st.Shard]

@@ -95,6 +95,9 @@ type Stats struct {
 	Drivers int64
 	// Shards, most drivers first.
 	Shards []ShardStats
+	// ConsulLease is whether the node's own Consul contact is current
+	// (always true outside a Consul cluster).
+	ConsulLease bool
 }
 
 // ShardStats are one shard's drivers and load rates.

@@ -25,6 +25,9 @@ func (n *Node) applyWire(ctx context.Context, req *matcherv1.ApplyRequest, s *Ap
 	if len(req.GetUpdates()) > MaxBatch || len(req.GetEvictions()) > MaxBatch {
 		return nil, toStatus(errBatchTooLarge(len(req.GetUpdates()), len(req.GetEvictions())))
 	}
+	if err := n.checkLease(); err != nil {
+		return nil, err
+	}
 	b := Batch{Epoch: req.GetEpoch(), Updates: s.batch[:0]}
 	for _, u := range req.GetUpdates() {
 		b.Updates = append(b.Updates, Update{
@@ -73,6 +76,9 @@ func (n *Node) nearbyWire(ctx context.Context, req *matcherv1.NearbyRequest) (*m
 	if len(req.GetShards()) > MaxShardsPerQuery {
 		return nil, toStatus(errTooManyShards(len(req.GetShards())))
 	}
+	if err := n.checkLease(); err != nil {
+		return nil, err
+	}
 	q := Query{
 		Epoch: req.GetEpoch(), Pos: geo.LatLng{Lat: req.GetLat(), Lng: req.GetLng()}, RadiusM: req.GetRadiusM(),
 		Limit: int(req.GetLimit()), Shards: make([]h3.Cell, len(req.GetShards())),
@@ -107,7 +113,7 @@ func neighborsToWire(found []index.Neighbor) []*matcherv1.Neighbor {
 
 // statsToWire converts a node's stats.
 func statsToWire(st Stats) *matcherv1.StatsResponse {
-	resp := &matcherv1.StatsResponse{NodeId: st.NodeID, Epoch: st.Epoch, Drivers: st.Drivers, Shards: make([]*matcherv1.ShardStats, len(st.Shards))}
+	resp := &matcherv1.StatsResponse{NodeId: st.NodeID, Epoch: st.Epoch, Drivers: st.Drivers, Shards: make([]*matcherv1.ShardStats, len(st.Shards)), ConsulLease: st.ConsulLease}
 	for i, s := range st.Shards {
 		resp.Shards[i] = &matcherv1.ShardStats{Cell: uint64(s.Shard), Drivers: s.Drivers, UpdatesPerS: s.UpdatesPerS, QueriesPerS: s.QueriesPerS}
 	}

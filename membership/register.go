@@ -24,6 +24,7 @@ type Registration struct {
 	member shardmap.Member
 	ttl    time.Duration
 	log    *slog.Logger
+	lease  *Lease
 
 	left atomic.Bool
 }
@@ -39,8 +40,12 @@ func NewRegistration(client *api.Client, cfg ConsulConfig, member shardmap.Membe
 	if ttl <= 0 {
 		ttl = DefaultCheckTTL
 	}
-	return &Registration{client: client, cfg: cfg, member: member, ttl: ttl, log: log}
+	return &Registration{client: client, cfg: cfg, member: member, ttl: ttl, log: log, lease: NewLease(ttl)}
 }
+
+// Lease returns the matcher's ownership lease, renewed by every
+// registration and check pass that succeeds.
+func (r *Registration) Lease() *Lease { return r.lease }
 
 // CheckID is the id of the member's health check in Consul.
 func (r *Registration) CheckID() string { return "service:" + r.member.ID }
@@ -74,9 +79,11 @@ func (r *Registration) register(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
+	sent := time.Now()
 	if err := r.client.Agent().ServiceRegisterOpts(reg, api.ServiceRegisterOpts{}.WithContext(ctx)); err != nil {
 		return fmt.Errorf("register matcher %s in consul: %w", r.member.ID, err)
 	}
+	r.lease.Renewed(sent)
 	return nil
 }
 
@@ -121,9 +128,11 @@ func (r *Registration) pass(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	q := (&api.QueryOptions{}).WithContext(ctx)
+	sent := time.Now()
 	if err := r.client.Agent().UpdateTTLOpts(r.CheckID(), "serving", api.HealthPassing, q); err != nil {
 		return fmt.Errorf("pass health check %s: %w", r.CheckID(), err)
 	}
+	r.lease.Renewed(sent)
 	return nil
 }
 

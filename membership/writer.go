@@ -44,6 +44,11 @@ type WriterConfig struct {
 	// LockDelay is the Consul lock-delay of the writer session: how long
 	// the lock stays unavailable after its holder died; default 200 ms.
 	LockDelay time.Duration
+	// DepartureGrace is how long members that went critical together, half
+	// of the ring or more, are kept on it (see holdBack: more likely a
+	// Consul pause than half the fleet dying); default 3 s, longer than a
+	// check TTL so that their next passes come first.
+	DepartureGrace time.Duration
 }
 
 // Writer is one candidate for ring writer. Every matcher runs one; the one
@@ -58,6 +63,11 @@ type Writer struct {
 
 	mu      sync.Mutex
 	session string
+
+	goneSince map[string]time.Time // members missing from the healthy list, since when (lead's goroutine only)
+	recheck   chan struct{}        // a held-back departure's grace ended
+	// scheduleRecheck signals recheck after a delay (set by lead).
+	scheduleRecheck func(time.Duration)
 }
 
 // NewWriter returns a writer candidate.
@@ -69,7 +79,11 @@ func NewWriter(client *api.Client, cfg WriterConfig, log *slog.Logger) *Writer {
 	if cfg.LockDelay <= 0 {
 		cfg.LockDelay = 200 * time.Millisecond
 	}
-	return &Writer{client: client, cfg: cfg, log: log.With("role", "ring-writer")}
+	if cfg.DepartureGrace <= 0 {
+		cfg.DepartureGrace = 3 * time.Second
+	}
+	return &Writer{client: client, cfg: cfg, log: log.With("role", "ring-writer"),
+		goneSince: make(map[string]time.Time), recheck: make(chan struct{}, 1)}
 }
 
 // Leading reports whether this candidate holds the writer lock.
@@ -174,6 +188,24 @@ func (w *Writer) lead(ctx context.Context, sid string) {
 	defer w.leading.Store(false)
 	w.log.Info("elected ring writer", "node", w.cfg.NodeID)
 	defer w.log.Info("no longer ring writer", "node", w.cfg.NodeID)
+	clear(w.goneSince) // a new writer judges departures afresh
+	var recheckTimer *time.Timer
+	defer func() {
+		if recheckTimer != nil {
+			recheckTimer.Stop()
+		}
+	}()
+	w.scheduleRecheck = func(d time.Duration) {
+		if recheckTimer != nil {
+			recheckTimer.Stop()
+		}
+		recheckTimer = time.AfterFunc(d, func() {
+			select {
+			case w.recheck <- struct{}{}:
+			default:
+			}
+		})
+	}
 
 	lctx, cancel := context.WithCancel(ctx)
 	reasons := make(chan string, 3)
@@ -245,6 +277,8 @@ func (w *Writer) lead(ctx context.Context, sid string) {
 		case <-lctx.Done():
 			return
 		case reason = <-reasons:
+		case <-w.recheck:
+			reason = "held-back departures rechecked"
 		}
 		// Settle: one epoch for a burst of changes.
 		t := time.NewTimer(w.cfg.Settle)
@@ -311,6 +345,17 @@ func (w *Writer) recompute(ctx context.Context, reason string) error {
 		if cur, err = shardmap.NewMap(rec.Doc); err != nil {
 			w.log.Error("current ring record is invalid; replacing it", "err", err)
 			cur = nil
+		}
+	}
+	if cur != nil {
+		keep, recheck := holdBack(cur.Members(), healthy, w.goneSince, time.Now(), w.cfg.DepartureGrace)
+		if len(keep) > 0 {
+			w.log.Warn("many matchers went critical at once (a Consul pause?): keeping them on the ring for a grace",
+				"held_back", len(keep), "members", len(cur.Members()), "grace", w.cfg.DepartureGrace)
+			healthy = append(healthy, keep...)
+			if w.scheduleRecheck != nil {
+				w.scheduleRecheck(recheck)
+			}
 		}
 	}
 	var active []shardmap.Cell

@@ -1174,7 +1174,12 @@ type StatsResponse struct {
 	Epoch   uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	Drivers int64                  `protobuf:"varint,3,opt,name=drivers,proto3" json:"drivers,omitempty"`
 	// Every shard of the node that holds drivers or saw traffic.
-	Shards        []*ShardStats `protobuf:"bytes,4,rep,name=shards,proto3" json:"shards,omitempty"`
+	Shards []*ShardStats `protobuf:"bytes,4,rep,name=shards,proto3" json:"shards,omitempty"`
+	// Whether the node's own Consul contact is current (its ownership lease
+	// is renewed by its check passes). A peer cut off from Consul may keep
+	// serving only while every other member answers and none has it
+	// (Consul is down for all: nobody can be moving shards).
+	ConsulLease   bool `protobuf:"varint,5,opt,name=consul_lease,json=consulLease,proto3" json:"consul_lease,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1235,6 +1240,13 @@ func (x *StatsResponse) GetShards() []*ShardStats {
 		return x.Shards
 	}
 	return nil
+}
+
+func (x *StatsResponse) GetConsulLease() bool {
+	if x != nil {
+		return x.ConsulLease
+	}
+	return false
 }
 
 type TransferRequest struct {
@@ -1590,12 +1602,13 @@ const file_geomatch_matcher_v1_matcher_proto_rawDesc = "" +
 	"\x04cell\x18\x01 \x01(\x04R\x04cell\x12\x18\n" +
 	"\adrivers\x18\x02 \x01(\x03R\adrivers\x12\"\n" +
 	"\rupdates_per_s\x18\x03 \x01(\x01R\vupdatesPerS\x12\"\n" +
-	"\rqueries_per_s\x18\x04 \x01(\x01R\vqueriesPerS\"\x91\x01\n" +
+	"\rqueries_per_s\x18\x04 \x01(\x01R\vqueriesPerS\"\xb4\x01\n" +
 	"\rStatsResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x18\n" +
 	"\adrivers\x18\x03 \x01(\x03R\adrivers\x127\n" +
-	"\x06shards\x18\x04 \x03(\v2\x1f.geomatch.matcher.v1.ShardStatsR\x06shards\"y\n" +
+	"\x06shards\x18\x04 \x03(\v2\x1f.geomatch.matcher.v1.ShardStatsR\x06shards\x12!\n" +
+	"\fconsul_lease\x18\x05 \x01(\bR\vconsulLease\"y\n" +
 	"\x0fTransferRequest\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x16\n" +
 	"\x06shards\x18\x02 \x03(\x04R\x06shards\x12\x17\n" +
