@@ -123,7 +123,8 @@ func (s *driverService) UpdateLocations(ctx context.Context, req *geomatchv1.Upd
 
 // answerReserve is the part of a call's time kept for answering after
 // its updates' own deadline: a tenth, at least 250 ms (the fleet client
-// looks at waiting updates every 100 ms), at most a second.
+// looks at waiting updates every 100 ms) but never more than a quarter of
+// a short call's time, at most a second.
 func answerReserve(budget time.Duration) time.Duration {
-	return min(max(budget/10, 250*time.Millisecond), time.Second)
+	return min(max(budget/10, min(250*time.Millisecond, budget/4)), time.Second)
 }
