@@ -117,7 +117,11 @@ func (c *Client) runParking(ctx context.Context) {
 		items, newest := c.takeParked()
 		for _, it := range items {
 			if newest[it.u.GetDriverId()] > it.u.GetTimestampMs() {
-				c.finish(it, driver.Stale, "superseded by a newer update of the driver sent while this one waited for an unreachable owner")
+				// The driver's client sent a newer update since: this one's
+				// information is superseded (an accepted outcome, as a
+				// duplicate is), and delivering it could leave a stale
+				// copy of the driver on another node.
+				c.finish(it, driver.Duplicate, "superseded by a newer update of the driver sent while this one waited for an unreachable owner")
 				continue
 			}
 			if time.Now().After(it.deadline) {

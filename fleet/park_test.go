@@ -130,7 +130,7 @@ func TestReachableToleratesAFailoverButNotAnOutage(t *testing.T) {
 // update waits for a dead owner and who then reports from a live owner's
 // shard is not sent its older position after the failover (that would
 // leave a stale copy of the driver on the new owner): the parked update
-// ends stale.
+// ends superseded, an accepted outcome like a duplicate's.
 func TestParkedUpdateSupersededByANewerOneIsNotDelivered(t *testing.T) {
 	live := &fakeMatcher{id: "m1", epoch: 1, outcome: func(uint64) matcherv1.Outcome { return matcherv1.Outcome_OUTCOME_APPLIED }}
 	src := twoMembers(t, serveFake(t, live), deadAddr(t))
@@ -147,8 +147,8 @@ func TestParkedUpdateSupersededByANewerOneIsNotDelivered(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := r.wait(t)
-	if got[0].Outcome != driver.Stale || got[1].Outcome != driver.Applied {
-		t.Fatalf("outcomes: parked %v %q, newer %v; want stale, applied", got[0].Outcome, got[0].Msg, got[1].Outcome)
+	if got[0].Outcome != driver.Duplicate || got[1].Outcome != driver.Applied {
+		t.Fatalf("outcomes: parked %v %q, newer %v; want duplicate (superseded), applied", got[0].Outcome, got[0].Msg, got[1].Outcome)
 	}
 }
 

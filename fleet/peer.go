@@ -55,7 +55,13 @@ type peer struct {
 	evictions chan *matcherv1.Eviction
 	kick      chan struct{} // ends a reconnect backoff (the ring changed)
 	stop      chan struct{}
-	stopOnce  sync.Once
+	// qmu guards qclosed: once the run loop is done with the queue, an
+	// update handed to the peer is refused (and routed elsewhere or
+	// parked) instead of waiting in a queue nobody reads.
+	qmu      sync.RWMutex
+	qclosed  bool
+	exiting  chan struct{} // closed when the run loop stops reading the queue
+	stopOnce sync.Once
 }
 
 func newPeer(c *Client, mem shardmap.Member) (*peer, error) {
@@ -78,6 +84,7 @@ func newPeer(c *Client, mem shardmap.Member) (*peer, error) {
 		evictions: make(chan *matcherv1.Eviction, c.cfg.EvictionQueueLen),
 		kick:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),
+		exiting:   make(chan struct{}),
 	}, nil
 }
 
@@ -92,10 +99,49 @@ func (p *peer) nearby(ctx context.Context, req *matcherv1.NearbyRequest) (*match
 // close stops the peer; its run loop hands queued updates back for routing.
 func (p *peer) close() { p.stopOnce.Do(func() { close(p.stop) }) }
 
+// enqueue hands an update to the peer's queue; block says whether to wait
+// for room (until ctx is done). It reports false, and the caller keeps
+// the update, when the queue is full (not blocking), ctx is done, or the
+// peer has stopped reading its queue.
+func (p *peer) enqueue(ctx context.Context, it item, block bool) bool {
+	p.qmu.RLock()
+	defer p.qmu.RUnlock()
+	if p.qclosed {
+		return false
+	}
+	if !block {
+		select {
+		case p.queue <- it:
+			return true
+		default:
+			return false
+		}
+	}
+	select {
+	case p.queue <- it:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-p.exiting:
+		return false
+	}
+}
+
+// closeQueue refuses new updates and hands back those still queued: no
+// update is left in a queue nobody reads.
+func (p *peer) closeQueue() {
+	close(p.exiting) // a blocked enqueue gives up and releases its read lock
+	p.qmu.Lock()
+	p.qclosed = true
+	p.qmu.Unlock()
+	p.drain()
+}
+
 // run owns the peer's stream until ctx is done or the peer is closed. No
 // stream is open while there is nothing to send.
 func (p *peer) run(ctx context.Context) {
 	defer p.conn.Close()
+	defer p.closeQueue()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() { // owned: ends when the peer is closed or ctx is done
@@ -427,6 +473,15 @@ func (p *peer) complete(items []item, resp *matcherv1.ApplyResponse) {
 				p.c.finish(it, driver.Applied, "")
 			case driver.NotOwner:
 				p.c.retry(it, fmt.Sprintf("matcher %s does not own the shard at its epoch %d", p.id, resp.GetEpoch()), resp.GetEpoch())
+			case driver.Stale:
+				if it.attempt > 0 || it.why != "" {
+					// Sent again (a retry, or out of the lot) after a newer
+					// update of the driver, sent later by its client, was
+					// applied: superseded, not stale in the client's order.
+					p.c.finish(it, driver.Duplicate, "superseded by a newer update of the driver")
+					continue
+				}
+				p.c.finish(it, driver.Stale, "")
 			default:
 				p.c.finish(it, codes[i], "")
 			}

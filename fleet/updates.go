@@ -84,19 +84,14 @@ func (c *Client) route(ctx context.Context, it item, block bool) {
 		return
 	}
 	it.epoch = m.Epoch()
-	if !block {
-		select {
-		case p.queue <- it:
-		default:
-			c.park(it, fmt.Sprintf("queue to matcher %s is full", owner.ID))
-		}
+	if p.enqueue(ctx, it, block) {
 		return
 	}
-	select {
-	case p.queue <- it:
-	case <-ctx.Done():
+	if block && ctx.Err() != nil {
 		c.finish(it, driver.Unavailable, fmt.Sprintf("queue to matcher %s is full: %v", owner.ID, ctx.Err()))
+		return
 	}
+	c.park(it, fmt.Sprintf("queue to matcher %s is full or closed", owner.ID))
 }
 
 // retry routes an update again after its owner refused it or its stream
