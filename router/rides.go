@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -31,9 +32,23 @@ func (s *riderService) RequestRide(ctx context.Context, req *geomatchv1.RequestR
 	if err := dispatch.ValidateRequestRide(req); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(req.GetWaitMs())*time.Millisecond+s.r.cfg.RideTimeout)
+	// The ride gets the wait asked for plus RideTimeout, but ends a little
+	// before the caller's own deadline: a store or an owner that does not
+	// answer in time is reported as UNAVAILABLE with a reason, not left to
+	// the caller's DEADLINE_EXCEEDED.
+	budget := time.Duration(req.GetWaitMs())*time.Millisecond + s.r.cfg.RideTimeout
+	if d, ok := ctx.Deadline(); ok {
+		left := time.Until(d)
+		budget = min(budget, left-answerReserve(left))
+	}
+	rctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
-	return s.r.fleet.RequestRide(ctx, req)
+	t, err := s.r.fleet.RequestRide(rctx, req)
+	if err != nil && ctx.Err() == nil && errors.Is(rctx.Err(), context.DeadlineExceeded) {
+		return nil, status.Errorf(codes.Unavailable, "request ride: no outcome within %s (the trip store or the pickup's owner is slow): retry with the same request_id, which never makes a second trip: %s",
+			budget.Round(time.Millisecond), status.Convert(err).Message())
+	}
+	return t, err
 }
 
 // GetTrip implements RiderServiceServer.
