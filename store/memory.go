@@ -34,6 +34,8 @@ type Memory struct {
 	active    map[string]uint64 // id → creation sequence, for a stable order
 	seq       uint64
 	positions map[uint64]map[string]Position
+	// noPositions: set by WithoutPositions before use, read-only after.
+	noPositions bool
 
 	events memoryBus
 
@@ -64,6 +66,22 @@ func NewMemory() *Memory {
 		events:    memoryBus{buffer: memoryEventBuffer, subs: make(map[*memorySub]struct{})},
 	}
 }
+
+// WithoutPositions makes m keep no driver positions: SavePositions and
+// DeletePositions do nothing and Positions finds none, and KeepsPositions
+// reports false so matchers do not write them at all. The positions are
+// warm-up data for a shard's next owner when the old one died; the
+// matchers of one process (geomatch dev) hand shards to each other directly
+// and die together, so a copy of every position would only cost memory.
+// Call it before m is used; it returns m.
+func (m *Memory) WithoutPositions() *Memory {
+	m.noPositions = true
+	return m
+}
+
+// KeepsPositions reports whether m keeps the positions it is given (false
+// after WithoutPositions).
+func (m *Memory) KeepsPositions() bool { return !m.noPositions }
 
 // Driver returns the driver's state at the current time.
 func (m *Memory) Driver(ctx context.Context, id string) (Driver, error) {
@@ -287,7 +305,7 @@ func (m *Memory) SavePositions(ctx context.Context, shard uint64, ps []Position)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("save positions of shard %d: %w", shard, err)
 	}
-	if len(ps) == 0 {
+	if len(ps) == 0 || m.noPositions {
 		return nil
 	}
 	m.mu.Lock()
@@ -310,6 +328,9 @@ func (m *Memory) SavePositions(ctx context.Context, shard uint64, ps []Position)
 func (m *Memory) DeletePositions(ctx context.Context, shard uint64, driverIDs []string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("delete positions of shard %d: %w", shard, err)
+	}
+	if m.noPositions {
+		return nil
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

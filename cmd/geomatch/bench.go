@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -140,12 +141,20 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if ff.active() {
 		return ff.run(ctx, cfg, t, stdout, *jsonOut, prof.finish)
 	}
+	var gcs *gcShares // the embedded cluster's collector, per phase
+	if cfg.MeasureProcess {
+		gcs = &gcShares{}
+		cfg.PhaseHook = gcs.wrap(cfg.PhaseHook)
+	}
 	rep, runErr := loadgen.Run(ctx, cfg, t)
 	if err := prof.finish(); err != nil {
 		return err
 	}
 	if err := rep.WriteTable(stdout); err != nil {
 		return err
+	}
+	if gcs != nil {
+		gcs.write(stdout)
 	}
 	if *jsonOut != "" {
 		f, err := os.Create(*jsonOut)
@@ -278,4 +287,53 @@ func compareReports(arg string, stdout io.Writer) error {
 		return err
 	}
 	return loadgen.WriteComparison(stdout, a, b)
+}
+
+// gcShares records the garbage collector's share of the CPU in each phase,
+// for the embedded cluster (whose servers share the process with the load
+// generator): /cpu/classes/gc/total against /cpu/classes/total (GOMAXPROCS
+// times the wall-clock time) of runtime/metrics. The runtime brings both
+// up to date when a collection ends, so a phase's share covers the time
+// from the last collection before it to its last one, and a phase in
+// which none ended shows "-". Both are estimates from wall-clock time: on
+// a machine busy with other work they overstate the collector's CPU.
+type gcShares struct {
+	lines []string
+}
+
+// cpuClasses reads the collector's and the total CPU seconds so far.
+func cpuClasses() (gc, total float64) {
+	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/cpu/classes/total:cpu-seconds"}}
+	metrics.Read(s)
+	return s[0].Value.Float64(), s[1].Value.Float64()
+}
+
+// wrap returns a loadgen.Config.PhaseHook that measures each phase and
+// calls next (which may be nil).
+func (g *gcShares) wrap(next func(string) func()) func(string) func() {
+	return func(phase string) func() {
+		var end func()
+		if next != nil {
+			end = next(phase)
+		}
+		gc0, total0 := cpuClasses()
+		return func() {
+			gc1, total1 := cpuClasses()
+			share := "-"
+			if total := total1 - total0; total > 0 {
+				share = fmt.Sprintf("%.1f%%", 100*(gc1-gc0)/total)
+			}
+			g.lines = append(g.lines, phase+" "+share)
+			if end != nil {
+				end()
+			}
+		}
+	}
+}
+
+// write prints the shares on one line.
+func (g *gcShares) write(w io.Writer) {
+	if len(g.lines) > 0 {
+		fmt.Fprintf(w, "garbage collector, share of the CPU (runtime/metrics): %s\n", strings.Join(g.lines, ", "))
+	}
 }

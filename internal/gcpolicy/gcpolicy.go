@@ -1,21 +1,33 @@
 // Package gcpolicy sets the garbage collector's policy of a geomatch
-// process. A matcher's heap is mostly its index: millions of small,
-// long-lived driver records that every collection has to mark again, while
-// the hot paths (searches, update batches, gRPC framing) allocate short-lived
-// garbage quickly. Go's default (GOGC=100) therefore spends a fifth of a
-// busy matcher's CPU on collections (measured with geomatch bench). geomatch
-// runs at GOGC=400 instead, and bounds the heap with a soft memory limit of
-// 90% of the container's cgroup limit, so the larger target can never push
-// the process into the kernel's OOM killer: near the limit the collector
-// runs as often as it must.
+// process.
+//
+// A matcher's heap is mostly its driver index, which holds no pointers
+// (package matcher/index keeps drivers in flat arrays of numbers): a
+// collection marks those arrays without scanning them, so its cost follows
+// the much smaller part of the heap that does hold pointers (connections,
+// streams, queues, the store's maps). The hot paths (searches, update
+// batches, gRPC framing) allocate short-lived garbage quickly, and each
+// collection is triggered by that allocation; what a collection costs is
+// the pointerful heap it marks. geomatch runs at GOGC=DefaultPercent: the
+// heap may grow to about (1 + DefaultPercent/100) times the live heap
+// before a collection, which keeps the collector under 5% of the CPU in
+// the ingest phases of geomatch bench while the resident size stays within
+// a few times the live heap.
+//
+// Above that, a soft memory limit holds the heap under what the machine
+// can give: 90% of the container's cgroup memory limit, else 90% of the
+// machine's physical memory (github.com/KimMachineGun/automemlimit and
+// github.com/pbnjay/memory). Near the limit the collector runs as often as
+// it must, so a large GOGC can never push the process into the kernel's
+// OOM killer.
 //
 // The operator's own settings win: GOGC and GOMEMLIMIT in the environment
 // are left alone (GOGC=off included), and AUTOMEMLIMIT=off or a ratio in
-// (0,1] changes the cgroup share (github.com/KimMachineGun/automemlimit).
+// (0,1] changes the share of the limit.
 //
-// The same large GOGC means a burst of short-lived memory (the stacks and
-// buffers of thousands of connections) stays resident long after it ends:
-// a Trimmer returns it once the connections are gone, and MemoryBudget
+// Memory freed after a burst (the stacks and buffers of thousands of
+// connections) stays resident until a collection and the scavenger return
+// it: a Trimmer returns it once the connections are gone, and MemoryBudget
 // tells servers how much memory they may size their bounds for.
 package gcpolicy
 
@@ -30,7 +42,11 @@ import (
 )
 
 // DefaultPercent is geomatch's GOGC.
-const DefaultPercent = 400
+const DefaultPercent = 200
+
+// LimitShare is the share of the container's (else the machine's) memory
+// the soft memory limit is set to.
+const LimitShare = 0.9
 
 // Policy is what Apply left in force.
 type Policy struct {
@@ -41,18 +57,19 @@ type Policy struct {
 }
 
 // Apply sets GOGC to DefaultPercent unless the environment sets it, and the
-// soft memory limit to 90% of the cgroup's memory limit unless the
-// environment sets GOMEMLIMIT or there is no cgroup limit. It returns the
-// policy now in force. Call it once, at start.
+// soft memory limit to LimitShare of the cgroup's memory limit, else of the
+// machine's physical memory, unless the environment sets GOMEMLIMIT (or
+// AUTOMEMLIMIT=off). It returns the policy now in force. Call it once, at
+// start.
 func Apply() Policy {
 	if _, ok := os.LookupEnv("GOGC"); !ok {
 		debug.SetGCPercent(DefaultPercent)
 	}
-	// No cgroup, or no limit in it, is the common case outside
-	// containers; the limit then stays as the environment left it.
+	// Neither a cgroup limit nor the machine's memory known leaves the
+	// limit as the environment set it.
 	_, _ = memlimit.SetGoMemLimitWithOpts(
-		memlimit.WithRatio(0.9),
-		memlimit.WithProvider(memlimit.FromCgroup),
+		memlimit.WithRatio(LimitShare),
+		memlimit.WithProvider(memlimit.ApplyFallback(memlimit.FromCgroup, memlimit.FromSystem)),
 		memlimit.WithLogger(slog.New(slog.DiscardHandler)),
 	)
 	return Current()

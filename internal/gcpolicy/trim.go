@@ -14,7 +14,7 @@ import (
 // Trimmer gives memory back to the operating system after a burst of
 // connections has ended. The Go runtime keeps what a burst took (the
 // stacks of thousands of goroutines, the buffers of their streams) until a
-// collection frees it and the background scavenger returns it; at GOGC=400
+// collection frees it and the background scavenger returns it; at a large GOGC
 // with little allocation afterwards the next collection is far away, so a
 // process that held 20,000 streams kept its peak resident size long after
 // they closed. Observe is told the number of live connections; once it has

@@ -107,7 +107,7 @@ func benchQueries(n int, pos func(r *rand.Rand) geo.LatLng) []benchQuery {
 }
 
 // benchSizes are the fleet sizes of the scaling benchmarks: 10k to 1M, and
-// 10M with GEOMATCH_BENCH_10M=1 (about 2.5 GB of heap and a minute to build
+// 10M with GEOMATCH_BENCH_10M=1 (about 1 GB of heap and a minute to build
 // on a small machine).
 func benchSizes() []int {
 	sizes := []int{10_000, 100_000, 1_000_000}
@@ -332,5 +332,36 @@ func BenchmarkApplyMove(b *testing.B) {
 			b.Fatalf("update did not move: %+v", res[0])
 		}
 		i++
+	}
+}
+
+// BenchmarkHeapPerDriver reports the live heap the index holds per driver
+// (B/driver: runtime.MemStats.HeapAlloc after two collections, before and
+// after loading the fleet of BenchmarkNearby with 16-byte ids), at 100k and
+// 1M drivers, and 10M with GEOMATCH_BENCH_10M=1. Budget: 100 B/driver. The
+// timed loop is a Get of a random driver.
+func BenchmarkHeapPerDriver(b *testing.B) {
+	for _, n := range benchSizes() {
+		if n < 100_000 {
+			continue
+		}
+		b.Run(sizeName(n), func(b *testing.B) {
+			bi := benchCache.get(b, "nyc-"+strconv.Itoa(n), n, nyc)
+			r := rand.New(rand.NewPCG(1, 2))
+			ids := make([]string, 1024)
+			for i := range ids {
+				ids[i] = "driver-" + strconv.FormatInt(1e8+int64(r.IntN(n)), 10)[1:] + "x"
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			i := 0
+			for b.Loop() {
+				if _, ok := bi.ix.Get(ids[i%len(ids)]); !ok {
+					b.Fatalf("%s not found", ids[i%len(ids)])
+				}
+				i++
+			}
+			b.ReportMetric(bi.bytesPerDriver, "B/driver")
+		})
 	}
 }

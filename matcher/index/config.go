@@ -14,8 +14,9 @@ type Config struct {
 	// driver silent for 30s has lost its connection or switched off its app.
 	TTL time.Duration
 	// MaxDrivers bounds live drivers plus tombstones, so a flood of ids
-	// cannot exhaust memory. Default 5_000_000: under 1 GB of index at the
-	// measured ~185 bytes per driver, far more than one node's shards hold.
+	// cannot exhaust memory. Default 5_000_000: about 500 MB of index at the
+	// measured ~100 bytes per driver, far more than one node's shards hold.
+	// At most MaxMaxDrivers.
 	MaxDrivers int
 	// Now is the clock used for receive times and expiry. Default time.Now;
 	// tests inject a fake clock.
@@ -26,6 +27,9 @@ type Config struct {
 const (
 	DefaultTTL        = 30 * time.Second
 	DefaultMaxDrivers = 5_000_000
+	// MaxMaxDrivers is the largest MaxDrivers: drivers are numbered by
+	// slots of slotBits bits.
+	MaxMaxDrivers = 1 << slotBits
 )
 
 // DefaultConfig returns the configuration with every field at its default.
@@ -39,6 +43,7 @@ func (c Config) withDefaults() (Config, error) {
 	var f defaults.Filler
 	f.Duration("TTL", &c.TTL, d.TTL)
 	f.Int("MaxDrivers", &c.MaxDrivers, d.MaxDrivers)
+	f.Max("MaxDrivers", c.MaxDrivers, MaxMaxDrivers)
 	if c.Now == nil {
 		c.Now = d.Now
 	}

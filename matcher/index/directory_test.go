@@ -10,8 +10,9 @@ import (
 // random puts and deletes, through growth and shrinking, and compares them.
 func TestDirectoryMatchesMap(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	d := newDirectory()
-	m := map[string]*entry{}
+	var ids []string // by slot
+	d := newDirectory(func(s int32) string { return ids[s] })
+	m := map[string]int32{}
 	check := func(step int) {
 		t.Helper()
 		if d.n != len(m) {
@@ -21,15 +22,15 @@ func TestDirectoryMatchesMap(t *testing.T) {
 		for i := range d.parts {
 			p := &d.parts[i]
 			sum += p.n
-			if len(p.slots) > 0 && p.n*4 > len(p.slots)*3 {
-				t.Fatalf("step %d: part %d over-full: %d in %d slots", step, i, p.n, len(p.slots))
+			if len(p.cells) > 0 && p.n*4 > len(p.cells)*3 {
+				t.Fatalf("step %d: part %d over-full: %d in %d cells", step, i, p.n, len(p.cells))
 			}
 		}
 		if sum != d.n {
 			t.Fatalf("step %d: parts hold %d, n = %d", step, sum, d.n)
 		}
-		for id, e := range m {
-			if d.get(id) != e {
+		for id, s := range m {
+			if d.get(id) != s {
 				t.Fatalf("step %d: get(%s) lost", step, id)
 			}
 		}
@@ -41,18 +42,19 @@ func TestDirectoryMatchesMap(t *testing.T) {
 		if step > 40_000 {
 			putBias = 0
 		}
-		if e := m[id]; e != nil && r.IntN(3) >= putBias {
-			d.del(e)
+		if s, ok := m[id]; ok && r.IntN(3) >= putBias {
+			d.del(s)
 			delete(m, id)
-			if d.get(id) != nil {
+			if d.get(id) >= 0 {
 				t.Fatalf("step %d: %s still found after delete", step, id)
 			}
-		} else if e == nil {
-			e := &entry{id: id}
-			d.put(e)
-			m[id] = e
+		} else if !ok {
+			s := int32(len(ids))
+			ids = append(ids, id)
+			d.put(s)
+			m[id] = s
 		}
-		if d.get("absent-"+id) != nil {
+		if d.get("absent-"+id) >= 0 {
 			t.Fatalf("step %d: found an absent id", step)
 		}
 		if step%5000 == 0 {
@@ -60,14 +62,14 @@ func TestDirectoryMatchesMap(t *testing.T) {
 		}
 	}
 	check(-1)
-	for id, e := range m {
-		d.del(e)
+	for id, s := range m {
+		d.del(s)
 		delete(m, id)
 	}
 	check(-2)
 	for i := range d.parts {
-		if len(d.parts[i].slots) > minDirSlots {
-			t.Fatalf("part %d did not shrink: %d slots", i, len(d.parts[i].slots))
+		if len(d.parts[i].cells) > minDirSlots {
+			t.Fatalf("part %d did not shrink: %d cells", i, len(d.parts[i].cells))
 		}
 	}
 }

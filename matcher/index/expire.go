@@ -40,22 +40,20 @@ func (ix *Index) expireStep(budget int, keep bool, gone *[]Driver) (expired int,
 	now := ix.clock()
 	cutoff := now - int64(ix.cfg.TTL) // received before cutoff: older than TTL
 	for ; budget > 0; budget-- {
-		if e := ix.tombs.head; e != nil {
+		if s := ix.tombs.head; s >= 0 {
 			ix.expireSteps++
-			if e.recv < cutoff {
-				ix.forget(e)
+			if ix.slots.links.at(s).recv < cutoff {
+				ix.forget(s)
 				continue
 			}
 		}
-		if e := ix.live.head; e != nil {
+		if s := ix.live.head; s >= 0 {
 			ix.expireSteps++
-			if e.recv < cutoff {
+			if ix.slots.links.at(s).recv < cutoff {
 				if keep {
-					if sh := e.shard.Load(); sh != nil {
-						*gone = append(*gone, ix.snapshot(e, sh, &t))
-					}
+					*gone = append(*gone, ix.snapshot(s, ix.shardOf(s), &t))
 				}
-				ix.tombstone(e, now)
+				ix.tombstone(s, now)
 				expired++
 				continue
 			}

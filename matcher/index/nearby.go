@@ -35,7 +35,7 @@ const maxPooledHeap = 4096
 //
 // Allocation budget: zero allocations per call once warmed up, when dst has
 // room for the answer: the search state and its heap are pooled here (like
-// any sync.Pool, per P), and the R-tree's box search allocates nothing. When
+// any sync.Pool, per P), and the grid search allocates nothing. When
 // a garbage collection empties the pool, the next call allocates its state
 // again, amortized to nothing in BenchmarkNearby.
 func (ix *Index) Nearby(q geo.LatLng, radiusM float64, k int, shards []h3.Cell, f Filter, dst []Neighbor) []Neighbor {
@@ -56,6 +56,7 @@ func (ix *Index) Nearby(q geo.LatLng, radiusM float64, k int, shards []h3.Cell, 
 	s.cosQ = math.Cos(q.Lat * degToRad)
 	s.origin = geo.NewOrigin(q)
 	s.status, s.class, s.anyClass, s.classes = f.Status, class, anyClass, classes
+	s.onStreamOnly = f.OnStreamOnly
 	for attempt := 0; ; attempt++ {
 		seq := ix.relocs.Load()
 		s.run(shards)
@@ -74,9 +75,7 @@ func (ix *Index) Nearby(q geo.LatLng, radiusM float64, k int, shards []h3.Cell, 
 	return dst
 }
 
-// search is the state of one Nearby call, pooled per Index. itemFn is a
-// method value bound once, when the search is made, so passing it to the
-// R-tree does not allocate.
+// search is the state of one Nearby call, pooled per Index.
 type search struct {
 	ix       *Index
 	q        geo.LatLng
@@ -90,22 +89,24 @@ type search struct {
 	status   Status
 	class    uint16
 	anyClass bool
-	classes  *classTable
-	cur      *shard      // shard being searched
-	heap     []slot      // max-heap by (distance, id): heap[0] is the worst kept
-	nbs      []Neighbor  // copies of kept drivers, indexed by slot.nb
-	free     []int32     // indexes of nbs no slot uses
-	res      []Neighbor  // the answer
-	cands    []candidate // shards to search
+	// onStreamOnly keeps drivers whose last update came on a stream.
+	onStreamOnly bool
+	classes      *classTable
+	curCell      h3.Cell     // cell of the shard being searched
+	heap         []kept      // max-heap by (distance, id): heap[0] is the worst kept
+	nbs          []Neighbor  // copies of kept drivers, indexed by slot.nb
+	free         []int32     // indexes of nbs no slot uses
+	res          []Neighbor  // the answer
+	cands        []candidate // shards to search
 
 	boxes [2]box // the current round's search boxes
-
-	itemFn func(min, max [2]float64, it item) bool
 }
 
-// candidate is a shard to search and the lower bound of its distance to q.
+// candidate is a shard to search, the cell it was found under, and the
+// lower bound of its distance to q.
 type candidate struct {
 	sh     *shard
+	cell   h3.Cell
 	bound  float64 // lower bound of the distance from q to the shard's drivers (cheapBound of its box)
 	center float64 // squared distance (in degrees, flattened) from q to its box's center, to order ties
 }
@@ -118,13 +119,11 @@ func (c *candidate) before(o *candidate) bool {
 	if c.center != o.center {
 		return c.center < o.center
 	}
-	return c.sh.cell < o.sh.cell
+	return c.cell < o.cell
 }
 
 func (ix *Index) newSearch() *search {
-	s := &search{ix: ix}
-	s.itemFn = s.item
-	return s
+	return &search{ix: ix}
 }
 
 // release returns s to the pool without references to drivers or shards.
@@ -141,23 +140,23 @@ func (s *search) release() {
 	}
 	clear(s.cands)
 	s.cands = s.cands[:0]
-	s.cur, s.classes = nil, nil
+	s.classes = nil
 	s.ix.searches.Put(s)
 }
 
 // run searches the shards from scratch, in rounds over a growing circle.
 //
 // A round with reach d (≤ the radius) collects every matching driver within
-// d of q: for each shard whose bound is within the limit, an R-tree Search
-// of a latitude/longitude box that provably contains the spherical cap of
-// radius d (box walks compare coordinates, no trigonometry, no queue). Each
+// d of q: for each shard whose bound is within the limit, a grid search of
+// a latitude/longitude box that provably contains the spherical cap of
+// radius d (it compares coordinates, no trigonometry, no queue). Each
 // driver in the box is tested cheaply against the shrinking limit
 // (min(d, k-th best)) and only the survivors get their exact geo.DistanceM.
 // The round is conclusive when it kept k drivers (the k-th is within d, and
 // every driver not seen is farther than d) or when d is the radius (the
 // search is then the complete one). Otherwise d grows and the round is
 // redone from scratch. The first d comes from the density of the nearest
-// shard, so a round usually suffices and each one costs about log n.
+// shard, so a round usually suffices and each one reads a few grid cells.
 func (s *search) run(cells []h3.Cell) {
 	s.setLimit(s.radius) // for collect
 	total := s.collect(cells)
@@ -175,7 +174,6 @@ func (s *search) run(cells []h3.Cell) {
 		}
 		d = s.grow(d)
 	}
-	s.cur = nil
 }
 
 const (
@@ -197,11 +195,14 @@ const (
 func (s *search) firstReach() float64 {
 	c := s.cands[0]
 	c.sh.mu.RLock()
-	n := c.sh.tree.Len()
-	min, max := c.sh.tree.Bounds()
+	n := c.sh.len()
+	minLat, minLng, maxLat, maxLng := c.sh.minLat, c.sh.minLng, c.sh.maxLat, c.sh.maxLng
 	c.sh.mu.RUnlock()
-	h := (max[1] - min[1]) * metersPerDegreeLat
-	w := lngGap(max[0], min[0]) * metersPerDegreeLat * s.cosQ
+	if n == 0 {
+		return s.radius // emptied meanwhile
+	}
+	h := (maxLat - minLat) * metersPerDegreeLat
+	w := lngGap(maxLng, minLng) * metersPerDegreeLat * s.cosQ
 	area := math.Max(h*w, 1)
 	d := c.bound + math.Sqrt(firstRoundFactor*float64(s.k)*area/(math.Pi*float64(n+1)))
 	if !(d >= 1) {
@@ -238,18 +239,20 @@ func (s *search) round(d float64) {
 		if s.ix.testBetweenShards != nil {
 			s.ix.testBetweenShards()
 		}
-		s.cur = c.sh
+		s.curCell = c.cell
 		nb := s.capBoxes(s.limit) // the limit shrinks as shards are searched
 		c.sh.mu.RLock()
-		for _, b := range s.boxes[:nb] {
-			c.sh.tree.Search(b.min, b.max, s.itemFn)
+		if c.sh.cell == c.cell { // else forgotten and recycled meanwhile
+			for _, b := range s.boxes[:nb] {
+				s.scan(c.sh, &b)
+			}
+			s.materialize()
 		}
-		s.materialize()
 		c.sh.mu.RUnlock()
 	}
 }
 
-// box is a search rectangle in tree coordinates {lng, lat}.
+// box is a search rectangle in {lng, lat} coordinates.
 type box struct{ min, max [2]float64 }
 
 // capBoxes sets s.boxes to one or two boxes (two when it wraps around the
@@ -289,16 +292,27 @@ func (s *search) capBoxes(d float64) int {
 	return 1
 }
 
-// item receives the drivers of a round's box, in no particular order. The
-// filter is checked from the tree item's copy of status and class, the
-// limit first with beyond's cheap bounds, and only then is the exact
+// scan offers the drivers of sh in the grid cells covering box b, in no
+// particular order. Points outside b are skipped (they are farther than the
+// limit b was made for), the filter is checked from the point's status and
+// class, the limit with beyond's cheap bounds, and only then is the exact
 // distance computed. Called with the shard read-locked.
-func (s *search) item(min, _ [2]float64, it item) bool {
-	if !s.match(it) || s.beyond(min[1], min[0], min[1], min[0]) {
-		return true
+func (s *search) scan(sh *shard, b *box) {
+	minLng, minLat, maxLng, maxLat := b.min[0], b.min[1], b.max[0], b.max[1]
+	c0, c1, r0, r1 := sh.cells(minLat, minLng, maxLat, maxLng)
+	for r := r0; r <= r1; r++ {
+		row := sh.heads[r*sh.cols : (r+1)*sh.cols]
+		for c := c0; c <= c1; c++ {
+			for i := row[c]; i >= 0; i = sh.link[i] {
+				p := &sh.pts[i]
+				if p.lat < minLat || p.lat > maxLat || p.lng < minLng || p.lng > maxLng ||
+					!s.match(p) || s.beyond(p.lat, p.lng, p.lat, p.lng) {
+					continue
+				}
+				s.offer(p, s.origin.DistanceM(geo.LatLng{Lat: p.lat, Lng: p.lng}))
+			}
+		}
 	}
-	s.offer(min, it, s.origin.DistanceM(geo.LatLng{Lat: min[1], Lng: min[0]}))
-	return true
 }
 
 // collect fills s.cands with the distinct known shards of cells that may
@@ -317,26 +331,29 @@ next:
 					continue next
 				}
 			}
-			s.cands = append(s.cands, candidate{sh: sh})
+			s.cands = append(s.cands, candidate{sh: sh, cell: c})
 		}
 	}
 	ix.shardsMu.RUnlock()
 	n := 0
 	for _, c := range s.cands {
 		c.sh.mu.RLock()
-		size := c.sh.tree.Len()
-		min, max := c.sh.tree.Bounds()
+		size := c.sh.len()
+		if c.sh.cell != c.cell {
+			size = 0 // forgotten and recycled meanwhile
+		}
+		minLat, minLng, maxLat, maxLng := c.sh.minLat, c.sh.minLng, c.sh.maxLat, c.sh.maxLng
 		c.sh.mu.RUnlock()
-		if size == 0 || s.beyond(min[1], min[0], max[1], max[0]) {
+		if size == 0 || s.beyond(minLat, minLng, maxLat, maxLng) {
 			continue
 		}
-		c.bound = s.cheapBound(min[1], min[0], max[1], max[0])
+		c.bound = s.cheapBound(minLat, minLng, maxLat, maxLng)
 		total += size
 		// Bounding boxes of neighboring shards overlap, so several often
 		// have bound 0; the one whose box is centered nearest q usually
 		// holds the nearest drivers and shrinks the limit soonest.
-		dLat := (min[1]+max[1])/2 - s.q.Lat
-		dLng := lngGap((min[0]+max[0])/2, s.q.Lng) * s.cosQ
+		dLat := (minLat+maxLat)/2 - s.q.Lat
+		dLng := lngGap((minLng+maxLng)/2, s.q.Lng) * s.cosQ
 		c.center = dLat*dLat + dLng*dLng
 		s.cands[n] = c
 		n++
@@ -425,36 +442,35 @@ func lngGap(a, b float64) float64 {
 	return d
 }
 
-// slot is a driver kept in the heap: its position, tree item and exact
+// kept is a driver kept in the heap: a copy of its point and its exact
 // distance. nb is the index in s.nbs of its copy as a Neighbor, made while
 // its shard is still read-locked (see materialize), or -1 before that.
-type slot struct {
+type kept struct {
 	d  float64
-	pt [2]float64
-	it item
+	p  point
 	nb int32
 }
 
-// offer keeps the driver found at pt, at exact distance d, if it is within
+// offer keeps the driver of point p, at exact distance d, if it is within
 // the limit and among the k best so far by (distance, id): a driver at
 // exactly the k-th distance can still win on its id. Called with the shard
 // read-locked.
-func (s *search) offer(pt [2]float64, it item, d float64) {
+func (s *search) offer(p *point, d float64) {
 	if d > s.limit {
 		return
 	}
 	if len(s.heap) < s.k {
-		s.heap = append(s.heap, slot{d: d, pt: pt, it: it, nb: -1})
+		s.heap = append(s.heap, kept{d: d, p: *p, nb: -1})
 		s.up(len(s.heap) - 1)
 	} else {
 		top := &s.heap[0]
-		if d > top.d || (d == top.d && it.e.id >= s.id(top)) {
+		if d > top.d || (d == top.d && s.ix.idOf(p.slot) >= s.id(top)) {
 			return
 		}
 		if top.nb >= 0 {
 			s.free = append(s.free, top.nb)
 		}
-		*top = slot{d: d, pt: pt, it: it, nb: -1}
+		*top = kept{d: d, p: *p, nb: -1}
 		s.down(0)
 	}
 	if len(s.heap) == s.k && s.heap[0].d < s.limit {
@@ -462,17 +478,17 @@ func (s *search) offer(pt [2]float64, it item, d float64) {
 	}
 }
 
-// id is the driver id of a kept slot: from its copy once made, since the
-// entry may only be read under its shard's lock.
-func (s *search) id(sl *slot) string {
-	if sl.nb >= 0 {
-		return s.nbs[sl.nb].Driver.ID
+// id is the driver id of a kept driver: from its copy once made, since the
+// slot's id may only be read under its shard's lock.
+func (s *search) id(k *kept) string {
+	if k.nb >= 0 {
+		return s.nbs[k.nb].Driver.ID
 	}
-	return sl.it.e.id
+	return s.ix.idOf(k.p.slot)
 }
 
 // materialize copies the drivers the current shard added to the heap, so
-// only the few kept drivers' entries are read, and while the shard is
+// only the few kept drivers. ids and timestamps are read, while the shard is
 // still read-locked.
 func (s *search) materialize() {
 	for i := range s.heap {
@@ -480,7 +496,7 @@ func (s *search) materialize() {
 		if sl.nb >= 0 {
 			continue
 		}
-		nb := s.neighbor(sl.pt, sl.it, sl.d)
+		nb := s.neighbor(sl)
 		if n := len(s.free); n > 0 {
 			sl.nb = s.free[n-1]
 			s.free = s.free[:n-1]
@@ -508,37 +524,41 @@ func (s *search) results() {
 	}
 }
 
-// match applies the filter to the copy of status and class in the item.
-func (s *search) match(it item) bool {
+// match applies the filter to the point's status and class.
+func (s *search) match(p *point) bool {
 	if s.status == StatusUnspecified {
-		if it.status == StatusOffline {
+		if p.status == StatusOffline {
 			return false
 		}
-	} else if it.status != s.status {
+	} else if p.status != s.status {
 		return false
 	}
-	return s.anyClass || it.class == s.class
+	if s.onStreamOnly && !p.onStream() {
+		return false
+	}
+	return s.anyClass || p.class == s.class
 }
 
-// neighbor copies the driver found in the tree at pt. Called with the shard
-// read-locked.
-func (s *search) neighbor(pt [2]float64, it item, d float64) Neighbor {
+// neighbor copies the kept driver k of the current shard. Called with the
+// shard read-locked.
+func (s *search) neighbor(k *kept) Neighbor {
 	return Neighbor{
 		Driver: Driver{
-			ID:           it.e.id,
-			Pos:          geo.LatLng{Lat: pt[1], Lng: pt[0]},
-			TimestampMs:  it.e.ts,
-			Status:       it.status,
-			VehicleClass: s.ix.className(&s.classes, it.class),
-			Shard:        s.cur.cell,
+			ID:           s.ix.idOf(k.p.slot),
+			Pos:          geo.LatLng{Lat: k.p.lat, Lng: k.p.lng},
+			TimestampMs:  s.ix.slots.hot.at(k.p.slot).ts,
+			Status:       k.p.status,
+			VehicleClass: s.ix.className(&s.classes, k.p.class),
+			Shard:        s.curCell,
+			OnStream:     k.p.onStream(),
 		},
-		DistanceM: d,
+		DistanceM: k.d,
 	}
 }
 
 // worse orders the heap: a is worse than b if it is farther, or as far with
 // a larger id.
-func (s *search) worse(a, b *slot) bool {
+func (s *search) worse(a, b *kept) bool {
 	if a.d != b.d {
 		return a.d > b.d
 	}

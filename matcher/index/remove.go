@@ -1,6 +1,10 @@
 package index
 
-import "github.com/uber/h3-go/v4"
+import (
+	"sync/atomic"
+
+	"github.com/uber/h3-go/v4"
+)
 
 // Evict removes the live driver id if its last applied update is older than
 // olderThanMs: another node claimed the driver with that newer update. The
@@ -13,17 +17,17 @@ import "github.com/uber/h3-go/v4"
 func (ix *Index) Evict(id string, olderThanMs int64) bool {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	e := ix.dir.get(id)
-	if e == nil || e.ts >= olderThanMs {
+	s := ix.dir.get(id)
+	if s < 0 || ix.slots.hot.at(s).ts >= olderThanMs {
 		return false
 	}
 	removed := false
-	if e.shard.Load() != nil {
-		ix.tombstone(e, ix.clock())
+	if ix.shardNum(s) >= 0 {
+		ix.tombstone(s, ix.clock())
 		ix.publishCounts()
 		removed = true
 	}
-	e.ts = olderThanMs - 1 // a tombstone: no query reads it
+	ix.slots.hot.at(s).ts = olderThanMs - 1 // a tombstone: no query reads it
 	return removed
 }
 
@@ -33,29 +37,28 @@ func (ix *Index) Evict(id string, olderThanMs int64) bool {
 func (ix *Index) Remove(id string) bool {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	e := ix.dir.get(id)
-	if e == nil || e.shard.Load() == nil {
+	s := ix.dir.get(id)
+	if s < 0 || ix.shardNum(s) < 0 {
 		return false
 	}
-	ix.tombstone(e, ix.clock())
+	ix.tombstone(s, ix.clock())
 	ix.publishCounts()
 	return true
 }
 
-// tombstone takes the live entry e out of its tree and turns it into a
+// tombstone takes the live slot s out of its shard and turns it into a
 // tombstone made at now. Writer only.
-func (ix *Index) tombstone(e *entry, now int64) {
-	sh := e.shard.Load()
+func (ix *Index) tombstone(s int32, now int64) {
+	sh := ix.shardOf(s)
 	sh.mu.Lock()
-	p := e.point()
-	sh.tree.Delete(p, p, e.item())
-	e.shard.Store(nil)
-	ix.relocs.Add(1) // e may come back in another shard while a query runs
+	sh.remove(*ix.slots.pos.at(s))
+	atomic.StoreInt32(&ix.slots.hot.at(s).shard, -1)
+	ix.relocs.Add(1) // s may come back in another shard while a query runs
 	sh.mu.Unlock()
 	ix.forgetIfEmpty(sh)
-	ix.live.remove(e)
-	e.recv = now
-	ix.tombs.pushBack(e)
+	ix.live.remove(&ix.slots, s)
+	ix.slots.links.at(s).recv = now
+	ix.tombs.pushBack(&ix.slots, s)
 }
 
 // DropShard forgets every driver of shard (the node lost it) and returns how
@@ -63,7 +66,7 @@ func (ix *Index) tombstone(e *entry, now int64) {
 // these drivers, and if the shard comes back later its handoff must apply
 // even at the timestamps this node last saw. Its cost is linear in the
 // shard's drivers, under the writer lock; the shard's own lock is held only
-// while its tree is detached.
+// while it is emptied.
 func (ix *Index) DropShard(cell h3.Cell) int {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
@@ -76,24 +79,27 @@ func (ix *Index) DropShard(cell h3.Cell) int {
 	ix.shardsMu.Unlock()
 
 	sh.mu.Lock()
-	dropped := make([]*entry, 0, sh.tree.Len())
-	sh.tree.Scan(func(_, _ [2]float64, it item) bool {
-		dropped = append(dropped, it.e)
-		it.e.shard.Store(nil)
-		return true
-	})
-	sh.tree.Clear()
+	dropped := make([]int32, 0, sh.len())
+	for i := range sh.pts {
+		s := sh.pts[i].slot
+		dropped = append(dropped, s)
+		atomic.StoreInt32(&ix.slots.hot.at(s).shard, -1)
+	}
+	sh.clear()
 	ix.relocs.Add(1)
 	sh.mu.Unlock()
+	ix.spareShards = append(ix.spareShards, sh.num)
 
 	ix.dirMu.Lock()
-	for _, e := range dropped {
-		ix.dir.del(e)
+	for _, s := range dropped {
+		ix.dir.del(s)
 	}
 	ix.dirMu.Unlock()
-	for _, e := range dropped {
-		ix.live.remove(e)
+	for _, s := range dropped {
+		ix.live.remove(&ix.slots, s)
+		ix.release(s)
 	}
+	ix.evacuatePending()
 	ix.publishCounts()
 	return len(dropped)
 }

@@ -39,6 +39,9 @@ type Driver struct {
 	// HandedOver is set while the position is one another node (or the
 	// store) handed over, not yet confirmed by an update of the driver's.
 	HandedOver bool
+	// OnStream is set when the driver's last update came on its Connect
+	// stream: it can see ride offers.
+	OnStream bool
 }
 
 // Update is one location update, already validated by the caller; Shard is
@@ -56,6 +59,10 @@ type Update struct {
 	// new here: a handed-over copy may be older than one another node has
 	// received meanwhile, and that node's copy must go.
 	HandedOver bool
+	// OnStream marks an update that came on the driver's Connect stream
+	// (or a handed-over copy of a driver whose last update did): only such
+	// drivers are offered rides (Filter.OnStreamOnly).
+	OnStream bool
 }
 
 // Outcome says what Apply did with one update: Applied, Duplicate, Stale,
@@ -75,9 +82,10 @@ const (
 	// MaxVehicleClasses classes and the update brings a new one); refused.
 	OutcomeFull = driver.Full
 	// OutcomeInvalid: the update breaks an invariant the caller should have
-	// checked (empty id, position outside the globe or not finite, unknown
-	// status, zero shard); refused, nothing changed. It guards the trees
-	// against NaN coordinates, which would make drivers impossible to delete.
+	// checked (empty id or one over 4096 bytes, position outside the globe
+	// or not finite, unknown status, zero shard); refused, nothing changed.
+	// It guards the grids against NaN coordinates, which would put drivers
+	// in no cell.
 	OutcomeInvalid = driver.Invalid
 )
 
@@ -110,6 +118,9 @@ type Prev struct {
 type Filter struct {
 	Status       Status // Unspecified: any status except Offline
 	VehicleClass string // "": any
+	// OnStreamOnly keeps drivers whose last update came on their Connect
+	// stream only (a ride coordinator's search).
+	OnStreamOnly bool
 }
 
 // Neighbor is one Nearby result.
