@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/geomatch/geomatch/client"
 	"github.com/geomatch/geomatch/internal/serve"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 )
@@ -20,13 +18,13 @@ import (
 // the app closed its side.
 const streamCloseTimeout = 5 * time.Second
 
-// GRPCTarget is a geomatch cluster reached through its public gRPC API:
-// UpdateLocations, DriverService.Connect and NearbyDrivers.
+// GRPCTarget is a geomatch cluster reached through its public gRPC API
+// (package client): UpdateLocations, DriverService.Connect and
+// NearbyDrivers. Calls are tried once: a load generator reports failures
+// instead of hiding them behind retries.
 type GRPCTarget struct {
-	addr    string
-	conn    *grpc.ClientConn
-	drivers geomatchv1.DriverServiceClient
-	riders  geomatchv1.RiderServiceClient
+	addr string
+	conn *client.Conn
 }
 
 // NewGRPCTarget connects (lazily) to the public API at addr, which must be
@@ -36,14 +34,12 @@ func NewGRPCTarget(addr string, extra ...grpc.DialOption) (*GRPCTarget, error) {
 	if err := CheckLoopback(addr); err != nil {
 		return nil, err
 	}
-	opts := append(serve.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(serve.MaxMessageBytes)))
-	conn, err := grpc.NewClient(addr, append(opts, extra...)...)
+	conn, err := client.Dial(addr, client.Insecure(), client.WithRetry(client.NoRetry),
+		client.WithDialOptions(append(serve.DialOptions(), extra...)...))
 	if err != nil {
 		return nil, fmt.Errorf("grpc target %s: %w", addr, err)
 	}
-	return &GRPCTarget{addr: addr, conn: conn,
-		drivers: geomatchv1.NewDriverServiceClient(conn), riders: geomatchv1.NewRiderServiceClient(conn)}, nil
+	return &GRPCTarget{addr: addr, conn: conn}, nil
 }
 
 // Name implements Target.
@@ -54,12 +50,12 @@ func (t *GRPCTarget) Close() error { return t.conn.Close() }
 
 // Update implements Target with one UpdateLocations call.
 func (t *GRPCTarget) Update(ctx context.Context, batch []Update) (int, error) {
-	req := &geomatchv1.UpdateLocationsRequest{Updates: make([]*geomatchv1.LocationUpdate, len(batch))}
+	ups := make([]*geomatchv1.LocationUpdate, len(batch))
 	for i, u := range batch {
-		req.Updates[i] = &geomatchv1.LocationUpdate{DriverId: u.ID,
+		ups[i] = &geomatchv1.LocationUpdate{DriverId: u.ID,
 			Position: &geomatchv1.LatLng{Lat: u.Lat, Lng: u.Lng}, TimestampMs: u.TimestampMs}
 	}
-	resp, err := t.drivers.UpdateLocations(ctx, req)
+	resp, err := t.conn.UpdateLocations(ctx, ups)
 	if err != nil {
 		return 0, err
 	}
@@ -72,77 +68,55 @@ func (t *GRPCTarget) Update(ctx context.Context, batch []Update) (int, error) {
 
 // Nearby implements Target with one NearbyDrivers call.
 func (t *GRPCTarget) Nearby(ctx context.Context, lat, lng, radiusM float64, limit int) error {
-	_, err := t.riders.NearbyDrivers(ctx, &geomatchv1.NearbyDriversRequest{
+	_, err := t.conn.Nearby(ctx, &geomatchv1.NearbyDriversRequest{
 		Position: &geomatchv1.LatLng{Lat: lat, Lng: lng}, Limit: int32(limit), RadiusM: radiusM})
 	return err
 }
 
-// OpenStream implements Target with a DriverService.Connect stream; a
-// goroutine owned by the stream counts the rejections coming down.
+// OpenStream implements Target with a driver session (one Connect
+// stream, no reconnects, no acknowledgements); the session's goroutine
+// counts the rejections coming down. The stream ends when ctx does.
 func (t *GRPCTarget) OpenStream(ctx context.Context, driverID string) (Stream, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	st, err := t.drivers.Connect(ctx)
-	if err == nil {
-		err = st.Send(&geomatchv1.DriverMessage{Msg: &geomatchv1.DriverMessage_Hello{Hello: &geomatchv1.DriverHello{DriverId: driverID}}})
-	}
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("connect %s: %w", driverID, err)
-	}
-	s := &grpcStream{st: st, cancel: cancel}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		for {
-			ev, err := st.Recv()
-			if err != nil {
-				if !errors.Is(err, io.EOF) && ctx.Err() == nil {
-					s.recvErr.Store(&err)
-				}
+	s := &grpcStream{ctx: ctx}
+	sess, err := t.conn.ConnectDriver(ctx, client.DriverConfig{
+		DriverID: driverID, NoReconnect: true, NoAcks: true, DrainTimeout: streamCloseTimeout,
+		OnRejected: func(rj *geomatchv1.Rejection) {
+			if rj.GetReason() == geomatchv1.RejectReason_REJECT_REASON_STALE {
+				s.stale.Add(1)
 				return
 			}
-			if rj := ev.GetRejected(); rj != nil {
-				if rj.GetReason() == geomatchv1.RejectReason_REJECT_REASON_STALE {
-					s.stale.Add(1)
-					continue
-				}
-				if s.rejected.Add(1) == 1 {
-					s.firstRej.Store(fmt.Sprintf("%s: %s", rj.GetReason(), rj.GetMessage()))
-				}
+			if s.rejected.Add(1) == 1 {
+				s.firstRej.Store(fmt.Sprintf("%s: %s", rj.GetReason(), rj.GetMessage()))
 			}
-		}
-	}()
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", driverID, err)
+	}
+	s.sess = sess
+	s.stop = context.AfterFunc(ctx, sess.Abort)
 	return s, nil
 }
 
 type grpcStream struct {
-	st       geomatchv1.DriverService_ConnectClient
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	ctx      context.Context
+	sess     *client.DriverSession
+	stop     func() bool
 	rejected atomic.Int64 // all but stale
 	stale    atomic.Int64
-	recvErr  atomic.Pointer[error]
 	firstRej atomic.Value // string: the first rejection's reason and message
 }
 
 func (s *grpcStream) Send(u Update) error {
-	return s.st.Send(&geomatchv1.DriverMessage{Msg: &geomatchv1.DriverMessage_Location{Location: &geomatchv1.LocationUpdate{
-		Position: &geomatchv1.LatLng{Lat: u.Lat, Lng: u.Lng}, TimestampMs: u.TimestampMs}}})
+	return s.sess.SendLocation(&geomatchv1.LocationUpdate{
+		Position: &geomatchv1.LatLng{Lat: u.Lat, Lng: u.Lng}, TimestampMs: u.TimestampMs})
 }
 
 func (s *grpcStream) Close() (int64, int64, error) {
-	err := s.st.CloseSend()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(streamCloseTimeout):
-		s.cancel()
-		<-done
-	}
-	s.cancel()
-	if p := s.recvErr.Load(); p != nil && err == nil {
-		err = *p
+	err := s.sess.Close()
+	s.stop()
+	if s.ctx.Err() != nil || errors.Is(err, client.ErrClosed) {
+		err = nil // the run ended the stream, or it did not drain in time
 	}
 	n, stale := s.rejected.Load(), s.stale.Load()
 	if rj, ok := s.firstRej.Load().(string); ok && err == nil {

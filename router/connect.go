@@ -21,7 +21,8 @@ import (
 
 // Driver streams. Each driver app holds one Connect stream: positions and
 // offer answers go up, offers, trip updates and reports of refused updates
-// come down. A stream has three goroutines: the handler, which waits for
+// come down; a hello with want_acks also gets coalesced UpdatesAck events
+// (streamSink). A stream has three goroutines: the handler, which waits for
 // the stream's end; a reader, which receives the app's messages; a writer,
 // which sends the queued events. The queue is bounded: an app that leaves
 // its events unread is dropped with RESOURCE_EXHAUSTED (driverSession.push)
@@ -92,6 +93,21 @@ func (s *driverSession) push(ev *geomatchv1.DriverEvent, critical bool) bool {
 		s.dropped.Add(1)
 	}
 	return false
+}
+
+// offer queues ev if the queue has room beyond the critical reserve,
+// without ever blocking or ending the stream; it reports whether ev was
+// queued.
+func (s *driverSession) offer(ev *geomatchv1.DriverEvent) bool {
+	if len(s.events) >= eventQueueLen-criticalReserve {
+		return false
+	}
+	select {
+	case s.events <- ev:
+		return true
+	default:
+		return false
+	}
 }
 
 // stuck reports whether a send has been blocked (on the app's flow
@@ -168,13 +184,136 @@ func (r *Router) session(driverID string) *driverSession {
 	return r.sessions[driverID]
 }
 
-// streamSink reports the updates of one Connect stream that were not
-// applied back to the driver app. Accepted updates are not acknowledged.
+// streamSink reports the outcome of a Connect stream's updates back to the
+// driver app: a Rejection for each update not applied and, when the hello
+// asked for them (want_acks), coalesced UpdatesAck events.
 type streamSink struct {
 	sess    *driverSession
 	mu      sync.Mutex
 	pending map[int32]*geomatchv1.LocationUpdate // by sequence number; bounded by MaxStreamInflight
 	drained chan struct{}                        // signalled when pending becomes empty
+	// acks is nil unless the hello asked for acknowledgements.
+	acks *acker
+}
+
+// Acknowledgements of applied updates (DriverHello.want_acks) are
+// coalesced: an UpdatesAck goes out once ackEvery updates completed since
+// the last one, or ackDelay after the first update that no ack covers yet,
+// whichever comes first; the delay also yields the last ack of a stream
+// that falls quiet. Nothing is allocated per update: one timer per stream,
+// one event per ack.
+const (
+	// ackEvery bounds the updates one ack waits for.
+	ackEvery = 256
+	// ackDelay bounds how long a completed update waits for its ack.
+	ackDelay = 50 * time.Millisecond
+)
+
+// acker is the acknowledgement state of one stream; its fields are guarded
+// by the streamSink's mutex.
+type acker struct {
+	timer   *time.Timer // fires delay after armed is set
+	delay   time.Duration
+	armed   bool  // the timer is running
+	stopped bool  // the stream is over: the timer stays off
+	since   int   // updates completed since the last ack
+	applied int64 // updates applied on the stream so far
+	maxDone int64 // newest timestamp of a completed update
+	through int64 // through_timestamp_ms of the last ack sent
+	sent    int64 // applied of the last ack sent
+}
+
+// newStreamSink returns the sink of one stream; with wantAcks it sends
+// UpdatesAck events too.
+func newStreamSink(sess *driverSession, wantAcks bool) *streamSink {
+	sk := &streamSink{sess: sess, pending: make(map[int32]*geomatchv1.LocationUpdate), drained: make(chan struct{}, 1)}
+	if wantAcks {
+		sk.acks = &acker{delay: ackDelay}
+		sk.acks.timer = time.AfterFunc(time.Hour, sk.ackDue)
+		sk.acks.timer.Stop()
+	}
+	return sk
+}
+
+// stop stops the ack timer for good once the stream is over.
+func (s *streamSink) stop() {
+	if s.acks == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.acks.stopped = true
+	s.acks.timer.Stop()
+}
+
+// ackDue runs on the ack timer: send the ack the completed updates wait for.
+func (s *streamSink) ackDue() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.acks.armed = false
+	if !s.acks.stopped {
+		s.sendAck()
+	}
+}
+
+// flushAck sends the ack of the last completed updates at once (the app
+// closed its side and every update has its outcome).
+func (s *streamSink) flushAck() {
+	if s.acks == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.acks.timer.Stop()
+	s.acks.armed = false
+	s.sendAck()
+}
+
+// sendAck queues an UpdatesAck covering every update whose outcome is
+// known, if it says anything new. s.mu is held. A full queue keeps the
+// ack for later (the timer is armed again) rather than ending the stream:
+// the next ack covers what this one would have.
+func (s *streamSink) sendAck() {
+	a := s.acks
+	through := a.maxDone
+	for _, u := range s.pending { // at most MaxStreamInflight, once per ack
+		if ts := u.GetTimestampMs(); ts <= through {
+			through = ts - 1
+		}
+	}
+	through = max(through, a.through)
+	if through == a.through && a.applied == a.sent {
+		a.since = 0
+		return
+	}
+	ev := &geomatchv1.DriverEvent{Event: &geomatchv1.DriverEvent_UpdatesAck{UpdatesAck: &geomatchv1.UpdatesAck{ThroughTimestampMs: through, Applied: a.applied}}}
+	if !s.sess.offer(ev) {
+		if !a.armed && !a.stopped {
+			a.armed = true
+			a.timer.Reset(a.delay)
+		}
+		return
+	}
+	a.through, a.sent, a.since = through, a.applied, 0
+}
+
+// completed records the outcome of an update with timestamp ts for the
+// acks. s.mu is held.
+func (s *streamSink) completed(ts int64, applied bool) {
+	a := s.acks
+	if applied {
+		a.applied++
+	}
+	a.maxDone = max(a.maxDone, ts)
+	a.since++
+	if a.since >= ackEvery {
+		s.sendAck()
+		return
+	}
+	if !a.armed && !a.stopped {
+		a.armed = true
+		a.timer.Reset(a.delay)
+	}
 }
 
 // waitDrained waits, at most d, until every update of the stream has its
@@ -200,12 +339,22 @@ func (s *streamSink) waitDrained(ctx context.Context, d time.Duration) {
 	}
 }
 
-// Done implements fleet.Sink.
+// Done implements fleet.Sink. It never blocks: it runs on a matcher
+// stream's receive path, which one slow driver app must not stall. The
+// rejection of an update is queued before any ack that covers it.
 func (s *streamSink) Done(idx int32, res fleet.Result) {
 	s.mu.Lock()
 	u := s.pending[idx]
 	delete(s.pending, idx)
 	empty := len(s.pending) == 0
+	if u != nil {
+		if !res.Outcome.Accepted() {
+			s.sess.push(&geomatchv1.DriverEvent{Event: &geomatchv1.DriverEvent_Rejected{Rejected: rejection(0, u, res)}}, false)
+		}
+		if s.acks != nil {
+			s.completed(u.GetTimestampMs(), res.Outcome.Accepted())
+		}
+	}
 	s.mu.Unlock()
 	if empty {
 		select {
@@ -213,12 +362,6 @@ func (s *streamSink) Done(idx int32, res fleet.Result) {
 		default:
 		}
 	}
-	if res.Outcome.Accepted() || u == nil {
-		return
-	}
-	// Never blocks: this runs on a matcher stream's receive path, which one
-	// slow driver app must not stall.
-	s.sess.push(&geomatchv1.DriverEvent{Event: &geomatchv1.DriverEvent_Rejected{Rejected: rejection(0, u, res)}}, false)
 }
 
 // releasing frees one in-flight slot of a stream when an update completes.
@@ -321,13 +464,15 @@ func streamEnd(ctx context.Context) error {
 // every update has its outcome) or the stream fails.
 func (s *driverService) read(ctx context.Context, stream geomatchv1.DriverService_ConnectServer, c caller, hello *geomatchv1.DriverHello, sess *driverSession) error {
 	driverID := hello.GetDriverId()
-	sk := &streamSink{sess: sess, pending: make(map[int32]*geomatchv1.LocationUpdate), drained: make(chan struct{}, 1)}
+	sk := newStreamSink(sess, hello.GetWantAcks())
+	defer sk.stop()
 	slots := make(chan struct{}, MaxStreamInflight)
 	var seq int32
 	for {
 		msg, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
 			sk.waitDrained(ctx, s.r.cfg.UpdateTimeout)
+			sk.flushAck()
 			return nil
 		}
 		if err != nil {
@@ -364,7 +509,9 @@ func (s *driverService) read(ctx context.Context, stream geomatchv1.DriverServic
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-			s.r.fleet.Send(ctx, toFleet(u), releasing{sk, slots}, idx, time.Now().Add(s.r.cfg.UpdateTimeout))
+			fu := toFleet(u)
+			fu.OnStream = true // this driver sees offers
+			s.r.fleet.Send(ctx, fu, releasing{sk, slots}, idx, time.Now().Add(s.r.cfg.UpdateTimeout))
 		case *geomatchv1.DriverMessage_Hello:
 			return status.Error(codes.InvalidArgument, "hello: sent twice on one stream")
 		default:

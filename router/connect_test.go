@@ -152,3 +152,117 @@ func TestAdminShowsClusterAndShards(t *testing.T) {
 		t.Fatalf("ring %v, %v", ring, err)
 	}
 }
+
+// TestConnectAcksUpdates: a hello with want_acks gets coalesced UpdatesAck
+// events: every update ends up covered by an ack, the count of applied
+// updates is exact, a rejected update's Rejection comes before the ack
+// that covers it, and the acks are far fewer than the updates.
+func TestConnectAcksUpdates(t *testing.T) {
+	c := startCluster(t, cluster.DevConfig{Matchers: 2})
+	stream, err := c.drivers.Connect(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&geomatchv1.DriverMessage{Msg: &geomatchv1.DriverMessage_Hello{Hello: &geomatchv1.DriverHello{DriverId: "cab-ack", WantAcks: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := stream.Recv(); err != nil || ev.GetConnected() == nil {
+		t.Fatalf("first event %v, %v; want the ConnectAck", ev, err)
+	}
+	const n = 600
+	base := time.Now().UnixMilli() - 10*n
+	badTS := base + 300
+	for i := range n {
+		ts := base + int64(i)
+		lat := 40.75 + float64(i)*1e-6
+		if ts == badTS {
+			lat = 95 // rejected: bad latitude
+		}
+		if err := stream.Send(&geomatchv1.DriverMessage{Msg: &geomatchv1.DriverMessage_Location{Location: &geomatchv1.LocationUpdate{
+			Position: ll(lat, -73.98), TimestampMs: ts}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := base + n - 1
+	acks, rejectedAt := 0, -1
+	var through, applied int64
+	for through < last || applied < n-1 {
+		ev, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("recv: %v (acked through %d of %d, applied %d)", err, through-base, n-1, applied)
+		}
+		switch {
+		case ev.GetRejected() != nil:
+			if ev.GetRejected().GetTimestampMs() != badTS || through >= badTS {
+				t.Fatalf("rejection %v after an ack through %d; want only the bad update's, before its ack", ev.GetRejected(), through-base)
+			}
+			rejectedAt = acks
+		case ev.GetUpdatesAck() != nil:
+			a := ev.GetUpdatesAck()
+			if a.GetThroughTimestampMs() < through || a.GetApplied() < applied {
+				t.Fatalf("ack %v goes back from through %d applied %d", a, through, applied)
+			}
+			through, applied = a.GetThroughTimestampMs(), a.GetApplied()
+			acks++
+		}
+	}
+	if rejectedAt < 0 {
+		t.Fatal("no rejection for the bad update")
+	}
+	if applied != n-1 || through != last {
+		t.Fatalf("acked through %d applied %d; want %d and %d", through, applied, last, n-1)
+	}
+	if acks >= n/10 {
+		t.Fatalf("%d acks for %d updates; want them coalesced", acks, n)
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ev, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("stream ended with %v, want a clean end", err)
+		}
+		if a := ev.GetUpdatesAck(); a != nil && (a.GetApplied() != applied || a.GetThroughTimestampMs() != last) {
+			t.Fatalf("late ack %v says something new", a)
+		}
+	}
+}
+
+// TestConnectNoAcksUnasked: without want_acks the stream carries no
+// UpdatesAck, only the rejections.
+func TestConnectNoAcksUnasked(t *testing.T) {
+	c := startCluster(t, cluster.DevConfig{Matchers: 1})
+	stream, err := c.drivers.Connect(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&geomatchv1.DriverMessage{Msg: &geomatchv1.DriverMessage_Hello{Hello: &geomatchv1.DriverHello{DriverId: "cab-quiet"}}}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UnixMilli()
+	for i := range 20 {
+		if err := stream.Send(&geomatchv1.DriverMessage{Msg: &geomatchv1.DriverMessage_Location{Location: &geomatchv1.LocationUpdate{
+			Position: ll(40.75, -73.98), TimestampMs: now - 100 + int64(i)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ev, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.GetUpdatesAck() != nil || ev.GetRejected() != nil {
+			t.Fatalf("unexpected event %v", ev)
+		}
+	}
+}

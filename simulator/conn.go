@@ -2,38 +2,39 @@ package simulator
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/geomatch/geomatch/client"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 )
 
-// dial opens a client connection to the target; opts (TLS, a token) come
-// last and win.
-func dial(target string, opts []grpc.DialOption) (*grpc.ClientConn, error) {
-	conn, err := grpc.NewClient(target, append([]grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16 << 20))}, opts...)...)
+// dial opens a client connection (package client) to the target; opts
+// (TLS, a token) come last and win. Calls are tried once: the run
+// measures the API, failures included, rather than hiding them behind
+// retries.
+func dial(target string, opts []grpc.DialOption) (*client.Conn, error) {
+	conn, err := client.Dial(target, client.Insecure(), client.WithRetry(client.NoRetry), client.WithDialOptions(opts...))
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", target, err)
 	}
 	return conn, nil
 }
 
+// api is the connection of the riders' and the run's unary calls (the
+// last one dialled; the others carry driver streams).
+func (e *engine) api() *client.Conn { return e.conns[len(e.conns)-1] }
+
 // connectTimeout bounds opening one driver stream (hello and its ack).
 const connectTimeout = 20 * time.Second
 
-// connectDrivers opens every driver's Connect stream, ConnectConcurrency at
-// a time, and starts one receive goroutine per stream (tracked by
-// e.recvWG, ended by the stream's context). It counts progress in
-// connected and gives up early if ctx ends or too many streams fail.
+// connectDrivers opens every driver's session, ConnectConcurrency at a
+// time. It counts progress in connected and gives up early if ctx ends or
+// too many sessions fail.
 func (e *engine) connectDrivers(ctx context.Context, connected *atomic.Int64) error {
 	next := atomic.Int64{}
 	var failed atomic.Int64
@@ -75,49 +76,30 @@ func (e *engine) connectDrivers(ctx context.Context, connected *atomic.Int64) er
 	return nil
 }
 
-// connect opens d's stream, says hello and waits for the ack.
+// connect opens d's session (hello and its ack) on its worker's
+// connection. The session's goroutine hands d's events to its worker; it
+// is tracked by e.recvWG and ends when the stream does, or when
+// e.streamsCtx ends. The simulated app does not reconnect: a broken
+// stream takes its driver out of the run, as the report counts.
 func (e *engine) connect(d *driver) error {
-	ctx, cancel := context.WithCancel(e.streamsCtx)
-	client := e.driverClients[e.connOf(d.idx)]
-	stream, err := client.Connect(ctx)
-	if err == nil {
-		err = stream.Send(&geomatchv1.DriverMessage{Msg: &geomatchv1.DriverMessage_Hello{Hello: &geomatchv1.DriverHello{DriverId: d.id, VehicleClass: d.class}}})
-	}
-	var ack *geomatchv1.DriverEvent
-	if err == nil {
-		// Wait for the ack, bounded: a Recv does not take a deadline.
-		t := time.AfterFunc(connectTimeout, cancel)
-		ack, err = stream.Recv()
-		t.Stop()
-		if err == nil && ack.GetConnected() == nil {
-			err = fmt.Errorf("first event is %T, not the connect ack", ack.GetEvent())
-		}
-	}
-	if err != nil {
-		cancel()
-		return fmt.Errorf("driver %s: connect: %w", d.id, err)
-	}
-	d.stream, d.cancel, d.connected = stream, cancel, true
+	ctx := e.streamsCtx
 	e.recvWG.Add(1)
-	go func() {
-		defer e.recvWG.Done()
-		e.receive(ctx, d)
-	}()
-	return nil
-}
-
-// receive hands d's stream events to its worker until the stream ends.
-func (e *engine) receive(ctx context.Context, d *driver) {
-	for {
-		ev, err := d.stream.Recv()
-		if err != nil {
-			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
+	sess, err := e.conns[e.connOf(d.idx)].ConnectDriver(ctx, client.DriverConfig{
+		DriverID: d.id, VehicleClass: d.class,
+		NoReconnect: true, NoAcks: true, ConnectTimeout: connectTimeout,
+		OnEvent: func(ev *geomatchv1.DriverEvent) { d.w.post(ctx, inEvent{d: d, ev: ev}) },
+		OnClose: func(err error) {
+			defer e.recvWG.Done()
+			if err != nil && ctx.Err() == nil {
 				d.w.post(ctx, inEvent{d: d, recvErr: err})
 			}
-			return
-		}
-		if !d.w.post(ctx, inEvent{d: d, ev: ev}) {
-			return
-		}
+		},
+	})
+	if err != nil {
+		e.recvWG.Done()
+		return err
 	}
+	context.AfterFunc(ctx, sess.Abort)
+	d.sess, d.connected = sess, true
+	return nil
 }

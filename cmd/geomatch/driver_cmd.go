@@ -14,11 +14,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/geomatch/geomatch/client"
 	"github.com/geomatch/geomatch/internal/geo"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 )
@@ -118,93 +117,79 @@ func runDriver(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	conn, err := grpc.NewClient(d.api.target, opts...)
+	cc, err := grpc.NewClient(d.api.target, opts...)
 	if err != nil {
 		return fmt.Errorf("router at %s: %w", d.api.target, err)
 	}
-	defer conn.Close()
-	return d.run(ctx, geomatchv1.NewDriverServiceClient(conn))
+	defer cc.Close()
+	conn, err := client.New(cc)
+	if err != nil {
+		return err
+	}
+	return d.run(ctx, conn)
 }
 
 // finishWait bounds the wait for the router's confirmation of the last
 // trip's completion.
 const finishWait = 5 * time.Second
 
-// errDone ends a session once --max-trips trips are completed.
-var errDone = errors.New("done")
+// driverReconnects bounds the reconnects in a row (backoff 100 ms doubling
+// to 5 s): over an hour of a router that stays away.
+const driverReconnects = 1000
 
-// run holds sessions until ctx ends or the trips are done, reconnecting
-// with a backoff of 100 ms doubling to 5 s.
-func (d *driverCmd) run(ctx context.Context, c geomatchv1.DriverServiceClient) error {
-	backoff := 100 * time.Millisecond
-	completed := 0
-	for {
-		started := time.Now()
-		err := d.session(ctx, c, &completed)
-		switch {
-		case errors.Is(err, errDone):
-			d.printf("done: %d trips completed", completed)
-			return nil
-		case ctx.Err() != nil:
-			d.printf("stopped (%d trips completed)", completed)
-			return nil
-		case status.Code(err) == codes.Unauthenticated || status.Code(err) == codes.PermissionDenied || status.Code(err) == codes.InvalidArgument:
-			return fmt.Errorf("geomatch driver: the router at %s refused the stream: %w", d.api.target, err)
-		}
-		if time.Since(started) > 10*time.Second {
-			backoff = 100 * time.Millisecond
-		}
-		d.printf("stream lost (%v); reconnecting in %v", err, backoff)
-		select {
-		case <-ctx.Done():
-			d.printf("stopped (%d trips completed)", completed)
-			return nil
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
-}
-
-// session is one Connect stream: hello, then position reports on a
-// ticker and the router's events as they come.
-func (d *driverCmd) session(ctx context.Context, c geomatchv1.DriverServiceClient, completed *int) error {
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stream, err := c.Connect(sctx)
-	if err != nil {
-		return err
-	}
-	var sendMu sync.Mutex
-	send := func(m *geomatchv1.DriverMessage) error {
-		sendMu.Lock()
-		defer sendMu.Unlock()
-		return stream.Send(m)
-	}
-	if err := send(&geomatchv1.DriverMessage{Msg: &geomatchv1.DriverMessage_Hello{Hello: &geomatchv1.DriverHello{DriverId: d.id, VehicleClass: d.class}}}); err != nil {
-		return err
-	}
+// run holds a driver session (package client) until ctx ends or the
+// trips are done: position reports on a ticker, the router's events as
+// they come. The session reconnects a broken stream with a backoff of
+// 100 ms doubling to 5 s, and sends the last position again.
+func (d *driverCmd) run(ctx context.Context, conn *client.Conn) error {
 	events := make(chan *geomatchv1.DriverEvent)
-	recvErr := make(chan error, 1)
-	go func() { // ends when the stream does (sctx is cancelled on return)
-		for {
-			ev, err := stream.Recv()
-			if err != nil {
-				recvErr <- err
-				return
-			}
-			select {
-			case events <- ev:
-			case <-sctx.Done():
-				recvErr <- sctx.Err()
-				return
-			}
+	// stop releases the session's goroutine from handing over events once
+	// this loop no longer takes them.
+	stop := make(chan struct{})
+	stopForwarding := sync.OnceFunc(func() { close(stop) })
+	defer stopForwarding()
+	forward := func(ev *geomatchv1.DriverEvent) {
+		select {
+		case events <- ev:
+		case <-stop:
 		}
+	}
+	sess, err := conn.ConnectDriver(ctx, client.DriverConfig{
+		DriverID: d.id, VehicleClass: d.class,
+		MinBackoff: 100 * time.Millisecond, MaxBackoff: 5 * time.Second, MaxReconnects: driverReconnects,
+		OnConnected: func(ack *geomatchv1.ConnectAck) {
+			forward(&geomatchv1.DriverEvent{Event: &geomatchv1.DriverEvent_Connected{Connected: ack}})
+		},
+		OnEvent: forward,
+		OnDisconnected: func(err error, retryIn time.Duration) {
+			d.printf("stream lost (%v); reconnecting in %v", err, retryIn.Round(time.Millisecond))
+		},
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			d.printf("stopped (0 trips completed)")
+			return nil
+		}
+		return fmt.Errorf("geomatch driver: the router at %s refused the stream: %w", d.api.target, err)
+	}
+	defer func() {
+		stopForwarding()
+		sess.Abort()
+		<-sess.Done()
 	}()
+	// finish closes the session: the router answers the last reports.
+	finish := func() {
+		stopForwarding()
+		_ = sess.Close()
+	}
+	completed := 0
+	send := func(m *geomatchv1.DriverMessage) {
+		if err := sess.Send(m); err != nil {
+			d.printf("not sent: %v", err)
+		}
+	}
 	tick := time.NewTicker(d.every)
 	defer tick.Stop()
-	if err := send(d.location()); err != nil {
-		return err
-	}
 	// Once the last trip's completion is sent, the session waits (up to
 	// finishWait) for the router to confirm it before it closes.
 	var finishing <-chan time.Time
@@ -215,40 +200,39 @@ func (d *driverCmd) session(ctx context.Context, c geomatchv1.DriverServiceClien
 			d.mu.Lock()
 			d.st = geomatchv1.DriverStatus_DRIVER_STATUS_OFFLINE
 			d.mu.Unlock()
-			_ = send(d.location())
-			_ = stream.CloseSend()
-			return ctx.Err()
-		case err := <-recvErr:
-			return err
+			send(d.location())
+			finish()
+			d.printf("stopped (%d trips completed)", completed)
+			return nil
+		case <-sess.Done():
+			return fmt.Errorf("geomatch driver: the session with the router at %s ended: %w", d.api.target, sess.Err())
 		case <-tick.C:
-			msgs := d.drive(d.every)
-			for _, m := range msgs {
-				if err := send(m); err != nil {
-					return err
-				}
+			for _, m := range d.drive(d.every) {
+				send(m)
 				if m.GetTripProgress().GetState() == geomatchv1.TripState_TRIP_STATE_COMPLETED {
-					*completed++
+					completed++
 				}
 			}
-			if err := send(d.location()); err != nil {
-				return err
-			}
-			if d.maxTrips > 0 && *completed >= d.maxTrips && finishing == nil {
+			send(d.location())
+			if d.maxTrips > 0 && completed >= d.maxTrips && finishing == nil {
 				finishing = time.After(finishWait)
 			}
 		case <-finishing:
 			d.printf("the router did not confirm the last trip's completion within %v", finishWait)
-			_ = stream.CloseSend()
-			return errDone
+			finish()
+			d.printf("done: %d trips completed", completed)
+			return nil
 		case ev := <-events:
+			if ev.GetConnected() != nil {
+				send(d.location()) // a new stream: say where the driver is
+			}
 			if m := d.handle(ev); m != nil {
-				if err := send(m); err != nil {
-					return err
-				}
+				send(m)
 			}
 			if finishing != nil && ev.GetTrip().GetState() == geomatchv1.TripState_TRIP_STATE_COMPLETED {
-				_ = stream.CloseSend()
-				return errDone
+				finish()
+				d.printf("done: %d trips completed", completed)
+				return nil
 			}
 		}
 	}
