@@ -17,6 +17,7 @@ import (
 //   - Stats: routers (cluster status) and matchers (the Consul ring
 //     writer's census of the shards that hold drivers).
 //   - Transfer and Holding: matchers only (shard handoff between owners).
+//   - Lookup and Scan: routers only (drivers by id, for the RESP door).
 //   - Health and reflection: routers and matchers.
 var MatcherPolicy = identity.Policy{
 	matcherv1.MatcherService_Apply_FullMethodName:        {identity.RoleRouter},
@@ -24,6 +25,8 @@ var MatcherPolicy = identity.Policy{
 	matcherv1.MatcherService_Stats_FullMethodName:        {identity.RoleRouter, identity.RoleMatcher},
 	matcherv1.MatcherService_Transfer_FullMethodName:     {identity.RoleMatcher},
 	matcherv1.MatcherService_Holding_FullMethodName:      {identity.RoleMatcher},
+	matcherv1.MatcherService_Lookup_FullMethodName:       {identity.RoleRouter},
+	matcherv1.MatcherService_Scan_FullMethodName:         {identity.RoleRouter},
 	matcherv1.MatcherService_SyncFences_FullMethodName:   {identity.RoleRouter},
 	matcherv1.MatcherService_FenceCounts_FullMethodName:  {identity.RoleRouter},
 	matcherv1.DispatchService_RequestRide_FullMethodName: {identity.RoleRouter},

@@ -61,6 +61,11 @@ func WriteComparison(w io.Writer, a, b Report) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	for _, p := range a.Phases {
+		if _, ok := byName[p.Phase]; ok && p.Phase == PipelinedPhase {
+			fmt.Fprintf(w, "%s: one client, %d searches per round trip (RESP pipelining); ops are searches, latency is the round trip's\n", PipelinedPhase, PipelineDepth)
+		}
+	}
 	for _, r := range []Report{a, b} {
 		for _, p := range r.Phases {
 			if p.Errors > 0 {

@@ -108,6 +108,31 @@ func (t *RESPTarget) Nearby(ctx context.Context, lat, lng, radiusM float64, limi
 		Radius: radiusM, RadiusUnit: "m", Sort: "ASC", Count: limit}).Err()
 }
 
+// NearbyPipelined implements Pipeliner: the searches of qs in one
+// pipeline.
+func (t *RESPTarget) NearbyPipelined(ctx context.Context, qs []NearbyQuery) (int, error) {
+	pipe := t.c.Pipeline()
+	for _, q := range qs {
+		if t.proto == Tile38 {
+			pipe.Do(ctx, "NEARBY", respKey, "LIMIT", q.Limit, "POINT", q.Lat, q.Lng, q.RadiusM)
+			continue
+		}
+		pipe.GeoSearch(ctx, respKey, &redis.GeoSearchQuery{Longitude: q.Lng, Latitude: q.Lat,
+			Radius: q.RadiusM, RadiusUnit: "m", Sort: "ASC", Count: q.Limit})
+	}
+	cmds, err := pipe.Exec(ctx)
+	if err == nil {
+		return 0, nil
+	}
+	failed := 0
+	for _, c := range cmds {
+		if c.Err() != nil {
+			failed++
+		}
+	}
+	return max(failed, 1), err
+}
+
 // OpenStream implements Target: RESP has no driver sessions, so the app
 // sends one command per update.
 func (t *RESPTarget) OpenStream(ctx context.Context, driverID string) (Stream, error) {

@@ -70,6 +70,9 @@ func Run(ctx context.Context, cfg Config, t Target) (Report, error) {
 	for _, c := range cfg.Concurrency {
 		phases = append(phases, namedPhase{fmt.Sprintf("nearby-%d", c), func(ctx context.Context) PhaseResult { return r.nearby(ctx, c) }})
 	}
+	if _, ok := t.(Pipeliner); ok && !cfg.skips("nearby") {
+		phases = append(phases, namedPhase{PipelinedPhase, r.nearbyPipelined})
+	}
 	server := newProcMeter(cfg)
 	for _, ph := range phases {
 		if ph.name != "load" && cfg.skips(ph.name) {

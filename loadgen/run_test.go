@@ -29,6 +29,9 @@ func shortConfig() Config {
 func checkReport(t *testing.T, rep Report, cfg Config) {
 	t.Helper()
 	want := []string{"load", "ingest-unary", "ingest-stream", "nearby-1", "nearby-4"}
+	if strings.HasPrefix(rep.Target, string(RedisGEO)+" ") || strings.HasPrefix(rep.Target, string(Tile38)+" ") {
+		want = append(want, PipelinedPhase) // RESP pipelines
+	}
 	if len(rep.Phases) != len(want) {
 		t.Fatalf("got %d phases, want %v", len(rep.Phases), want)
 	}
@@ -167,7 +170,7 @@ func TestRunSkipsPhasesAndCallsTheHook(t *testing.T) {
 		return func() { ended = append(ended, phase) }
 	}
 	rep := runRedis(t, addr, cfg)
-	want := []string{"load", "ingest-stream", "nearby-1"}
+	want := []string{"load", "ingest-stream", "nearby-1", PipelinedPhase} // only "nearby" skips the pipelined phase
 	var got []string
 	for _, p := range rep.Phases {
 		got = append(got, p.Phase)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench-compare: the same load-generator workload (geomatch bench) against
-# `geomatch dev` and a real redis-server (GEOADD / GEOSEARCH ... ASC COUNT 10
+# `geomatch dev` (its gRPC API, and its RESP front door with Tile38's SET /
+# NEARBY) and a real redis-server (GEOADD / GEOSEARCH ... ASC COUNT 10
 # through go-redis), each a separate process on loopback, with the same seed,
 # fleet and concurrencies; prints each report and the ratios. Server CPU and
 # RSS are read from /proc for each server process.
@@ -83,13 +84,14 @@ start_geomatch() {
 	local log=$OUT/geomatch-dev.log
 	# One load generator on loopback is one client (one peer address):
 	# the per-client limits are lifted so that it measures the server.
-	"$BIN" dev --listen 127.0.0.1:0 --ttl 30m --log-level warn \
+	"$BIN" dev --listen 127.0.0.1:0 --resp-listen 127.0.0.1:0 --ttl 30m --log-level warn \
 		--client-update-rate 0 --client-request-rate 0 --client-streams 0 >"$log" 2>&1 &
 	GM_PID=$!
 	pids+=("$GM_PID")
 	for _ in $(seq 100); do
 		GM_ADDR=$(sed -n 's/^geomatch dev: router listening on \([0-9.:]*\).*/\1/p' "$log")
-		[ -n "$GM_ADDR" ] && return 0
+		GM_RESP_ADDR=$(sed -n 's/^geomatch dev: RESP (Tile38\/Redis GEO) on \([0-9.:]*\).*/\1/p' "$log")
+		[ -n "$GM_ADDR" ] && [ -n "$GM_RESP_ADDR" ] && return 0
 		kill -0 "$GM_PID" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -119,6 +121,12 @@ for n in $DRIVERS; do
 	run_bench geomatch --target "$GM_ADDR" --server-pid "$GM_PID"
 	stop "$GM_PID"
 
+	# geomatch's RESP front door, driven like Tile38 (SET / NEARBY through
+	# go-redis), on a fresh geomatch dev.
+	start_geomatch
+	run_bench geomatch-resp --resp-target "$GM_RESP_ADDR" --resp-protocol tile38 --server-pid "$GM_PID"
+	stop "$GM_PID"
+
 	start_redis
 	run_bench redis --resp-target "$REDIS_ADDR" --resp-protocol redis --server-pid "$REDIS_PID"
 	stop "$REDIS_PID"
@@ -126,6 +134,9 @@ for n in $DRIVERS; do
 	echo
 	echo "== geomatch (A) vs Redis GEO (B), $n drivers"
 	"$BIN" bench --compare "$OUT/geomatch-$n.json,$OUT/redis-$n.json"
+	echo
+	echo "== geomatch RESP front door, Tile38 commands (A) vs Redis GEO (B), $n drivers"
+	"$BIN" bench --compare "$OUT/geomatch-resp-$n.json,$OUT/redis-$n.json"
 
 	if [ -n "${TILE38_ADDR:-}" ]; then
 		extra=()
@@ -134,6 +145,9 @@ for n in $DRIVERS; do
 		echo
 		echo "== geomatch (A) vs Tile38 (B), $n drivers"
 		"$BIN" bench --compare "$OUT/geomatch-$n.json,$OUT/tile38-$n.json"
+		echo
+		echo "== geomatch RESP front door (A) vs Tile38 (B), same commands and client, $n drivers"
+		"$BIN" bench --compare "$OUT/geomatch-resp-$n.json,$OUT/tile38-$n.json"
 	fi
 
 	if [ -n "${BENCH_FENCES:-}" ] && [ "$BENCH_FENCES" != 0 ]; then

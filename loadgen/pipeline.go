@@ -1,0 +1,67 @@
+package loadgen
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// PipelineDepth is the number of nearby searches a pipelined phase sends
+// in one round trip.
+const PipelineDepth = 16
+
+// PipelinedPhase is the name of the pipelined nearby phase: one client
+// sending PipelineDepth searches per round trip.
+var PipelinedPhase = fmt.Sprintf("nearby-p%d", PipelineDepth)
+
+// NearbyQuery is one search of a pipeline.
+type NearbyQuery struct {
+	Lat, Lng, RadiusM float64
+	Limit             int
+}
+
+// Pipeliner is a target that can send several searches in one round trip
+// (RESP pipelining); Run adds the PipelinedPhase for it.
+type Pipeliner interface {
+	// NearbyPipelined sends qs in one round trip and returns the first
+	// error and how many of the searches failed.
+	NearbyPipelined(ctx context.Context, qs []NearbyQuery) (failed int, err error)
+}
+
+// nearbyPipelined runs one client sending PipelineDepth searches of random
+// positions per round trip for cfg.Duration (and at least one round trip).
+// An operation is one search; latency is that of the round trip.
+func (r *runner) nearbyPipelined(run context.Context) PhaseResult {
+	p, ok := r.t.(Pipeliner)
+	if !ok {
+		return PhaseResult{Phase: PipelinedPhase, FirstError: "the target has no pipelining"}
+	}
+	ctx, cancel := context.WithTimeout(run, r.cfg.Duration)
+	defer cancel()
+	return phase(PipelinedPhase, 1, func(w *worker, wi int) {
+		rng := rand.New(rand.NewPCG(r.cfg.Seed, uint64(wi)+3<<32))
+		qs := make([]NearbyQuery, PipelineDepth)
+		for ops := 0; ops < MaxOpsPerWorker && (ops == 0 || !over(ctx)); ops += PipelineDepth {
+			for i := range qs {
+				pt := sample(rng, r.cfg.Dist)
+				qs[i] = NearbyQuery{Lat: pt.lat, Lng: pt.lng, RadiusM: r.cfg.RadiusM, Limit: r.cfg.Limit}
+			}
+			callCtx := firstCall(run, ctx, ops)
+			cctx, ccancel := context.WithTimeout(callCtx, callTimeout)
+			start := time.Now()
+			failed, err := p.NearbyPipelined(cctx, qs)
+			d := time.Since(start)
+			ccancel()
+			if err != nil && over(callCtx) {
+				return // the phase ended mid-call: not a target error
+			}
+			w.h.Record(d)
+			w.calls++
+			w.ops += PipelineDepth
+			if err != nil {
+				w.fail(int64(max(failed, 1)), err)
+			}
+		}
+	})
+}

@@ -1,0 +1,6 @@
+//go:build race
+
+package resp_test
+
+// raceEnabled: the race detector is on (heavy tests run shorter).
+const raceEnabled = true
