@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,29 @@ type Observer struct {
 	ready   []func() bool
 	details []string
 	why     []func() string // reasons of a failing ready func, for /readyz
+	addr    string          // where Serve listens
+
+	routes metrics.Routes // pages served beside /metrics (the shard map)
+}
+
+// Handle serves the paths under prefix on the metrics listener with h,
+// beside /metrics; it may be called before or after Serve.
+func (o *Observer) Handle(prefix string, h http.Handler) {
+	if o == nil {
+		return
+	}
+	o.routes.Handle(prefix, h)
+}
+
+// Addr returns the address the metrics listener listens on ("" before
+// Serve).
+func (o *Observer) Addr() string {
+	if o == nil {
+		return ""
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.addr
 }
 
 // AddDetail adds a line to the body of /readyz (a fact operators should
@@ -171,7 +195,10 @@ func (o *Observer) Serve(g *lifecycle.Group, addr string, log *slog.Logger) erro
 	if err != nil {
 		return fmt.Errorf("--metrics: %w", err)
 	}
-	h := metrics.HandlerWithDetails(o.reg, o.Ready, o.Details)
+	o.mu.Lock()
+	o.addr = lis.Addr().String()
+	o.mu.Unlock()
+	h := o.routes.Wrap(metrics.HandlerWithDetails(o.reg, o.Ready, o.Details))
 	g.Go(func(ctx context.Context) error { return metrics.Serve(ctx, lis, h, log) })
 	return nil
 }

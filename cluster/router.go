@@ -19,6 +19,7 @@ import (
 	"github.com/geomatch/geomatch/membership"
 	"github.com/geomatch/geomatch/router"
 	"github.com/geomatch/geomatch/store"
+	"github.com/geomatch/geomatch/ui"
 )
 
 // RouterConfig describes one router to start.
@@ -55,8 +56,11 @@ type RouterConfig struct {
 	// Drain bounds the graceful stop of the server (client streams);
 	// default DefaultDrain.
 	Drain time.Duration
-	// Metrics, when set, collects the router's metrics.
+	// Metrics, when set, collects the router's metrics; the router's
+	// live shard map is then served at /ui/ on its listener.
 	Metrics *Observer
+	// UI tunes the shard map; zero fields take ui.DefaultConfig.
+	UI ui.Config
 	// Log receives the router's logs; default discards them.
 	Log *slog.Logger
 }
@@ -132,6 +136,14 @@ func StartRouter(serveG, runG *lifecycle.Group, cfg RouterConfig, lis net.Listen
 	opts = append(append(opts, cfg.ServerOptions...), rt.ServerOptions()...)
 	srv := serve.New("router", log, opts...)
 	rt.Register(srv.GRPC)
+	if cfg.Metrics != nil {
+		col, err := ui.NewCollector(rt, cfg.UI, log.With("role", "ui"))
+		if err != nil {
+			return nil, fmt.Errorf("router: shard map: %w", err)
+		}
+		cfg.Metrics.Handle(ui.Prefix, ui.NewHandler(col, rt, log.With("role", "ui")))
+		runG.Go(col.Run)
+	}
 	log.Info("router started", WiringAttrs(r.Wiring())...)
 	runG.Go(fc.Run)
 	runG.Go(rt.Run)

@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -137,6 +138,47 @@ func HandlerWithDetails(reg *prometheus.Registry, ready func() bool, details fun
 	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	return mux
+}
+
+// Routes are handlers the metrics listener serves beside its own, by path
+// prefix ("/ui/"). A route may be added while the listener serves: a
+// router mounts its shard map once it has started. Safe for concurrent
+// use; the zero value has no routes.
+type Routes struct {
+	mu     sync.RWMutex
+	routes map[string]http.Handler
+}
+
+// Handle serves the paths under prefix (which ends in "/") with h.
+func (rt *Routes) Handle(prefix string, h http.Handler) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.routes == nil {
+		rt.routes = map[string]http.Handler{}
+	}
+	rt.routes[prefix] = h
+}
+
+// Wrap returns base with the routes in front of it: a path under a
+// route's prefix goes to the route (the longest prefix wins), any other to
+// base.
+func (rt *Routes) Wrap(base http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rt.mu.RLock()
+		var h http.Handler
+		best := 0
+		for p, rh := range rt.routes {
+			if len(p) > best && strings.HasPrefix(r.URL.Path, p) {
+				h, best = rh, len(p)
+			}
+		}
+		rt.mu.RUnlock()
+		if h == nil {
+			base.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Serve runs the metrics listener on lis until ctx is done.
