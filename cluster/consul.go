@@ -18,6 +18,7 @@ import (
 	"github.com/geomatch/geomatch/membership"
 	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
 	"github.com/geomatch/geomatch/shardmap"
+	"github.com/geomatch/geomatch/shardmap/autosplit"
 )
 
 // ringWait bounds how long a process waits for the first ring in Consul
@@ -142,6 +143,10 @@ type ConsulMatcher struct {
 	// Serve, when set, is started with the matcher in its group (a metrics
 	// listener).
 	Serve func(g *lifecycle.Group) error
+	// Autosplit, when set, runs the autosplit controller beside the ring
+	// writer: it decides only while this matcher holds the writer's lock,
+	// and keeps its record in Consul (membership.ConsulRecords). Nil: off.
+	Autosplit *autosplit.Config
 	// Started and Leaving, when set, are told when the matcher serves and
 	// when it starts its graceful leave (the binary prints them).
 	Started func(*Matcher)
@@ -197,6 +202,16 @@ func RunConsulMatcher(ctx context.Context, cfg ConsulMatcher, lis net.Listener) 
 		if err := cfg.Serve(g); err != nil {
 			return fail(err)
 		}
+	}
+	if cfg.Autosplit != nil {
+		as, err := membership.NewAutosplit(membership.AutosplitConfig{
+			Planner: *cfg.Autosplit, Source: src, Ring: src, Loads: census.loads, Leading: writer.Leading,
+			Records: membership.NewConsulRecords(cfg.Client, cfg.Consul), Metrics: cfg.Matcher.Metrics.registerer(),
+		}, log.With("node", cfg.Member.ID))
+		if err != nil {
+			return fail(err)
+		}
+		g.Go(as.Run)
 	}
 	lease := reg.Lease()
 	g.Go(func(ctx context.Context) error {

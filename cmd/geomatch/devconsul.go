@@ -27,6 +27,8 @@ type devArgs struct {
 	// sec is the TLS and token setup; limits the router's client limits.
 	sec    *devSecurity
 	limits limitFlags
+	// autosplit are the matchers' --autosplit flags.
+	autosplit []string
 }
 
 func (d devArgs) shared() []string {
@@ -101,7 +103,7 @@ func runDevConsul(ctx context.Context, d devArgs, listen, host string, matchers 
 			return errors.Join(err, mg.Stop())
 		}
 		args := append([]string{"--id", id, "--listen", host + ":0"}, d.shared()...)
-		args = append(append(args, mtls...), d.dispatch()...)
+		args = append(append(append(args, mtls...), d.dispatch()...), d.autosplit...)
 		if ttl > 0 {
 			args = append(args, "--ttl", ttl.String())
 		}

@@ -215,3 +215,62 @@ func (m Model) Trip(rng *rand.Rand, minM float64) (px, py, dx, dy float64) {
 	}
 	return px, py, dx, dy
 }
+
+// Event is a hot spot for a while: between simulated seconds From and To,
+// Share of all requests (0..1) come from Spot, the rest from the model's
+// usual mixture (a stadium letting out).
+type Event struct {
+	Spot     Spot
+	Share    float64
+	From, To float64
+}
+
+// Validate checks the event.
+func (e Event) Validate() error {
+	switch {
+	case !(e.Share >= 0 && e.Share <= 1):
+		return fmt.Errorf("demand event: share %v, want within [0, 1]", e.Share)
+	case !(e.Spot.SigmaM > 0) || math.IsInf(e.Spot.SigmaM, 0):
+		return fmt.Errorf("demand event: sigma %v m, want > 0", e.Spot.SigmaM)
+	case !(e.To >= e.From):
+		return fmt.Errorf("demand event: from %v s to %v s, want from <= to", e.From, e.To)
+	}
+	return nil
+}
+
+// PlaceAt is Place at simulated second t: while an event of events runs,
+// its share of the requests come from its spot (the first running event
+// wins); otherwise Place.
+func (m Model) PlaceAt(rng *rand.Rand, t float64, events []Event) (x, y float64, spot int) {
+	for i, e := range events {
+		if t >= e.From && t < e.To {
+			if rng.Float64() < e.Share {
+				x = e.Spot.X + rng.NormFloat64()*e.Spot.SigmaM
+				y = e.Spot.Y + rng.NormFloat64()*e.Spot.SigmaM
+				return min(max(x, m.MinX), m.MaxX), min(max(y, m.MinY), m.MaxY), len(m.Spots) + i
+			}
+			break
+		}
+	}
+	return m.Place(rng)
+}
+
+// TripAt is Trip at simulated second t with events: the pickup comes from
+// PlaceAt, the drop-off from the usual mixture (riders leave the hot spot).
+func (m Model) TripAt(rng *rand.Rand, t float64, events []Event, minM float64) (px, py, dx, dy float64) {
+	if len(events) == 0 {
+		return m.Trip(rng, minM)
+	}
+	px, py, _ = m.PlaceAt(rng, t, events)
+	best := -1.0
+	for i := 0; i < 20; i++ {
+		x, y, _ := m.Place(rng)
+		if d := math.Hypot(x-px, y-py); d > best {
+			best, dx, dy = d, x, y
+			if d >= minM {
+				break
+			}
+		}
+	}
+	return px, py, dx, dy
+}

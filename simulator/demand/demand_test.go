@@ -176,3 +176,39 @@ func TestSameSeedSameRiders(t *testing.T) {
 		}
 	}
 }
+
+// TestEventShare: while an event runs, its share of the pickups come from
+// its spot; before and after, none do.
+func TestEventShare(t *testing.T) {
+	m := Model{PerMinute: 10, Profile: Flat(), MinX: 0, MinY: 0, MaxX: 10000, MaxY: 10000, Background: 1}
+	ev := []Event{{Spot: Spot{X: 5000, Y: 5000, SigmaM: 100, Weight: 1}, Share: 0.3, From: 100, To: 200}}
+	if err := ev[0].Validate(); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	count := func(t0 float64) float64 {
+		in := 0
+		const n = 20000
+		for range n {
+			px, py, _, _ := m.TripAt(rng, t0, ev, 800)
+			if math.Hypot(px-5000, py-5000) < 400 {
+				in++
+			}
+		}
+		return float64(in) / n
+	}
+	// Uniform background puts ~0.5% of pickups within 400 m of the spot.
+	if got := count(150); got < 0.28 || got > 0.33 {
+		t.Errorf("during the event %.3f of pickups near the spot, want about 0.30", got)
+	}
+	for _, at := range []float64{50, 200, 300} {
+		if got := count(at); got > 0.02 {
+			t.Errorf("at %v s (outside the event) %.3f of pickups near the spot", at, got)
+		}
+	}
+	for _, bad := range []Event{{Share: 2, Spot: Spot{SigmaM: 1}}, {Share: 0.3}, {Share: 0.3, Spot: Spot{SigmaM: 1}, From: 5, To: 1}} {
+		if bad.Validate() == nil {
+			t.Errorf("%+v: accepted", bad)
+		}
+	}
+}
