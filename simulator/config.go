@@ -127,6 +127,26 @@ type Config struct {
 	// no one else's fence is replaced.
 	ZoneSet string
 
+	// WarmStart starts the fleet near its steady state: when the window
+	// opens, a share of the online drivers is already on a trip (carried
+	// over from before the run; the service never sees those trips: their
+	// drivers report themselves on a trip until the drop-off). Default on.
+	WarmStart bool
+	// Warmup is the simulated time at the start of the window left out of
+	// the KPIs (at most half the window); default 2 minutes.
+	Warmup time.Duration
+
+	// Stadium, when set, runs the moving hot spot scenario (see Stadium):
+	// `geomatch sim --scenario stadium`.
+	Stadium *Stadium
+	// NodeLoad samples the load per matcher every sample interval
+	// (AdminService.ListShards and GetRing) for the report's load chart,
+	// with the ring's splits and merges; on with Stadium. LoadQueryWeight
+	// is a nearby query's weight in that load, in location updates
+	// (default 0, updates only, as automatic splitting weighs them).
+	NodeLoad        bool
+	LoadQueryWeight float64
+
 	// MatchMode names the cluster's matching mode in the report (the
 	// simulator cannot ask a router for it).
 	MatchMode string
@@ -188,6 +208,8 @@ func DefaultConfig() Config {
 		MaxTrips:           2_000_000,
 		Zones:              true,
 		ZoneSet:            "sim-zones",
+		WarmStart:          true,
+		Warmup:             2 * time.Minute,
 	}
 }
 
@@ -236,6 +258,7 @@ func (c *Config) Validate() error {
 	check(c.SampleEvery >= 100*time.Millisecond, "sample interval: %v, want at least 100ms", c.SampleEvery)
 	check(c.WindDown >= time.Second, "wind-down: %v, want at least 1s", c.WindDown)
 	check(c.MaxTrips >= 1, "max trips: %d, want at least 1", c.MaxTrips)
+	check(c.Warmup >= 0 && c.Warmup <= MaxDuration, "warm-up: %v, want 0..%v", c.Warmup, MaxDuration)
 	if c.Zones {
 		err := validate.Name(c.ZoneSet)
 		check(err == nil && len(c.ZoneSet) <= maxZoneSet, "zone set: %q, want 1..%d bytes of letters, digits and -_.:/@", c.ZoneSet, maxZoneSet)
@@ -243,6 +266,12 @@ func (c *Config) Validate() error {
 	if err := c.Profile.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if c.Stadium != nil {
+		if err := c.Stadium.validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	check(c.LoadQueryWeight >= 0 && c.LoadQueryWeight <= 1e6, "load query weight: %v, want within [0, 1e6]", c.LoadQueryWeight)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("simulator config: %w", err)
 	}

@@ -1,10 +1,10 @@
 package simulator
 
 import (
-	"context"
 	"math/rand/v2"
 	"time"
 
+	"github.com/geomatch/geomatch/client"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 	"github.com/geomatch/geomatch/simulator/city"
 )
@@ -28,8 +28,8 @@ const (
 func (s dstate) busy() bool { return s >= accepting }
 
 // driver is one simulated driver and its app. It is owned by one worker:
-// only that worker's goroutine reads or writes it (the receive goroutine
-// touches only stream, through Recv).
+// only that worker's goroutine reads or writes it (the session's own
+// goroutine touches only sess, and hands its events to the worker).
 type driver struct {
 	idx   int
 	id    string
@@ -38,8 +38,7 @@ type driver struct {
 	mv    *city.Mover
 	w     *worker
 
-	stream    geomatchv1.DriverService_ConnectClient
-	cancel    context.CancelFunc // ends the stream
+	sess      *client.DriverSession
 	connected bool
 	broken    bool // a send failed: the stream is gone
 
@@ -56,6 +55,7 @@ type driver struct {
 	offerID, offerTrip string
 	accept             bool
 	answeredAt         time.Time
+	offeredAt          time.Time
 
 	// The trip being driven (toPickup, toDropoff).
 	trip *driving
@@ -72,6 +72,9 @@ type driving struct {
 	pickup, dropoff city.NodeID
 	assignedAt      float64 // simulated
 	pickedAt        float64
+	// carried: a trip of the warm start, begun before the run; the
+	// service has no such trip (id is empty).
+	carried bool
 }
 
 // status is what the driver's location updates say about it.

@@ -12,8 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/grpc"
-
+	"github.com/geomatch/geomatch/client"
 	"github.com/geomatch/geomatch/loadgen"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 	"github.com/geomatch/geomatch/simulator/city"
@@ -44,7 +43,7 @@ type engine struct {
 	m      *metrics
 	ledger *ledger
 
-	conns         []*grpc.ClientConn
+	conns         []*client.Conn
 	driverClients []geomatchv1.DriverServiceClient
 	updates       geomatchv1.DriverServiceClient
 	riders        geomatchv1.RiderServiceClient
@@ -60,6 +59,16 @@ type engine struct {
 	recvWG     sync.WaitGroup
 	closing    atomic.Bool
 	sampler    *sampler
+
+	// stadium is the moving hot spot scenario (nil without one) and
+	// events its demand.
+	stadium *stadiumRun
+	events  []demand.Event
+
+	zonesOnce sync.Once
+	zones     *zoneLocator
+	// carriedLegs are the warm start's trips, for the distance driven.
+	carriedLegs []report.Leg
 
 	warnMu   sync.Mutex
 	warned   map[string]bool
@@ -111,7 +120,33 @@ func Run(ctx context.Context, cfg Config) (*report.Result, error) {
 	}
 	defer e.closeConns()
 	e.placeDrivers()
+	st, err := newStadiumRun(e, e.shardRes(ctx))
+	if err != nil {
+		return nil, err
+	}
+	e.stadium, e.events = st, st.events(cfg.Duration, cfg.Speedup)
+	if zl := e.zoneLocator(); zl != nil {
+		e.ledger.locate = zl.locate
+	}
 	return e.run(ctx)
+}
+
+// zoneLocator is the locator of the city's zones (built once), or nil
+// when the run has none.
+func (e *engine) zoneLocator() *zoneLocator {
+	e.zonesOnce.Do(func() {
+		zs := city.Zones(e.g)
+		if len(zs) > city.MaxZones {
+			zs = zs[:city.MaxZones]
+		}
+		l, err := newZoneLocator(zs)
+		if err != nil {
+			e.warnOnce("zone-shapes", "no zone KPIs: a zone's shape did not parse", "err", err)
+			return
+		}
+		e.zones = l
+	})
+	return e.zones
 }
 
 // streamConns is how many connections carry the driver streams: at most
@@ -243,6 +278,14 @@ func (e *engine) run(ctx context.Context) (*report.Result, error) {
 
 	// The window starts: workers run, drivers report at their phases.
 	e.clock = clock{t0: time.Now(), speedup: e.cfg.Speedup}
+	e.stadium.start(e.clock.t0, e.cfg.Duration)
+	nodeLoad := newNodeLoadSampler(e)
+	nodeLoadCtx, stopNodeLoad := context.WithCancel(context.WithoutCancel(ctx))
+	nodeLoadDone := make(chan struct{})
+	go func() { defer close(nodeLoadDone); nodeLoad.run(nodeLoadCtx, e.clock.t0) }()
+	defer func() { stopNodeLoad(); <-nodeLoadDone }()
+	e.ledger.now = func() (time.Time, float64) { now := time.Now(); return now, e.clock.sim(now) }
+	e.m.fromSim, res.Run.WarmupNote = warmupFor(e.cfg.Warmup, e.cfg.Duration.Seconds()*e.cfg.Speedup)
 	runCtx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	e.runCtx = runCtx
 	var workersWG sync.WaitGroup
@@ -259,6 +302,7 @@ func (e *engine) run(ctx context.Context) (*report.Result, error) {
 		d.w.schedule(timer{at: e.clock.t0.Add(phase), d: d, kind: tReport})
 	}
 	e.m.online.Store(online)
+	res.Run.CarriedTrips = e.warmStart()
 	for _, w := range e.workers {
 		workersWG.Add(1)
 		go func() {
@@ -294,10 +338,14 @@ func (e *engine) run(ctx context.Context) (*report.Result, error) {
 		interrupted = true
 	}
 	end := time.Now()
+	e.m.windowClosed.Store(true)
 	counts := e.m.counters() // the window's updates
 	res.Run.WallS = end.Sub(e.clock.t0).Seconds()
 	res.Run.SimS = e.clock.sim(end)
 	sampler.stopSeries()
+	stopNodeLoad()
+	<-nodeLoadDone
+	res.NodeLoad = nodeLoad.result()
 	zones.stopSampling()
 
 	// Wind down: no new riders, no more reports (the drivers stay on the
@@ -315,6 +363,7 @@ func (e *engine) run(ctx context.Context) (*report.Result, error) {
 	res.Zones = zones.finish()
 
 	e.fill(res, counts)
+	e.measure(res, e.zoneLocator())
 	if interrupted {
 		return res, fmt.Errorf("simulator: interrupted after %v: %w", time.Duration(res.Run.WallS*float64(time.Second)).Round(time.Millisecond), ctx.Err())
 	}
@@ -447,6 +496,7 @@ func (e *engine) fill(res *report.Result, window counters) {
 		City: e.g.Name, Drivers: cfg.Drivers, DurationS: cfg.Duration.Seconds(), UpdateIntervalS: cfg.UpdateInterval.Seconds(),
 		Speedup: cfg.Speedup, Seed: cfg.Seed, RunID: e.runID, Transport: string(cfg.Transport), MatchMode: cfg.MatchMode,
 		Target: cfg.Target, DemandPerMinute: cfg.demandPerMinute(), StartHour: cfg.StartHour, AcceptProbability: cfg.AcceptProbability,
+		ThinkMinS: cfg.ThinkMin.Seconds(), ThinkMaxS: cfg.ThinkMax.Seconds(), WarmStart: cfg.WarmStart, WarmupS: cfg.Warmup.Seconds(),
 	}
 	m := e.m
 	res.Trips = e.ledger.tally()

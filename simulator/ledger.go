@@ -1,7 +1,9 @@
 package simulator
 
 import (
+	"math"
 	"sync"
+	"time"
 
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 	"github.com/geomatch/geomatch/simulator/report"
@@ -25,7 +27,35 @@ type tripRec struct {
 	assigned bool
 	ended    endKind
 	pickup   report.Pickup
+	// zone and place index the run's zones (-1: none).
+	zone, place int
+
+	// When the ride was requested (wall, and simulated seconds), when the
+	// first offer reached a driver, and the think time of its answered
+	// offers (wall).
+	requestedAt  time.Time
+	requestedSim float64
+	firstOfferAt time.Time
+	thinkWall    time.Duration
+	// matchMs is request to assignment as the rider saw it; NaN before.
+	matchMs float64
+	// etaS is the pickup route's time at assignment; pickedSim the
+	// simulated second of the pickup (NaN: not yet).
+	etaS, pickedSim float64
+	// The legs driven: to the pickup and with the rider.
+	pickupLeg, rideLeg report.Leg
 }
+
+// pendingReq is a request sent whose RequestRide has not answered.
+type pendingReq struct {
+	req *geomatchv1.RequestRideRequest
+	at  time.Time
+	sim float64
+}
+
+// maxEarlyOffers bounds the offers remembered for trips the run does not
+// know yet (the offer beat the RequestRide answer).
+const maxEarlyOffers = 10000
 
 func isFinal(s geomatchv1.TripState) bool {
 	switch s {
@@ -54,12 +84,20 @@ type ledger struct {
 	trips map[string]*tripRec
 	// pending are requests whose RequestRide has not answered (yet): the
 	// service may have created their trips all the same.
-	pending map[string]*geomatchv1.RequestRideRequest
-	max     int
+	pending map[string]pendingReq
+	// earlyOffers are first offers of trips not known yet.
+	earlyOffers map[string]time.Time
+	max         int
+
+	// now, when set, is the wall and simulated time (for the request
+	// times); locate, when set, the zone and place of a pickup. Both are
+	// set before the run's goroutines start.
+	now    func() (time.Time, float64)
+	locate func(lat, lng float64) (zone, place int)
 }
 
 func newLedger(max int) *ledger {
-	return &ledger{trips: map[string]*tripRec{}, pending: map[string]*geomatchv1.RequestRideRequest{}, max: max}
+	return &ledger{trips: map[string]*tripRec{}, pending: map[string]pendingReq{}, earlyOffers: map[string]time.Time{}, max: max}
 }
 
 // full reports whether the ledger holds as many trips as it may.
@@ -71,9 +109,13 @@ func (l *ledger) full() bool {
 
 // request records a ride request about to be sent.
 func (l *ledger) request(req *geomatchv1.RequestRideRequest) {
+	p := pendingReq{req: req, sim: math.NaN()}
+	if l.now != nil {
+		p.at, p.sim = l.now()
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.pending[req.GetRequestId()] = req
+	l.pending[req.GetRequestId()] = p
 }
 
 // unanswered lists the requests whose trips the run does not know.
@@ -82,7 +124,7 @@ func (l *ledger) unanswered() []*geomatchv1.RequestRideRequest {
 	defer l.mu.Unlock()
 	out := make([]*geomatchv1.RequestRideRequest, 0, len(l.pending))
 	for _, r := range l.pending {
-		out = append(out, r)
+		out = append(out, r.req)
 	}
 	return out
 }
@@ -90,13 +132,94 @@ func (l *ledger) unanswered() []*geomatchv1.RequestRideRequest {
 // add records a trip the run created (or finds the one it already has);
 // requestID's request is answered.
 func (l *ledger) add(t *geomatchv1.Trip, requestID, riderID string, pickup report.Pickup) {
+	zone, place := -1, -1
+	if l.locate != nil {
+		zone, place = l.locate(pickup.Lat, pickup.Lng)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	p, wasPending := l.pending[requestID]
 	delete(l.pending, requestID)
-	if _, ok := l.trips[t.GetTripId()]; !ok {
-		l.trips[t.GetTripId()] = &tripRec{riderID: riderID, pickup: pickup}
+	id := t.GetTripId()
+	if _, ok := l.trips[id]; !ok {
+		nan := math.NaN()
+		r := &tripRec{riderID: riderID, pickup: pickup, zone: zone, place: place, requestedSim: nan,
+			matchMs: nan, etaS: nan, pickedSim: nan}
+		if wasPending {
+			r.requestedAt, r.requestedSim = p.at, p.sim
+		}
+		if at, ok := l.earlyOffers[id]; ok {
+			r.firstOfferAt = at
+			delete(l.earlyOffers, id)
+		}
+		l.trips[id] = r
 	}
 	l.observeLocked(t)
+}
+
+// offered records an offer of the trip reaching a driver at now.
+func (l *ledger) offered(tripID string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := l.trips[tripID]
+	if r == nil {
+		if _, ok := l.earlyOffers[tripID]; !ok && len(l.earlyOffers) < maxEarlyOffers {
+			l.earlyOffers[tripID] = now
+		}
+		return
+	}
+	if r.firstOfferAt.IsZero() {
+		r.firstOfferAt = now
+	}
+}
+
+// thought adds the think time of an answered offer of the trip.
+func (l *ledger) thought(tripID string, d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r := l.trips[tripID]; r != nil {
+		r.thinkWall += d
+	}
+}
+
+// matched records the rider's time to match (the first time only).
+func (l *ledger) matched(tripID string, ms float64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r := l.trips[tripID]; r != nil && math.IsNaN(r.matchMs) {
+		r.matchMs = ms
+	}
+}
+
+// routed records the pickup leg of the trip's assigned driver: its ETA at
+// the streets' speeds, and the leg starting at simulated second sim,
+// planned to end at arrive.
+func (l *ledger) routed(tripID string, etaS float64, leg report.Leg) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r := l.trips[tripID]; r != nil {
+		r.etaS, r.pickupLeg = etaS, leg
+	}
+}
+
+// pickedUp records the pickup at simulated second sim and the ride's leg.
+func (l *ledger) pickedUp(tripID string, sim float64, ride report.Leg) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r := l.trips[tripID]; r != nil {
+		r.pickedSim, r.rideLeg = sim, ride
+		r.pickupLeg.ToSimS = sim
+	}
+}
+
+// droppedOff records the drop-off at simulated second sim (not the
+// wind-down's).
+func (l *ledger) droppedOff(tripID string, sim float64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r := l.trips[tripID]; r != nil {
+		r.rideLeg.ToSimS = sim
+	}
 }
 
 // observe merges what t shows into the trip's record and reports whether
@@ -190,6 +313,40 @@ func (l *ledger) tally() report.Trips {
 		t.MatchRate = float64(t.Assigned) / float64(answered)
 	}
 	return t
+}
+
+// facts returns what the run knows of each trip, for the window's KPIs.
+func (l *ledger) facts() []report.TripFact {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]report.TripFact, 0, len(l.trips))
+	for _, r := range l.trips {
+		out = append(out, factOf(r))
+	}
+	return out
+}
+
+// factOf is one trip's facts.
+func factOf(r *tripRec) report.TripFact {
+	nan := math.NaN()
+	f := report.TripFact{
+		RequestedSimS: r.requestedSim, Zone: r.zone, Place: r.place, Assigned: r.assigned,
+		WaitingAtEnd: !r.assigned && r.ended == endCancelledAtEnd,
+		MatchMs:      r.matchMs, ServiceMs: nan, FirstOfferMs: nan, ETAS: r.etaS, WaitS: nan,
+		Pickup: r.pickupLeg, Ride: r.rideLeg,
+	}
+	f.Unmatched = !r.assigned && (r.state == geomatchv1.TripState_TRIP_STATE_NO_DRIVER ||
+		(r.state == geomatchv1.TripState_TRIP_STATE_CANCELLED && r.ended == endGaveUp))
+	if !math.IsNaN(r.matchMs) {
+		f.ServiceMs = max(r.matchMs-ms(r.thinkWall), 0)
+	}
+	if !r.firstOfferAt.IsZero() && !r.requestedAt.IsZero() {
+		f.FirstOfferMs = ms(r.firstOfferAt.Sub(r.requestedAt))
+	}
+	if !math.IsNaN(r.pickedSim) && !math.IsNaN(r.requestedSim) {
+		f.WaitS = r.pickedSim - r.requestedSim
+	}
+	return f
 }
 
 // pickups returns up to max pickups with their outcomes, for the map.

@@ -128,6 +128,27 @@ type metrics struct {
 	lat map[string]*latency
 
 	timeToMatch, pickupDist, pickupRoute, pickupETA, pickupTime, tripTime *values
+
+	// The measured window: events at simulated seconds from fromSim until
+	// the window closes count in the window's KPIs. fromSim is set before
+	// the run's goroutines start.
+	fromSim                                                float64
+	windowClosed                                           atomic.Bool
+	winOffers, winAccepts, winDropOffs, winCarriedDropOffs atomic.Int64
+	// thinkS is the think time of the offers answered in the window
+	// (simulated seconds).
+	thinkS *values
+}
+
+// inWindow reports whether an event at simulated second sim counts in the
+// measured window.
+func (m *metrics) inWindow(sim float64) bool { return sim >= m.fromSim && !m.windowClosed.Load() }
+
+// count adds one to c when the event at sim is in the window.
+func (m *metrics) count(c *atomic.Int64, sim float64) {
+	if m.inWindow(sim) {
+		c.Add(1)
+	}
 }
 
 func newMetrics(seed uint64) *metrics {
@@ -135,7 +156,7 @@ func newMetrics(seed uint64) *metrics {
 	for _, name := range allMethods {
 		m.lat[name] = &latency{}
 	}
-	for i, v := range []**values{&m.timeToMatch, &m.pickupDist, &m.pickupRoute, &m.pickupETA, &m.pickupTime, &m.tripTime} {
+	for i, v := range []**values{&m.timeToMatch, &m.pickupDist, &m.pickupRoute, &m.pickupETA, &m.pickupTime, &m.tripTime, &m.thinkS} {
 		*v = newValues(seed + uint64(i))
 	}
 	return m

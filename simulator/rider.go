@@ -49,7 +49,7 @@ var riderClasses = []struct {
 // random source.
 func (e *engine) newRider(n int, at float64) rider {
 	rng := entityRNG(e.cfg.Seed, streamRider, n)
-	px, py, dx, dy := e.demand.Trip(rng, e.cfg.MinTripM)
+	px, py, dx, dy := e.demand.TripAt(rng, at, e.events, e.cfg.MinTripM)
 	// Riders wait at intersections: pickups and drop-offs are nodes.
 	pn, dn := e.g.Nearest(px, py), e.g.Nearest(dx, dy)
 	if pn == dn {
@@ -119,7 +119,7 @@ func (e *engine) ride(ctx context.Context, r rider) {
 	if e.cfg.Nearby {
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)
 		start := time.Now()
-		_, err := e.riders.NearbyDrivers(cctx, &geomatchv1.NearbyDriversRequest{Position: pickup, Limit: 10, RadiusM: 2000, VehicleClass: r.class})
+		_, err := e.api().Nearby(cctx, &geomatchv1.NearbyDriversRequest{Position: pickup, Limit: 10, RadiusM: 2000, VehicleClass: r.class})
 		cancel()
 		if ctx.Err() != nil {
 			return
@@ -138,7 +138,7 @@ func (e *engine) ride(ctx context.Context, r rider) {
 	// again with the same request id, which is idempotent).
 	e.ledger.request(req)
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)
-	t, err := e.riders.RequestRide(cctx, req)
+	t, err := e.api().RequestRide(cctx, req)
 	cancel()
 	if ctx.Err() != nil && err != nil {
 		return // the run is over; the wind-down settles the request
@@ -159,7 +159,7 @@ func (e *engine) ride(ctx context.Context, r rider) {
 		}
 		req.WaitMs = int32(min(left, maxLongPoll) / time.Millisecond)
 		cctx, cancel := context.WithTimeout(ctx, time.Duration(req.WaitMs)*time.Millisecond+callTimeout)
-		next, err := e.riders.RequestRide(cctx, req)
+		next, err := e.api().RequestRide(cctx, req)
 		cancel()
 		if ctx.Err() != nil {
 			return // the wind-down settles the trip
@@ -197,6 +197,7 @@ func (e *engine) ride(ctx context.Context, r rider) {
 // riderMatched records what a rider learned of its trip's assignment.
 func (e *engine) riderMatched(t *geomatchv1.Trip, requested time.Time) {
 	e.m.timeToMatch.add(ms(time.Since(requested)))
+	e.ledger.matched(t.GetTripId(), ms(time.Since(requested)))
 	e.m.pickupDist.add(t.GetPickupDistanceM())
 	if e.ledger.observe(t) {
 		e.m.matched.Add(1)
@@ -215,7 +216,7 @@ func (e *engine) cancelTrip(ctx context.Context, tripID, riderID, reason string)
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	start := time.Now()
-	t, err := e.riders.CancelTrip(cctx, &geomatchv1.CancelTripRequest{TripId: tripID, RiderId: riderID, Reason: reason})
+	t, err := e.api().CancelTrip(cctx, tripID, riderID, reason)
 	if status.Code(err) == codes.FailedPrecondition {
 		// Too late to cancel (the rider is aboard): not an API failure.
 		e.m.lat[mCancelTrip].record(time.Since(start), nil)
@@ -233,7 +234,7 @@ func (e *engine) getTrip(ctx context.Context, tripID string) (*geomatchv1.Trip, 
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	start := time.Now()
-	t, err := e.riders.GetTrip(cctx, &geomatchv1.GetTripRequest{TripId: tripID})
+	t, err := e.api().GetTrip(cctx, tripID)
 	e.m.lat[mGetTrip].record(time.Since(start), err)
 	if err != nil {
 		return nil, fmt.Errorf("get trip %s: %w", tripID, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/geomatch/geomatch/loadgen"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 	"github.com/geomatch/geomatch/simulator/city"
+	"github.com/geomatch/geomatch/simulator/report"
 )
 
 // Kinds of driver timers.
@@ -23,6 +24,7 @@ const (
 	tAnswer                     // answer the pending offer
 	tAcceptTimeout              // give up waiting for an assignment
 	tArrive                     // reach the pickup or the drop-off
+	tCarriedEnd                 // a warm start's carried-over trip ends
 )
 
 // acceptTimeout is how long a driver who accepted waits for the
@@ -198,6 +200,11 @@ func (w *worker) control(ctx context.Context, c ctrl) {
 			case thinking:
 				w.answer(d, false, now)
 			case toDropoff:
+				if d.trip.carried {
+					d.gen++
+					w.setState(d, idle)
+					continue
+				}
 				w.finishAtEnd(d, now)
 			}
 		}
@@ -207,7 +214,7 @@ func (w *worker) control(ctx context.Context, c ctrl) {
 				d.broken = true // nothing more goes out on it
 				// CloseSend only marks the stream half-closed; how the
 				// stream ends shows in its Recv.
-				_ = d.stream.CloseSend()
+				d.sess.CloseSend()
 			}
 		}
 	}
@@ -233,6 +240,12 @@ func (w *worker) fire(ctx context.Context, t timer, now time.Time) {
 		if d.gen == t.gen && (d.state == toPickup || d.state == toDropoff) {
 			w.arrive(d, now)
 		}
+	case tCarriedEnd:
+		if d.gen == t.gen && d.trip != nil && d.trip.carried {
+			w.e.m.count(&w.e.m.winCarriedDropOffs, w.e.clock.sim(now))
+			d.gen++
+			w.setState(d, idle)
+		}
 	}
 }
 
@@ -255,6 +268,7 @@ func (w *worker) report(ctx context.Context, d *driver, due, now time.Time) {
 	}
 	sim := w.e.clock.sim(now)
 	d.advance(sim)
+	w.e.stadium.steer(w.e.g, d, now)
 	switch {
 	case d.online && sim >= d.shiftChange && d.state == idle:
 		d.online = false
@@ -285,7 +299,7 @@ func (w *worker) sendLocation(ctx context.Context, d *driver, now time.Time) {
 		return
 	}
 	start := time.Now()
-	err := d.stream.Send(&geomatchv1.DriverMessage{Msg: &geomatchv1.DriverMessage_Location{Location: u}})
+	err := d.sess.Send(&geomatchv1.DriverMessage{Msg: &geomatchv1.DriverMessage_Location{Location: u}})
 	w.sendHist.Record(time.Since(start))
 	if err != nil {
 		w.streamBroke(d, err)
@@ -321,7 +335,7 @@ func (w *worker) send(d *driver, msg *geomatchv1.DriverMessage) bool {
 	if !d.connected || d.broken {
 		return false
 	}
-	if err := d.stream.Send(msg); err != nil {
+	if err := d.sess.Send(msg); err != nil {
 		w.streamBroke(d, err)
 		return false
 	}
@@ -397,6 +411,8 @@ func (w *worker) handle(ctx context.Context, ev inEvent, now time.Time) {
 func (w *worker) offer(d *driver, off *geomatchv1.RideOffer, now time.Time) {
 	m := w.e.m
 	m.offers.Add(1)
+	m.count(&m.winOffers, w.e.clock.sim(now))
+	w.e.ledger.offered(off.GetTrip().GetTripId(), now)
 	if w.draining || !d.online || d.state != idle {
 		// Busy or leaving: decline at once.
 		w.send(d, answerMsg(off.GetOfferId(), off.GetTrip().GetTripId(), false))
@@ -404,7 +420,7 @@ func (w *worker) offer(d *driver, off *geomatchv1.RideOffer, now time.Time) {
 		return
 	}
 	rng := offerRNG(w.e.cfg.Seed, d.idx, off.GetOfferId())
-	d.offerID, d.offerTrip = off.GetOfferId(), off.GetTrip().GetTripId()
+	d.offerID, d.offerTrip, d.offeredAt = off.GetOfferId(), off.GetTrip().GetTripId(), now
 	d.accept = rng.Float64() < w.e.cfg.AcceptProbability
 	think := uniform(rng, w.e.cfg.ThinkMin.Seconds(), w.e.cfg.ThinkMax.Seconds()) / w.e.cfg.Speedup
 	d.gen++
@@ -419,6 +435,9 @@ func answerMsg(offerID, tripID string, accept bool) *geomatchv1.DriverMessage {
 // answer sends the driver's answer to its pending offer.
 func (w *worker) answer(d *driver, accept bool, now time.Time) {
 	d.gen++
+	if !w.draining {
+		w.thought(d, accept, now)
+	}
 	if !w.send(d, answerMsg(d.offerID, d.offerTrip, accept)) {
 		w.setState(d, idle)
 		return
@@ -432,6 +451,18 @@ func (w *worker) answer(d *driver, accept bool, now time.Time) {
 	d.answeredAt = now
 	w.setState(d, accepting)
 	w.schedule(timer{at: now.Add(acceptTimeout), d: d, kind: tAcceptTimeout, gen: d.gen})
+}
+
+// thought records the think time of the offer the driver answers.
+func (w *worker) thought(d *driver, accept bool, now time.Time) {
+	m, sim := w.e.m, w.e.clock.sim(now)
+	if accept {
+		m.count(&m.winAccepts, sim)
+	}
+	if m.inWindow(sim) {
+		m.thinkS.add(sim - w.e.clock.sim(d.offeredAt))
+	}
+	w.e.ledger.thought(d.offerTrip, now.Sub(d.offeredAt))
 }
 
 // tripEvent: the service tells the driver about its trip.
@@ -504,6 +535,7 @@ func (w *worker) assigned(d *driver, t *geomatchv1.Trip, now time.Time) {
 	d.mv.Follow(r)
 	w.e.m.pickupETA.add(r.Seconds)
 	w.e.m.pickupRoute.add(r.Meters)
+	w.e.ledger.routed(t.GetTripId(), r.Seconds, report.Leg{FromSimS: sim, ToSimS: sim + r.Seconds/d.mv.Factor, Meters: r.Meters})
 	w.scheduleArrival(d, sim, r.Seconds)
 }
 
@@ -545,6 +577,7 @@ func (w *worker) arrive(d *driver, now time.Time) {
 			w.e.warnOnce("route", "no route to a drop-off", "trip", tr.id)
 			return
 		}
+		w.e.ledger.pickedUp(tr.id, sim, report.Leg{FromSimS: sim, ToSimS: sim + r.Seconds/d.mv.Factor, Meters: r.Meters})
 		w.setState(d, toDropoff)
 		d.mv.Follow(r)
 		w.scheduleArrival(d, sim, r.Seconds)
@@ -553,6 +586,8 @@ func (w *worker) arrive(d *driver, now time.Time) {
 			return
 		}
 		w.e.m.tripTime.add(sim - tr.pickedAt)
+		w.e.m.count(&w.e.m.winDropOffs, sim)
+		w.e.ledger.droppedOff(tr.id, sim)
 		d.gen++
 		w.setState(d, idle)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/geomatch/geomatch/dispatch"
 	"github.com/geomatch/geomatch/internal/tlsconfig"
 	"github.com/geomatch/geomatch/shardmap"
+	"github.com/geomatch/geomatch/shardmap/autosplit"
 	"github.com/geomatch/geomatch/simulator"
 	"github.com/geomatch/geomatch/simulator/city"
 	"github.com/geomatch/geomatch/simulator/report"
@@ -35,7 +36,13 @@ By default it starts its own cluster (a router and --matchers matchers in
 this process, as geomatch dev does, with the matching flags below);
 --target host:port runs against any router on this machine instead.
 --compare greedy,batch runs the same scenario under each matching mode,
-each on a fresh embedded cluster, and prints the differences.
+each on a fresh embedded cluster, and prints the differences; by default
+(--compare auto) an embedded-cluster run long enough for it (at least
+--warmup plus 3 simulated minutes) compares the two modes, --mode first.
+
+The fleet starts warm (--warm-start): drivers already on trips in the
+share a steady state would have; the first --warmup of simulated time is
+left out of the KPIs all the same, and shaded on the report's charts.
 
 Drivers report every --update-interval on their DriverService.Connect
 streams (--transport batch: in UpdateLocations batches), accept offers
@@ -64,9 +71,11 @@ type simFlags struct {
 	demand, startHour, accept                    float64
 	thinkMin, thinkMax, patienceMin, patienceMax time.Duration
 	onShift                                      float64
-	nearby, zones                                bool
+	nearby, zones, warmStart                     bool
+	warmup                                       time.Duration
 	workers, matchers, maxWaiting                int
 	compare, jsonPath, reportDir, progress       string
+	scenario                                     string
 }
 
 func (f *simFlags) register(fs *flag.FlagSet) {
@@ -95,7 +104,10 @@ func (f *simFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.workers, "workers", d.Workers, "goroutines that own the drivers")
 	fs.IntVar(&f.maxWaiting, "max-waiting-riders", d.MaxWaitingRiders, "riders waiting at once; arrivals beyond are dropped and counted")
 	fs.IntVar(&f.matchers, "matchers", 3, "matcher nodes of the embedded cluster")
-	fs.StringVar(&f.compare, "compare", "", "comma-separated matching modes to compare on the same scenario (e.g. greedy,batch); embedded cluster only")
+	fs.StringVar(&f.compare, "compare", "auto", "comma-separated matching modes to compare on the same scenario (e.g. greedy,batch), each on its own embedded cluster; auto: greedy and batch when the run allows it (embedded cluster, long enough); off: none")
+	fs.BoolVar(&f.warmStart, "warm-start", d.WarmStart, "start the fleet near its steady state: some drivers already on (synthetic) trips")
+	fs.DurationVar(&f.warmup, "warmup", d.Warmup, "simulated time at the start left out of the KPIs (at most half the run)")
+	fs.StringVar(&f.scenario, "scenario", "", "stadium: a moving hot spot (30% of the fleet and of the ride requests converge on the stadium's shard from 15% to 55% of the window, then disperse), with the load per matcher and the ring's splits and merges charted; empty: none")
 	fs.StringVar(&f.jsonPath, "json", "", "write the result as JSON to this file (- for stdout)")
 	fs.StringVar(&f.reportDir, "report", "sim-report", "write the HTML report (index.html, report.json) into this directory (empty: none)")
 	fs.StringVar(&f.progress, "progress", "auto", "live progress: auto (a bar on a terminal, else a line every 5 s), bar, plain or off")
@@ -132,6 +144,15 @@ func (f *simFlags) config(log *slog.Logger) (simulator.Config, error) {
 	cfg.ThinkMin, cfg.ThinkMax, cfg.PatienceMin, cfg.PatienceMax = f.thinkMin, f.thinkMax, f.patienceMin, f.patienceMax
 	cfg.OnShift, cfg.Nearby, cfg.Workers, cfg.MaxWaitingRiders = f.onShift, f.nearby, f.workers, f.maxWaiting
 	cfg.Zones = f.zones
+	cfg.WarmStart, cfg.Warmup = f.warmStart, f.warmup
+	switch f.scenario {
+	case "":
+	case "stadium":
+		st := simulator.DefaultStadium()
+		cfg.Stadium = &st
+	default:
+		return cfg, fmt.Errorf("--scenario: %q, want stadium or nothing", f.scenario)
+	}
 	cfg.Log = log
 	cfg.Target = "127.0.0.1:1" // placeholder for validation; set per run
 	if err := cfg.Validate(); err != nil {
@@ -155,6 +176,8 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	df.register(fs)
 	var sec clientFlags // for --target
 	sec.register(fs)
+	var asf autosplitFlags // for the embedded cluster
+	asf.register(fs, "off")
 	if err := fs.Set("log-level", "warn"); err != nil {
 		return err
 	}
@@ -170,6 +193,13 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	autosplitCfg, err := asf.config()
+	if err != nil {
+		return err
+	}
+	if autosplitCfg != nil && sf.target != "" {
+		return errors.New("--autosplit configures the embedded cluster; a --target runs its own (geomatch dev --autosplit on)")
+	}
 	if sf.target != "" {
 		if cfg.DialOptions, err = sec.dialOptions(sf.target); err != nil {
 			return err
@@ -183,8 +213,8 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	default:
 		return fmt.Errorf("--progress: %q, want auto, bar, plain or off", sf.progress)
 	}
-	modes := []string{df.mode}
-	if sf.compare != "" {
+	modes, noCompare := autoCompare(&sf, cfg, df.mode)
+	if sf.compare != "auto" && sf.compare != "off" && sf.compare != "" {
 		if sf.target != "" {
 			return errors.New("--compare runs each mode on its own embedded cluster; it cannot be combined with --target")
 		}
@@ -205,13 +235,17 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if sf.jsonPath == "-" {
 		human = stderr
 	}
-	env := simEnv{flags: &sf, ring: &rf, store: &stf, dispatch: &df, stdout: human, jsonOut: stdout, log: log}
+	env := simEnv{autosplit: autosplitCfg, flags: &sf, ring: &rf, store: &stf, dispatch: &df, stdout: human, jsonOut: stdout, log: log}
 	var results []*report.Result
 	var runErr error
 	for _, mode := range modes {
 		res, err := env.runOne(ctx, cfg, mode)
 		if res != nil {
+			res.Run.NoComparison = noCompare
 			if werr := report.WriteTable(human, res); werr != nil {
+				return werr
+			}
+			if werr := report.WriteNodeLoad(human, res.NodeLoad); werr != nil {
 				return werr
 			}
 			results = append(results, res)
@@ -224,15 +258,44 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return errors.Join(runErr, env.writeOutputs(modes, results, cfg.City))
 }
 
+// minCompareSimS is the measured window (simulated seconds after the
+// warm-up) a run needs before --compare auto compares the matching modes.
+const minCompareSimS = 180
+
+// autoCompare resolves --compare auto and off: the modes to run (mode
+// first) and, when there is no comparison, why not.
+func autoCompare(f *simFlags, cfg simulator.Config, mode string) ([]string, string) {
+	switch f.compare {
+	case "auto":
+	case "off", "":
+		return []string{mode}, "switched off (--compare off)."
+	default:
+		return []string{mode}, "" // an explicit list; parsed by the caller
+	}
+	if f.target != "" {
+		return []string{mode}, "the run used --target; comparing matching modes needs a fresh embedded cluster per mode (run without --target)."
+	}
+	if sim := cfg.Duration.Seconds()*cfg.Speedup - cfg.Warmup.Seconds(); sim < minCompareSimS {
+		return []string{mode}, fmt.Sprintf("the run is too short: %.1f simulated minutes after the warm-up, and a fair comparison needs %d (raise --duration or --speedup, or name the modes with --compare greedy,batch).",
+			max(sim, 0)/60, minCompareSimS/60)
+	}
+	other := string(dispatch.Batch)
+	if mode == other {
+		other = string(dispatch.Greedy)
+	}
+	return []string{mode, other}, ""
+}
+
 // simEnv is what one invocation of geomatch sim needs across its runs.
 type simEnv struct {
-	flags    *simFlags
-	ring     *ringFlags
-	store    *storeFlags
-	dispatch *dispatchFlags
-	stdout   io.Writer // progress, tables
-	jsonOut  io.Writer // the JSON with --json -
-	log      *slog.Logger
+	autosplit *autosplit.Config // the embedded cluster's; nil: off
+	flags     *simFlags
+	ring      *ringFlags
+	store     *storeFlags
+	dispatch  *dispatchFlags
+	stdout    io.Writer // progress, tables
+	jsonOut   io.Writer // the JSON with --json -
+	log       *slog.Logger
 }
 
 // runOne runs the scenario once, against the target or a fresh embedded
@@ -259,7 +322,7 @@ func (env *simEnv) runOne(ctx context.Context, cfg simulator.Config, mode string
 			return nil, err
 		}
 		c, err := cluster.StartDev(cluster.DevConfig{
-			Store: st, Dispatch: dcfg, Matchers: env.flags.matchers, Drain: drainTimeout, Log: env.log, InternalCA: ca,
+			Store: st, Dispatch: dcfg, Matchers: env.flags.matchers, Drain: drainTimeout, Log: env.log, InternalCA: ca, Autosplit: env.autosplit,
 			Doc: shardmap.Doc{ShardRes: env.ring.shardRes, MaxSplitDepth: env.ring.splitDepth, VNodes: env.ring.vnodes},
 		})
 		if err != nil {
@@ -316,6 +379,13 @@ func (env *simEnv) writeOutputs(modes []string, results []*report.Result, g *cit
 		}
 		abs, _ := filepath.Abs(filepath.Join(dir, "index.html"))
 		fmt.Fprintf(env.stdout, "report: %s\n", abs)
+	}
+	if env.flags.target == "" {
+		// The embedded cluster stopped with the run; say how to watch a
+		// live one.
+		fmt.Fprintf(env.stdout, "live shard map: the run's cluster has stopped; keep one running with `geomatch dev --demo-drivers 2000` (make dev) and open http://%s/ui/\n", devHTTPAddr)
+	} else {
+		fmt.Fprintf(env.stdout, "live shard map: /ui/ on the --metrics address of the router at %s\n", env.flags.target)
 	}
 	return nil
 }

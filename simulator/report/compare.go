@@ -26,9 +26,11 @@ type Delta struct {
 	Change    []float64 `json:"change"`
 	ChangePct []float64 `json:"change_pct"`
 	// Better says which run is best on this KPI ("" when they tie).
-	Better string `json:"better,omitempty"`
-	higher bool
-	format string
+	Better     string `json:"better,omitempty"`
+	higher     bool
+	format     string
+	load       bool
+	definition string
 }
 
 // Compare lines up runs labelled labels.
@@ -38,8 +40,9 @@ func Compare(labels []string, runs []*Result) *Comparison {
 		return c
 	}
 	base := KPIs(runs[0])
+kpis:
 	for i, k := range base {
-		d := Delta{KPI: k.Name, Unit: k.Unit, higher: k.HigherIsBetter, format: k.format}
+		d := Delta{KPI: k.Name, Unit: k.Unit, higher: k.HigherIsBetter, format: k.format, load: k.load, definition: k.Definition}
 		for _, r := range runs {
 			v := math.NaN()
 			for _, rk := range KPIs(r) {
@@ -47,6 +50,11 @@ func Compare(labels []string, runs []*Result) *Comparison {
 					v = rk.Value
 					break
 				}
+			}
+			if math.IsNaN(v) {
+				// Not measured in every run (an API method one run never
+				// called): no comparison, and JSON has no NaN.
+				continue kpis
 			}
 			d.Values = append(d.Values, v)
 			d.Change = append(d.Change, v-base[i].Value)

@@ -61,6 +61,15 @@ type Result struct {
 	// Zones is the supply and the fence events per named zone of the city;
 	// absent when the run had no zones.
 	Zones *Zones `json:"zones,omitempty"`
+	// Window holds the headline KPIs: the measured window after the
+	// warm-up (see Definitions).
+	Window *Window `json:"window,omitempty"`
+	// ZoneKPIs are the demand, supply and service per zone of the pickups
+	// in the window.
+	ZoneKPIs []ZoneKPI `json:"zone_kpis,omitempty"`
+	// NodeLoad is the load per matcher over time with the ring's splits
+	// and merges (see NodeLoad); absent unless sampled.
+	NodeLoad *NodeLoad `json:"node_load,omitempty"`
 }
 
 // Scenario is what was simulated.
@@ -78,6 +87,15 @@ type Scenario struct {
 	DemandPerMinute   float64 `json:"demand_per_minute"`
 	StartHour         float64 `json:"start_hour"`
 	AcceptProbability float64 `json:"accept_probability"`
+	// ThinkMinS and ThinkMaxS bound the drivers' think time (simulated).
+	ThinkMinS float64 `json:"think_min_s"`
+	ThinkMaxS float64 `json:"think_max_s"`
+	// WarmStart: the fleet started near its steady state, some drivers
+	// already on (carried-over, synthetic) trips.
+	WarmStart bool `json:"warm_start"`
+	// WarmupS is the warm-up asked for, simulated seconds (Window.FromSimS
+	// is the one applied).
+	WarmupS float64 `json:"warmup_s"`
 }
 
 // Run is how the run went in time.
@@ -92,6 +110,14 @@ type Run struct {
 	SimS  float64 `json:"sim_s"`
 	// WindDownS is how long ending the open trips took after the window.
 	WindDownS float64 `json:"wind_down_s"`
+	// CarriedTrips are the trips the warm start put on the road.
+	CarriedTrips int64 `json:"carried_trips"`
+	// WarmupNote says why the warm-up applied differs from the one asked
+	// for (a window too short for it).
+	WarmupNote string `json:"warmup_note,omitempty"`
+	// NoComparison says why the report has no comparison of matching
+	// modes.
+	NoComparison string `json:"no_comparison,omitempty"`
 	// Warnings lists what went wrong on the client side.
 	Warnings []string `json:"warnings,omitempty"`
 }
@@ -212,8 +238,9 @@ type Latency struct {
 // Sample is the state of the run at one moment and the rates since the
 // previous sample.
 type Sample struct {
-	// T is wall seconds since the window started (negative while
-	// connecting); SimS the simulated time.
+	// T is wall seconds since the window started; SimS the simulated
+	// seconds since then (the time of day is Scenario.StartHour plus
+	// SimS).
 	T    float64 `json:"t"`
 	SimS float64 `json:"sim_s"`
 	// Online drivers, Busy ones (accepted to drop-off), Offered ones

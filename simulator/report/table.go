@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -18,37 +19,69 @@ type KPI struct {
 	format         string
 	// neutral KPIs describe the load, not how well it was served.
 	neutral bool
+	// Definition says in a sentence what the figure is.
+	Definition string
+	// load marks the service-load and API figures (not headline ones).
+	load bool
 }
 
 // Format prints the value in the KPI's format.
 func (k KPI) Format() string { return fmt.Sprintf(k.format, k.Value) }
 
-// KPIs lists the headline figures of r, in table order.
+// window returns the run's measured window, or, for a result without one
+// (an older document), the whole run's figures in its place.
+func (r *Result) window() Window {
+	if r.Window != nil {
+		return *r.Window
+	}
+	t, d := r.Trips, r.Drivers
+	return Window{ToSimS: r.Run.SimS, Requests: t.Requests, Answered: t.Requests - t.WaitingAtEnd, Assigned: t.Assigned,
+		Unmatched: t.NoDriver + t.RiderGaveUp, MatchRate: t.MatchRate, Offers: d.Offers, Accepted: d.Accepted,
+		AcceptanceRate: ratio(float64(d.Accepted), float64(d.Offers)), DropOffs: t.Completed, Utilisation: d.Utilisation,
+		TimeToMatchMs: r.TimeToMatchMs, PickupETAS: r.PickupETAS}
+}
+
+// KPIs lists the headline figures of r, in table order: those of the
+// measured window (after the warm-up), then the load and the API.
 func KPIs(r *Result) []KPI {
-	t := r.Trips
+	w := r.window()
+	kpi := func(name, unit string, v float64, higher bool, format string, def string) KPI {
+		return KPI{Name: name, Unit: unit, Value: v, HigherIsBetter: higher, format: format, Definition: def}
+	}
+	neutral := func(k KPI) KPI { k.neutral = true; return k }
 	k := []KPI{
-		{"ride requests", "", float64(t.Requests), true, "%.0f", true},
-		{"match rate", "%", 100 * t.MatchRate, true, "%.1f", false},
-		{"assigned", "", float64(t.Assigned), true, "%.0f", false},
-		{"completed", "", float64(t.Completed), true, "%.0f", false},
-		{"no driver", "", float64(t.NoDriver), false, "%.0f", false},
-		{"riders gave up", "", float64(t.RiderGaveUp), false, "%.0f", false},
-		{"cancelled after match", "", float64(t.CancelledAfterMatch), false, "%.0f", false},
-		{"time to match p50", "ms", r.TimeToMatchMs.P50, false, "%.0f", false},
-		{"time to match p90", "ms", r.TimeToMatchMs.P90, false, "%.0f", false},
-		{"time to match p99", "ms", r.TimeToMatchMs.P99, false, "%.0f", false},
-		{"pickup distance mean", "m", r.PickupDistanceM.Mean, false, "%.0f", false},
-		{"pickup distance p90", "m", r.PickupDistanceM.P90, false, "%.0f", false},
-		{"pickup ETA mean", "s", r.PickupETAS.Mean, false, "%.0f", false},
-		{"pickup ETA p90", "s", r.PickupETAS.P90, false, "%.0f", false},
-		{"driver utilisation", "%", 100 * r.Drivers.Utilisation, true, "%.1f", false},
-		{"offers per assignment", "", ratio(float64(r.Drivers.Offers), float64(t.Assigned)), false, "%.2f", false},
-		{"updates offered", "/s", r.Updates.OfferedPerS, true, "%.0f", true},
-		{"updates achieved", "/s", r.Updates.AchievedPerS, true, "%.0f", false},
-		{"update loss", "", float64(r.Updates.Loss), false, "%.0f", false},
+		neutral(kpi("ride requests", "", float64(w.Requests), true, "%.0f", "Requests made in the measured window.")),
+		kpi("match rate", "%", 100*w.MatchRate, true, "%.1f", "Requests that got a driver, of those answered before the end."),
+		kpi("unmatched requests", "", float64(w.Unmatched), false, "%.0f", "Requests that ended without a driver: none found, or the rider gave up first."),
+		kpi("time to match p50", "ms", w.TimeToMatchMs.P50, false, "%.0f", "Request to assignment as the rider saw it, wall time; includes the driver's think time."),
+		kpi("time to match p90", "ms", w.TimeToMatchMs.P90, false, "%.0f", "As above, 90th percentile."),
+		kpi("dispatch service time p50", "ms", w.ServiceMs.P50, false, "%.0f", "Time to match less the drivers' think time: the service's own share, wall time."),
+		kpi("dispatch service time p90", "ms", w.ServiceMs.P90, false, "%.0f", "As above, 90th percentile."),
+		neutral(kpi("driver think time mean", "s", w.ThinkS.Mean, false, "%.1f", "Offer to answer, simulated: the simulated drivers' decision time (configured), not the service's.")),
+		kpi("wait to pickup p50", "s", w.WaitToPickupS.P50, false, "%.0f", "Request to the driver's arrival at the pickup, simulated time."),
+		kpi("wait to pickup p90", "s", w.WaitToPickupS.P90, false, "%.0f", "As above, 90th percentile."),
+		kpi("pickup ETA mean", "s", w.PickupETAS.Mean, false, "%.0f", "Route time to the pickup at assignment, simulated."),
+		kpi("pickup ETA p90", "s", w.PickupETAS.P90, false, "%.0f", "As above, 90th percentile."),
+		kpi("pickup distance mean", "m", r.PickupDistanceM.Mean, false, "%.0f", "Great-circle distance from the assigned driver to the pickup, as the service reported it (whole run)."),
+		kpi("driver utilisation", "%", 100*w.Utilisation, true, "%.1f", "Busy driver time (accepted to drop-off) over online driver time."),
+		kpi("driver idle share", "%", 100*w.IdleShare, false, "%.1f", "Available driver time (online, no offer, no trip) over online driver time."),
+		kpi("deadhead share", "%", 100*w.DeadheadShare, false, "%.1f", "Distance driven to pickups over distance driven on trips (to the pickup and with the rider)."),
+		kpi("acceptance rate", "%", 100*w.AcceptanceRate, true, "%.1f", "Offers accepted over offers received."),
+		kpi("trips per driver-hour", "", w.TripsPerDriverHour, true, "%.2f", "Drop-offs per online driver-hour, simulated."),
+		kpi("completed trips", "", float64(w.DropOffs), true, "%.0f", "Real trips dropped off in the window (the wind-down's and the warm start's are apart)."),
+		kpi("offers per assignment", "", ratio(float64(w.Offers), float64(w.Assigned)), false, "%.2f", "Offers sent per driver assigned: re-offers after declines and timeouts."),
+	}
+	serviceLoad := []KPI{
+		neutral(kpi("updates offered", "/s", r.Updates.OfferedPerS, true, "%.0f", "Location updates the drivers were due to send per wall second (whole window).")),
+		kpi("updates achieved", "/s", r.Updates.AchievedPerS, true, "%.0f", "Location updates the service applied per wall second."),
+		kpi("update loss", "", float64(r.Updates.Loss), false, "%.0f", "Updates due but not applied: skipped, failed or rejected."),
 	}
 	for _, m := range r.Methods() {
-		k = append(k, KPI{m + " p99", "ms", r.Latency[m].P99, false, "%.2f", false})
+		serviceLoad = append(serviceLoad, kpi(m+" p99", "ms", r.Latency[m].P99, false, "%.2f", "API latency, 99th percentile over the whole window (wall)."))
+	}
+	for _, l := range serviceLoad {
+		l.load = true
+		k = append(k, l)
 	}
 	return k
 }
@@ -64,26 +97,41 @@ func ratio(a, b float64) float64 {
 func WriteTable(w io.Writer, r *Result) error {
 	s := r.Scenario
 	var b strings.Builder
-	fmt.Fprintf(&b, "\ngeomatch sim: %s, %d drivers, %s matching, %.0f s at %gx (%.0f simulated minutes), seed %d, %s transport\n",
-		s.City, s.Drivers, orUnknown(s.MatchMode), r.Run.WallS, s.Speedup, r.Run.SimS/60, s.Seed, s.Transport)
+	fmt.Fprintf(&b, "\ngeomatch sim: %s, %d drivers, %s matching, %.0f s at %gx (%.0f simulated minutes from %s), seed %d, %s transport\n",
+		s.City, s.Drivers, orUnknown(s.MatchMode), r.Run.WallS, s.Speedup, r.Run.SimS/60, ClockTime(s.StartHour*3600), s.Seed, s.Transport)
+	win := r.window()
+	fmt.Fprintf(&b, "  measured window %s-%s (the warm-up before it is left out of the KPIs)", ClockTime(s.StartHour*3600+win.FromSimS), ClockTime(s.StartHour*3600+win.ToSimS))
+	if s.WarmStart {
+		fmt.Fprintf(&b, "; warm start: %d drivers began on carried-over trips", r.Run.CarriedTrips)
+	}
+	b.WriteString("\n")
+	if r.Run.WarmupNote != "" {
+		fmt.Fprintf(&b, "  note: %s\n", r.Run.WarmupNote)
+	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	t := r.Trips
 	row := func(name, value string) { fmt.Fprintf(tw, "  %s\t%s\n", name, value) }
-	row("ride requests", fmt.Sprintf("%d (%.1f/min simulated)", t.Requests, ratio(float64(t.Requests), r.Run.SimS/60)))
-	row("matched", fmt.Sprintf("%d (%.1f%% of the %d answered before the end)", t.Assigned, 100*t.MatchRate, t.Requests-t.WaitingAtEnd))
-	row("outcomes", fmt.Sprintf("%d completed, %d no driver, %d gave up, %d cancelled after match; at the end %d completed, %d cancelled, %d open",
-		t.Completed, t.NoDriver, t.RiderGaveUp, t.CancelledAfterMatch, t.CompletedAtEnd, t.CancelledAtEnd, t.Open))
+	row("ride requests", fmt.Sprintf("%d in the whole run (%.1f/min simulated), %d in the window", t.Requests, ratio(float64(t.Requests), r.Run.SimS/60), win.Requests))
+	row("matched", fmt.Sprintf("%.1f%% in the window (%d of the %d answered before the end); whole run %.1f%%", 100*win.MatchRate, win.Assigned, win.Answered, 100*t.MatchRate))
+	row("outcomes (real)", fmt.Sprintf("%d completed, %d no driver, %d gave up, %d cancelled after match", t.Completed, t.NoDriver, t.RiderGaveUp, t.CancelledAfterMatch))
+	row("wind-down (synthetic)", fmt.Sprintf("%d finished at once with the rider aboard, %d cancelled (%d still waiting for a driver), %d open", t.CompletedAtEnd, t.CancelledAtEnd, t.WaitingAtEnd, t.Open))
 	if t.RequestErrors+t.DroppedArrivals > 0 {
 		row("request errors", fmt.Sprintf("%d failed calls, %d riders dropped by the simulator", t.RequestErrors, t.DroppedArrivals))
 	}
-	row("time to match", distLine(r.TimeToMatchMs, "ms", "%.0f"))
-	row("pickup distance", distLine(r.PickupDistanceM, "m", "%.0f"))
-	row("pickup route", distLine(r.PickupRouteM, "m", "%.0f"))
-	row("pickup ETA", distLine(r.PickupETAS, "s", "%.0f"))
-	row("pickup actual", distLine(r.PickupTimeS, "s", "%.0f"))
-	row("trip time", distLine(r.TripTimeS, "s", "%.0f"))
+	row("time to match", distLine(win.TimeToMatchMs, "ms", "%.0f")+", with the think time")
+	row("  dispatch service", distLine(win.ServiceMs, "ms", "%.0f")+", less the think time")
+	row("  first offer", distLine(win.FirstOfferMs, "ms", "%.0f"))
+	row("  driver think", distLine(win.ThinkS, "s", "%.1f")+" simulated")
+	row("wait to pickup", distLine(win.WaitToPickupS, "s", "%.0f")+" simulated")
+	row("pickup ETA", distLine(win.PickupETAS, "s", "%.0f"))
+	row("pickup distance", distLine(r.PickupDistanceM, "m", "%.0f")+" (whole run)")
+	row("pickup route", distLine(r.PickupRouteM, "m", "%.0f")+" (whole run)")
+	row("pickup actual", distLine(r.PickupTimeS, "s", "%.0f")+" (whole run)")
+	row("trip time", distLine(r.TripTimeS, "s", "%.0f")+" (whole run)")
+	row("fleet", fmt.Sprintf("utilisation %.1f%%, idle %.1f%%, deadhead %.1f%%, acceptance %.1f%%, %.2f trips per driver-hour (%d drop-offs, %d of carried-over trips)",
+		100*win.Utilisation, 100*win.IdleShare, 100*win.DeadheadShare, 100*win.AcceptanceRate, win.TripsPerDriverHour, win.DropOffs, win.CarriedDropOffs))
 	d := r.Drivers
-	row("drivers", fmt.Sprintf("%d connected of %d, %.0f online on average, utilisation %.1f%% (%.1f%% with a rider)",
+	row("drivers", fmt.Sprintf("%d connected of %d, %.0f online on average; whole run utilisation %.1f%% (%.1f%% with a rider)",
 		d.Connected, d.Fleet, d.OnlineAvg, 100*d.Utilisation, 100*d.WithRider))
 	row("offers", fmt.Sprintf("%d: %d accepted, %d declined, %d acceptances refused (late)", d.Offers, d.Accepted, d.Declined, d.AcceptsClosed))
 	u := r.Updates
@@ -110,6 +158,11 @@ func WriteTable(w io.Writer, r *Result) error {
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write table: %w", err)
 	}
+	if len(r.ZoneKPIs) > 0 {
+		if err := writeZoneKPIs(&b, r.ZoneKPIs); err != nil {
+			return err
+		}
+	}
 	if r.Zones != nil {
 		if err := writeZones(&b, r.Zones); err != nil {
 			return err
@@ -130,6 +183,42 @@ func distLine(d Dist, unit, f string) string {
 	}
 	v := func(x float64) string { return fmt.Sprintf(f, x) }
 	return fmt.Sprintf("mean %s %s, p50 %s, p90 %s, p99 %s, max %s (%d)", v(d.Mean), unit, v(d.P50), v(d.P90), v(d.P99), v(d.Max), d.Count)
+}
+
+// ClockTime formats seconds since midnight as the time of day, HH:MM
+// (past midnight it wraps).
+func ClockTime(s float64) string {
+	m := int(math.Floor(s/60)) % (24 * 60)
+	if m < 0 {
+		m += 24 * 60
+	}
+	return fmt.Sprintf("%02d:%02d", m/60, m%60)
+}
+
+// writeZoneKPIs prints the zones' demand, supply and service.
+func writeZoneKPIs(b *strings.Builder, zs []ZoneKPI) error {
+	fmt.Fprintf(b, "\n  zones in the window: demand (pickups), supply (available drivers inside), service\n")
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "  zone\trequests\t/min\tdemand %%\tavailable\tsupply %%\tunmatched\tunmatched %%\tETA mean s\tETA p90 s\twait mean s\t\n")
+	for _, z := range zs {
+		avail, share := "-", "-"
+		if z.AvailableMean >= 0 {
+			avail = fmt.Sprintf("%.1f", z.AvailableMean)
+			if z.Kind == "district" {
+				share = fmt.Sprintf("%.1f", 100*z.SupplyShare)
+			}
+		}
+		demand := "-"
+		if z.Kind == "district" {
+			demand = fmt.Sprintf("%.1f", 100*z.DemandShare)
+		}
+		fmt.Fprintf(tw, "  %s\t%d\t%.1f\t%s\t%s\t%s\t%d\t%.1f\t%.0f\t%.0f\t%.0f\t\n", z.Name, z.Requests, z.RequestsPerMin, demand, avail, share,
+			z.Unmatched, 100*z.UnmatchedShare, z.ETAMeanS, z.ETAP90S, z.WaitMeanS)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write table: %w", err)
+	}
+	return nil
 }
 
 func orUnknown(s string) string {

@@ -146,7 +146,7 @@ func zoneCharts(r *Result) ([]string, error) {
 		xy := make(plotter.XYs, 0, len(z.Series))
 		for _, s := range z.Series {
 			if len(s.Available) == len(z.Zones) {
-				xy = append(xy, plotter.XY{X: s.T, Y: float64(s.Available[i])})
+				xy = append(xy, plotter.XY{X: r.simOfDay(s.T * r.Scenario.Speedup), Y: float64(s.Available[i])})
 			}
 		}
 		return xy
@@ -162,7 +162,7 @@ func zoneCharts(r *Result) ([]string, error) {
 	rate := func(f func(ZoneSample) float64) plotter.XYs {
 		xy := make(plotter.XYs, 0, len(z.Series))
 		for _, s := range z.Series {
-			xy = append(xy, plotter.XY{X: s.T, Y: f(s)})
+			xy = append(xy, plotter.XY{X: r.simOfDay(s.T * r.Scenario.Speedup), Y: f(s)})
 		}
 		return xy
 	}
@@ -172,7 +172,7 @@ func zoneCharts(r *Result) ([]string, error) {
 	}{
 		{"Available drivers per district", "available drivers inside", districts},
 		{"Available drivers at places", "available drivers inside", places},
-		{"Fence events (zones)", "events per second", []series{
+		{"Fence events (zones)", "events per wall second", []series{
 			{"enter", rate(func(s ZoneSample) float64 { return s.EntersPerS })},
 			{"exit", rate(func(s ZoneSample) float64 { return s.ExitsPerS })},
 		}},
@@ -182,7 +182,7 @@ func zoneCharts(r *Result) ([]string, error) {
 		if len(s.ss) == 0 {
 			continue
 		}
-		svg, err := lineChart(s.title, "seconds into the run", s.y, s.ss)
+		svg, err := lineChart(s.title, "simulated time of day", s.y, s.ss, axisOf(r))
 		if err != nil {
 			return nil, err
 		}
