@@ -191,14 +191,17 @@ func WiringAttrs(w map[string]string) []any {
 }
 
 // Searcher is dispatch's search through a fleet client: the exact nearby
-// search over the cluster, available drivers only.
+// search over the cluster, available drivers only, and only those whose
+// last update came on their Connect stream: an offer reaches a driver on
+// that stream alone, so a driver that only calls UpdateLocations is never
+// offered a ride it cannot see.
 type Searcher struct {
 	Fleet *fleet.Client
 }
 
 // Available implements dispatch.Searcher.
 func (s Searcher) Available(ctx context.Context, q geo.LatLng, radiusM float64, k int, class string) ([]dispatch.Candidate, error) {
-	found, err := s.Fleet.Nearby(ctx, fleet.Query{Pos: q, RadiusM: radiusM, K: k, Status: driver.StatusAvailable, VehicleClass: class})
+	found, err := s.Fleet.Nearby(ctx, fleet.Query{Pos: q, RadiusM: radiusM, K: k, Status: driver.StatusAvailable, VehicleClass: class, OnStreamOnly: true})
 	if err != nil {
 		return nil, err
 	}

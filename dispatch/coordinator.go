@@ -337,7 +337,7 @@ func noDriverReason(t trip.Trip, radiusM float64) string {
 	case radiusM == 0:
 		why = fmt.Sprintf("no driver accepted after %d offers", t.Attempts)
 	case t.Attempts == 0:
-		return fmt.Sprintf("no available driver within %.0f m", radiusM)
+		return fmt.Sprintf("no available driver connected within %.0f m (only drivers holding a Connect stream are offered rides)", radiusM)
 	default:
 		why = fmt.Sprintf("no other available driver within %.0f m after %d offers", radiusM, t.Attempts)
 	}

@@ -22,6 +22,9 @@ type testCluster struct {
 	conn    *grpc.ClientConn
 	drivers geomatchv1.DriverServiceClient
 	riders  geomatchv1.RiderServiceClient
+
+	mu     sync.Mutex
+	placed map[string]*geomatchv1.LocationUpdate // the last position place reported, by driver
 }
 
 func start(t *testing.T, cfg cluster.DevConfig) *testCluster {
@@ -59,9 +62,16 @@ func (c *testCluster) place(t *testing.T, pos map[string]geo.LatLng, class strin
 	t.Helper()
 	req := &geomatchv1.UpdateLocationsRequest{}
 	now := time.Now().UnixMilli()
-	for id, p := range pos {
-		req.Updates = append(req.Updates, &geomatchv1.LocationUpdate{DriverId: id, Position: ll(p), TimestampMs: now, VehicleClass: class})
+	c.mu.Lock()
+	if c.placed == nil {
+		c.placed = map[string]*geomatchv1.LocationUpdate{}
 	}
+	for id, p := range pos {
+		u := &geomatchv1.LocationUpdate{DriverId: id, Position: ll(p), TimestampMs: now, VehicleClass: class}
+		req.Updates = append(req.Updates, u)
+		c.placed[id] = u
+	}
+	c.mu.Unlock()
 	resp, err := c.drivers.UpdateLocations(ctxT(t, 10*time.Second), req)
 	if err != nil || int(resp.GetAccepted()) != len(pos) {
 		t.Fatalf("place drivers: %v %v", resp, err)
@@ -95,6 +105,18 @@ func (c *testCluster) connect(t *testing.T, id string, decide func(*geomatchv1.R
 	}
 	if ev, err := stream.Recv(); err != nil || ev.GetConnected() == nil {
 		t.Fatalf("connect %s: %v %v", id, ev, err)
+	}
+	// As an app does once connected, report where the driver is on the
+	// stream: only drivers with a stream are offered rides.
+	c.mu.Lock()
+	last := c.placed[id]
+	c.mu.Unlock()
+	if last != nil {
+		u := &geomatchv1.LocationUpdate{DriverId: id, Position: last.GetPosition(), TimestampMs: last.GetTimestampMs() + 1, VehicleClass: last.GetVehicleClass()}
+		if err := stream.Send(&geomatchv1.DriverMessage{Msg: &geomatchv1.DriverMessage_Location{Location: u}}); err != nil {
+			t.Fatal(err)
+		}
+		c.waitOnStream(t, id, u.GetTimestampMs())
 	}
 	var sendMu sync.Mutex
 	go func() {
@@ -179,3 +201,25 @@ func rideReq(id, rider string, p geo.LatLng, waitMs int32) *geomatchv1.RequestRi
 }
 
 func name(prefix string, i int) string { return fmt.Sprintf("%s%03d", prefix, i) }
+
+// waitOnStream waits until a nearby search sees driver id's update of ts
+// (sent on its stream, which an offer needs).
+func (c *testCluster) waitOnStream(t *testing.T, id string, ts int64) {
+	t.Helper()
+	c.mu.Lock()
+	pos := c.placed[id].GetPosition()
+	c.mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := c.riders.NearbyDrivers(ctxT(t, 5*time.Second), &geomatchv1.NearbyDriversRequest{Position: pos, Limit: 100, RadiusM: 50})
+		if err == nil {
+			for _, d := range resp.GetDrivers() {
+				if d.GetDriverId() == id && d.GetTimestampMs() >= ts {
+					return
+				}
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("driver %s: its stream update of %d never showed", id, ts)
+}

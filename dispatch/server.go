@@ -36,12 +36,14 @@ func (s *Server) RequestRide(ctx context.Context, req *matcherv1.RideRequest) (*
 	if err := ValidateRequestRide(r); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
+	// Ownership first: a router routing by an older ring (a split or a
+	// merge in flight) gets a NotOwner it retries on, not a refusal.
+	if err := s.check(ctx, req.GetEpoch(), req.GetShard()); err != nil {
+		return nil, err
+	}
 	pickup := geo.LatLng{Lat: r.GetPickup().GetLat(), Lng: r.GetPickup().GetLng()}
 	if got := s.c.place.Shard(pickup); got != req.GetShard() {
 		return nil, status.Errorf(codes.InvalidArgument, "shard: %x is not the pickup's shard %x", req.GetShard(), got)
-	}
-	if err := s.check(ctx, req.GetEpoch(), req.GetShard()); err != nil {
-		return nil, err
 	}
 	t, created, err := s.c.RequestRide(ctx, Request{
 		RequestID: r.GetRequestId(), RiderID: r.GetRiderId(), VehicleClass: r.GetVehicleClass(),

@@ -29,6 +29,11 @@ func TestReconnectResumesPendingOffer(t *testing.T) {
 	if _, err := first.Recv(); err != nil {
 		t.Fatal(err)
 	}
+	c.mu.Lock()
+	u := &geomatchv1.LocationUpdate{DriverId: "flaky", Position: c.placed["flaky"].GetPosition(), TimestampMs: c.placed["flaky"].GetTimestampMs() + 1}
+	c.mu.Unlock()
+	first.Send(&geomatchv1.DriverMessage{Msg: &geomatchv1.DriverMessage_Location{Location: u}})
+	c.waitOnStream(t, "flaky", u.GetTimestampMs())
 	tr, err := c.riders.RequestRide(ctxT(t, 10*time.Second), rideReq("req-r", "rider-1", midtown, 0))
 	if err != nil {
 		t.Fatal(err)

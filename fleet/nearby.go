@@ -35,6 +35,9 @@ type Query struct {
 	Status driver.Status
 	// VehicleClass filters by class ("": any).
 	VehicleClass string
+	// OnStreamOnly keeps drivers whose last update came on their Connect
+	// stream only: those a ride offer can reach.
+	OnStreamOnly bool
 }
 
 // Answer is the answer of Search.
@@ -192,6 +195,7 @@ func (c *Client) scatter(ctx, parent context.Context, m *shardmap.Map, q Query) 
 		req := &matcherv1.NearbyRequest{
 			Epoch: m.Epoch(), Lat: q.Pos.Lat, Lng: q.Pos.Lng, RadiusM: radiusM, Limit: int32(k),
 			Shards: make([]uint64, len(t.Shards)), Status: geomatchStatus(q.Status), VehicleClass: q.VehicleClass,
+			OnStreamOnly: q.OnStreamOnly,
 		}
 		for i, c := range t.Shards {
 			req.Shards[i] = uint64(c)

@@ -28,6 +28,10 @@ import (
 type LocalNode interface {
 	// Nearby is MatcherService.Nearby.
 	Nearby(ctx context.Context, req *matcherv1.NearbyRequest) (*matcherv1.NearbyResponse, error)
+	// Lookup is MatcherService.Lookup.
+	Lookup(ctx context.Context, req *matcherv1.LookupRequest) (*matcherv1.LookupResponse, error)
+	// Scan is MatcherService.Scan.
+	Scan(ctx context.Context, req *matcherv1.ScanRequest) (*matcherv1.ScanResponse, error)
 	// Applier returns the apply function of one in-process Apply stream:
 	// it applies one batch and returns its answer; an error ends the
 	// stream. It is not safe for concurrent use (one sender, like a

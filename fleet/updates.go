@@ -18,6 +18,9 @@ type Update struct {
 	TimestampMs  int64
 	Status       driver.Status // Unspecified: keep the current status
 	VehicleClass string        // "": keep the current class
+	// OnStream: the update came on the driver's Connect stream, which
+	// makes the driver one a ride can be offered to.
+	OnStream bool
 }
 
 // Result is the final word on one update: its outcome and, for a refusal,
@@ -54,7 +57,7 @@ func (c *Client) Send(ctx context.Context, u Update, sink Sink, idx int32, deadl
 	it := item{
 		u: &matcherv1.Update{
 			DriverId: u.DriverID, Lat: u.Pos.Lat, Lng: u.Pos.Lng, TimestampMs: u.TimestampMs,
-			Status: geomatchStatus(u.Status), VehicleClass: u.VehicleClass,
+			Status: geomatchStatus(u.Status), VehicleClass: u.VehicleClass, OnStream: u.OnStream,
 		},
 		sink: sink, idx: idx, deadline: deadline,
 	}

@@ -450,7 +450,7 @@ func (n *Node) pull(ctx context.Context, mem shardmap.Member, st *hoff.Step, cov
 				continue
 			}
 			ups = append(ups, index.Update{ID: u.GetDriverId(), Pos: p, TimestampMs: u.GetTimestampMs(),
-				Status: index.Status(u.GetStatus()), VehicleClass: u.GetVehicleClass(), Shard: s, HandedOver: true})
+				Status: index.Status(u.GetStatus()), VehicleClass: u.GetVehicleClass(), Shard: s, HandedOver: true, OnStream: u.GetOnStream()})
 		}
 		for _, u := range n.applyHandedOver(ups) {
 			applied = append(applied, u.ID)

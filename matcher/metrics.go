@@ -38,29 +38,29 @@ func (n *Node) Ready() bool {
 // Collector exposes a node's state and counters to Prometheus. It reads
 // them at scrape time, so it costs nothing between scrapes.
 type Collector struct {
-	n                                         *Node
-	drivers, shardDrivers, epoch, ready, warm *prometheus.Desc
-	updates, searches, moves, handoff         *prometheus.Desc
-	fences, events, eventFailures, late       *prometheus.Desc
-	leaseRefusals                             *prometheus.Desc
+	n                                     *Node
+	drivers, byStatus, epoch, ready, warm *prometheus.Desc
+	updates, searches, moves, handoff     *prometheus.Desc
+	fences, events, eventFailures, late   *prometheus.Desc
+	leaseRefusals                         *prometheus.Desc
 }
 
 // NewCollector returns the collector of n.
 func NewCollector(n *Node) *Collector {
 	l := prometheus.Labels{"node": n.cfg.NodeID}
 	return &Collector{
-		n:            n,
-		drivers:      prometheus.NewDesc("geomatch_matcher_drivers", "Drivers held by the node.", nil, l),
-		shardDrivers: prometheus.NewDesc("geomatch_matcher_shard_drivers", "Drivers held per shard (H3 cell).", []string{"shard"}, l),
-		epoch:        prometheus.NewDesc("geomatch_ring_epoch", "Epoch of the ring the node serves.", nil, l),
-		ready:        prometheus.NewDesc("geomatch_matcher_ready", "1 once the node has warmed the shards it started with.", nil, l),
-		warm:         prometheus.NewDesc("geomatch_matcher_last_warmup_seconds", "Duration of the last shard warm-up.", nil, l),
-		updates:      prometheus.NewDesc("geomatch_matcher_updates_total", "Location updates by outcome (applied, duplicate, stale, full, not_owner, invalid).", []string{"outcome"}, l),
-		searches:     prometheus.NewDesc("geomatch_matcher_searches_total", "Nearby searches the node answered (one per node asked by a router's query).", nil, l),
-		moves:        prometheus.NewDesc("geomatch_shard_moves_total", "Shards (with drivers) the node handed to another node on ring changes; summed over nodes, every shard move.", nil, l),
-		handoff:      prometheus.NewDesc("geomatch_handoff_drivers_total", "Drivers moved by shard handoffs: sent to new owners, received from old owners, read from the store.", []string{"kind"}, l),
-		fences:       prometheus.NewDesc("geomatch_matcher_fences", "Fences the node indexes.", nil, l),
-		events:       prometheus.NewDesc("geomatch_matcher_events_total", "Events (fence, driver lifecycle) the node logged.", nil, l),
+		n:        n,
+		drivers:  prometheus.NewDesc("geomatch_matcher_drivers", "Drivers held by the node.", nil, l),
+		byStatus: prometheus.NewDesc("geomatch_matcher_drivers_by_status", "Drivers held by the node, by dispatch status (available, reserved, on_trip, offline; unspecified for a driver whose status was never reported). Per-shard detail is on AdminService.ListShards and the shard map.", []string{"status"}, l),
+		epoch:    prometheus.NewDesc("geomatch_ring_epoch", "Epoch of the ring the node serves.", nil, l),
+		ready:    prometheus.NewDesc("geomatch_matcher_ready", "1 once the node has warmed the shards it started with.", nil, l),
+		warm:     prometheus.NewDesc("geomatch_matcher_last_warmup_seconds", "Duration of the last shard warm-up.", nil, l),
+		updates:  prometheus.NewDesc("geomatch_matcher_updates_total", "Location updates by outcome (applied, duplicate, stale, full, not_owner, invalid).", []string{"outcome"}, l),
+		searches: prometheus.NewDesc("geomatch_matcher_searches_total", "Nearby searches the node answered (one per node asked by a router's query).", nil, l),
+		moves:    prometheus.NewDesc("geomatch_shard_moves_total", "Shards (with drivers) the node handed to another node on ring changes; summed over nodes, every shard move.", nil, l),
+		handoff:  prometheus.NewDesc("geomatch_handoff_drivers_total", "Drivers moved by shard handoffs: sent to new owners, received from old owners, read from the store.", []string{"kind"}, l),
+		fences:   prometheus.NewDesc("geomatch_matcher_fences", "Fences the node indexes.", nil, l),
+		events:   prometheus.NewDesc("geomatch_matcher_events_total", "Events (fence, driver lifecycle) the node logged.", nil, l),
 		eventFailures: prometheus.NewDesc("geomatch_matcher_event_batches_failed_total",
 			"Batches of updates applied whose events could not be logged (the event log was unreachable for 5 s); must stay 0.", nil, l),
 		leaseRefusals: prometheus.NewDesc("geomatch_matcher_lease_refusals_total",
@@ -72,7 +72,7 @@ func NewCollector(n *Node) *Collector {
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.drivers, c.shardDrivers, c.epoch, c.ready, c.warm, c.updates, c.searches, c.moves, c.handoff, c.fences, c.events, c.eventFailures, c.late, c.leaseRefusals} {
+	for _, d := range []*prometheus.Desc{c.drivers, c.byStatus, c.epoch, c.ready, c.warm, c.updates, c.searches, c.moves, c.handoff, c.fences, c.events, c.eventFailures, c.late, c.leaseRefusals} {
 		ch <- d
 	}
 }
@@ -81,8 +81,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	n := c.n
 	ch <- prometheus.MustNewConstMetric(c.drivers, prometheus.GaugeValue, float64(n.ix.Len()))
-	for _, st := range n.ix.Shards() {
-		ch <- prometheus.MustNewConstMetric(c.shardDrivers, prometheus.GaugeValue, float64(st.Drivers), st.Shard.String())
+	for st, count := range n.ix.StatusCounts() {
+		ch <- prometheus.MustNewConstMetric(c.byStatus, prometheus.GaugeValue, float64(count), driver.Status(st).String())
 	}
 	m, _ := n.src.Current()
 	ch <- prometheus.MustNewConstMetric(c.epoch, prometheus.GaugeValue, float64(m.Epoch()))

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
+	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 )
 
 func TestCollectorExposesNodeState(t *testing.T) {
@@ -27,7 +28,7 @@ func TestCollectorExposesNodeState(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NewCollector(n))
-	for _, name := range []string{"geomatch_matcher_drivers", "geomatch_matcher_shard_drivers", "geomatch_ring_epoch", "geomatch_matcher_updates_total", "geomatch_shard_moves_total", "geomatch_matcher_ready"} {
+	for _, name := range []string{"geomatch_matcher_drivers", "geomatch_matcher_drivers_by_status", "geomatch_ring_epoch", "geomatch_matcher_updates_total", "geomatch_shard_moves_total", "geomatch_matcher_ready"} {
 		if c, err := testutil.GatherAndCount(reg, name); err != nil || c == 0 {
 			t.Errorf("%s: %d series, %v", name, c, err)
 		}
@@ -45,5 +46,37 @@ geomatch_matcher_drivers{node="a"} 2
 	}
 	if n.count.updates[matcherv1.Outcome_OUTCOME_DUPLICATE].Load() != 1 {
 		t.Errorf("duplicates counted %d, want 1", n.count.updates[matcherv1.Outcome_OUTCOME_DUPLICATE].Load())
+	}
+}
+
+// TestDriversByStatusIsPerNode: the status series are a fixed set per
+// node (one per status), whatever the shards held: no per-shard series.
+func TestDriversByStatusIsPerNode(t *testing.T) {
+	src := twoNodeRing(t)
+	n := newNode(t, "a", src)
+	ctx := runNode(t, n)
+	m, _ := src.Current()
+	p, _ := shardOwnedBy(t, m, "a")
+	req := &matcherv1.ApplyRequest{Seq: 1, Epoch: m.Epoch(), Updates: []*matcherv1.Update{update(m, "d1", p, 1), update(m, "d2", p, 1)}}
+	req.Updates[1].Status = geomatchv1.DriverStatus_DRIVER_STATUS_OFFLINE
+	if _, err := apply(n, ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewCollector(n))
+	if c, err := testutil.GatherAndCount(reg, "geomatch_matcher_drivers_by_status"); err != nil || c != 5 {
+		t.Fatalf("%d series, %v; want one per status", c, err)
+	}
+	want := `
+# HELP geomatch_matcher_drivers_by_status Drivers held by the node, by dispatch status (available, reserved, on_trip, offline; unspecified for a driver whose status was never reported). Per-shard detail is on AdminService.ListShards and the shard map.
+# TYPE geomatch_matcher_drivers_by_status gauge
+geomatch_matcher_drivers_by_status{node="a",status="available"} 1
+geomatch_matcher_drivers_by_status{node="a",status="offline"} 1
+geomatch_matcher_drivers_by_status{node="a",status="on_trip"} 0
+geomatch_matcher_drivers_by_status{node="a",status="reserved"} 0
+geomatch_matcher_drivers_by_status{node="a",status="unspecified"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "geomatch_matcher_drivers_by_status"); err != nil {
+		t.Fatal(err)
 	}
 }

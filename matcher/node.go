@@ -59,7 +59,8 @@ type Config struct {
 	// Store, when set, receives the last known position of every driver,
 	// grouped by shard and written behind (warm-up data for a shard's next
 	// owner), and a warm-up reads the positions of a dead owner's shards
-	// from it.
+	// from it. A store with a KeepsPositions method that reports false
+	// (store.Memory.WithoutPositions) is sent none.
 	Store PositionStore
 	// HandoffGrace is how long the node keeps the drivers of a shard it
 	// gave up, for the new owner to fetch; default 15 s.
@@ -145,7 +146,7 @@ func NewNode(cfg Config, src membership.Source, log *slog.Logger) (*Node, error)
 	}
 	n := &Node{cfg: cfg, ix: ix, src: src, log: log.With("node", cfg.NodeID), loads: newLoads(cfg.RateWindow)}
 	n.ho.peers.opts = cfg.DialOptions
-	if cfg.Store != nil {
+	if cfg.Store != nil && keepsPositions(cfg.Store) {
 		n.pos = newPositionWriter(cfg.Store)
 	}
 	if cfg.Fences != nil && cfg.FenceStates != nil && cfg.Events != nil {
@@ -309,6 +310,7 @@ func (n *Node) applyLocked(b Batch, s *ApplyScratch) BatchResult {
 			Status:       u.Status,
 			VehicleClass: u.VehicleClass,
 			Shard:        shard,
+			OnStream:     u.OnStream,
 		})
 		s.pos = append(s.pos, uint32(i))
 	}
@@ -407,7 +409,7 @@ func (n *Node) Nearby(ctx context.Context, q Query) (uint64, []index.Neighbor, e
 		n.loads.get(c).queries.Add(1)
 	}
 	n.count.searches.Add(1)
-	f := index.Filter{Status: q.Status, VehicleClass: q.VehicleClass}
+	f := index.Filter{Status: q.Status, VehicleClass: q.VehicleClass, OnStreamOnly: q.OnStreamOnly}
 	return m.Epoch(), n.ix.Nearby(q.Pos, q.RadiusM, q.Limit, q.Shards, f, nil), nil
 }
 

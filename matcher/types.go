@@ -22,6 +22,9 @@ type Update struct {
 	// FineCell is the update's cell at the ring's fine resolution,
 	// computed by the sender (the node derives the shard from it).
 	FineCell h3.Cell
+	// OnStream: the update came on the driver's Connect stream, so the
+	// driver can be offered rides (cleared by an update that did not).
+	OnStream bool
 }
 
 // Eviction tells a node to drop its copy of a driver older than
@@ -86,6 +89,9 @@ type Query struct {
 	Shards       []h3.Cell
 	Status       driver.Status // Unspecified: any but offline
 	VehicleClass string        // "": any
+	// OnStreamOnly keeps drivers whose last update came on their Connect
+	// stream only: the ones a ride offer can reach.
+	OnStreamOnly bool
 }
 
 // Stats are a node's drivers and load per shard.

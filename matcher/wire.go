@@ -33,6 +33,7 @@ func (n *Node) applyWire(ctx context.Context, req *matcherv1.ApplyRequest, s *Ap
 		b.Updates = append(b.Updates, Update{
 			DriverID: u.GetDriverId(), Pos: geo.LatLng{Lat: u.GetLat(), Lng: u.GetLng()}, TimestampMs: u.GetTimestampMs(),
 			Status: wireStatus(u.GetStatus()), VehicleClass: u.GetVehicleClass(), FineCell: h3.Cell(u.GetFineCell()),
+			OnStream: u.GetOnStream(),
 		})
 	}
 	b.Evictions = s.evicts[:0]
@@ -82,7 +83,7 @@ func (n *Node) nearbyWire(ctx context.Context, req *matcherv1.NearbyRequest) (*m
 	q := Query{
 		Epoch: req.GetEpoch(), Pos: geo.LatLng{Lat: req.GetLat(), Lng: req.GetLng()}, RadiusM: req.GetRadiusM(),
 		Limit: int(req.GetLimit()), Shards: make([]h3.Cell, len(req.GetShards())),
-		Status: wireStatus(req.GetStatus()), VehicleClass: req.GetVehicleClass(),
+		Status: wireStatus(req.GetStatus()), VehicleClass: req.GetVehicleClass(), OnStreamOnly: req.GetOnStreamOnly(),
 	}
 	for i, s := range req.GetShards() {
 		q.Shards[i] = h3.Cell(s)
@@ -172,7 +173,7 @@ func transferChunkToWire(c TransferChunk) *matcherv1.TransferChunk {
 	for i, d := range c.Drivers {
 		out.Drivers[i] = &matcherv1.Update{
 			DriverId: d.ID, Lat: d.Pos.Lat, Lng: d.Pos.Lng, TimestampMs: d.TimestampMs,
-			Status: geomatchv1.DriverStatus(d.Status), VehicleClass: d.VehicleClass,
+			Status: geomatchv1.DriverStatus(d.Status), VehicleClass: d.VehicleClass, OnStream: d.OnStream,
 		}
 	}
 	for i, s := range c.Covered {

@@ -217,9 +217,7 @@ func TestDriverMovesOnlyItself(t *testing.T) {
 func TestRidersSeeOnlyTheirTrips(t *testing.T) {
 	c, k := startAuthCluster(t, cluster.DevConfig{Matchers: 2})
 	ops := as(t, c, k, "ops", auth.RoleAdmin)
-	if _, err := ops.drivers.UpdateLocations(ctxT(t), &geomatchv1.UpdateLocationsRequest{Updates: []*geomatchv1.LocationUpdate{update("cab-1", 40.7581, -73.9855)}}); err != nil {
-		t.Fatal(err)
-	}
+	onStream(t, ops.drivers, update("cab-1", 40.7581, -73.9855))
 	alice, bob := as(t, c, k, "alice", auth.RoleRider), as(t, c, k, "bob", auth.RoleRider)
 	req := &geomatchv1.RequestRideRequest{RequestId: "r-1", RiderId: "bob", Pickup: ll(40.758, -73.9855), Dropoff: ll(40.70, -74.0)}
 	_, err := alice.riders.RequestRide(ctxT(t), req)
@@ -355,4 +353,38 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// onStream opens a Connect stream for driver u.DriverId, reports u on it
+// and waits for its acknowledgement: a driver only rides are offered to.
+// The stream stays open until the test ends.
+func onStream(t *testing.T, drivers geomatchv1.DriverServiceClient, u *geomatchv1.LocationUpdate) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	stream, err := drivers.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&geomatchv1.DriverMessage{Msg: &geomatchv1.DriverMessage_Hello{Hello: &geomatchv1.DriverHello{DriverId: u.GetDriverId(), WantAcks: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&geomatchv1.DriverMessage{Msg: &geomatchv1.DriverMessage_Location{Location: u}}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ev, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("driver %s: %v before its update was acknowledged", u.GetDriverId(), err)
+		}
+		if a := ev.GetUpdatesAck(); a != nil && a.GetThroughTimestampMs() >= u.GetTimestampMs() {
+			if a.GetApplied() != 1 {
+				t.Fatalf("driver %s: update not applied (%v)", u.GetDriverId(), a)
+			}
+			return
+		}
+		if rj := ev.GetRejected(); rj != nil {
+			t.Fatalf("driver %s: update rejected: %v", u.GetDriverId(), rj)
+		}
+	}
 }

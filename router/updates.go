@@ -104,12 +104,15 @@ func (s *driverService) UpdateLocations(ctx context.Context, req *geomatchv1.Upd
 	call := &batchCall{updates: ups, allDone: make(chan struct{})}
 	call.remaining.Store(int32(len(ups)))
 	now := time.Now()
+	streaming := s.r.streaming(ups)
 	for i, u := range ups {
 		if err := ValidateLocationUpdate(u, now); err != nil {
 			call.Done(int32(i), fleet.Result{Outcome: driver.Invalid, Msg: err.Error()})
 			continue
 		}
-		s.r.fleet.Send(ctx, toFleet(u), call, int32(i), deadline)
+		fu := toFleet(u)
+		fu.OnStream = streaming != nil && streaming[i]
+		s.r.fleet.Send(ctx, fu, call, int32(i), deadline)
 	}
 	select {
 	case <-call.allDone:
@@ -127,4 +130,21 @@ func (s *driverService) UpdateLocations(ctx context.Context, req *geomatchv1.Upd
 // a short call's time, at most a second.
 func answerReserve(budget time.Duration) time.Duration {
 	return min(max(budget/10, min(250*time.Millisecond, budget/4)), time.Second)
+}
+
+// streaming reports, for each update of a batch, whether its driver holds
+// a Connect stream on this router (so it can see ride offers, though it
+// reports positions through UpdateLocations); nil when no driver does.
+// One lock for the whole batch.
+func (r *Router) streaming(ups []*geomatchv1.LocationUpdate) []bool {
+	r.sessMu.Lock()
+	defer r.sessMu.Unlock()
+	if len(r.sessions) == 0 {
+		return nil
+	}
+	out := make([]bool, len(ups))
+	for i, u := range ups {
+		_, out[i] = r.sessions[u.GetDriverId()]
+	}
+	return out
 }

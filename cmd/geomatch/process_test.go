@@ -351,7 +351,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		regexp.MustCompile(`geomatch_matcher_updates_total\{node="m1",outcome="applied"\} \d+`),
 		regexp.MustCompile(`geomatch_matcher_updates_total\{node="m\d",outcome="duplicate"\} 1`),
 		regexp.MustCompile(`geomatch_matcher_drivers\{node="m1"\} \d+`),
-		regexp.MustCompile(`geomatch_matcher_shard_drivers\{node="m\d",shard="87[0-9a-f]+"\} \d+`),
+		regexp.MustCompile(`geomatch_matcher_drivers_by_status\{node="m\d",status="available"\} \d+`),
 		regexp.MustCompile(`geomatch_ring_epoch\{node="m1"\} 1`),
 		regexp.MustCompile(`geomatch_shard_moves_total\{node="m1"\} 0`),
 		regexp.MustCompile(`geomatch_dispatch_reservation_conflicts_total\{node="m1"\} 0`),

@@ -420,7 +420,13 @@ type Update struct {
 	VehicleClass string                 `protobuf:"bytes,6,opt,name=vehicle_class,json=vehicleClass,proto3" json:"vehicle_class,omitempty"`
 	// H3 cell of the position at the layout's fine resolution, computed by the
 	// router so the matcher does not compute it again.
-	FineCell      uint64 `protobuf:"varint,7,opt,name=fine_cell,json=fineCell,proto3" json:"fine_cell,omitempty"`
+	FineCell uint64 `protobuf:"varint,7,opt,name=fine_cell,json=fineCell,proto3" json:"fine_cell,omitempty"`
+	// The driver holds a Connect stream on the router that sent the update
+	// (it came on the stream, or through UpdateLocations while the stream is
+	// open): the driver can see ride offers. An update without it clears
+	// it, so a driver that only reports positions is never offered a ride
+	// it cannot see.
+	OnStream      bool `protobuf:"varint,8,opt,name=on_stream,json=onStream,proto3" json:"on_stream,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -502,6 +508,13 @@ func (x *Update) GetFineCell() uint64 {
 		return x.FineCell
 	}
 	return 0
+}
+
+func (x *Update) GetOnStream() bool {
+	if x != nil {
+		return x.OnStream
+	}
+	return false
 }
 
 // Eviction tells a node to drop its copy of a driver that another node now
@@ -763,8 +776,11 @@ type NearbyRequest struct {
 	// Shards (H3 cells) to search; all must be owned by the node.
 	Shards []uint64 `protobuf:"varint,6,rep,packed,name=shards,proto3" json:"shards,omitempty"`
 	// DRIVER_STATUS_UNSPECIFIED: any status but offline.
-	Status        v1.DriverStatus `protobuf:"varint,7,opt,name=status,proto3,enum=geomatch.v1.DriverStatus" json:"status,omitempty"`
-	VehicleClass  string          `protobuf:"bytes,8,opt,name=vehicle_class,json=vehicleClass,proto3" json:"vehicle_class,omitempty"`
+	Status       v1.DriverStatus `protobuf:"varint,7,opt,name=status,proto3,enum=geomatch.v1.DriverStatus" json:"status,omitempty"`
+	VehicleClass string          `protobuf:"bytes,8,opt,name=vehicle_class,json=vehicleClass,proto3" json:"vehicle_class,omitempty"`
+	// Only drivers whose last update came on their Connect stream (a ride
+	// coordinator's search: only they can see an offer).
+	OnStreamOnly  bool `protobuf:"varint,9,opt,name=on_stream_only,json=onStreamOnly,proto3" json:"on_stream_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -853,6 +869,13 @@ func (x *NearbyRequest) GetVehicleClass() string {
 		return x.VehicleClass
 	}
 	return ""
+}
+
+func (x *NearbyRequest) GetOnStreamOnly() bool {
+	if x != nil {
+		return x.OnStreamOnly
+	}
+	return false
 }
 
 // Neighbor is one driver of a nearby answer.
@@ -1470,6 +1493,204 @@ func (x *HoldingResponse) GetHeld() []*HoldingResponse_Held {
 	return nil
 }
 
+type LookupRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most 1,000 ids.
+	DriverIds     []string `protobuf:"bytes,1,rep,name=driver_ids,json=driverIds,proto3" json:"driver_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LookupRequest) Reset() {
+	*x = LookupRequest{}
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LookupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LookupRequest) ProtoMessage() {}
+
+func (x *LookupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LookupRequest.ProtoReflect.Descriptor instead.
+func (*LookupRequest) Descriptor() ([]byte, []int) {
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *LookupRequest) GetDriverIds() []string {
+	if x != nil {
+		return x.DriverIds
+	}
+	return nil
+}
+
+type LookupResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The drivers found (distance_m unset), in no order.
+	Drivers       []*Neighbor `protobuf:"bytes,1,rep,name=drivers,proto3" json:"drivers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LookupResponse) Reset() {
+	*x = LookupResponse{}
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LookupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LookupResponse) ProtoMessage() {}
+
+func (x *LookupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LookupResponse.ProtoReflect.Descriptor instead.
+func (*LookupResponse) Descriptor() ([]byte, []int) {
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *LookupResponse) GetDrivers() []*Neighbor {
+	if x != nil {
+		return x.Drivers
+	}
+	return nil
+}
+
+type ScanRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only ids sorting after this one ("" from the start).
+	After string `protobuf:"bytes,1,opt,name=after,proto3" json:"after,omitempty"`
+	// 1..1000.
+	Limit int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Only drivers of this class ("": any).
+	VehicleClass  string `protobuf:"bytes,3,opt,name=vehicle_class,json=vehicleClass,proto3" json:"vehicle_class,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScanRequest) Reset() {
+	*x = ScanRequest{}
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScanRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScanRequest) ProtoMessage() {}
+
+func (x *ScanRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScanRequest.ProtoReflect.Descriptor instead.
+func (*ScanRequest) Descriptor() ([]byte, []int) {
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ScanRequest) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
+func (x *ScanRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ScanRequest) GetVehicleClass() string {
+	if x != nil {
+		return x.VehicleClass
+	}
+	return ""
+}
+
+type ScanResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// In id order (distance_m unset).
+	Drivers       []*Neighbor `protobuf:"bytes,1,rep,name=drivers,proto3" json:"drivers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScanResponse) Reset() {
+	*x = ScanResponse{}
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScanResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScanResponse) ProtoMessage() {}
+
+func (x *ScanResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScanResponse.ProtoReflect.Descriptor instead.
+func (*ScanResponse) Descriptor() ([]byte, []int) {
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ScanResponse) GetDrivers() []*Neighbor {
+	if x != nil {
+		return x.Drivers
+	}
+	return nil
+}
+
 type HoldingResponse_Held struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	DriverId      string                 `protobuf:"bytes,1,opt,name=driver_id,json=driverId,proto3" json:"driver_id,omitempty"`
@@ -1480,7 +1701,7 @@ type HoldingResponse_Held struct {
 
 func (x *HoldingResponse_Held) Reset() {
 	*x = HoldingResponse_Held{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[22]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1492,7 +1713,7 @@ func (x *HoldingResponse_Held) String() string {
 func (*HoldingResponse_Held) ProtoMessage() {}
 
 func (x *HoldingResponse_Held) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[22]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1544,7 +1765,7 @@ const file_geomatch_matcher_v1_matcher_proto_rawDesc = "" +
 	"\arequest\x18\x03 \x01(\v2\x1f.geomatch.v1.RequestRideRequestR\arequest\"O\n" +
 	"\fRideResponse\x12%\n" +
 	"\x04trip\x18\x01 \x01(\v2\x11.geomatch.v1.TripR\x04trip\x12\x18\n" +
-	"\acreated\x18\x02 \x01(\bR\acreated\"\xe1\x01\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated\"\xfe\x01\n" +
 	"\x06Update\x12\x1b\n" +
 	"\tdriver_id\x18\x01 \x01(\tR\bdriverId\x12\x10\n" +
 	"\x03lat\x18\x02 \x01(\x01R\x03lat\x12\x10\n" +
@@ -1552,7 +1773,8 @@ const file_geomatch_matcher_v1_matcher_proto_rawDesc = "" +
 	"\ftimestamp_ms\x18\x04 \x01(\x03R\vtimestampMs\x121\n" +
 	"\x06status\x18\x05 \x01(\x0e2\x19.geomatch.v1.DriverStatusR\x06status\x12#\n" +
 	"\rvehicle_class\x18\x06 \x01(\tR\fvehicleClass\x12\x1b\n" +
-	"\tfine_cell\x18\a \x01(\x04R\bfineCell\"K\n" +
+	"\tfine_cell\x18\a \x01(\x04R\bfineCell\x12\x1b\n" +
+	"\ton_stream\x18\b \x01(\bR\bonStream\"K\n" +
 	"\bEviction\x12\x1b\n" +
 	"\tdriver_id\x18\x01 \x01(\tR\bdriverId\x12\"\n" +
 	"\rolder_than_ms\x18\x02 \x01(\x03R\volderThanMs\"\xaa\x01\n" +
@@ -1570,7 +1792,7 @@ const file_geomatch_matcher_v1_matcher_proto_rawDesc = "" +
 	"\n" +
 	"exceptions\x18\x03 \x03(\v2\x1e.geomatch.matcher.v1.ExceptionR\n" +
 	"exceptions\x12\x18\n" +
-	"\aclaimed\x18\x04 \x03(\rR\aclaimed\"\xea\x01\n" +
+	"\aclaimed\x18\x04 \x03(\rR\aclaimed\"\x90\x02\n" +
 	"\rNearbyRequest\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x10\n" +
 	"\x03lat\x18\x02 \x01(\x01R\x03lat\x12\x10\n" +
@@ -1579,7 +1801,8 @@ const file_geomatch_matcher_v1_matcher_proto_rawDesc = "" +
 	"\x05limit\x18\x05 \x01(\x05R\x05limit\x12\x16\n" +
 	"\x06shards\x18\x06 \x03(\x04R\x06shards\x121\n" +
 	"\x06status\x18\a \x01(\x0e2\x19.geomatch.v1.DriverStatusR\x06status\x12#\n" +
-	"\rvehicle_class\x18\b \x01(\tR\fvehicleClass\"\xe5\x01\n" +
+	"\rvehicle_class\x18\b \x01(\tR\fvehicleClass\x12$\n" +
+	"\x0eon_stream_only\x18\t \x01(\bR\fonStreamOnly\"\xe5\x01\n" +
 	"\bNeighbor\x12\x1b\n" +
 	"\tdriver_id\x18\x01 \x01(\tR\bdriverId\x12\x10\n" +
 	"\x03lat\x18\x02 \x01(\x01R\x03lat\x12\x10\n" +
@@ -1625,7 +1848,18 @@ const file_geomatch_matcher_v1_matcher_proto_rawDesc = "" +
 	"\x04held\x18\x01 \x03(\v2).geomatch.matcher.v1.HoldingResponse.HeldR\x04held\x1aF\n" +
 	"\x04Held\x12\x1b\n" +
 	"\tdriver_id\x18\x01 \x01(\tR\bdriverId\x12!\n" +
-	"\ftimestamp_ms\x18\x02 \x01(\x03R\vtimestampMs*\x9f\x01\n" +
+	"\ftimestamp_ms\x18\x02 \x01(\x03R\vtimestampMs\".\n" +
+	"\rLookupRequest\x12\x1d\n" +
+	"\n" +
+	"driver_ids\x18\x01 \x03(\tR\tdriverIds\"I\n" +
+	"\x0eLookupResponse\x127\n" +
+	"\adrivers\x18\x01 \x03(\v2\x1d.geomatch.matcher.v1.NeighborR\adrivers\"^\n" +
+	"\vScanRequest\x12\x14\n" +
+	"\x05after\x18\x01 \x01(\tR\x05after\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\x12#\n" +
+	"\rvehicle_class\x18\x03 \x01(\tR\fvehicleClass\"G\n" +
+	"\fScanResponse\x127\n" +
+	"\adrivers\x18\x01 \x03(\v2\x1d.geomatch.matcher.v1.NeighborR\adrivers*\x9f\x01\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fOUTCOME_APPLIED\x10\x01\x12\x15\n" +
@@ -1633,7 +1867,7 @@ const file_geomatch_matcher_v1_matcher_proto_rawDesc = "" +
 	"\rOUTCOME_STALE\x10\x03\x12\x10\n" +
 	"\fOUTCOME_FULL\x10\x04\x12\x15\n" +
 	"\x11OUTCOME_NOT_OWNER\x10\x05\x12\x13\n" +
-	"\x0fOUTCOME_INVALID\x10\x062\xf6\x04\n" +
+	"\x0fOUTCOME_INVALID\x10\x062\x96\x06\n" +
 	"\x0eMatcherService\x12R\n" +
 	"\x05Apply\x12!.geomatch.matcher.v1.ApplyRequest\x1a\".geomatch.matcher.v1.ApplyResponse(\x010\x01\x12Q\n" +
 	"\x06Nearby\x12\".geomatch.matcher.v1.NearbyRequest\x1a#.geomatch.matcher.v1.NearbyResponse\x12N\n" +
@@ -1642,7 +1876,9 @@ const file_geomatch_matcher_v1_matcher_proto_rawDesc = "" +
 	"\aHolding\x12#.geomatch.matcher.v1.HoldingRequest\x1a$.geomatch.matcher.v1.HoldingResponse\x12]\n" +
 	"\n" +
 	"SyncFences\x12&.geomatch.matcher.v1.SyncFencesRequest\x1a'.geomatch.matcher.v1.SyncFencesResponse\x12`\n" +
-	"\vFenceCounts\x12'.geomatch.matcher.v1.FenceCountsRequest\x1a(.geomatch.matcher.v1.FenceCountsResponse2e\n" +
+	"\vFenceCounts\x12'.geomatch.matcher.v1.FenceCountsRequest\x1a(.geomatch.matcher.v1.FenceCountsResponse\x12Q\n" +
+	"\x06Lookup\x12\".geomatch.matcher.v1.LookupRequest\x1a#.geomatch.matcher.v1.LookupResponse\x12K\n" +
+	"\x04Scan\x12 .geomatch.matcher.v1.ScanRequest\x1a!.geomatch.matcher.v1.ScanResponse2e\n" +
 	"\x0fDispatchService\x12R\n" +
 	"\vRequestRide\x12 .geomatch.matcher.v1.RideRequest\x1a!.geomatch.matcher.v1.RideResponseBBZ@github.com/geomatch/geomatch/proto/geomatch/matcher/v1;matcherv1b\x06proto3"
 
@@ -1659,7 +1895,7 @@ func file_geomatch_matcher_v1_matcher_proto_rawDescGZIP() []byte {
 }
 
 var file_geomatch_matcher_v1_matcher_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_geomatch_matcher_v1_matcher_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_geomatch_matcher_v1_matcher_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_geomatch_matcher_v1_matcher_proto_goTypes = []any{
 	(Outcome)(0),                  // 0: geomatch.matcher.v1.Outcome
 	(*SyncFencesRequest)(nil),     // 1: geomatch.matcher.v1.SyncFencesRequest
@@ -1684,48 +1920,58 @@ var file_geomatch_matcher_v1_matcher_proto_goTypes = []any{
 	(*TransferChunk)(nil),         // 20: geomatch.matcher.v1.TransferChunk
 	(*HoldingRequest)(nil),        // 21: geomatch.matcher.v1.HoldingRequest
 	(*HoldingResponse)(nil),       // 22: geomatch.matcher.v1.HoldingResponse
-	(*HoldingResponse_Held)(nil),  // 23: geomatch.matcher.v1.HoldingResponse.Held
-	(*v1.FenceCount)(nil),         // 24: geomatch.v1.FenceCount
-	(*v1.RequestRideRequest)(nil), // 25: geomatch.v1.RequestRideRequest
-	(*v1.Trip)(nil),               // 26: geomatch.v1.Trip
-	(v1.DriverStatus)(0),          // 27: geomatch.v1.DriverStatus
+	(*LookupRequest)(nil),         // 23: geomatch.matcher.v1.LookupRequest
+	(*LookupResponse)(nil),        // 24: geomatch.matcher.v1.LookupResponse
+	(*ScanRequest)(nil),           // 25: geomatch.matcher.v1.ScanRequest
+	(*ScanResponse)(nil),          // 26: geomatch.matcher.v1.ScanResponse
+	(*HoldingResponse_Held)(nil),  // 27: geomatch.matcher.v1.HoldingResponse.Held
+	(*v1.FenceCount)(nil),         // 28: geomatch.v1.FenceCount
+	(*v1.RequestRideRequest)(nil), // 29: geomatch.v1.RequestRideRequest
+	(*v1.Trip)(nil),               // 30: geomatch.v1.Trip
+	(v1.DriverStatus)(0),          // 31: geomatch.v1.DriverStatus
 }
 var file_geomatch_matcher_v1_matcher_proto_depIdxs = []int32{
-	24, // 0: geomatch.matcher.v1.FenceCountsResponse.counts:type_name -> geomatch.v1.FenceCount
-	25, // 1: geomatch.matcher.v1.RideRequest.request:type_name -> geomatch.v1.RequestRideRequest
-	26, // 2: geomatch.matcher.v1.RideResponse.trip:type_name -> geomatch.v1.Trip
-	27, // 3: geomatch.matcher.v1.Update.status:type_name -> geomatch.v1.DriverStatus
+	28, // 0: geomatch.matcher.v1.FenceCountsResponse.counts:type_name -> geomatch.v1.FenceCount
+	29, // 1: geomatch.matcher.v1.RideRequest.request:type_name -> geomatch.v1.RequestRideRequest
+	30, // 2: geomatch.matcher.v1.RideResponse.trip:type_name -> geomatch.v1.Trip
+	31, // 3: geomatch.matcher.v1.Update.status:type_name -> geomatch.v1.DriverStatus
 	7,  // 4: geomatch.matcher.v1.ApplyRequest.updates:type_name -> geomatch.matcher.v1.Update
 	8,  // 5: geomatch.matcher.v1.ApplyRequest.evictions:type_name -> geomatch.matcher.v1.Eviction
 	0,  // 6: geomatch.matcher.v1.Exception.outcome:type_name -> geomatch.matcher.v1.Outcome
 	10, // 7: geomatch.matcher.v1.ApplyResponse.exceptions:type_name -> geomatch.matcher.v1.Exception
-	27, // 8: geomatch.matcher.v1.NearbyRequest.status:type_name -> geomatch.v1.DriverStatus
-	27, // 9: geomatch.matcher.v1.Neighbor.status:type_name -> geomatch.v1.DriverStatus
+	31, // 8: geomatch.matcher.v1.NearbyRequest.status:type_name -> geomatch.v1.DriverStatus
+	31, // 9: geomatch.matcher.v1.Neighbor.status:type_name -> geomatch.v1.DriverStatus
 	13, // 10: geomatch.matcher.v1.NearbyResponse.neighbors:type_name -> geomatch.matcher.v1.Neighbor
 	17, // 11: geomatch.matcher.v1.StatsResponse.shards:type_name -> geomatch.matcher.v1.ShardStats
 	7,  // 12: geomatch.matcher.v1.TransferChunk.drivers:type_name -> geomatch.matcher.v1.Update
-	23, // 13: geomatch.matcher.v1.HoldingResponse.held:type_name -> geomatch.matcher.v1.HoldingResponse.Held
-	9,  // 14: geomatch.matcher.v1.MatcherService.Apply:input_type -> geomatch.matcher.v1.ApplyRequest
-	12, // 15: geomatch.matcher.v1.MatcherService.Nearby:input_type -> geomatch.matcher.v1.NearbyRequest
-	16, // 16: geomatch.matcher.v1.MatcherService.Stats:input_type -> geomatch.matcher.v1.StatsRequest
-	19, // 17: geomatch.matcher.v1.MatcherService.Transfer:input_type -> geomatch.matcher.v1.TransferRequest
-	21, // 18: geomatch.matcher.v1.MatcherService.Holding:input_type -> geomatch.matcher.v1.HoldingRequest
-	1,  // 19: geomatch.matcher.v1.MatcherService.SyncFences:input_type -> geomatch.matcher.v1.SyncFencesRequest
-	3,  // 20: geomatch.matcher.v1.MatcherService.FenceCounts:input_type -> geomatch.matcher.v1.FenceCountsRequest
-	5,  // 21: geomatch.matcher.v1.DispatchService.RequestRide:input_type -> geomatch.matcher.v1.RideRequest
-	11, // 22: geomatch.matcher.v1.MatcherService.Apply:output_type -> geomatch.matcher.v1.ApplyResponse
-	14, // 23: geomatch.matcher.v1.MatcherService.Nearby:output_type -> geomatch.matcher.v1.NearbyResponse
-	18, // 24: geomatch.matcher.v1.MatcherService.Stats:output_type -> geomatch.matcher.v1.StatsResponse
-	20, // 25: geomatch.matcher.v1.MatcherService.Transfer:output_type -> geomatch.matcher.v1.TransferChunk
-	22, // 26: geomatch.matcher.v1.MatcherService.Holding:output_type -> geomatch.matcher.v1.HoldingResponse
-	2,  // 27: geomatch.matcher.v1.MatcherService.SyncFences:output_type -> geomatch.matcher.v1.SyncFencesResponse
-	4,  // 28: geomatch.matcher.v1.MatcherService.FenceCounts:output_type -> geomatch.matcher.v1.FenceCountsResponse
-	6,  // 29: geomatch.matcher.v1.DispatchService.RequestRide:output_type -> geomatch.matcher.v1.RideResponse
-	22, // [22:30] is the sub-list for method output_type
-	14, // [14:22] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	27, // 13: geomatch.matcher.v1.HoldingResponse.held:type_name -> geomatch.matcher.v1.HoldingResponse.Held
+	13, // 14: geomatch.matcher.v1.LookupResponse.drivers:type_name -> geomatch.matcher.v1.Neighbor
+	13, // 15: geomatch.matcher.v1.ScanResponse.drivers:type_name -> geomatch.matcher.v1.Neighbor
+	9,  // 16: geomatch.matcher.v1.MatcherService.Apply:input_type -> geomatch.matcher.v1.ApplyRequest
+	12, // 17: geomatch.matcher.v1.MatcherService.Nearby:input_type -> geomatch.matcher.v1.NearbyRequest
+	16, // 18: geomatch.matcher.v1.MatcherService.Stats:input_type -> geomatch.matcher.v1.StatsRequest
+	19, // 19: geomatch.matcher.v1.MatcherService.Transfer:input_type -> geomatch.matcher.v1.TransferRequest
+	21, // 20: geomatch.matcher.v1.MatcherService.Holding:input_type -> geomatch.matcher.v1.HoldingRequest
+	1,  // 21: geomatch.matcher.v1.MatcherService.SyncFences:input_type -> geomatch.matcher.v1.SyncFencesRequest
+	3,  // 22: geomatch.matcher.v1.MatcherService.FenceCounts:input_type -> geomatch.matcher.v1.FenceCountsRequest
+	23, // 23: geomatch.matcher.v1.MatcherService.Lookup:input_type -> geomatch.matcher.v1.LookupRequest
+	25, // 24: geomatch.matcher.v1.MatcherService.Scan:input_type -> geomatch.matcher.v1.ScanRequest
+	5,  // 25: geomatch.matcher.v1.DispatchService.RequestRide:input_type -> geomatch.matcher.v1.RideRequest
+	11, // 26: geomatch.matcher.v1.MatcherService.Apply:output_type -> geomatch.matcher.v1.ApplyResponse
+	14, // 27: geomatch.matcher.v1.MatcherService.Nearby:output_type -> geomatch.matcher.v1.NearbyResponse
+	18, // 28: geomatch.matcher.v1.MatcherService.Stats:output_type -> geomatch.matcher.v1.StatsResponse
+	20, // 29: geomatch.matcher.v1.MatcherService.Transfer:output_type -> geomatch.matcher.v1.TransferChunk
+	22, // 30: geomatch.matcher.v1.MatcherService.Holding:output_type -> geomatch.matcher.v1.HoldingResponse
+	2,  // 31: geomatch.matcher.v1.MatcherService.SyncFences:output_type -> geomatch.matcher.v1.SyncFencesResponse
+	4,  // 32: geomatch.matcher.v1.MatcherService.FenceCounts:output_type -> geomatch.matcher.v1.FenceCountsResponse
+	24, // 33: geomatch.matcher.v1.MatcherService.Lookup:output_type -> geomatch.matcher.v1.LookupResponse
+	26, // 34: geomatch.matcher.v1.MatcherService.Scan:output_type -> geomatch.matcher.v1.ScanResponse
+	6,  // 35: geomatch.matcher.v1.DispatchService.RequestRide:output_type -> geomatch.matcher.v1.RideResponse
+	26, // [26:36] is the sub-list for method output_type
+	16, // [16:26] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_geomatch_matcher_v1_matcher_proto_init() }
@@ -1739,7 +1985,7 @@ func file_geomatch_matcher_v1_matcher_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_geomatch_matcher_v1_matcher_proto_rawDesc), len(file_geomatch_matcher_v1_matcher_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   23,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -30,6 +30,8 @@ const (
 	MatcherService_Holding_FullMethodName     = "/geomatch.matcher.v1.MatcherService/Holding"
 	MatcherService_SyncFences_FullMethodName  = "/geomatch.matcher.v1.MatcherService/SyncFences"
 	MatcherService_FenceCounts_FullMethodName = "/geomatch.matcher.v1.MatcherService/FenceCounts"
+	MatcherService_Lookup_FullMethodName      = "/geomatch.matcher.v1.MatcherService/Lookup"
+	MatcherService_Scan_FullMethodName        = "/geomatch.matcher.v1.MatcherService/Scan"
 )
 
 // MatcherServiceClient is the client API for MatcherService service.
@@ -64,6 +66,12 @@ type MatcherServiceClient interface {
 	// FenceCounts counts the live drivers inside the listed fences among the
 	// shards the node owns.
 	FenceCounts(ctx context.Context, in *FenceCountsRequest, opts ...grpc.CallOption) (*FenceCountsResponse, error)
+	// Lookup returns the drivers of the given ids the node holds, in any of
+	// its shards (a router asks every node and keeps the newest copy).
+	Lookup(ctx context.Context, in *LookupRequest, opts ...grpc.CallOption) (*LookupResponse, error)
+	// Scan returns the node's drivers whose ids sort after `after`, in id
+	// order, at most limit of them: one page of a whole-fleet scan.
+	Scan(ctx context.Context, in *ScanRequest, opts ...grpc.CallOption) (*ScanResponse, error)
 }
 
 type matcherServiceClient struct {
@@ -156,6 +164,26 @@ func (c *matcherServiceClient) FenceCounts(ctx context.Context, in *FenceCountsR
 	return out, nil
 }
 
+func (c *matcherServiceClient) Lookup(ctx context.Context, in *LookupRequest, opts ...grpc.CallOption) (*LookupResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LookupResponse)
+	err := c.cc.Invoke(ctx, MatcherService_Lookup_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *matcherServiceClient) Scan(ctx context.Context, in *ScanRequest, opts ...grpc.CallOption) (*ScanResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ScanResponse)
+	err := c.cc.Invoke(ctx, MatcherService_Scan_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MatcherServiceServer is the server API for MatcherService service.
 // All implementations must embed UnimplementedMatcherServiceServer
 // for forward compatibility.
@@ -188,6 +216,12 @@ type MatcherServiceServer interface {
 	// FenceCounts counts the live drivers inside the listed fences among the
 	// shards the node owns.
 	FenceCounts(context.Context, *FenceCountsRequest) (*FenceCountsResponse, error)
+	// Lookup returns the drivers of the given ids the node holds, in any of
+	// its shards (a router asks every node and keeps the newest copy).
+	Lookup(context.Context, *LookupRequest) (*LookupResponse, error)
+	// Scan returns the node's drivers whose ids sort after `after`, in id
+	// order, at most limit of them: one page of a whole-fleet scan.
+	Scan(context.Context, *ScanRequest) (*ScanResponse, error)
 	mustEmbedUnimplementedMatcherServiceServer()
 }
 
@@ -218,6 +252,12 @@ func (UnimplementedMatcherServiceServer) SyncFences(context.Context, *SyncFences
 }
 func (UnimplementedMatcherServiceServer) FenceCounts(context.Context, *FenceCountsRequest) (*FenceCountsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method FenceCounts not implemented")
+}
+func (UnimplementedMatcherServiceServer) Lookup(context.Context, *LookupRequest) (*LookupResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Lookup not implemented")
+}
+func (UnimplementedMatcherServiceServer) Scan(context.Context, *ScanRequest) (*ScanResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Scan not implemented")
 }
 func (UnimplementedMatcherServiceServer) mustEmbedUnimplementedMatcherServiceServer() {}
 func (UnimplementedMatcherServiceServer) testEmbeddedByValue()                        {}
@@ -348,6 +388,42 @@ func _MatcherService_FenceCounts_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MatcherService_Lookup_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LookupRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MatcherServiceServer).Lookup(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MatcherService_Lookup_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MatcherServiceServer).Lookup(ctx, req.(*LookupRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MatcherService_Scan_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ScanRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MatcherServiceServer).Scan(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MatcherService_Scan_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MatcherServiceServer).Scan(ctx, req.(*ScanRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MatcherService_ServiceDesc is the grpc.ServiceDesc for MatcherService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -374,6 +450,14 @@ var MatcherService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "FenceCounts",
 			Handler:    _MatcherService_FenceCounts_Handler,
+		},
+		{
+			MethodName: "Lookup",
+			Handler:    _MatcherService_Lookup_Handler,
+		},
+		{
+			MethodName: "Scan",
+			Handler:    _MatcherService_Scan_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
