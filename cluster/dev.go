@@ -22,6 +22,7 @@ import (
 	"github.com/geomatch/geomatch/membership"
 	"github.com/geomatch/geomatch/router"
 	"github.com/geomatch/geomatch/shardmap"
+	"github.com/geomatch/geomatch/shardmap/autosplit"
 	"github.com/geomatch/geomatch/store"
 )
 
@@ -47,7 +48,8 @@ type DevConfig struct {
 	// matchers' coordinators; zero fields take defaults.
 	Fleet fleet.Config
 	// Store is the durable state shared by the cluster; default an
-	// in-memory store.
+	// in-memory store that keeps no driver positions (the matchers hand
+	// shards to each other directly; see store.Memory.WithoutPositions).
 	Store store.Store
 	// Events is the cluster's event log; default an in-memory log (with
 	// the default Store) turning fences and events on.
@@ -81,6 +83,10 @@ type DevConfig struct {
 	InternalGRPC bool
 	// Drain bounds graceful shutdown of each server; default DefaultDrain.
 	Drain time.Duration
+	// Autosplit, when set, runs the autosplit controller on the in-process
+	// ring (membership.Autosplit): hot shards are split and merged back
+	// automatically. Nil: off.
+	Autosplit *autosplit.Config
 	// Log receives the cluster's logs; default discards them.
 	Log *slog.Logger
 }
@@ -101,6 +107,9 @@ type Dev struct {
 	Matchers     []*Matcher
 	Nodes        []*matcher.Node
 	Coordinators []*dispatch.Coordinator
+	// Autosplit is the autosplit controller; nil unless
+	// DevConfig.Autosplit is set.
+	Autosplit *membership.Autosplit
 	// Store is the cluster's durable state.
 	Store store.Store
 	// Events is the cluster's event log.
@@ -168,7 +177,9 @@ func StartDev(cfg DevConfig) (*Dev, error) {
 	}
 	c.Store, c.Events = cfg.Store, cfg.Events
 	if c.Store == nil {
-		c.Store = store.NewMemory()
+		// Its matchers hand shards to each other directly and stop
+		// together: no later owner would read positions written behind.
+		c.Store = store.NewMemory().WithoutPositions()
 		if c.Events == nil {
 			if c.Events, err = events.NewMemory(events.MemoryConfig{}); err != nil {
 				return fail(err)
@@ -230,6 +241,12 @@ func StartDev(cfg DevConfig) (*Dev, error) {
 		return fail(err)
 	}
 	c.Router, c.Fleet = r.Router, r.Fleet
+	if cfg.Autosplit != nil {
+		if c.Autosplit, err = newDevAutosplit(*cfg.Autosplit, c.Membership, r.Fleet, cfg.Metrics, cfg.Log); err != nil {
+			return fail(fmt.Errorf("dev cluster: %w", err))
+		}
+		c.routerRun.Go(c.Autosplit.Run)
+	}
 	return c, nil
 }
 

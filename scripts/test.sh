@@ -28,7 +28,8 @@ full)
 	race_pkgs=$(go list ./matcher/... ./router/... ./membership/... ./shardmap/... ./dispatch/... \
 		./store/... ./loadgen/... ./internal/serve/... ./internal/tlsconfig/... ./internal/lifecycle/... \
 		./fleet/... ./cluster/... ./internal/redistest/... ./internal/consultest/... ./events/... \
-		./fence/... ./internal/natstest/... ./internal/gcpolicy/... ./internal/tracing/... ./internal/identity/...) || exit 1
+		./fence/... ./internal/natstest/... ./internal/gcpolicy/... ./internal/tracing/... ./internal/identity/... \
+		./client/... ./resp/... ./ui/... ./chaos/...) || exit 1
 	other_pkgs=$(go list ./... | grep -vxF -f <(echo "$race_pkgs")) || exit 1
 	run -race -count=1 $race_pkgs
 	run -count=1 $other_pkgs

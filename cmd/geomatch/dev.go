@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
+	"syscall"
 
 	"github.com/geomatch/geomatch/cluster"
 	"github.com/geomatch/geomatch/internal/lifecycle"
@@ -19,6 +21,7 @@ import (
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("dev", "Runs a router and N matcher nodes in one process, each a separate gRPC server on\nloopback, with an in-process membership (with --consul: membership in\nConsul): the whole system on one command. The router searches the matchers\nand sends them updates by function call (--internal-grpc: over loopback gRPC,\nas separate processes do).\nStops cleanly on SIGINT/SIGTERM.", stderr)
 	listen := fs.String("listen", "127.0.0.1:50051", "address of the router (the public API)")
+	respListen := fs.String("resp-listen", "", "also serve the RESP front door (a subset of Tile38's and Redis GEO's commands, for redis-cli, go-redis and Tile38 clients) on this address, e.g. 127.0.0.1:9851; empty: off")
 	matchers := fs.Int("matchers", 3, "number of matcher nodes")
 	matcherHost := fs.String("matcher-host", "127.0.0.1", "loopback address the matchers listen on (ports are picked free)")
 	ttl := fs.Duration("ttl", 0, "expire drivers silent for this long (default 30s)")
@@ -38,7 +41,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var df dispatchFlags
 	var cf consulFlags
 	var mf metricsFlags
-	mf.register(fs)
+	mf.registerDev(fs)
 	lf.register(fs)
 	rf.register(fs)
 	sf.register(fs)
@@ -46,7 +49,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cf.register(fs)
 	var trf traceFlags
 	trf.register(fs)
+	var asf autosplitFlags
+	asf.register(fs, "off")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	autosplitCfg, err := asf.config()
+	if err != nil {
 		return err
 	}
 	sec, err := prepareDev(&tf, *genTLS, &af)
@@ -71,7 +80,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if *listen == "" || strings.HasSuffix(*listen, ":0") {
 			return errors.New("--listen: give a fixed port with --consul (the demo fleet and clients need it)")
 		}
-		return runDevConsul(ctx, devArgs{consul: cf, log: lf, ring: rf, store: sf, disp: df, metrics: mf.addr, sec: sec, limits: lmf}, *listen, *matcherHost, *matchers, *ttl, *demo, stdout, stderr)
+		if mf.addr == devHTTPAddr && !addrFree(devHTTPAddr) {
+			mf.addr = "127.0.0.1:0" // another dev cluster holds the default
+		}
+		return runDevConsul(ctx, devArgs{consul: cf, log: lf, ring: rf, store: sf, disp: df, metrics: mf.addr, sec: sec, limits: lmf, autosplit: asf.args()}, *listen, *matcherHost, *matchers, *ttl, *demo, stdout, stderr)
 	}
 	dcfg, err := df.config()
 	if err != nil {
@@ -115,6 +127,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		MatcherHost:  *matcherHost,
 		Matchers:     *matchers,
 		InternalGRPC: *internalGRPC,
+		Autosplit:    autosplitCfg,
 		Doc:          shardmap.Doc{ShardRes: rf.shardRes, MaxSplitDepth: rf.splitDepth, VNodes: rf.vnodes},
 		Matcher: func(mc *matcher.Config) {
 			if *ttl > 0 {
@@ -133,7 +146,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	obs.AddDetail(sec.internalMode())
 	metricsG := lifecycle.NewGroup()
 	if err := obs.Serve(metricsG, mf.addr, log); err != nil {
-		return errors.Join(err, c.Stop())
+		if mf.addr != devHTTPAddr || !errors.Is(err, syscall.EADDRINUSE) {
+			return errors.Join(err, c.Stop())
+		}
+		// Another dev cluster holds the default: take a free port.
+		if err := obs.Serve(metricsG, "127.0.0.1:0", log); err != nil {
+			return errors.Join(err, c.Stop())
+		}
 	}
 	defer metricsG.Stop()
 	var addrs []string
@@ -144,6 +163,19 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		c.RouterAddr, strings.Join(addrs, ", "), rf.shardRes, storeName, dcfg.Mode)
 	if sec.tls == nil {
 		fmt.Fprintln(stdout, "geomatch dev: try `grpcurl -plaintext "+c.RouterAddr+" list`; Ctrl-C stops")
+	}
+	if a := obs.Addr(); a != "" {
+		fmt.Fprintf(stdout, "geomatch dev: shard map: http://%s/ui/ (metrics: http://%s/metrics)\n", a, a)
+	}
+	respG := lifecycle.NewGroup()
+	defer respG.Stop()
+	if *respListen != "" {
+		addr, err := serveRESP(respG, c.Router, *respListen, log)
+		if err != nil {
+			return errors.Join(err, c.Stop())
+		}
+		_, port, _ := net.SplitHostPort(addr)
+		fmt.Fprintf(stdout, "geomatch dev: RESP (Tile38/Redis GEO) on %s — redis-cli -p %s\n", addr, port)
 	}
 	client, err := sec.announce(stdout, c.RouterAddr)
 	if err != nil {
@@ -171,12 +203,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		select {
 		case <-demoG.Failed():
 			cancel()
+		case <-respG.Failed():
+			cancel()
 		case <-waitCtx.Done():
 		}
 	}()
 	runErr := c.Wait(waitCtx)
 	fmt.Fprintln(stdout, "geomatch dev: stopping")
-	err = errors.Join(runErr, demoG.Stop(), c.Stop())
+	err = errors.Join(runErr, demoG.Stop(), respG.Stop(), c.Stop())
 	fmt.Fprintln(stdout, "geomatch dev: stopped")
 	return err
 }
@@ -213,4 +247,14 @@ func devLimits(lmf *limitFlags, authOn bool, demo int, stdout io.Writer) router.
 	}
 	fmt.Fprintln(stdout, "geomatch dev: per-client limits lifted: the demo fleet and every local client share one address (give --client-update-rate, --client-request-rate or --client-streams to set them)")
 	return l
+}
+
+// addrFree reports whether addr can be listened on now.
+func addrFree(addr string) bool {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
 }

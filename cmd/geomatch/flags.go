@@ -7,10 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/geomatch/geomatch/shardmap"
+	"github.com/geomatch/geomatch/shardmap/autosplit"
 )
 
 // errUsage marks a command line that could not be parsed; the flag package
@@ -161,4 +163,60 @@ func parseDuration(flagName, v string) (time.Duration, error) {
 		return 0, fmt.Errorf("%s: %q is not a positive duration", flagName, v)
 	}
 	return d, nil
+}
+
+// autosplitFlags configure the autosplit controller wherever the ring
+// writer runs (geomatch dev, geomatch matcher --consul).
+type autosplitFlags struct {
+	mode string
+	cfg  autosplit.Config
+}
+
+// register adds the --autosplit flags; def is "on" or "off".
+func (a *autosplitFlags) register(fs *flag.FlagSet, def string) {
+	d := autosplit.DefaultConfig()
+	a.cfg = d
+	fs.StringVar(&a.mode, "autosplit", def, "split hot shards into their children and merge them back automatically: on or off (the kill switch)")
+	fs.Float64Var(&a.cfg.SplitThreshold, "autosplit-threshold", d.SplitThreshold, "load per shard above which it is hot, in updates/s + query-weight × queries/s")
+	fs.Float64Var(&a.cfg.QueryWeight, "autosplit-query-weight", d.QueryWeight, "weight of a nearby query in the load, in location updates (0: updates only; a search counts on every shard it covers, so splitting does not relieve it)")
+	fs.DurationVar(&a.cfg.SplitWindow, "autosplit-split-window", d.SplitWindow, "how long a shard's load must stay above the threshold before it is split")
+	fs.Float64Var(&a.cfg.MergeFraction, "autosplit-merge-fraction", d.MergeFraction, "children are merged back when their combined load stays under this fraction of the threshold")
+	fs.DurationVar(&a.cfg.MergeWindow, "autosplit-merge-window", d.MergeWindow, "how long the children's combined load must stay under the merge level before they are merged")
+	fs.DurationVar(&a.cfg.ShardCooldown, "autosplit-cooldown", d.ShardCooldown, "least time between two automatic changes of the same cell")
+	fs.DurationVar(&a.cfg.ClusterInterval, "autosplit-interval", d.ClusterInterval, "least time between two automatic changes anywhere in the cluster")
+	fs.IntVar(&a.cfg.MaxDepth, "autosplit-max-depth", d.MaxDepth, "how many levels below the shard resolution automatic splits go (0: the ring's --max-split-depth)")
+}
+
+// config returns the controller's configuration, nil when --autosplit=off.
+func (a *autosplitFlags) config() (*autosplit.Config, error) {
+	switch a.mode {
+	case "on":
+	case "off":
+		return nil, nil
+	default:
+		return nil, fmt.Errorf("--autosplit: %q, want on or off", a.mode)
+	}
+	cfg := a.cfg
+	cfg.Enabled = true
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("--autosplit-*: %w", err)
+	}
+	return &cfg, nil
+}
+
+// args are the flags again, for a child process (geomatch dev --consul
+// passes them to the matchers it runs).
+func (a *autosplitFlags) args() []string {
+	c := a.cfg
+	return []string{
+		"--autosplit", a.mode,
+		"--autosplit-threshold", strconv.FormatFloat(c.SplitThreshold, 'g', -1, 64),
+		"--autosplit-query-weight", strconv.FormatFloat(c.QueryWeight, 'g', -1, 64),
+		"--autosplit-split-window", c.SplitWindow.String(),
+		"--autosplit-merge-fraction", strconv.FormatFloat(c.MergeFraction, 'g', -1, 64),
+		"--autosplit-merge-window", c.MergeWindow.String(),
+		"--autosplit-cooldown", c.ShardCooldown.String(),
+		"--autosplit-interval", c.ClusterInterval.String(),
+		"--autosplit-max-depth", strconv.Itoa(c.MaxDepth),
+	}
 }

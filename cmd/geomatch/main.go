@@ -10,6 +10,7 @@
 //	geomatch hook      event hooks: put, list, delete (webhook, NATS JetStream, Redis stream)
 //	geomatch sim       city traffic simulator: load-test a cluster, compare matching modes
 //	geomatch bench     load generator: ingest, nearby, fences; side by side with Redis GEO and Tile38
+//	geomatch chaos     fault-injection harness: faults under load, every client operation checked
 //	geomatch ca        the cluster's CA and node certificates (init, issue)
 //	geomatch version   print the version
 //
@@ -53,6 +54,7 @@ func commands() []command {
 		{"hook", "create, list and delete event hooks (put, list, delete)", runHook},
 		{"driver", "be a driver: hold a Connect stream, print ride offers, answer them and drive the trips", runDriver},
 		{"bench", "load-test a cluster (or Redis GEO / Tile38) with drivers and nearby queries", runBench},
+		{"chaos", "inject faults into a loopback cluster under load, check every client operation; verdict table", runChaos},
 		{"ca", "make a cluster's certificate authority and issue node certificates (init, issue)", runCA},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			fmt.Fprintln(stdout, buildinfo.String())

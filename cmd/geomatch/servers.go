@@ -93,6 +93,7 @@ func (c *clusterFlags) setup(ctx context.Context, stderr io.Writer) (setupResult
 func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("router", "Runs the stateless public gRPC front door. With --consul it follows the ring the\nmatchers keep in Consul; with --peers it routes to a static list of matchers\n(every router and matcher of a static cluster must be given the same list and\nring flags, so they agree on who owns which shard).", stderr)
 	listen := fs.String("listen", "127.0.0.1:50051", "address of the public API")
+	respListen := fs.String("resp-listen", "", "also serve the RESP front door (a subset of Tile38's and Redis GEO's commands, for redis-cli, go-redis and Tile38 clients) on this address; empty: off")
 	var cf clusterFlags
 	var mf metricsFlags
 	var af authFlags
@@ -169,11 +170,22 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		ServerOptions: sec.tls.server, DialOptions: sec.tls.dial,
 		Drain: drainTimeout, Metrics: obs, Log: c.log,
 	}
-	if _, err := cluster.StartRouter(serveG, runG, rcfg, lis); err != nil {
+	rt, err := cluster.StartRouter(serveG, runG, rcfg, lis)
+	if err != nil {
 		return errors.Join(err, runG.Stop())
 	}
 	m, _ := src.Current()
 	fmt.Fprintf(stdout, "geomatch router: listening on %s (%s membership, %d matchers, epoch %d)\n", lis.Addr(), src.Kind(), len(m.Members()), m.Epoch())
+	if a := obs.Addr(); a != "" {
+		fmt.Fprintf(stdout, "geomatch router: shard map: http://%s/ui/\n", a)
+	}
+	if *respListen != "" {
+		addr, err := serveRESP(serveG, rt.Router, *respListen, c.log)
+		if err != nil {
+			return errors.Join(err, serveG.Stop(), runG.Stop())
+		}
+		fmt.Fprintf(stdout, "geomatch router: RESP (Tile38/Redis GEO) on %s\n", addr)
+	}
 	runErr := lifecycle.WaitAny(ctx, serveG, runG)
 	return errors.Join(runErr, serveG.Stop(), runG.Stop())
 }
@@ -196,11 +208,17 @@ func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	mf.register(fs)
 	var trf traceFlags
 	trf.register(fs)
+	var asf autosplitFlags
+	asf.register(fs, "off")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *id == "" {
 		return errors.New("--id: required")
+	}
+	autosplitCfg, err := asf.config()
+	if err != nil {
+		return err
 	}
 	dcfg, err := df.config()
 	if err != nil {
@@ -225,6 +243,9 @@ func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		c.log.Warn("no --redis: this matcher does not coordinate rides, and shards of a dead matcher start empty")
 	}
 	addr := *listen
+	if c.static != nil && autosplitCfg != nil {
+		return errors.New("--autosplit on: a static ring (--peers) is fixed; automatic splits need --consul")
+	}
 	if c.static != nil {
 		found := false
 		for _, m := range c.members {
@@ -289,7 +310,7 @@ func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return cluster.RunConsulMatcher(ctx, cluster.ConsulMatcher{
 		Matcher: mcfg, Client: c.consul, Consul: ccfg,
 		Member:   shardmap.Member{ID: *id, Addr: adv, Weight: *weight},
-		CheckTTL: *checkTTL, Settings: settings, DrainTimeout: *drainFor,
+		CheckTTL: *checkTTL, Settings: settings, DrainTimeout: *drainFor, Autosplit: autosplitCfg,
 		Serve: func(g *lifecycle.Group) error { return obs.Serve(g, mf.addr, log) },
 		Started: func(*cluster.Matcher) {
 			fmt.Fprintf(stdout, "geomatch matcher %s: listening on %s (consul %s)\n", *id, lis.Addr(), ccfg.Addr)
