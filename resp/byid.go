@@ -27,15 +27,9 @@ func (p *parser) get(req *Request) error {
 	if len(p.args) < 2 {
 		return p.arity()
 	}
-	var err error
-	if req.Key, err = p.key(); err != nil {
+	if err := p.keyAndID(req); err != nil {
 		return err
 	}
-	id, err := p.text("id", router.MaxIDBytes)
-	if err != nil {
-		return err
-	}
-	req.IDs = []string{id}
 	req.Search.Output = OutputObjects
 	if p.more() {
 		b, _ := p.next("output")
@@ -57,6 +51,11 @@ func (p *parser) del(req *Request) error {
 	if len(p.args) != 2 {
 		return p.arity()
 	}
+	return p.keyAndID(req)
+}
+
+// keyAndID reads a key and one driver id.
+func (p *parser) keyAndID(req *Request) error {
 	var err error
 	if req.Key, err = p.key(); err != nil {
 		return err
@@ -83,24 +82,14 @@ func (p *parser) scan(req *Request) error {
 	s.Limit = DefaultLimit
 	for p.more() {
 		b, _ := p.next("option")
+		if ok, err := p.pageOption(s, b); ok || err != nil {
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		switch {
-		case eq(b, "CURSOR"):
-			if s.Cursor, err = p.count("CURSOR", 0, MaxCursor); err != nil {
-				return err
-			}
-		case eq(b, "LIMIT"):
-			if s.Limit, err = p.count("LIMIT", 1, router.MaxLimit); err != nil {
-				return err
-			}
-		case eq(b, "NOFIELDS"), eq(b, "ASC"):
-		case eq(b, "OBJECTS"):
-			s.Output = OutputObjects
-		case eq(b, "POINTS"):
-			s.Output = OutputPoints
-		case eq(b, "IDS"):
-			s.Output = OutputIDs
-		case eq(b, "COUNT"):
-			s.Output = OutputCount
+		case eq(b, "ASC"):
 		case eq(b, "DESC"), eq(b, "MATCH"), eq(b, "WHERE"), eq(b, "WHEREIN"), eq(b, "WHEREEVAL"):
 			return errf("SCAN: option %s is not supported (SCAN key [CURSOR n] [LIMIT n] [COUNT|IDS|OBJECTS|POINTS])", shown(b))
 		default:

@@ -442,26 +442,15 @@ func (p *parser) tile38Search(req *Request) error {
 			}
 			return errf("%s: missing CIRCLE lat lon meters or BOUNDS minlat minlon maxlat maxlon", p.name)
 		}
+		if ok, err := p.pageOption(s, b); ok || err != nil {
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		switch {
-		case eq(b, "CURSOR"):
-			if s.Cursor, err = p.count("CURSOR", 0, MaxCursor); err != nil {
-				return err
-			}
-		case eq(b, "LIMIT"):
-			if s.Limit, err = p.count("LIMIT", 1, router.MaxLimit); err != nil {
-				return err
-			}
 		case eq(b, "DISTANCE") && req.Kind == KindNearby:
 			s.Distance = true
-		case eq(b, "NOFIELDS"):
-		case eq(b, "OBJECTS"):
-			s.Output = OutputObjects
-		case eq(b, "POINTS"):
-			s.Output = OutputPoints
-		case eq(b, "IDS"):
-			s.Output = OutputIDs
-		case eq(b, "COUNT"):
-			s.Output = OutputCount
 		case eq(b, "POINT") && req.Kind == KindNearby:
 			if s.Lat, err = p.float("lat"); err != nil {
 				return err
@@ -504,6 +493,31 @@ func (p *parser) tile38Search(req *Request) error {
 			return errf("%s: option or area %s is not supported (geomatch serves CURSOR, LIMIT, NOFIELDS, COUNT, IDS, OBJECTS, POINTS, CIRCLE lat lon meters and BOUNDS minlat minlon maxlat maxlon)", p.name, shown(b))
 		}
 	}
+}
+
+// pageOption reads b if it is one of the options Tile38's searches and
+// SCAN share (CURSOR n, LIMIT n, NOFIELDS, COUNT|IDS|OBJECTS|POINTS), and
+// reports whether it was.
+func (p *parser) pageOption(s *Search, b []byte) (bool, error) {
+	var err error
+	switch {
+	case eq(b, "CURSOR"):
+		s.Cursor, err = p.count("CURSOR", 0, MaxCursor)
+	case eq(b, "LIMIT"):
+		s.Limit, err = p.count("LIMIT", 1, router.MaxLimit)
+	case eq(b, "NOFIELDS"):
+	case eq(b, "OBJECTS"):
+		s.Output = OutputObjects
+	case eq(b, "POINTS"):
+		s.Output = OutputPoints
+	case eq(b, "IDS"):
+		s.Output = OutputIDs
+	case eq(b, "COUNT"):
+		s.Output = OutputCount
+	default:
+		return false, nil
+	}
+	return true, err
 }
 
 func (p *parser) finishTile38(s *Search) error {
