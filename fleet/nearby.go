@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,7 +67,8 @@ func (c *Client) Nearby(ctx context.Context, q Query) ([]*matcherv1.Neighbor, er
 		return nil, err
 	}
 	if res.Partial() {
-		return nil, status.Errorf(codes.Unavailable, "nearby: %d shards left out, an exact answer is not possible: %s", len(res.Missing), status.Convert(res.cause).Message())
+		return nil, status.Errorf(codes.Unavailable, "nearby: %d shards left out, an exact answer is not possible: %s", len(res.Missing),
+			strings.TrimPrefix(status.Convert(res.cause).Message(), "nearby: "))
 	}
 	return res.Drivers, nil
 }

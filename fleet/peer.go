@@ -175,7 +175,7 @@ func (p *peer) run(ctx context.Context) {
 		// While the matcher is unreachable, its updates wait in the
 		// client's lot for the ring to move its shards or for it to come
 		// back (a ring change ends the backoff at once).
-		p.parkQueued(wait, fmt.Sprintf("matcher %s at %s unreachable: %v", p.id, p.addr, err))
+		p.parkQueued(wait, fmt.Sprintf("matcher %s at %s unreachable: %s", p.id, p.addr, errText(err)))
 		wait = min(wait*2, 2*time.Second)
 	}
 	p.drain()
@@ -228,7 +228,7 @@ func (p *peer) stream(ctx context.Context, first batchStart) error {
 	st, err := p.openApply(sctx)
 	if err != nil {
 		if first.update != nil {
-			p.c.retry(*first.update, fmt.Sprintf("matcher %s: open apply stream: %v", p.id, err), 0)
+			p.c.retry(*first.update, fmt.Sprintf("matcher %s: open apply stream: %s", p.id, errText(err)), 0)
 		}
 		return fmt.Errorf("open apply stream: %w", err)
 	}
@@ -270,7 +270,7 @@ func (p *peer) stream(ctx context.Context, first batchStart) error {
 		defer mu.Unlock()
 		for seq, items := range inflight {
 			for _, it := range items {
-				p.c.retry(it, fmt.Sprintf("update stream to matcher %s broke: %v", p.id, reason), 0)
+				p.c.retry(it, fmt.Sprintf("update stream to matcher %s broke: %s", p.id, errText(reason)), 0)
 			}
 			delete(inflight, seq)
 		}
@@ -443,7 +443,7 @@ func (s *localApply) Recv() (*matcherv1.ApplyResponse, error) {
 
 func (p *peer) requeueBatch(batch []item, reason error) {
 	for _, it := range batch {
-		p.c.retry(it, fmt.Sprintf("matcher %s: %v", p.id, reason), 0)
+		p.c.retry(it, fmt.Sprintf("matcher %s: %s", p.id, errText(reason)), 0)
 	}
 }
 
@@ -491,4 +491,14 @@ func (p *peer) complete(items []item, resp *matcherv1.ApplyResponse) {
 			}
 		}
 	}
+}
+
+// errText is err's message for a reason handed to a client: a gRPC
+// status's own message, without the "rpc error: code = ... desc =" that
+// the client's status repeats anyway.
+func errText(err error) string {
+	if st, ok := status.FromError(err); ok {
+		return st.Message()
+	}
+	return err.Error()
 }
