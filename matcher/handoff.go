@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"sync"
 	"sync/atomic"
@@ -662,7 +663,11 @@ func (n *Node) Transfer(ctx context.Context, req TransferRequest, send func(Tran
 		return err
 	}
 	n.count.handedOver.Add(uint64(sent))
-	n.log.Info("handoff: drivers handed over", "to", to, "epoch", m.Epoch(), "drivers", sent)
+	level := slog.LevelInfo
+	if sent == 0 {
+		level = slog.LevelDebug // an empty start hands over nothing: no news
+	}
+	n.log.Log(ctx, level, "handoff: drivers handed over", "to", to, "epoch", m.Epoch(), "drivers", sent)
 	return nil
 }
 

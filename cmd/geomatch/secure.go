@@ -298,11 +298,14 @@ func (a *authFlags) keyring() (*auth.Keyring, error) {
 	return k, nil
 }
 
-// warnAuthOff says loudly, in the log and on stdout, that anyone may act
-// as anyone.
+// warnAuthOff says loudly that anyone may act as anyone: once, on stdout
+// for a person at a terminal when the log is text on the same terminal,
+// and in the log too when it is JSON (for a log pipeline).
 func warnAuthOff(stdout io.Writer, log *slog.Logger, who string) {
-	log.Warn("authentication is off (--auth=off): any caller may act as any driver, rider or admin")
 	fmt.Fprintf(stdout, "%s: WARNING: authentication is off (--auth=off): any caller may act as any driver, rider or admin\n", who)
+	if _, jsonLog := log.Handler().(*slog.JSONHandler); jsonLog {
+		log.Warn("authentication is off (--auth=off): any caller may act as any driver, rider or admin")
+	}
 }
 
 // autoNumber is a number flag whose default depends on other flags;
