@@ -38,11 +38,14 @@ const parkRetryAfter = 2 * time.Second
 type parking struct {
 	mu    sync.Mutex
 	items []item
-	// newest is, for each driver with a parked update, the newest
-	// timestamp sent for it since: a parked update older than that is
-	// superseded and is not delivered (it could otherwise land on a node
-	// after the newer one was applied on another, leaving a stale copy).
-	newest map[string]int64
+	// newest is, for each driver with an update parked or waiting to be
+	// retried, the newest timestamp sent for it since: such an update
+	// older than that is superseded and is not delivered (it could
+	// otherwise land on a node after the newer one was applied on another,
+	// leaving a stale copy there). tracked counts those updates; the map
+	// is dropped when it falls to 0.
+	newest  map[string]int64
+	tracked atomic.Int64
 
 	held     atomic.Int64  // updates in the lot now
 	parked   atomic.Uint64 // updates ever parked
@@ -85,12 +88,7 @@ func (c *Client) park(it item, why string) {
 	}
 	it.why = why
 	p.items = append(p.items, it)
-	if p.newest == nil {
-		p.newest = make(map[string]int64)
-	}
-	if ts := it.u.GetTimestampMs(); ts > p.newest[it.u.GetDriverId()] {
-		p.newest[it.u.GetDriverId()] = ts
-	}
+	p.trackLocked(it)
 	p.mu.Unlock()
 	p.held.Add(1)
 	p.parked.Add(1)
@@ -105,8 +103,7 @@ func (c *Client) runParking(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			items, _ := c.takeParked()
-			for _, it := range items {
+			for _, it := range c.takeParked() {
 				c.finish(it, driver.Unavailable, "fleet client is shutting down")
 			}
 			return
@@ -114,43 +111,83 @@ func (c *Client) runParking(ctx context.Context) {
 			_, changed = c.src.Current()
 		case <-t.C:
 		}
-		items, newest := c.takeParked()
-		for _, it := range items {
-			if newest[it.u.GetDriverId()] > it.u.GetTimestampMs() {
-				// The driver's client sent a newer update since: this one's
-				// information is superseded (an accepted outcome, as a
-				// duplicate is), and delivering it could leave a stale
-				// copy of the driver on another node.
-				c.finish(it, driver.Duplicate, "superseded by a newer update of the driver sent while this one waited for an unreachable owner")
-				continue
-			}
-			if time.Now().After(it.deadline) {
+		for _, it := range c.takeParked() {
+			switch {
+			case c.superseded(it):
+			case time.Now().After(it.deadline):
 				c.parking.timedOut.Add(1)
 				c.finish(it, driver.Unavailable, it.why+"; the update's deadline passed while it waited for the shard's owner")
-				continue
+			default:
+				c.route(ctx, it, false) // may park it again (tracked again)
 			}
-			c.route(ctx, it, false)
+			c.parking.untrack()
 		}
 	}
 }
 
-// takeParked empties the lot and returns what it held, with the newest
-// timestamp sent for each of their drivers.
-func (c *Client) takeParked() ([]item, map[string]int64) {
+// takeParked empties the lot and returns what it held; each update stays
+// tracked until the caller untracks it.
+func (c *Client) takeParked() []item {
 	p := &c.parking
 	p.mu.Lock()
-	items, newest := p.items, p.newest
-	p.items, p.newest = nil, nil
+	items := p.items
+	p.items = nil
 	p.mu.Unlock()
 	p.held.Add(-int64(len(items)))
-	return items, newest
+	return items
+}
+
+// trackLocked starts tracking it (parked, or waiting for a retry): newer
+// updates of its driver are recorded until it is untracked. p.mu is held.
+func (p *parking) trackLocked(it item) {
+	if p.newest == nil {
+		p.newest = make(map[string]int64)
+	}
+	if ts := it.u.GetTimestampMs(); ts > p.newest[it.u.GetDriverId()] {
+		p.newest[it.u.GetDriverId()] = ts
+	}
+	p.tracked.Add(1)
+}
+
+// track is trackLocked for a caller without the lock.
+func (p *parking) track(it item) {
+	p.mu.Lock()
+	p.trackLocked(it)
+	p.mu.Unlock()
+}
+
+// untrack ends the tracking of one update; the last one drops the map.
+func (p *parking) untrack() {
+	if p.tracked.Add(-1) > 0 {
+		return
+	}
+	p.mu.Lock()
+	if p.tracked.Load() == 0 {
+		p.newest = nil
+	}
+	p.mu.Unlock()
+}
+
+// superseded finishes it, and reports true, when its driver's client sent
+// a newer update since it was tracked: its information is superseded (an
+// accepted outcome, as a duplicate's is), and delivering it could leave a
+// stale copy of the driver on another node.
+func (c *Client) superseded(it item) bool {
+	p := &c.parking
+	p.mu.Lock()
+	newer := p.newest[it.u.GetDriverId()] > it.u.GetTimestampMs()
+	p.mu.Unlock()
+	if newer {
+		c.finish(it, driver.Duplicate, "superseded by a newer update of the driver sent while this one waited to be sent again")
+	}
+	return newer
 }
 
 // sent records an update sent for driver id at ts while updates are
-// parked (it may supersede one of them). It costs one atomic load when
+// tracked (it may supersede one of them). It costs one atomic load when
 // none is.
 func (p *parking) sent(id string, ts int64) {
-	if p.held.Load() == 0 {
+	if p.tracked.Load() == 0 {
 		return
 	}
 	p.mu.Lock()

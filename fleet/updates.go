@@ -111,7 +111,9 @@ func (c *Client) retry(it item, why string, nodeEpoch uint64) {
 		c.park(it, why) // refused at once if its deadline passed
 		return
 	}
+	c.parking.track(it) // a newer update of the driver sent meanwhile supersedes it
 	started := c.goOwned(func(ctx context.Context) {
+		defer c.parking.untrack()
 		if m, _ := c.src.Current(); nodeEpoch > m.Epoch() {
 			c.refresh(ctx)
 		}
@@ -119,12 +121,15 @@ func (c *Client) retry(it item, why string, nodeEpoch uint64) {
 		defer t.Stop()
 		select {
 		case <-t.C:
-			c.route(ctx, it, false)
+			if !c.superseded(it) {
+				c.route(ctx, it, false)
+			}
 		case <-ctx.Done():
 			c.finish(it, driver.Unavailable, "fleet client is shutting down")
 		}
 	})
 	if !started {
+		c.parking.untrack()
 		c.finish(it, driver.Unavailable, "fleet client is shutting down")
 	}
 }

@@ -23,7 +23,9 @@ import (
 // peers may vouch instead: when every other member of the ring answers
 // and none of them has a current Consul lease either, Consul is
 // unreachable to all of them, no node can be writing a new ring, and the
-// lease runs on for LeaseShare of a TTL from that round of answers. One
+// lease runs on for LeaseShare of a TTL from that round of answers. Peers
+// are asked, and answer, once their own contact is fading (half a lease
+// left), so the vouching is in place before any lease lapses. One
 // member that still reaches Consul (so a writer could act), or that does
 // not answer (it could be the writer), ends the vouching.
 //
@@ -68,9 +70,12 @@ func (l *Lease) PeersVouch(sentAt time.Time) {
 	extend(&l.peers, sentAt.Add(l.length).UnixNano())
 }
 
-// ConsulCurrent reports whether the node's own Consul contact vouches for
-// it now (what it tells peers that ask).
-func (l *Lease) ConsulCurrent() bool { return l.now().UnixNano() < l.consul.Load() }
+// ConsulCurrent reports whether the node's own Consul contact is fresh:
+// more than half a lease left (what it tells peers that ask). A node whose
+// passes stopped getting through says so while its lease still runs, so
+// that when Consul is down for every node they all vouch for each other
+// before any lease lapses.
+func (l *Lease) ConsulCurrent() bool { return !l.ConsulFading() }
 
 // ConsulFading reports whether the node's own Consul contact vouches for
 // less than half a lease more (two or more passes missed): time to ask the

@@ -300,16 +300,15 @@ func TestConsulClusterProcesses(t *testing.T) {
 	// Rides in Boston (away from the fleet's queries): drivers whose apps
 	// accept, and riders that get them assigned.
 	var trips []*geomatchv1.Trip
-	rideReq := &geomatchv1.UpdateLocationsRequest{}
-	for i := range 6 {
-		rideReq.Updates = append(rideReq.Updates, &geomatchv1.LocationUpdate{DriverId: fmt.Sprintf("cab%d", i),
-			Position: &geomatchv1.LatLng{Lat: 42.3601 + 0.003*float64(i), Lng: -71.0589}, TimestampMs: now})
-	}
-	if resp, err := drivers[1].UpdateLocations(ctxFor(t, 10*time.Second), rideReq); err != nil || resp.GetAccepted() != 6 {
-		t.Fatalf("load cabs: %v %v", resp, err)
-	}
+	// Each cab's app connects, then reports through the router holding its
+	// stream: only drivers with a stream are offered rides.
 	for i := range 6 {
 		driverApp(t, drivers[i%2], fmt.Sprintf("cab%d", i), true)
+		rideReq := &geomatchv1.UpdateLocationsRequest{Updates: []*geomatchv1.LocationUpdate{{DriverId: fmt.Sprintf("cab%d", i),
+			Position: &geomatchv1.LatLng{Lat: 42.3601 + 0.003*float64(i), Lng: -71.0589}, TimestampMs: now}}}
+		if resp, err := drivers[i%2].UpdateLocations(ctxFor(t, 10*time.Second), rideReq); err != nil || resp.GetAccepted() != 1 {
+			t.Fatalf("load cab %d: %v %v", i, resp, err)
+		}
 	}
 	for i := range 4 {
 		p := &geomatchv1.LatLng{Lat: 42.3601, Lng: -71.0589}

@@ -56,6 +56,10 @@ func TestMatcherSIGKILLKeepsTripsAndFreesReservations(t *testing.T) {
 	conn := dial(t, rp.waitFor(listening, 20*time.Second)[1])
 	drivers, riders := geomatchv1.NewDriverServiceClient(conn), geomatchv1.NewRiderServiceClient(conn)
 
+	// The apps connect first: only drivers holding a stream are offered
+	// rides (their updates through this router say so).
+	driverApp(t, drivers, "taker", true)
+	driverApp(t, drivers, "silent", false)
 	now := time.Now().UnixMilli()
 	resp, err := drivers.UpdateLocations(ctxFor(t, 10*time.Second), &geomatchv1.UpdateLocationsRequest{Updates: []*geomatchv1.LocationUpdate{
 		{DriverId: "taker", Position: &geomatchv1.LatLng{Lat: 40.7581, Lng: -73.9855}, TimestampMs: now},
@@ -64,8 +68,6 @@ func TestMatcherSIGKILLKeepsTripsAndFreesReservations(t *testing.T) {
 	if err != nil || resp.GetAccepted() != 2 {
 		t.Fatalf("UpdateLocations: %v %v", resp, err)
 	}
-	driverApp(t, drivers, "taker", true)
-	driverApp(t, drivers, "silent", false)
 	pickup := &geomatchv1.LatLng{Lat: 40.7580, Lng: -73.9855}
 	assigned, err := riders.RequestRide(ctxFor(t, 20*time.Second), &geomatchv1.RequestRideRequest{
 		RequestId: "kept", RiderId: "r1", Pickup: pickup, Dropoff: pickup, WaitMs: 10000})
