@@ -20,7 +20,14 @@ import (
 func runVouching(ctx context.Context, self string, lease *membership.Lease, src membership.Source, census *shardCensus, period time.Duration, log *slog.Logger) error {
 	t := time.NewTicker(period)
 	defer t.Stop()
-	vouched := false
+	// state is what was last logged: fresh Consul contact, vouched for by
+	// the peers, or neither; each change is logged once.
+	const (
+		fresh = iota
+		vouched
+		unvouched
+	)
+	state := fresh
 	for {
 		select {
 		case <-ctx.Done():
@@ -28,7 +35,7 @@ func runVouching(ctx context.Context, self string, lease *membership.Lease, src 
 		case <-t.C:
 		}
 		if !lease.ConsulFading() {
-			vouched = false
+			state = fresh
 			continue
 		}
 		sent := time.Now()
@@ -36,13 +43,16 @@ func runVouching(ctx context.Context, self string, lease *membership.Lease, src 
 		switch {
 		case ok:
 			lease.PeersVouch(sent)
-			if !vouched {
+			if state != vouched {
 				log.Warn("no Consul contact, but no peer has any either: serving on, vouched for by the peers")
 			}
-		case vouched || ok != vouched:
-			log.Warn("no Consul contact and the peers do not vouch: this matcher stops serving its shards when its lease lapses", "why", why)
+			state = vouched
+		default:
+			if state != unvouched {
+				log.Warn("no Consul contact and the peers do not vouch: this matcher stops serving its shards when its lease lapses", "why", why)
+			}
+			state = unvouched
 		}
-		vouched = ok
 	}
 }
 

@@ -27,21 +27,9 @@ func (c *Client) Lookup(ctx context.Context, ids []string) (map[string]*matcherv
 	for lo := 0; lo < len(ids); lo += maxLookupIDs {
 		req := &matcherv1.LookupRequest{DriverIds: ids[lo:min(lo+maxLookupIDs, len(ids))]}
 		err := c.askAll(ctx, "lookup", func(ctx context.Context, p *peer) ([]*matcherv1.Neighbor, error) {
-			var resp *matcherv1.LookupResponse
-			var err error
-			if p.local != nil {
-				resp, err = p.local.Lookup(ctx, req)
-			} else {
-				resp, err = p.rpc.Lookup(ctx, req)
-			}
+			resp, err := p.lookup(ctx, req)
 			return resp.GetDrivers(), err
-		}, func(ds []*matcherv1.Neighbor) {
-			for _, d := range ds {
-				if o, ok := out[d.GetDriverId()]; !ok || d.GetTimestampMs() > o.GetTimestampMs() {
-					out[d.GetDriverId()] = d
-				}
-			}
-		})
+		}, func(ds []*matcherv1.Neighbor) { keepNewest(out, ds) })
 		if err != nil {
 			return nil, err
 		}
@@ -59,21 +47,9 @@ func (c *Client) Scan(ctx context.Context, after string, limit int, class string
 	req := &matcherv1.ScanRequest{After: after, Limit: int32(limit), VehicleClass: class}
 	newest := make(map[string]*matcherv1.Neighbor)
 	err := c.askAll(ctx, "scan", func(ctx context.Context, p *peer) ([]*matcherv1.Neighbor, error) {
-		var resp *matcherv1.ScanResponse
-		var err error
-		if p.local != nil {
-			resp, err = p.local.Scan(ctx, req)
-		} else {
-			resp, err = p.rpc.Scan(ctx, req)
-		}
+		resp, err := p.scan(ctx, req)
 		return resp.GetDrivers(), err
-	}, func(ds []*matcherv1.Neighbor) {
-		for _, d := range ds {
-			if o, ok := newest[d.GetDriverId()]; !ok || d.GetTimestampMs() > o.GetTimestampMs() {
-				newest[d.GetDriverId()] = d
-			}
-		}
-	})
+	}, func(ds []*matcherv1.Neighbor) { keepNewest(newest, ds) })
 	if err != nil {
 		return nil, err
 	}
@@ -86,6 +62,15 @@ func (c *Client) Scan(ctx context.Context, after string, limit int, class string
 		page = page[:limit]
 	}
 	return page, nil
+}
+
+// keepNewest adds ds to byID, keeping each driver's newest copy.
+func keepNewest(byID map[string]*matcherv1.Neighbor, ds []*matcherv1.Neighbor) {
+	for _, d := range ds {
+		if o, ok := byID[d.GetDriverId()]; !ok || d.GetTimestampMs() > o.GetTimestampMs() {
+			byID[d.GetDriverId()] = d
+		}
+	}
 }
 
 // Remove takes driver id out of every matcher's index (it comes back with

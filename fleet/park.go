@@ -47,7 +47,6 @@ type parking struct {
 	newest  map[string]int64
 	tracked atomic.Int64
 
-	held     atomic.Int64  // updates in the lot now
 	parked   atomic.Uint64 // updates ever parked
 	full     atomic.Uint64 // refused: the lot was full
 	timedOut atomic.Uint64 // refused: deadline passed while parked
@@ -67,7 +66,10 @@ type ParkStats struct {
 // ParkStats returns the lot's counters.
 func (c *Client) ParkStats() ParkStats {
 	p := &c.parking
-	return ParkStats{Held: p.held.Load(), Parked: p.parked.Load(), FullRefused: p.full.Load(), DeadlineRefused: p.timedOut.Load()}
+	p.mu.Lock()
+	held := int64(len(p.items))
+	p.mu.Unlock()
+	return ParkStats{Held: held, Parked: p.parked.Load(), FullRefused: p.full.Load(), DeadlineRefused: p.timedOut.Load()}
 }
 
 // park holds it until its owner can be reached, or refuses it when its
@@ -90,7 +92,6 @@ func (c *Client) park(it item, why string) {
 	p.items = append(p.items, it)
 	p.trackLocked(it)
 	p.mu.Unlock()
-	p.held.Add(1)
 	p.parked.Add(1)
 }
 
@@ -105,6 +106,7 @@ func (c *Client) runParking(ctx context.Context) {
 		case <-ctx.Done():
 			for _, it := range c.takeParked() {
 				c.finish(it, driver.Unavailable, "fleet client is shutting down")
+				c.parking.untrack()
 			}
 			return
 		case <-changed:
@@ -133,7 +135,6 @@ func (c *Client) takeParked() []item {
 	items := p.items
 	p.items = nil
 	p.mu.Unlock()
-	p.held.Add(-int64(len(items)))
 	return items
 }
 

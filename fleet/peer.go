@@ -100,6 +100,23 @@ func (p *peer) nearby(ctx context.Context, req *matcherv1.NearbyRequest) (*match
 	return p.rpc.Nearby(ctx, req)
 }
 
+// lookup asks the matcher for drivers by id, in process when it runs here.
+func (p *peer) lookup(ctx context.Context, req *matcherv1.LookupRequest) (*matcherv1.LookupResponse, error) {
+	if p.local != nil {
+		return p.local.Lookup(ctx, req)
+	}
+	return p.rpc.Lookup(ctx, req)
+}
+
+// scan asks the matcher for a page of its drivers, in process when it runs
+// here.
+func (p *peer) scan(ctx context.Context, req *matcherv1.ScanRequest) (*matcherv1.ScanResponse, error) {
+	if p.local != nil {
+		return p.local.Scan(ctx, req)
+	}
+	return p.rpc.Scan(ctx, req)
+}
+
 // close stops the peer; its run loop hands queued updates back for routing.
 func (p *peer) close() { p.stopOnce.Do(func() { close(p.stop) }) }
 

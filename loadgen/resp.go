@@ -86,6 +86,12 @@ func (t *RESPTarget) Update(ctx context.Context, batch []Update) (int, error) {
 	for _, u := range batch {
 		_ = t.add(ctx, pipe, u) // errors come from Exec
 	}
+	return execPipeline(ctx, pipe)
+}
+
+// execPipeline runs pipe and returns how many of its commands failed (at
+// least 1 when it failed) and the first error.
+func execPipeline(ctx context.Context, pipe redis.Pipeliner) (int, error) {
 	cmds, err := pipe.Exec(ctx)
 	if err == nil {
 		return 0, nil
@@ -99,13 +105,19 @@ func (t *RESPTarget) Update(ctx context.Context, batch []Update) (int, error) {
 	return max(failed, 1), err
 }
 
+// search queues or runs one search on c: NEARBY for Tile38, GEOSEARCH for
+// Redis.
+func (t *RESPTarget) search(ctx context.Context, c respCmdable, q NearbyQuery) error {
+	if t.proto == Tile38 {
+		return c.Do(ctx, "NEARBY", respKey, "LIMIT", q.Limit, "POINT", q.Lat, q.Lng, q.RadiusM).Err()
+	}
+	return c.GeoSearch(ctx, respKey, &redis.GeoSearchQuery{Longitude: q.Lng, Latitude: q.Lat,
+		Radius: q.RadiusM, RadiusUnit: "m", Sort: "ASC", Count: q.Limit}).Err()
+}
+
 // Nearby implements Target with GEOSEARCH or NEARBY.
 func (t *RESPTarget) Nearby(ctx context.Context, lat, lng, radiusM float64, limit int) error {
-	if t.proto == Tile38 {
-		return t.c.Do(ctx, "NEARBY", respKey, "LIMIT", limit, "POINT", lat, lng, radiusM).Err()
-	}
-	return t.c.GeoSearch(ctx, respKey, &redis.GeoSearchQuery{Longitude: lng, Latitude: lat,
-		Radius: radiusM, RadiusUnit: "m", Sort: "ASC", Count: limit}).Err()
+	return t.search(ctx, t.c, NearbyQuery{Lat: lat, Lng: lng, RadiusM: radiusM, Limit: limit})
 }
 
 // NearbyPipelined implements Pipeliner: the searches of qs in one
@@ -113,24 +125,9 @@ func (t *RESPTarget) Nearby(ctx context.Context, lat, lng, radiusM float64, limi
 func (t *RESPTarget) NearbyPipelined(ctx context.Context, qs []NearbyQuery) (int, error) {
 	pipe := t.c.Pipeline()
 	for _, q := range qs {
-		if t.proto == Tile38 {
-			pipe.Do(ctx, "NEARBY", respKey, "LIMIT", q.Limit, "POINT", q.Lat, q.Lng, q.RadiusM)
-			continue
-		}
-		pipe.GeoSearch(ctx, respKey, &redis.GeoSearchQuery{Longitude: q.Lng, Latitude: q.Lat,
-			Radius: q.RadiusM, RadiusUnit: "m", Sort: "ASC", Count: q.Limit})
+		_ = t.search(ctx, pipe, q) // errors come from Exec
 	}
-	cmds, err := pipe.Exec(ctx)
-	if err == nil {
-		return 0, nil
-	}
-	failed := 0
-	for _, c := range cmds {
-		if c.Err() != nil {
-			failed++
-		}
-	}
-	return max(failed, 1), err
+	return execPipeline(ctx, pipe)
 }
 
 // OpenStream implements Target: RESP has no driver sessions, so the app

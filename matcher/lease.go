@@ -13,9 +13,9 @@ import (
 type Lease interface {
 	// Valid reports whether the node may serve now, and why not.
 	Valid() (ok bool, why string)
-	// ConsulCurrent reports whether the node's own Consul contact is
-	// current (what Stats tells peers).
-	ConsulCurrent() bool
+	// ConsulFresh reports whether the node's own Consul contact is fresh
+	// (what Stats tells peers).
+	ConsulFresh() bool
 }
 
 // checkLease refuses with UNAVAILABLE when the node's lease lapsed: the
@@ -36,5 +36,5 @@ func (n *Node) checkLease() error {
 // consulLease is Stats' ConsulLease: true without a lease (a node that is
 // not in a Consul cluster vouches for nobody, but is not cut off either).
 func (n *Node) consulLease() bool {
-	return n.cfg.Lease == nil || n.cfg.Lease.ConsulCurrent()
+	return n.cfg.Lease == nil || n.cfg.Lease.ConsulFresh()
 }

@@ -22,7 +22,7 @@ func (l *switchLease) Valid() (bool, string) {
 	return false, "ownership lease lapsed: no Consul contact for 2s"
 }
 
-func (l *switchLease) ConsulCurrent() bool { return l.ok.Load() }
+func (l *switchLease) ConsulFresh() bool { return l.ok.Load() }
 
 // TestLapsedLeaseServesNothing: a node whose lease lapsed refuses searches
 // and update batches with UNAVAILABLE saying why, applies nothing, tells

@@ -15,7 +15,7 @@ import (
 // RESP door's GET, GEOPOS, GEODIST) and to page through the whole fleet
 // (SCAN). Drivers are placed by position, not by id, so a router asks
 // every node; a node answers from its index's id directory (Lookup) or a
-// pass over its shards (Scan, O(drivers held) per page: an operator's
+// pass over its drivers without copying them (Scan, O(drivers held) per page: an operator's
 // tool, not a hot path).
 
 // Bounds of Lookup and Scan.
@@ -47,21 +47,18 @@ func (n *Node) Scan(after string, limit int, class string) ([]index.Driver, erro
 		return nil, fmt.Errorf("limit: must be within [1, %d], got %d: %w", MaxScanLimit, limit, errInvalid)
 	}
 	var page []index.Driver // sorted by id, at most limit
-	for _, st := range n.ix.Shards() {
-		for _, d := range n.ix.ShardDrivers(st.Shard) {
-			if d.ID <= after || (class != "" && d.VehicleClass != class) {
-				continue
-			}
-			if len(page) == limit && d.ID >= page[limit-1].ID {
-				continue
-			}
-			i, _ := slices.BinarySearchFunc(page, d.ID, func(x index.Driver, id string) int { return cmp.Compare(x.ID, id) })
-			page = slices.Insert(page, i, d)
-			if len(page) > limit {
-				page = page[:limit]
-			}
+	n.ix.Within(nil, -90, -180, 90, 180, func(d index.Driver) bool {
+		if d.ID <= after || (class != "" && d.VehicleClass != class) ||
+			(len(page) == limit && d.ID >= page[limit-1].ID) {
+			return true
 		}
-	}
+		i, _ := slices.BinarySearchFunc(page, d.ID, func(x index.Driver, id string) int { return cmp.Compare(x.ID, id) })
+		page = slices.Insert(page, i, d)
+		if len(page) > limit {
+			page = page[:limit]
+		}
+		return true
+	})
 	return page, nil
 }
 

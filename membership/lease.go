@@ -70,12 +70,12 @@ func (l *Lease) PeersVouch(sentAt time.Time) {
 	extend(&l.peers, sentAt.Add(l.length).UnixNano())
 }
 
-// ConsulCurrent reports whether the node's own Consul contact is fresh:
+// ConsulFresh reports whether the node's own Consul contact is fresh:
 // more than half a lease left (what it tells peers that ask). A node whose
 // passes stopped getting through says so while its lease still runs, so
 // that when Consul is down for every node they all vouch for each other
 // before any lease lapses.
-func (l *Lease) ConsulCurrent() bool { return !l.ConsulFading() }
+func (l *Lease) ConsulFresh() bool { return !l.ConsulFading() }
 
 // ConsulFading reports whether the node's own Consul contact vouches for
 // less than half a lease more (two or more passes missed): time to ask the

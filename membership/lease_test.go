@@ -108,8 +108,8 @@ func TestLeaseFadesBeforeItLapses(t *testing.T) {
 		t.Fatal("a fresh lease is fading")
 	}
 	c.t = c.t.Add(l.Length()/2 + time.Millisecond)
-	if !l.ConsulFading() || l.ConsulCurrent() {
-		t.Fatalf("half a lease on: fading %v, current %v; want fading, not current", l.ConsulFading(), l.ConsulCurrent())
+	if !l.ConsulFading() || l.ConsulFresh() {
+		t.Fatalf("half a lease on: fading %v, current %v; want fading, not current", l.ConsulFading(), l.ConsulFresh())
 	}
 	if ok, _ := l.Valid(); !ok {
 		t.Fatal("half a lease on: the lease itself still runs")

@@ -118,7 +118,7 @@ func TestREADME(t *testing.T) {
 		t.Fatalf("README.md: %v", err)
 	}
 	if _, err := exec.LookPath("bash"); err != nil {
-		t.Skip("bash not found")
+		servertest.Missing(t, "bash not found (apt-get install bash): the README's blocks are bash")
 	}
 	for _, s := range sessions {
 		if !s.Runs() {

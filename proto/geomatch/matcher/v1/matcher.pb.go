@@ -1198,10 +1198,10 @@ type StatsResponse struct {
 	Drivers int64                  `protobuf:"varint,3,opt,name=drivers,proto3" json:"drivers,omitempty"`
 	// Every shard of the node that holds drivers or saw traffic.
 	Shards []*ShardStats `protobuf:"bytes,4,rep,name=shards,proto3" json:"shards,omitempty"`
-	// Whether the node's own Consul contact is current (its ownership lease
-	// is renewed by its check passes). A peer cut off from Consul may keep
-	// serving only while every other member answers and none has it
-	// (Consul is down for all: nobody can be moving shards).
+	// Whether the node's own Consul contact is fresh: more than half of its
+	// ownership lease left since its last check pass. A peer cut off from
+	// Consul may keep serving only while every other member answers and
+	// none has it (Consul is down for all: nobody can be moving shards).
 	ConsulLease   bool `protobuf:"varint,5,opt,name=consul_lease,json=consulLease,proto3" json:"consul_lease,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
