@@ -255,7 +255,7 @@ func (r *fenceRunner) ingestUnaryNamed(run context.Context, name string, salt ui
 			if i == hi {
 				i = lo
 			}
-			r.update(firstCall(run, ctx, ops), w, buf)
+			r.update(run, w, buf)
 		}
 	})
 }
@@ -332,7 +332,7 @@ func (r *fenceRunner) putFence(ctx context.Context, w *worker, f *geomatchv1.Fen
 	d := time.Since(start)
 	cancel()
 	if err != nil && over(ctx) {
-		return // the phase ended mid-call: not a target error
+		return // the call's context ended mid-call: not a target error
 	}
 	w.h.Record(d)
 	w.calls++
@@ -378,8 +378,8 @@ func (r *fenceRunner) ingestWithFenceWrites(run context.Context) []PhaseResult {
 	return []PhaseResult{ingest, writes}
 }
 
-// writeFences is the fence-writes phase under ctx (run: the whole run's
-// context, for each worker's first call). Call j is due at start +
+// writeFences is the fence-writes phase under ctx (calls run to their end
+// under run, the whole run's context; ctx's end only stops new ones). Call j is due at start +
 // j/WriteRate; a worker behind schedule sends at once, so the achieved
 // rate is what the target sustains up to WriteRate.
 func (r *fenceRunner) writeFences(run, ctx context.Context) PhaseResult {
@@ -402,7 +402,7 @@ func (r *fenceRunner) writeFences(run, ctx context.Context) PhaseResult {
 			}
 			i := int(j % int64(r.fc.Fences))
 			variant := 1 + uint64(j/int64(r.fc.Fences))%255
-			r.putFence(firstCall(run, ctx, ops), w, GenFence(r.fc.Shapes, r.cfg.Seed, variant, i, fenceID(i), r.fc.Set))
+			r.putFence(run, w, GenFence(r.fc.Shapes, r.cfg.Seed, variant, i, fenceID(i), r.fc.Set))
 		}
 	})
 }

@@ -202,7 +202,7 @@ func (r *runner) update(ctx context.Context, w *worker, batch []Update) {
 	d := time.Since(start)
 	cancel()
 	if err != nil && over(ctx) {
-		return // the phase ended mid-call: not a target error
+		return // the run was cancelled mid-call: not a target error
 	}
 	w.h.Record(d)
 	w.calls++
@@ -280,20 +280,9 @@ func (r *runner) ingestUnary(run context.Context) PhaseResult {
 			if i == hi {
 				i = lo
 			}
-			r.update(firstCall(run, ctx, ops), w, buf)
+			r.update(run, w, buf)
 		}
 	})
-}
-
-// firstCall is the context of a worker's call in a timed phase: the first
-// call (ops 0) runs under the run's context, so it completes however slow
-// the target is and no phase ends without a figure; the others under the
-// phase's, which ends them with the phase.
-func firstCall(run, phase context.Context, ops int) context.Context {
-	if ops == 0 {
-		return run
-	}
-	return phase
 }
 
 // ingestStream opens one driver-app stream for each of the first
@@ -365,14 +354,15 @@ func (r *runner) nearby(run context.Context, c int) PhaseResult {
 		rng := rand.New(rand.NewPCG(r.cfg.Seed, uint64(wi)+2<<32))
 		for ops := 0; ops < MaxOpsPerWorker && (ops == 0 || !over(ctx)); ops++ {
 			p := sample(rng, r.cfg.Dist)
-			callCtx := firstCall(run, ctx, ops)
-			cctx, ccancel := context.WithTimeout(callCtx, callTimeout)
+			// Calls run to their end under the run's context: the phase's
+			// end only stops new ones, so no answer is cut short.
+			cctx, ccancel := context.WithTimeout(run, callTimeout)
 			start := time.Now()
 			err := r.t.Nearby(cctx, p.lat, p.lng, r.cfg.RadiusM, r.cfg.Limit)
 			d := time.Since(start)
 			ccancel()
-			if err != nil && over(callCtx) {
-				return // the phase ended mid-call: not a target error
+			if err != nil && over(run) {
+				return // the run was cancelled mid-call: not a target error
 			}
 			w.h.Record(d)
 			w.calls++
