@@ -12,12 +12,14 @@ import (
 // ("ab","c") and ("a","bc") differ. The same parts always give the same
 // 32-character id, in every process and release.
 func EventID(parts ...string) string {
-	h := sha256.New()
-	var n [binary.MaxVarintLen64]byte
+	// One buffer on the stack for the usual ids (a few short parts), one
+	// hash call: no allocation but the returned string.
+	var buf [256]byte
+	b := buf[:0]
 	for _, p := range parts {
-		h.Write(n[:binary.PutUvarint(n[:], uint64(len(p)))])
-		h.Write([]byte(p))
+		b = binary.AppendUvarint(b, uint64(len(p)))
+		b = append(b, p...)
 	}
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
 }

@@ -262,7 +262,9 @@ type fenceWork struct {
 	// claimed: the driver is new on this node; its fence set comes from
 	// the store.
 	claimed bool
-	cell    h3.Cell
+	// cell and prevCell: the fine cells of the new and (0 when unknown)
+	// the previous position.
+	cell, prevCell h3.Cell
 }
 
 // process checks a batch's applied updates against the fences, saves the
@@ -336,7 +338,7 @@ func (fe *fenceEngine) process(ctx context.Context, work []fenceWork) ([]lateCop
 			changedSet = !slices.Equal(before, after)
 		} else {
 			// One pass over the fences holding either position.
-			fe.ix.Moves(&w.prev.Pos, 0, w.u.Pos, w.cell, class, func(f *fence.Fence, was, is bool) {
+			fe.ix.Moves(&w.prev.Pos, w.prevCell, w.u.Pos, w.cell, class, func(f *fence.Fence, was, is bool) {
 				var t fence.Transition
 				switch {
 				case was && is:
@@ -512,7 +514,7 @@ func (fe *fenceEngine) expired(ctx context.Context, gone []index.Driver) error {
 // fenceRecord is the log record of one transition.
 func fenceRecord(w *fenceWork, h fenceHit, now int64) events.Record {
 	detect := fencev1.DetectOfTransition(h.t)
-	id := events.EventID("fence", w.u.ID, h.f.ID, detect.String(), fmt.Sprint(w.u.TimestampMs))
+	id := events.EventID("fence", w.u.ID, h.f.ID, detect.String(), strconv.FormatInt(w.u.TimestampMs, 10))
 	fe := &geomatchv1.FenceEvent{
 		FenceId: h.f.ID, Set: h.f.Set, DriverId: w.u.ID, Detect: detect,
 		Position:     &geomatchv1.LatLng{Lat: w.u.Pos.Lat, Lng: w.u.Pos.Lng},

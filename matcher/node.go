@@ -331,7 +331,14 @@ func (n *Node) applyLocked(b Batch, s *ApplyScratch) BatchResult {
 				res.Claimed = append(res.Claimed, i)
 			}
 			if n.fence != nil {
-				s.fence = append(s.fence, fenceWork{u: *u, prev: r.Prev, claimed: r.Claimed, cell: b.Updates[i].FineCell})
+				w := fenceWork{u: *u, prev: r.Prev, claimed: r.Claimed, cell: b.Updates[i].FineCell}
+				if r.Prev.Live {
+					// The previous position's cell from the layout's
+					// locator: pure Go for a cell seen before, where the
+					// fence index would make a cgo call.
+					w.prevCell = layout.FineCell(r.Prev.Pos)
+				}
+				s.fence = append(s.fence, w)
 			}
 			if n.pos != nil {
 				n.pos.put(posWrite{shard: uint64(u.Shard), pos: storePosition(u)})

@@ -8,9 +8,10 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/geomatch/geomatch/events"
+	"github.com/geomatch/geomatch/internal/serve"
 	geomatchv1 "github.com/geomatch/geomatch/proto/geomatch/v1"
 )
 
@@ -107,12 +108,17 @@ func (s *eventService) Subscribe(req *geomatchv1.SubscribeRequest, stream geomat
 	}
 	err = events.Follow(ctx, lg, start, filter, subscribeBatch, func(batch []events.Entry) error {
 		for i := range batch {
-			ev := &geomatchv1.Event{}
-			if err := proto.Unmarshal(batch[i].Payload, ev); err != nil {
+			// The stored payload is the event without its cursor; the
+			// cursor field appended to it makes the event sent, with no
+			// decoding and encoding again (a relay of every event to every
+			// subscriber). The payload's framing is checked first.
+			// A fresh buffer each time: the transport writes it after
+			// SendMsg returned.
+			msg, err := withCursor(batch[i].Payload, batch[i].Cursor.String())
+			if err != nil {
 				return status.Errorf(codes.DataLoss, "event %s does not decode: %v", batch[i].ID, err)
 			}
-			ev.Cursor = batch[i].Cursor.String()
-			if err := stream.Send(ev); err != nil {
+			if err := stream.SendMsg(serve.Encoded(msg)); err != nil {
 				return err
 			}
 		}
@@ -201,3 +207,31 @@ var (
 	ErrInvalidHook = errors.New("invalid hook")
 	ErrNoHook      = errors.New("no such hook")
 )
+
+// eventCursorField is the field number of geomatchv1.Event's cursor.
+var eventCursorField = (&geomatchv1.Event{}).ProtoReflect().Descriptor().Fields().ByName("cursor").Number()
+
+// withCursor returns the stored event payload (an encoded
+// geomatchv1.Event without its cursor) followed by the cursor field: the
+// encoding of the event with its cursor set. It checks the payload's
+// framing (every field's tag and length), not its fields' contents.
+func withCursor(payload []byte, cursor string) ([]byte, error) {
+	for rest := payload; len(rest) > 0; {
+		num, typ, n := protowire.ConsumeTag(rest)
+		if n < 0 {
+			return nil, protowire.ParseError(n)
+		}
+		if num == eventCursorField {
+			return nil, errors.New("the stored event carries a cursor")
+		}
+		m := protowire.ConsumeFieldValue(num, typ, rest[n:])
+		if m < 0 {
+			return nil, protowire.ParseError(m)
+		}
+		rest = rest[n+m:]
+	}
+	dst := make([]byte, 0, len(payload)+len(cursor)+protowire.SizeTag(eventCursorField)+protowire.SizeVarint(uint64(len(cursor))))
+	dst = append(dst, payload...)
+	dst = protowire.AppendTag(dst, eventCursorField, protowire.BytesType)
+	return protowire.AppendString(dst, cursor), nil
+}

@@ -61,8 +61,21 @@ func newDecodeCodec() *decodeCodec {
 // Name implements encoding.CodecV2.
 func (c *decodeCodec) Name() string { return c.inner.Name() }
 
-// Marshal implements encoding.CodecV2.
-func (c *decodeCodec) Marshal(v any) (mem.BufferSlice, error) { return c.inner.Marshal(v) }
+// Marshal implements encoding.CodecV2. An Encoded message goes out as it
+// is.
+func (c *decodeCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if e, ok := v.(Encoded); ok {
+		return mem.BufferSlice{mem.SliceBuffer(e)}, nil
+	}
+	return c.inner.Marshal(v)
+}
+
+// Encoded is a message already in wire form, which the codec of every
+// geomatch server sends as it is: a stream that relays stored messages
+// (the event log's) sends them with SendMsg(Encoded(b)) without decoding
+// and encoding each again. The sender vouches that the bytes are a valid
+// encoding of the stream's message type.
+type Encoded []byte
 
 // Unmarshal implements encoding.CodecV2: a proto message that does not
 // decode is emptied and marked, and nil returned.
