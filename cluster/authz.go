@@ -18,6 +18,8 @@ import (
 //     writer's census of the shards that hold drivers).
 //   - Transfer and Holding: matchers only (shard handoff between owners).
 //   - Lookup and Scan: routers only (drivers by id, for the RESP door).
+//   - Ring: routers and matchers (the ring record, to a process cut off
+//     from Consul; a ring is no secret to a member).
 //   - Health and reflection: routers and matchers.
 var MatcherPolicy = identity.Policy{
 	matcherv1.MatcherService_Apply_FullMethodName:        {identity.RoleRouter},
@@ -27,6 +29,7 @@ var MatcherPolicy = identity.Policy{
 	matcherv1.MatcherService_Holding_FullMethodName:      {identity.RoleMatcher},
 	matcherv1.MatcherService_Lookup_FullMethodName:       {identity.RoleRouter},
 	matcherv1.MatcherService_Scan_FullMethodName:         {identity.RoleRouter},
+	matcherv1.MatcherService_Ring_FullMethodName:         {identity.RoleRouter, identity.RoleMatcher},
 	matcherv1.MatcherService_SyncFences_FullMethodName:   {identity.RoleRouter},
 	matcherv1.MatcherService_FenceCounts_FullMethodName:  {identity.RoleRouter},
 	matcherv1.DispatchService_RequestRide_FullMethodName: {identity.RoleRouter},

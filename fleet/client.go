@@ -35,6 +35,9 @@ type Client struct {
 	parking    parking    // updates waiting for an unreachable owner
 	reach      reach      // members that look unreachable (Reachable)
 
+	peerRingAt atomic.Int64  // Unix nanoseconds of the last round asking members for their ring
+	peerRings  atomic.Uint64 // rings adopted from members
+
 	evictionsDropped atomic.Uint64
 	dropWarning      rate.Sometimes // at most one warning a second about them
 }
@@ -212,6 +215,12 @@ func (c *Client) refresh(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	if err := c.src.Refresh(ctx); err != nil {
+		// The source cannot be read (Consul unreachable from here): the
+		// members may know the newer ring.
+		if c.ringFromPeers(ctx) {
+			c.peerRings.Add(1)
+			return
+		}
 		c.log.Warn("ring refresh failed", "err", err)
 	}
 }

@@ -114,6 +114,10 @@ func (c *Client) Search(ctx context.Context, q Query) (Answer, error) {
 			return Answer{}, err
 		case !res.Partial():
 			return res, nil
+		default:
+			// Owners left out: if the ring moved on where this client
+			// cannot see it (cut off from Consul), the members know.
+			c.askPeersForRing()
 		}
 		// Wait for the ring to move (a failover), or a backoff, while the
 		// budget allows another try; else answer with what we have.

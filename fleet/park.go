@@ -113,7 +113,13 @@ func (c *Client) runParking(ctx context.Context) {
 			_, changed = c.src.Current()
 		case <-t.C:
 		}
-		for _, it := range c.takeParked() {
+		items := c.takeParked()
+		if len(items) > 0 {
+			// Owners unreachable: if the ring moved on where this client
+			// cannot see it (cut off from Consul), the members know.
+			c.askPeersForRing()
+		}
+		for _, it := range items {
 			switch {
 			case c.superseded(it):
 			case time.Now().After(it.deadline):

@@ -2,12 +2,16 @@ package matcher
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/uber/h3-go/v4"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
+	"github.com/geomatch/geomatch/membership"
 	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
 )
 
@@ -100,4 +104,28 @@ func (s *Server) FenceCounts(_ context.Context, req *matcherv1.FenceCountsReques
 		return nil, toStatus(err)
 	}
 	return &matcherv1.FenceCountsResponse{Epoch: epoch, Counts: counts, Revision: s.node.fence.rev.Load()}, nil
+}
+
+// Ring implements MatcherServiceServer: the node's epoch, and its ring
+// record when that is newer than the caller's and the node follows a
+// source of records (Consul). A node whose lease lapsed answers too: the
+// ring it read is Consul's whatever its own contact, and the caller only
+// adopts a newer one.
+func (s *Server) Ring(_ context.Context, req *matcherv1.RingRequest) (*matcherv1.RingResponse, error) {
+	m, _ := s.node.src.Current()
+	resp := &matcherv1.RingResponse{Epoch: m.Epoch()}
+	relay, ok := s.node.src.(membership.Relay)
+	if !ok || m.Epoch() <= req.GetKnownEpoch() {
+		return resp, nil
+	}
+	rec := relay.Record()
+	if rec.Doc.Epoch <= req.GetKnownEpoch() {
+		return resp, nil
+	}
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "encode ring record: %v", err)
+	}
+	resp.Epoch, resp.Record = rec.Doc.Epoch, data
+	return resp, nil
 }

@@ -166,6 +166,6 @@ func (c *Consul) ChangeSettings(ctx context.Context, change Change) (before, aft
 	if after, err = shardmap.NewMap(rec.Doc); err != nil {
 		return before, nil, fmt.Errorf("ring in consul: %w", err)
 	}
-	c.publish(rec, index)
+	c.publish(rec, index, "consul")
 	return before, after, nil
 }

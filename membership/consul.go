@@ -257,31 +257,47 @@ func (c *Consul) Refresh(ctx context.Context) error {
 		return err
 	}
 	if found {
-		c.publish(rec, index)
+		c.publish(rec, index, "consul")
 	}
 	return nil
 }
 
-// publish installs rec if it is newer than the current ring.
-func (c *Consul) publish(rec Record, index uint64) {
+// Adopt implements Relay: it installs rec, a ring record a peer read from
+// Consul, when it is newer than the current ring. Consul stays the only
+// writer; a record passed on is one it holds (or held), so adopting it
+// early only saves the wait for Consul (unreachable from here, or slower
+// than the peer).
+func (c *Consul) Adopt(rec Record, from string) bool {
+	return c.publish(rec, 0, from)
+}
+
+// publish installs rec if it is newer than the current ring, and reports
+// whether it did. from names where it came from: "consul", or a peer.
+// index is the record's Consul modify index (0: from a peer, the index
+// already held stays).
+func (c *Consul) publish(rec Record, index uint64, from string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cur != nil && rec.Doc.Epoch <= c.cur.Epoch() {
-		return
+		return false
 	}
 	m, err := shardmap.NewMap(rec.Doc)
 	if err != nil {
-		c.log.Error("ignoring an invalid ring record from consul", "key", c.cfg.RingKey(), "index", index, "err", err)
-		return
+		c.log.Error("ignoring an invalid ring record", "from", from, "key", c.cfg.RingKey(), "index", index, "err", err)
+		return false
 	}
 	first := c.cur == nil
-	c.cur, c.rec, c.index = m, rec, index
+	c.cur, c.rec = m, rec
+	if index != 0 {
+		c.index = index
+	}
 	close(c.changed)
 	c.changed = make(chan struct{})
 	if first {
 		close(c.ready)
 	}
-	c.log.Info("ring from consul", "epoch", rec.Doc.Epoch, "members", len(rec.Doc.Members), "writer", rec.Writer, "reason", rec.Reason)
+	c.log.Info("ring from "+from, "epoch", rec.Doc.Epoch, "members", len(rec.Doc.Members), "writer", rec.Writer, "reason", rec.Reason)
+	return true
 }
 
 // Run follows the ring key until ctx is done. Consul errors are logged and
@@ -324,7 +340,7 @@ func (c *Consul) Run(ctx context.Context) error {
 			c.log.Error("ignoring an unreadable ring record", "key", c.cfg.RingKey(), "err", err)
 			continue
 		}
-		c.publish(rec, pair.ModifyIndex)
+		c.publish(rec, pair.ModifyIndex, "consul")
 	}
 	return nil
 }

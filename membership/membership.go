@@ -31,6 +31,19 @@ type Source interface {
 	Kind() string
 }
 
+// Relay is a Source whose rings come from records that peers can pass on
+// to each other (Consul's): a process cut off from Consul learns from
+// the matchers it still reaches the ring the rest of the cluster moved to,
+// instead of routing by a ring it cannot know is old.
+type Relay interface {
+	Source
+	// Record returns the record behind Current.
+	Record() Record
+	// Adopt installs rec, learned from the peer named from, when it is
+	// newer than the current ring, and reports whether it did.
+	Adopt(rec Record, from string) bool
+}
+
 // Local is a Source held in memory. A static Local never changes; a local one
 // is changed with Update, which bumps the epoch. Safe for concurrent use.
 type Local struct {

@@ -89,6 +89,107 @@ func (Outcome) EnumDescriptor() ([]byte, []int) {
 	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{0}
 }
 
+type RingRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The caller's ring epoch.
+	KnownEpoch    uint64 `protobuf:"varint,1,opt,name=known_epoch,json=knownEpoch,proto3" json:"known_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RingRequest) Reset() {
+	*x = RingRequest{}
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RingRequest) ProtoMessage() {}
+
+func (x *RingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RingRequest.ProtoReflect.Descriptor instead.
+func (*RingRequest) Descriptor() ([]byte, []int) {
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *RingRequest) GetKnownEpoch() uint64 {
+	if x != nil {
+		return x.KnownEpoch
+	}
+	return 0
+}
+
+type RingResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The node's ring epoch.
+	Epoch uint64 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// The ring record behind it (membership.Record as JSON, as stored in
+	// Consul), set only when epoch > known_epoch and the node follows a
+	// source of records (Consul); empty otherwise.
+	Record        []byte `protobuf:"bytes,2,opt,name=record,proto3" json:"record,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RingResponse) Reset() {
+	*x = RingResponse{}
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RingResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RingResponse) ProtoMessage() {}
+
+func (x *RingResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RingResponse.ProtoReflect.Descriptor instead.
+func (*RingResponse) Descriptor() ([]byte, []int) {
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RingResponse) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *RingResponse) GetRecord() []byte {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
 type SyncFencesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	MinRevision   uint64                 `protobuf:"varint,1,opt,name=min_revision,json=minRevision,proto3" json:"min_revision,omitempty"`
@@ -98,7 +199,7 @@ type SyncFencesRequest struct {
 
 func (x *SyncFencesRequest) Reset() {
 	*x = SyncFencesRequest{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[0]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -110,7 +211,7 @@ func (x *SyncFencesRequest) String() string {
 func (*SyncFencesRequest) ProtoMessage() {}
 
 func (x *SyncFencesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[0]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -123,7 +224,7 @@ func (x *SyncFencesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncFencesRequest.ProtoReflect.Descriptor instead.
 func (*SyncFencesRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{0}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *SyncFencesRequest) GetMinRevision() uint64 {
@@ -145,7 +246,7 @@ type SyncFencesResponse struct {
 
 func (x *SyncFencesResponse) Reset() {
 	*x = SyncFencesResponse{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[1]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -157,7 +258,7 @@ func (x *SyncFencesResponse) String() string {
 func (*SyncFencesResponse) ProtoMessage() {}
 
 func (x *SyncFencesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[1]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -170,7 +271,7 @@ func (x *SyncFencesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncFencesResponse.ProtoReflect.Descriptor instead.
 func (*SyncFencesResponse) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{1}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SyncFencesResponse) GetRevision() uint64 {
@@ -196,7 +297,7 @@ type FenceCountsRequest struct {
 
 func (x *FenceCountsRequest) Reset() {
 	*x = FenceCountsRequest{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[2]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -208,7 +309,7 @@ func (x *FenceCountsRequest) String() string {
 func (*FenceCountsRequest) ProtoMessage() {}
 
 func (x *FenceCountsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[2]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -221,7 +322,7 @@ func (x *FenceCountsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FenceCountsRequest.ProtoReflect.Descriptor instead.
 func (*FenceCountsRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{2}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *FenceCountsRequest) GetFenceIds() []string {
@@ -245,7 +346,7 @@ type FenceCountsResponse struct {
 
 func (x *FenceCountsResponse) Reset() {
 	*x = FenceCountsResponse{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[3]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -257,7 +358,7 @@ func (x *FenceCountsResponse) String() string {
 func (*FenceCountsResponse) ProtoMessage() {}
 
 func (x *FenceCountsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[3]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -270,7 +371,7 @@ func (x *FenceCountsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FenceCountsResponse.ProtoReflect.Descriptor instead.
 func (*FenceCountsResponse) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{3}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *FenceCountsResponse) GetEpoch() uint64 {
@@ -306,7 +407,7 @@ type RideRequest struct {
 
 func (x *RideRequest) Reset() {
 	*x = RideRequest{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[4]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -318,7 +419,7 @@ func (x *RideRequest) String() string {
 func (*RideRequest) ProtoMessage() {}
 
 func (x *RideRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[4]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -331,7 +432,7 @@ func (x *RideRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RideRequest.ProtoReflect.Descriptor instead.
 func (*RideRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{4}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RideRequest) GetEpoch() uint64 {
@@ -367,7 +468,7 @@ type RideResponse struct {
 
 func (x *RideResponse) Reset() {
 	*x = RideResponse{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[5]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -379,7 +480,7 @@ func (x *RideResponse) String() string {
 func (*RideResponse) ProtoMessage() {}
 
 func (x *RideResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[5]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -392,7 +493,7 @@ func (x *RideResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RideResponse.ProtoReflect.Descriptor instead.
 func (*RideResponse) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{5}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RideResponse) GetTrip() *v1.Trip {
@@ -433,7 +534,7 @@ type Update struct {
 
 func (x *Update) Reset() {
 	*x = Update{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[6]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -445,7 +546,7 @@ func (x *Update) String() string {
 func (*Update) ProtoMessage() {}
 
 func (x *Update) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[6]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -458,7 +559,7 @@ func (x *Update) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Update.ProtoReflect.Descriptor instead.
 func (*Update) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{6}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Update) GetDriverId() string {
@@ -529,7 +630,7 @@ type Eviction struct {
 
 func (x *Eviction) Reset() {
 	*x = Eviction{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[7]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -541,7 +642,7 @@ func (x *Eviction) String() string {
 func (*Eviction) ProtoMessage() {}
 
 func (x *Eviction) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[7]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -554,7 +655,7 @@ func (x *Eviction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Eviction.ProtoReflect.Descriptor instead.
 func (*Eviction) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{7}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Eviction) GetDriverId() string {
@@ -585,7 +686,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[8]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -597,7 +698,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[8]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -610,7 +711,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{8}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ApplyRequest) GetSeq() uint64 {
@@ -652,7 +753,7 @@ type Exception struct {
 
 func (x *Exception) Reset() {
 	*x = Exception{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[9]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -664,7 +765,7 @@ func (x *Exception) String() string {
 func (*Exception) ProtoMessage() {}
 
 func (x *Exception) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[9]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -677,7 +778,7 @@ func (x *Exception) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Exception.ProtoReflect.Descriptor instead.
 func (*Exception) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{9}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Exception) GetIndex() uint32 {
@@ -710,7 +811,7 @@ type ApplyResponse struct {
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[10]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -722,7 +823,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[10]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -735,7 +836,7 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{10}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ApplyResponse) GetSeq() uint64 {
@@ -787,7 +888,7 @@ type NearbyRequest struct {
 
 func (x *NearbyRequest) Reset() {
 	*x = NearbyRequest{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[11]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -799,7 +900,7 @@ func (x *NearbyRequest) String() string {
 func (*NearbyRequest) ProtoMessage() {}
 
 func (x *NearbyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[11]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -812,7 +913,7 @@ func (x *NearbyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NearbyRequest.ProtoReflect.Descriptor instead.
 func (*NearbyRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{11}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *NearbyRequest) GetEpoch() uint64 {
@@ -894,7 +995,7 @@ type Neighbor struct {
 
 func (x *Neighbor) Reset() {
 	*x = Neighbor{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[12]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -906,7 +1007,7 @@ func (x *Neighbor) String() string {
 func (*Neighbor) ProtoMessage() {}
 
 func (x *Neighbor) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[12]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -919,7 +1020,7 @@ func (x *Neighbor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Neighbor.ProtoReflect.Descriptor instead.
 func (*Neighbor) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{12}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Neighbor) GetDriverId() string {
@@ -982,7 +1083,7 @@ type NearbyResponse struct {
 
 func (x *NearbyResponse) Reset() {
 	*x = NearbyResponse{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[13]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -994,7 +1095,7 @@ func (x *NearbyResponse) String() string {
 func (*NearbyResponse) ProtoMessage() {}
 
 func (x *NearbyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[13]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1007,7 +1108,7 @@ func (x *NearbyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NearbyResponse.ProtoReflect.Descriptor instead.
 func (*NearbyResponse) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{13}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *NearbyResponse) GetEpoch() uint64 {
@@ -1038,7 +1139,7 @@ type NotOwner struct {
 
 func (x *NotOwner) Reset() {
 	*x = NotOwner{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[14]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1050,7 +1151,7 @@ func (x *NotOwner) String() string {
 func (*NotOwner) ProtoMessage() {}
 
 func (x *NotOwner) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[14]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1063,7 +1164,7 @@ func (x *NotOwner) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotOwner.ProtoReflect.Descriptor instead.
 func (*NotOwner) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{14}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *NotOwner) GetEpoch() uint64 {
@@ -1095,7 +1196,7 @@ type StatsRequest struct {
 
 func (x *StatsRequest) Reset() {
 	*x = StatsRequest{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[15]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1107,7 +1208,7 @@ func (x *StatsRequest) String() string {
 func (*StatsRequest) ProtoMessage() {}
 
 func (x *StatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[15]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1120,7 +1221,7 @@ func (x *StatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsRequest.ProtoReflect.Descriptor instead.
 func (*StatsRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{15}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{17}
 }
 
 type ShardStats struct {
@@ -1135,7 +1236,7 @@ type ShardStats struct {
 
 func (x *ShardStats) Reset() {
 	*x = ShardStats{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[16]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1147,7 +1248,7 @@ func (x *ShardStats) String() string {
 func (*ShardStats) ProtoMessage() {}
 
 func (x *ShardStats) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[16]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1160,7 +1261,7 @@ func (x *ShardStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardStats.ProtoReflect.Descriptor instead.
 func (*ShardStats) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{16}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ShardStats) GetCell() uint64 {
@@ -1209,7 +1310,7 @@ type StatsResponse struct {
 
 func (x *StatsResponse) Reset() {
 	*x = StatsResponse{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[17]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1221,7 +1322,7 @@ func (x *StatsResponse) String() string {
 func (*StatsResponse) ProtoMessage() {}
 
 func (x *StatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[17]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1234,7 +1335,7 @@ func (x *StatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
 func (*StatsResponse) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{17}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StatsResponse) GetNodeId() string {
@@ -1291,7 +1392,7 @@ type TransferRequest struct {
 
 func (x *TransferRequest) Reset() {
 	*x = TransferRequest{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[18]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1303,7 +1404,7 @@ func (x *TransferRequest) String() string {
 func (*TransferRequest) ProtoMessage() {}
 
 func (x *TransferRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[18]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1316,7 +1417,7 @@ func (x *TransferRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferRequest.ProtoReflect.Descriptor instead.
 func (*TransferRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{18}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TransferRequest) GetEpoch() uint64 {
@@ -1362,7 +1463,7 @@ type TransferChunk struct {
 
 func (x *TransferChunk) Reset() {
 	*x = TransferChunk{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[19]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1374,7 +1475,7 @@ func (x *TransferChunk) String() string {
 func (*TransferChunk) ProtoMessage() {}
 
 func (x *TransferChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[19]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1387,7 +1488,7 @@ func (x *TransferChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferChunk.ProtoReflect.Descriptor instead.
 func (*TransferChunk) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{19}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *TransferChunk) GetDrivers() []*Update {
@@ -1414,7 +1515,7 @@ type HoldingRequest struct {
 
 func (x *HoldingRequest) Reset() {
 	*x = HoldingRequest{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[20]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1426,7 +1527,7 @@ func (x *HoldingRequest) String() string {
 func (*HoldingRequest) ProtoMessage() {}
 
 func (x *HoldingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[20]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1439,7 +1540,7 @@ func (x *HoldingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HoldingRequest.ProtoReflect.Descriptor instead.
 func (*HoldingRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{20}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *HoldingRequest) GetDriverIds() []string {
@@ -1458,7 +1559,7 @@ type HoldingResponse struct {
 
 func (x *HoldingResponse) Reset() {
 	*x = HoldingResponse{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[21]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1470,7 +1571,7 @@ func (x *HoldingResponse) String() string {
 func (*HoldingResponse) ProtoMessage() {}
 
 func (x *HoldingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[21]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1483,7 +1584,7 @@ func (x *HoldingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HoldingResponse.ProtoReflect.Descriptor instead.
 func (*HoldingResponse) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{21}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *HoldingResponse) GetHeld() []*HoldingResponse_Held {
@@ -1503,7 +1604,7 @@ type LookupRequest struct {
 
 func (x *LookupRequest) Reset() {
 	*x = LookupRequest{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[22]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1515,7 +1616,7 @@ func (x *LookupRequest) String() string {
 func (*LookupRequest) ProtoMessage() {}
 
 func (x *LookupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[22]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1528,7 +1629,7 @@ func (x *LookupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupRequest.ProtoReflect.Descriptor instead.
 func (*LookupRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{22}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *LookupRequest) GetDriverIds() []string {
@@ -1548,7 +1649,7 @@ type LookupResponse struct {
 
 func (x *LookupResponse) Reset() {
 	*x = LookupResponse{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[23]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1560,7 +1661,7 @@ func (x *LookupResponse) String() string {
 func (*LookupResponse) ProtoMessage() {}
 
 func (x *LookupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[23]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1573,7 +1674,7 @@ func (x *LookupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupResponse.ProtoReflect.Descriptor instead.
 func (*LookupResponse) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{23}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *LookupResponse) GetDrivers() []*Neighbor {
@@ -1597,7 +1698,7 @@ type ScanRequest struct {
 
 func (x *ScanRequest) Reset() {
 	*x = ScanRequest{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[24]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1609,7 +1710,7 @@ func (x *ScanRequest) String() string {
 func (*ScanRequest) ProtoMessage() {}
 
 func (x *ScanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[24]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1622,7 +1723,7 @@ func (x *ScanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanRequest.ProtoReflect.Descriptor instead.
 func (*ScanRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{24}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ScanRequest) GetAfter() string {
@@ -1656,7 +1757,7 @@ type ScanResponse struct {
 
 func (x *ScanResponse) Reset() {
 	*x = ScanResponse{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[25]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1668,7 +1769,7 @@ func (x *ScanResponse) String() string {
 func (*ScanResponse) ProtoMessage() {}
 
 func (x *ScanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[25]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1681,7 +1782,7 @@ func (x *ScanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanResponse.ProtoReflect.Descriptor instead.
 func (*ScanResponse) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{25}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ScanResponse) GetDrivers() []*Neighbor {
@@ -1701,7 +1802,7 @@ type HoldingResponse_Held struct {
 
 func (x *HoldingResponse_Held) Reset() {
 	*x = HoldingResponse_Held{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[26]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1713,7 +1814,7 @@ func (x *HoldingResponse_Held) String() string {
 func (*HoldingResponse_Held) ProtoMessage() {}
 
 func (x *HoldingResponse_Held) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[26]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1726,7 +1827,7 @@ func (x *HoldingResponse_Held) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HoldingResponse_Held.ProtoReflect.Descriptor instead.
 func (*HoldingResponse_Held) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{21, 0}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{23, 0}
 }
 
 func (x *HoldingResponse_Held) GetDriverId() string {
@@ -1747,7 +1848,13 @@ var File_geomatch_matcher_v1_matcher_proto protoreflect.FileDescriptor
 
 const file_geomatch_matcher_v1_matcher_proto_rawDesc = "" +
 	"\n" +
-	"!geomatch/matcher/v1/matcher.proto\x12\x13geomatch.matcher.v1\x1a\x17geomatch/v1/fence.proto\x1a\x17geomatch/v1/rider.proto\x1a\x17geomatch/v1/types.proto\"6\n" +
+	"!geomatch/matcher/v1/matcher.proto\x12\x13geomatch.matcher.v1\x1a\x17geomatch/v1/fence.proto\x1a\x17geomatch/v1/rider.proto\x1a\x17geomatch/v1/types.proto\".\n" +
+	"\vRingRequest\x12\x1f\n" +
+	"\vknown_epoch\x18\x01 \x01(\x04R\n" +
+	"knownEpoch\"<\n" +
+	"\fRingResponse\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x16\n" +
+	"\x06record\x18\x02 \x01(\fR\x06record\"6\n" +
 	"\x11SyncFencesRequest\x12!\n" +
 	"\fmin_revision\x18\x01 \x01(\x04R\vminRevision\"H\n" +
 	"\x12SyncFencesResponse\x12\x1a\n" +
@@ -1867,7 +1974,7 @@ const file_geomatch_matcher_v1_matcher_proto_rawDesc = "" +
 	"\rOUTCOME_STALE\x10\x03\x12\x10\n" +
 	"\fOUTCOME_FULL\x10\x04\x12\x15\n" +
 	"\x11OUTCOME_NOT_OWNER\x10\x05\x12\x13\n" +
-	"\x0fOUTCOME_INVALID\x10\x062\x96\x06\n" +
+	"\x0fOUTCOME_INVALID\x10\x062\xe3\x06\n" +
 	"\x0eMatcherService\x12R\n" +
 	"\x05Apply\x12!.geomatch.matcher.v1.ApplyRequest\x1a\".geomatch.matcher.v1.ApplyResponse(\x010\x01\x12Q\n" +
 	"\x06Nearby\x12\".geomatch.matcher.v1.NearbyRequest\x1a#.geomatch.matcher.v1.NearbyResponse\x12N\n" +
@@ -1878,7 +1985,8 @@ const file_geomatch_matcher_v1_matcher_proto_rawDesc = "" +
 	"SyncFences\x12&.geomatch.matcher.v1.SyncFencesRequest\x1a'.geomatch.matcher.v1.SyncFencesResponse\x12`\n" +
 	"\vFenceCounts\x12'.geomatch.matcher.v1.FenceCountsRequest\x1a(.geomatch.matcher.v1.FenceCountsResponse\x12Q\n" +
 	"\x06Lookup\x12\".geomatch.matcher.v1.LookupRequest\x1a#.geomatch.matcher.v1.LookupResponse\x12K\n" +
-	"\x04Scan\x12 .geomatch.matcher.v1.ScanRequest\x1a!.geomatch.matcher.v1.ScanResponse2e\n" +
+	"\x04Scan\x12 .geomatch.matcher.v1.ScanRequest\x1a!.geomatch.matcher.v1.ScanResponse\x12K\n" +
+	"\x04Ring\x12 .geomatch.matcher.v1.RingRequest\x1a!.geomatch.matcher.v1.RingResponse2e\n" +
 	"\x0fDispatchService\x12R\n" +
 	"\vRequestRide\x12 .geomatch.matcher.v1.RideRequest\x1a!.geomatch.matcher.v1.RideResponseBBZ@github.com/geomatch/geomatch/proto/geomatch/matcher/v1;matcherv1b\x06proto3"
 
@@ -1895,80 +2003,84 @@ func file_geomatch_matcher_v1_matcher_proto_rawDescGZIP() []byte {
 }
 
 var file_geomatch_matcher_v1_matcher_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_geomatch_matcher_v1_matcher_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_geomatch_matcher_v1_matcher_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_geomatch_matcher_v1_matcher_proto_goTypes = []any{
 	(Outcome)(0),                  // 0: geomatch.matcher.v1.Outcome
-	(*SyncFencesRequest)(nil),     // 1: geomatch.matcher.v1.SyncFencesRequest
-	(*SyncFencesResponse)(nil),    // 2: geomatch.matcher.v1.SyncFencesResponse
-	(*FenceCountsRequest)(nil),    // 3: geomatch.matcher.v1.FenceCountsRequest
-	(*FenceCountsResponse)(nil),   // 4: geomatch.matcher.v1.FenceCountsResponse
-	(*RideRequest)(nil),           // 5: geomatch.matcher.v1.RideRequest
-	(*RideResponse)(nil),          // 6: geomatch.matcher.v1.RideResponse
-	(*Update)(nil),                // 7: geomatch.matcher.v1.Update
-	(*Eviction)(nil),              // 8: geomatch.matcher.v1.Eviction
-	(*ApplyRequest)(nil),          // 9: geomatch.matcher.v1.ApplyRequest
-	(*Exception)(nil),             // 10: geomatch.matcher.v1.Exception
-	(*ApplyResponse)(nil),         // 11: geomatch.matcher.v1.ApplyResponse
-	(*NearbyRequest)(nil),         // 12: geomatch.matcher.v1.NearbyRequest
-	(*Neighbor)(nil),              // 13: geomatch.matcher.v1.Neighbor
-	(*NearbyResponse)(nil),        // 14: geomatch.matcher.v1.NearbyResponse
-	(*NotOwner)(nil),              // 15: geomatch.matcher.v1.NotOwner
-	(*StatsRequest)(nil),          // 16: geomatch.matcher.v1.StatsRequest
-	(*ShardStats)(nil),            // 17: geomatch.matcher.v1.ShardStats
-	(*StatsResponse)(nil),         // 18: geomatch.matcher.v1.StatsResponse
-	(*TransferRequest)(nil),       // 19: geomatch.matcher.v1.TransferRequest
-	(*TransferChunk)(nil),         // 20: geomatch.matcher.v1.TransferChunk
-	(*HoldingRequest)(nil),        // 21: geomatch.matcher.v1.HoldingRequest
-	(*HoldingResponse)(nil),       // 22: geomatch.matcher.v1.HoldingResponse
-	(*LookupRequest)(nil),         // 23: geomatch.matcher.v1.LookupRequest
-	(*LookupResponse)(nil),        // 24: geomatch.matcher.v1.LookupResponse
-	(*ScanRequest)(nil),           // 25: geomatch.matcher.v1.ScanRequest
-	(*ScanResponse)(nil),          // 26: geomatch.matcher.v1.ScanResponse
-	(*HoldingResponse_Held)(nil),  // 27: geomatch.matcher.v1.HoldingResponse.Held
-	(*v1.FenceCount)(nil),         // 28: geomatch.v1.FenceCount
-	(*v1.RequestRideRequest)(nil), // 29: geomatch.v1.RequestRideRequest
-	(*v1.Trip)(nil),               // 30: geomatch.v1.Trip
-	(v1.DriverStatus)(0),          // 31: geomatch.v1.DriverStatus
+	(*RingRequest)(nil),           // 1: geomatch.matcher.v1.RingRequest
+	(*RingResponse)(nil),          // 2: geomatch.matcher.v1.RingResponse
+	(*SyncFencesRequest)(nil),     // 3: geomatch.matcher.v1.SyncFencesRequest
+	(*SyncFencesResponse)(nil),    // 4: geomatch.matcher.v1.SyncFencesResponse
+	(*FenceCountsRequest)(nil),    // 5: geomatch.matcher.v1.FenceCountsRequest
+	(*FenceCountsResponse)(nil),   // 6: geomatch.matcher.v1.FenceCountsResponse
+	(*RideRequest)(nil),           // 7: geomatch.matcher.v1.RideRequest
+	(*RideResponse)(nil),          // 8: geomatch.matcher.v1.RideResponse
+	(*Update)(nil),                // 9: geomatch.matcher.v1.Update
+	(*Eviction)(nil),              // 10: geomatch.matcher.v1.Eviction
+	(*ApplyRequest)(nil),          // 11: geomatch.matcher.v1.ApplyRequest
+	(*Exception)(nil),             // 12: geomatch.matcher.v1.Exception
+	(*ApplyResponse)(nil),         // 13: geomatch.matcher.v1.ApplyResponse
+	(*NearbyRequest)(nil),         // 14: geomatch.matcher.v1.NearbyRequest
+	(*Neighbor)(nil),              // 15: geomatch.matcher.v1.Neighbor
+	(*NearbyResponse)(nil),        // 16: geomatch.matcher.v1.NearbyResponse
+	(*NotOwner)(nil),              // 17: geomatch.matcher.v1.NotOwner
+	(*StatsRequest)(nil),          // 18: geomatch.matcher.v1.StatsRequest
+	(*ShardStats)(nil),            // 19: geomatch.matcher.v1.ShardStats
+	(*StatsResponse)(nil),         // 20: geomatch.matcher.v1.StatsResponse
+	(*TransferRequest)(nil),       // 21: geomatch.matcher.v1.TransferRequest
+	(*TransferChunk)(nil),         // 22: geomatch.matcher.v1.TransferChunk
+	(*HoldingRequest)(nil),        // 23: geomatch.matcher.v1.HoldingRequest
+	(*HoldingResponse)(nil),       // 24: geomatch.matcher.v1.HoldingResponse
+	(*LookupRequest)(nil),         // 25: geomatch.matcher.v1.LookupRequest
+	(*LookupResponse)(nil),        // 26: geomatch.matcher.v1.LookupResponse
+	(*ScanRequest)(nil),           // 27: geomatch.matcher.v1.ScanRequest
+	(*ScanResponse)(nil),          // 28: geomatch.matcher.v1.ScanResponse
+	(*HoldingResponse_Held)(nil),  // 29: geomatch.matcher.v1.HoldingResponse.Held
+	(*v1.FenceCount)(nil),         // 30: geomatch.v1.FenceCount
+	(*v1.RequestRideRequest)(nil), // 31: geomatch.v1.RequestRideRequest
+	(*v1.Trip)(nil),               // 32: geomatch.v1.Trip
+	(v1.DriverStatus)(0),          // 33: geomatch.v1.DriverStatus
 }
 var file_geomatch_matcher_v1_matcher_proto_depIdxs = []int32{
-	28, // 0: geomatch.matcher.v1.FenceCountsResponse.counts:type_name -> geomatch.v1.FenceCount
-	29, // 1: geomatch.matcher.v1.RideRequest.request:type_name -> geomatch.v1.RequestRideRequest
-	30, // 2: geomatch.matcher.v1.RideResponse.trip:type_name -> geomatch.v1.Trip
-	31, // 3: geomatch.matcher.v1.Update.status:type_name -> geomatch.v1.DriverStatus
-	7,  // 4: geomatch.matcher.v1.ApplyRequest.updates:type_name -> geomatch.matcher.v1.Update
-	8,  // 5: geomatch.matcher.v1.ApplyRequest.evictions:type_name -> geomatch.matcher.v1.Eviction
+	30, // 0: geomatch.matcher.v1.FenceCountsResponse.counts:type_name -> geomatch.v1.FenceCount
+	31, // 1: geomatch.matcher.v1.RideRequest.request:type_name -> geomatch.v1.RequestRideRequest
+	32, // 2: geomatch.matcher.v1.RideResponse.trip:type_name -> geomatch.v1.Trip
+	33, // 3: geomatch.matcher.v1.Update.status:type_name -> geomatch.v1.DriverStatus
+	9,  // 4: geomatch.matcher.v1.ApplyRequest.updates:type_name -> geomatch.matcher.v1.Update
+	10, // 5: geomatch.matcher.v1.ApplyRequest.evictions:type_name -> geomatch.matcher.v1.Eviction
 	0,  // 6: geomatch.matcher.v1.Exception.outcome:type_name -> geomatch.matcher.v1.Outcome
-	10, // 7: geomatch.matcher.v1.ApplyResponse.exceptions:type_name -> geomatch.matcher.v1.Exception
-	31, // 8: geomatch.matcher.v1.NearbyRequest.status:type_name -> geomatch.v1.DriverStatus
-	31, // 9: geomatch.matcher.v1.Neighbor.status:type_name -> geomatch.v1.DriverStatus
-	13, // 10: geomatch.matcher.v1.NearbyResponse.neighbors:type_name -> geomatch.matcher.v1.Neighbor
-	17, // 11: geomatch.matcher.v1.StatsResponse.shards:type_name -> geomatch.matcher.v1.ShardStats
-	7,  // 12: geomatch.matcher.v1.TransferChunk.drivers:type_name -> geomatch.matcher.v1.Update
-	27, // 13: geomatch.matcher.v1.HoldingResponse.held:type_name -> geomatch.matcher.v1.HoldingResponse.Held
-	13, // 14: geomatch.matcher.v1.LookupResponse.drivers:type_name -> geomatch.matcher.v1.Neighbor
-	13, // 15: geomatch.matcher.v1.ScanResponse.drivers:type_name -> geomatch.matcher.v1.Neighbor
-	9,  // 16: geomatch.matcher.v1.MatcherService.Apply:input_type -> geomatch.matcher.v1.ApplyRequest
-	12, // 17: geomatch.matcher.v1.MatcherService.Nearby:input_type -> geomatch.matcher.v1.NearbyRequest
-	16, // 18: geomatch.matcher.v1.MatcherService.Stats:input_type -> geomatch.matcher.v1.StatsRequest
-	19, // 19: geomatch.matcher.v1.MatcherService.Transfer:input_type -> geomatch.matcher.v1.TransferRequest
-	21, // 20: geomatch.matcher.v1.MatcherService.Holding:input_type -> geomatch.matcher.v1.HoldingRequest
-	1,  // 21: geomatch.matcher.v1.MatcherService.SyncFences:input_type -> geomatch.matcher.v1.SyncFencesRequest
-	3,  // 22: geomatch.matcher.v1.MatcherService.FenceCounts:input_type -> geomatch.matcher.v1.FenceCountsRequest
-	23, // 23: geomatch.matcher.v1.MatcherService.Lookup:input_type -> geomatch.matcher.v1.LookupRequest
-	25, // 24: geomatch.matcher.v1.MatcherService.Scan:input_type -> geomatch.matcher.v1.ScanRequest
-	5,  // 25: geomatch.matcher.v1.DispatchService.RequestRide:input_type -> geomatch.matcher.v1.RideRequest
-	11, // 26: geomatch.matcher.v1.MatcherService.Apply:output_type -> geomatch.matcher.v1.ApplyResponse
-	14, // 27: geomatch.matcher.v1.MatcherService.Nearby:output_type -> geomatch.matcher.v1.NearbyResponse
-	18, // 28: geomatch.matcher.v1.MatcherService.Stats:output_type -> geomatch.matcher.v1.StatsResponse
-	20, // 29: geomatch.matcher.v1.MatcherService.Transfer:output_type -> geomatch.matcher.v1.TransferChunk
-	22, // 30: geomatch.matcher.v1.MatcherService.Holding:output_type -> geomatch.matcher.v1.HoldingResponse
-	2,  // 31: geomatch.matcher.v1.MatcherService.SyncFences:output_type -> geomatch.matcher.v1.SyncFencesResponse
-	4,  // 32: geomatch.matcher.v1.MatcherService.FenceCounts:output_type -> geomatch.matcher.v1.FenceCountsResponse
-	24, // 33: geomatch.matcher.v1.MatcherService.Lookup:output_type -> geomatch.matcher.v1.LookupResponse
-	26, // 34: geomatch.matcher.v1.MatcherService.Scan:output_type -> geomatch.matcher.v1.ScanResponse
-	6,  // 35: geomatch.matcher.v1.DispatchService.RequestRide:output_type -> geomatch.matcher.v1.RideResponse
-	26, // [26:36] is the sub-list for method output_type
-	16, // [16:26] is the sub-list for method input_type
+	12, // 7: geomatch.matcher.v1.ApplyResponse.exceptions:type_name -> geomatch.matcher.v1.Exception
+	33, // 8: geomatch.matcher.v1.NearbyRequest.status:type_name -> geomatch.v1.DriverStatus
+	33, // 9: geomatch.matcher.v1.Neighbor.status:type_name -> geomatch.v1.DriverStatus
+	15, // 10: geomatch.matcher.v1.NearbyResponse.neighbors:type_name -> geomatch.matcher.v1.Neighbor
+	19, // 11: geomatch.matcher.v1.StatsResponse.shards:type_name -> geomatch.matcher.v1.ShardStats
+	9,  // 12: geomatch.matcher.v1.TransferChunk.drivers:type_name -> geomatch.matcher.v1.Update
+	29, // 13: geomatch.matcher.v1.HoldingResponse.held:type_name -> geomatch.matcher.v1.HoldingResponse.Held
+	15, // 14: geomatch.matcher.v1.LookupResponse.drivers:type_name -> geomatch.matcher.v1.Neighbor
+	15, // 15: geomatch.matcher.v1.ScanResponse.drivers:type_name -> geomatch.matcher.v1.Neighbor
+	11, // 16: geomatch.matcher.v1.MatcherService.Apply:input_type -> geomatch.matcher.v1.ApplyRequest
+	14, // 17: geomatch.matcher.v1.MatcherService.Nearby:input_type -> geomatch.matcher.v1.NearbyRequest
+	18, // 18: geomatch.matcher.v1.MatcherService.Stats:input_type -> geomatch.matcher.v1.StatsRequest
+	21, // 19: geomatch.matcher.v1.MatcherService.Transfer:input_type -> geomatch.matcher.v1.TransferRequest
+	23, // 20: geomatch.matcher.v1.MatcherService.Holding:input_type -> geomatch.matcher.v1.HoldingRequest
+	3,  // 21: geomatch.matcher.v1.MatcherService.SyncFences:input_type -> geomatch.matcher.v1.SyncFencesRequest
+	5,  // 22: geomatch.matcher.v1.MatcherService.FenceCounts:input_type -> geomatch.matcher.v1.FenceCountsRequest
+	25, // 23: geomatch.matcher.v1.MatcherService.Lookup:input_type -> geomatch.matcher.v1.LookupRequest
+	27, // 24: geomatch.matcher.v1.MatcherService.Scan:input_type -> geomatch.matcher.v1.ScanRequest
+	1,  // 25: geomatch.matcher.v1.MatcherService.Ring:input_type -> geomatch.matcher.v1.RingRequest
+	7,  // 26: geomatch.matcher.v1.DispatchService.RequestRide:input_type -> geomatch.matcher.v1.RideRequest
+	13, // 27: geomatch.matcher.v1.MatcherService.Apply:output_type -> geomatch.matcher.v1.ApplyResponse
+	16, // 28: geomatch.matcher.v1.MatcherService.Nearby:output_type -> geomatch.matcher.v1.NearbyResponse
+	20, // 29: geomatch.matcher.v1.MatcherService.Stats:output_type -> geomatch.matcher.v1.StatsResponse
+	22, // 30: geomatch.matcher.v1.MatcherService.Transfer:output_type -> geomatch.matcher.v1.TransferChunk
+	24, // 31: geomatch.matcher.v1.MatcherService.Holding:output_type -> geomatch.matcher.v1.HoldingResponse
+	4,  // 32: geomatch.matcher.v1.MatcherService.SyncFences:output_type -> geomatch.matcher.v1.SyncFencesResponse
+	6,  // 33: geomatch.matcher.v1.MatcherService.FenceCounts:output_type -> geomatch.matcher.v1.FenceCountsResponse
+	26, // 34: geomatch.matcher.v1.MatcherService.Lookup:output_type -> geomatch.matcher.v1.LookupResponse
+	28, // 35: geomatch.matcher.v1.MatcherService.Scan:output_type -> geomatch.matcher.v1.ScanResponse
+	2,  // 36: geomatch.matcher.v1.MatcherService.Ring:output_type -> geomatch.matcher.v1.RingResponse
+	8,  // 37: geomatch.matcher.v1.DispatchService.RequestRide:output_type -> geomatch.matcher.v1.RideResponse
+	27, // [27:38] is the sub-list for method output_type
+	16, // [16:27] is the sub-list for method input_type
 	16, // [16:16] is the sub-list for extension type_name
 	16, // [16:16] is the sub-list for extension extendee
 	0,  // [0:16] is the sub-list for field type_name
@@ -1985,7 +2097,7 @@ func file_geomatch_matcher_v1_matcher_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_geomatch_matcher_v1_matcher_proto_rawDesc), len(file_geomatch_matcher_v1_matcher_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   27,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -32,6 +32,7 @@ const (
 	MatcherService_FenceCounts_FullMethodName = "/geomatch.matcher.v1.MatcherService/FenceCounts"
 	MatcherService_Lookup_FullMethodName      = "/geomatch.matcher.v1.MatcherService/Lookup"
 	MatcherService_Scan_FullMethodName        = "/geomatch.matcher.v1.MatcherService/Scan"
+	MatcherService_Ring_FullMethodName        = "/geomatch.matcher.v1.MatcherService/Ring"
 )
 
 // MatcherServiceClient is the client API for MatcherService service.
@@ -72,6 +73,10 @@ type MatcherServiceClient interface {
 	// Scan returns the node's drivers whose ids sort after `after`, in id
 	// order, at most limit of them: one page of a whole-fleet scan.
 	Scan(ctx context.Context, in *ScanRequest, opts ...grpc.CallOption) (*ScanResponse, error)
+	// Ring returns the node's ring record when it is newer than known_epoch:
+	// a router that cannot reach Consul learns the ring the rest of the
+	// cluster moved to from the matchers, which follow Consul too.
+	Ring(ctx context.Context, in *RingRequest, opts ...grpc.CallOption) (*RingResponse, error)
 }
 
 type matcherServiceClient struct {
@@ -184,6 +189,16 @@ func (c *matcherServiceClient) Scan(ctx context.Context, in *ScanRequest, opts .
 	return out, nil
 }
 
+func (c *matcherServiceClient) Ring(ctx context.Context, in *RingRequest, opts ...grpc.CallOption) (*RingResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RingResponse)
+	err := c.cc.Invoke(ctx, MatcherService_Ring_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MatcherServiceServer is the server API for MatcherService service.
 // All implementations must embed UnimplementedMatcherServiceServer
 // for forward compatibility.
@@ -222,6 +237,10 @@ type MatcherServiceServer interface {
 	// Scan returns the node's drivers whose ids sort after `after`, in id
 	// order, at most limit of them: one page of a whole-fleet scan.
 	Scan(context.Context, *ScanRequest) (*ScanResponse, error)
+	// Ring returns the node's ring record when it is newer than known_epoch:
+	// a router that cannot reach Consul learns the ring the rest of the
+	// cluster moved to from the matchers, which follow Consul too.
+	Ring(context.Context, *RingRequest) (*RingResponse, error)
 	mustEmbedUnimplementedMatcherServiceServer()
 }
 
@@ -258,6 +277,9 @@ func (UnimplementedMatcherServiceServer) Lookup(context.Context, *LookupRequest)
 }
 func (UnimplementedMatcherServiceServer) Scan(context.Context, *ScanRequest) (*ScanResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Scan not implemented")
+}
+func (UnimplementedMatcherServiceServer) Ring(context.Context, *RingRequest) (*RingResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Ring not implemented")
 }
 func (UnimplementedMatcherServiceServer) mustEmbedUnimplementedMatcherServiceServer() {}
 func (UnimplementedMatcherServiceServer) testEmbeddedByValue()                        {}
@@ -424,6 +446,24 @@ func _MatcherService_Scan_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MatcherService_Ring_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RingRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MatcherServiceServer).Ring(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MatcherService_Ring_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MatcherServiceServer).Ring(ctx, req.(*RingRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MatcherService_ServiceDesc is the grpc.ServiceDesc for MatcherService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -458,6 +498,10 @@ var MatcherService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Scan",
 			Handler:    _MatcherService_Scan_Handler,
+		},
+		{
+			MethodName: "Ring",
+			Handler:    _MatcherService_Ring_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
