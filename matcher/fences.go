@@ -3,6 +3,7 @@ package matcher
 import (
 	"context"
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/uber/h3-go/v4"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/geomatch/geomatch/driver"
@@ -297,6 +299,7 @@ func (fe *fenceEngine) process(ctx context.Context, work []fenceWork) ([]lateCop
 	var recs []events.Record
 	var hits []fenceHit
 	var before, after []string
+	var payloads []byte // the fence events' encodings, one buffer for the batch
 	fe.mu.RLock()
 	for i := range work {
 		if i%fenceLockChunk == fenceLockChunk-1 {
@@ -379,7 +382,7 @@ func (fe *fenceEngine) process(ctx context.Context, work []fenceWork) ([]lateCop
 			recs = append(recs, lifecycleRecord(w.u.ID, geomatchv1.DriverLifecycle_DRIVER_LIFECYCLE_OFFLINE, w.u.Pos, w.u.TimestampMs, w.u.VehicleClass, now))
 		}
 		for _, h := range hits {
-			recs = append(recs, fenceRecord(w, h, now))
+			recs = append(recs, fenceRecord(w, h, now, &payloads))
 		}
 	}
 	fe.mu.RUnlock()
@@ -512,23 +515,127 @@ func (fe *fenceEngine) expired(ctx context.Context, gone []index.Driver) error {
 }
 
 // fenceRecord is the log record of one transition.
-func fenceRecord(w *fenceWork, h fenceHit, now int64) events.Record {
+func fenceRecord(w *fenceWork, h fenceHit, now int64, buf *[]byte) events.Record {
 	detect := fencev1.DetectOfTransition(h.t)
 	id := events.EventID("fence", w.u.ID, h.f.ID, detect.String(), strconv.FormatInt(w.u.TimestampMs, 10))
-	fe := &geomatchv1.FenceEvent{
-		FenceId: h.f.ID, Set: h.f.Set, DriverId: w.u.ID, Detect: detect,
-		Position:     &geomatchv1.LatLng{Lat: w.u.Pos.Lat, Lng: w.u.Pos.Lng},
-		TimestampMs:  w.u.TimestampMs,
-		Status:       geomatchv1.DriverStatus(nowStatus(w)),
-		VehicleClass: w.u.VehicleClass,
-		Labels:       h.f.Labels,
-	}
+	var prev *geo.LatLng
 	if w.prev.Live && !w.claimed {
-		fe.Previous = &geomatchv1.LatLng{Lat: w.prev.Pos.Lat, Lng: w.prev.Pos.Lng}
+		prev = &w.prev.Pos
 	}
-	ev := &geomatchv1.Event{EventId: id, TimeMs: now, Payload: &geomatchv1.Event_Fence{Fence: fe}}
-	data, _ := proto.Marshal(ev) // a message of known fields always encodes
-	return events.Record{ID: id, Key: w.u.ID, Kind: events.KindFence, Set: h.f.Set, FenceID: h.f.ID, TimeMs: now, Payload: data}
+	// The batch's payloads share one buffer (an event log keeps each as a
+	// slice of it): one allocation per batch, not a message tree and its
+	// encoding per event.
+	start := len(*buf)
+	*buf = appendFenceEvent(*buf, id, now, h.f, detect, w.u.ID, w.u.Pos, prev, w.u.TimestampMs, geomatchv1.DriverStatus(nowStatus(w)), w.u.VehicleClass)
+	payload := (*buf)[start:len(*buf):len(*buf)]
+	return events.Record{ID: id, Key: w.u.ID, Kind: events.KindFence, Set: h.f.Set, FenceID: h.f.ID, TimeMs: now, Payload: payload}
+}
+
+// Field numbers of geomatchv1.Event, FenceEvent and LatLng, for
+// appendFenceEvent (TestFenceEventEncoding checks them against the
+// generated code).
+const (
+	evEventID, evTimeMs, evFence                                                    = 1, 3, 4
+	feFenceID, feSet, feDriverID, feDetect, fePosition, fePrevious                  = 1, 2, 3, 4, 5, 6
+	feTimestampMs, feStatus, feVehicleClass, feLabels                               = 7, 8, 9, 10
+	llLat, llLng                                                                    = 1, 2
+	mapKey, mapValue                                               protowire.Number = 1, 2
+)
+
+// appendFenceEvent appends the encoding of a geomatchv1.Event carrying a
+// FenceEvent: what proto.Marshal of that message gives (labels in key
+// order), without building the message. prev is nil when the event has
+// no previous position.
+func appendFenceEvent(b []byte, id string, now int64, f *fence.Fence, detect geomatchv1.FenceDetect, driverID string, pos geo.LatLng, prev *geo.LatLng, tsMs int64, st geomatchv1.DriverStatus, class string) []byte {
+	b = appendString(b, evEventID, id)
+	if now != 0 {
+		b = protowire.AppendTag(b, evTimeMs, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(now))
+	}
+	// The FenceEvent's length first: encode it after a reserved length
+	// prefix of the largest size, then close the gap.
+	b = protowire.AppendTag(b, evFence, protowire.BytesType)
+	lenAt := len(b)
+	b = append(b, 0, 0, 0, 0, 0) // room for a 5-byte varint (messages < 4 GiB)
+	body := len(b)
+	b = appendString(b, feFenceID, f.ID)
+	b = appendString(b, feSet, f.Set)
+	b = appendString(b, feDriverID, driverID)
+	if detect != 0 {
+		b = protowire.AppendTag(b, feDetect, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(detect))
+	}
+	b = appendLatLng(b, fePosition, pos)
+	if prev != nil {
+		b = appendLatLng(b, fePrevious, *prev)
+	}
+	if tsMs != 0 {
+		b = protowire.AppendTag(b, feTimestampMs, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(tsMs))
+	}
+	if st != 0 {
+		b = protowire.AppendTag(b, feStatus, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(st))
+	}
+	b = appendString(b, feVehicleClass, class)
+	if len(f.Labels) > 0 {
+		keys := make([]string, 0, len(f.Labels))
+		for k := range f.Labels {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			v := f.Labels[k]
+			b = protowire.AppendTag(b, feLabels, protowire.BytesType)
+			b = protowire.AppendVarint(b, uint64(protowire.SizeTag(mapKey)*2+protowire.SizeBytes(len(k))+protowire.SizeBytes(len(v))))
+			b = protowire.AppendTag(b, mapKey, protowire.BytesType)
+			b = protowire.AppendString(b, k)
+			b = protowire.AppendTag(b, mapValue, protowire.BytesType)
+			b = protowire.AppendString(b, v)
+		}
+	}
+	// Write the body's length in as few bytes as it needs and move the
+	// body up to it.
+	n := len(b) - body
+	var lenBuf [5]byte
+	l := protowire.AppendVarint(lenBuf[:0], uint64(n))
+	copy(b[lenAt:], l)
+	if gap := 5 - len(l); gap > 0 {
+		copy(b[lenAt+len(l):], b[body:])
+		b = b[:len(b)-gap]
+	}
+	return b
+}
+
+// appendString appends a string field, omitted when empty (proto3).
+func appendString(b []byte, num protowire.Number, s string) []byte {
+	if s == "" {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendString(b, s)
+}
+
+// appendLatLng appends a LatLng message field (present, even when zero).
+func appendLatLng(b []byte, num protowire.Number, p geo.LatLng) []byte {
+	size := 0
+	if p.Lat != 0 {
+		size += protowire.SizeTag(llLat) + protowire.SizeFixed64()
+	}
+	if p.Lng != 0 {
+		size += protowire.SizeTag(llLng) + protowire.SizeFixed64()
+	}
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(size))
+	if p.Lat != 0 {
+		b = protowire.AppendTag(b, llLat, protowire.Fixed64Type)
+		b = protowire.AppendFixed64(b, math.Float64bits(p.Lat))
+	}
+	if p.Lng != 0 {
+		b = protowire.AppendTag(b, llLng, protowire.Fixed64Type)
+		b = protowire.AppendFixed64(b, math.Float64bits(p.Lng))
+	}
+	return b
 }
 
 // counts counts the live drivers inside each listed fence among the
