@@ -31,7 +31,9 @@ type ClusterConfig struct {
 	Dir string
 	// MatcherArgs are extra flags for every matcher.
 	MatcherArgs []string
-	Logger      *slog.Logger
+	// LogLevel is the matchers' and routers' --log-level (default warn).
+	LogLevel string
+	Logger   *slog.Logger
 }
 
 // Process is one child process of the cluster: a matcher, a router,
@@ -169,6 +171,10 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 	if err := c.startRedis(ctx); err != nil {
 		return nil, err
 	}
+	level := cfg.LogLevel
+	if level == "" {
+		level = "warn"
+	}
 	for i := range cfg.Matchers {
 		id := fmt.Sprintf("m%d", i+1)
 		p, err := c.newProcess(id, fmt.Sprintf("127.0.0.%d", 11+i), true)
@@ -177,7 +183,7 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 		}
 		p.args = append([]string{"matcher", "--id", id, "--listen", p.Listen, "--advertise", p.Advertise,
 			"--consul", p.ConsulProxy.Addr(), "--redis", p.RedisProxy.Addr(), "--insecure-internal",
-			"--offer-timeout", "2s", "--log-format", "json", "--log-level", "warn"}, cfg.MatcherArgs...)
+			"--offer-timeout", "2s", "--log-format", "json", "--log-level", level}, cfg.MatcherArgs...)
 		c.Matchers = append(c.Matchers, p)
 	}
 	for _, p := range c.Matchers {
@@ -193,7 +199,7 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 		}
 		p.args = []string{"router", "--listen", p.Listen, "--consul", p.ConsulProxy.Addr(), "--redis", p.RedisProxy.Addr(),
 			"--auth=off", "--insecure-internal", "--client-streams", "0", "--client-update-rate", "0",
-			"--client-request-rate", "0", "--log-format", "json", "--log-level", "warn"}
+			"--client-request-rate", "0", "--log-format", "json", "--log-level", level}
 		c.Routers = append(c.Routers, p)
 		if err := c.run(ctx, p); err != nil {
 			return nil, err

@@ -36,6 +36,8 @@ type RunConfig struct {
 	Binary, ConsulBinary, RedisBinary string
 	Dir                               string
 	MatcherArgs                       []string
+	// LogLevel is the matchers' and routers' log level (default warn).
+	LogLevel string
 	// History, when set, is a file the history is written to as JSON
 	// lines; MaxOps bounds the history kept in memory.
 	History string
@@ -90,7 +92,7 @@ func Run(ctx context.Context, cfg RunConfig) (*Report, error) {
 	if len(routers) == 0 {
 		log.Info("starting cluster", "matchers", cfg.Matchers, "routers", cfg.Routers, "logs", cfg.Dir)
 		cl, err = StartCluster(ctx, ClusterConfig{Binary: cfg.Binary, ConsulBinary: cfg.ConsulBinary, RedisBinary: cfg.RedisBinary,
-			Matchers: cfg.Matchers, Routers: cfg.Routers, Dir: cfg.Dir, MatcherArgs: cfg.MatcherArgs, Logger: log})
+			Matchers: cfg.Matchers, Routers: cfg.Routers, Dir: cfg.Dir, MatcherArgs: cfg.MatcherArgs, LogLevel: cfg.LogLevel, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("start cluster: %w", err)
 		}

@@ -74,7 +74,8 @@ type Config struct {
 	RadiusM float64
 	Limit   int
 	// Skip names measured phases not to run: "ingest-unary",
-	// "ingest-stream", "nearby" (every nearby-C phase) or one "nearby-C".
+	// "ingest-stream", "nearby" (every nearby-C phase) or one "nearby-C",
+	// "floor" (every floor-C phase) or one "floor-C".
 	// The load phase always runs. Default none.
 	Skip []string
 	// MeasureProcess reports this process's CPU seconds and RSS per phase
@@ -149,8 +150,8 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("limit: %d, want >= 1", c.Limit))
 	}
 	for _, s := range c.Skip {
-		if s != "ingest-unary" && s != "ingest-stream" && s != "nearby" && !isNearbyPhase(s) {
-			errs = append(errs, fmt.Errorf("skip: unknown phase %q (ingest-unary, ingest-stream, nearby, nearby-C)", s))
+		if s != "ingest-unary" && s != "ingest-stream" && s != "nearby" && !isNearbyPhase(s) && s != "floor" && !isFloorPhase(s) {
+			errs = append(errs, fmt.Errorf("skip: unknown phase %q (ingest-unary, ingest-stream, nearby, nearby-C, floor, floor-C)", s))
 		}
 	}
 	if c.ServerPID < 0 {
@@ -160,6 +161,16 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("server pid: set together with measure process; give one"))
 	}
 	return errors.Join(errs...)
+}
+
+// isFloorPhase reports whether name is floor-C for some number C.
+func isFloorPhase(name string) bool {
+	c, ok := strings.CutPrefix(name, "floor-")
+	if !ok {
+		return false
+	}
+	_, err := strconv.Atoi(c)
+	return err == nil
 }
 
 // isNearbyPhase reports whether name is nearby-C for some number C.
@@ -176,7 +187,7 @@ func isNearbyPhase(name string) bool {
 // names "nearby").
 func (c Config) skips(phase string) bool {
 	for _, s := range c.Skip {
-		if s == phase || s == "nearby" && isNearbyPhase(phase) {
+		if s == phase || s == "nearby" && isNearbyPhase(phase) || s == "floor" && isFloorPhase(phase) {
 			return true
 		}
 	}

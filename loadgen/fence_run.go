@@ -168,26 +168,16 @@ func RunFences(ctx context.Context, cfg Config, fc FenceConfig, t *GRPCTarget) (
 		if cfg.PhaseHook != nil {
 			end = cfg.PhaseHook(st.name)
 		}
-		self0, srv0 := cpuTime(), server.cpu()
+		meter := startPhase(cfg, server)
 		ev0 := sub.count()
 		res := st.run(ctx)
 		if end != nil {
 			end()
 		}
 		ev := sub.count() - ev0
-		self := cpuTime() - self0
 		// The CPU of a step goes to its first row (the ingest of
 		// ingest-unary+fence-writes, which ran the fence writes too).
-		if server != nil {
-			res[0].CPUSeconds = (server.cpu() - srv0).Seconds()
-			res[0].RSSBytes = server.rss()
-			if res[0].Ops > 0 {
-				res[0].CPUPerOpUs = res[0].CPUSeconds * 1e6 / float64(res[0].Ops)
-			}
-			if cfg.ServerPID != 0 {
-				res[0].ClientCPUSeconds = self.Seconds()
-			}
-		}
+		meter.finish(&res[0])
 		if st.fenced && sub != nil {
 			pe := PhaseEvents{Phase: st.name, Events: ev}
 			if res[0].ElapsedS > 0 {

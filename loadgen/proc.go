@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"syscall"
@@ -121,4 +122,66 @@ func rssBytes(path string) int64 {
 		}
 	}
 	return 0
+}
+
+// phaseMeter measures one phase: the server's CPU and resident set, the
+// load generator's own CPU when the server is another process, and, when
+// the server is this process, the Go runtime's share of CPU spent in the
+// garbage collector and the live heap at the phase's end.
+type phaseMeter struct {
+	server    *procMeter
+	cfg       Config
+	self0     time.Duration
+	srv0      time.Duration
+	gc0, all0 float64
+	goRuntime bool
+}
+
+// startPhase starts measuring a phase of a run under cfg with server.
+func startPhase(cfg Config, server *procMeter) *phaseMeter {
+	m := &phaseMeter{server: server, cfg: cfg, self0: cpuTime(), srv0: server.cpu(), goRuntime: server != nil && server.pid == 0}
+	if m.goRuntime {
+		m.gc0, m.all0, _ = runtimeCPU()
+	}
+	return m
+}
+
+// finish fills res's CPU, resident set and runtime figures.
+func (m *phaseMeter) finish(res *PhaseResult) {
+	if m.server == nil {
+		return
+	}
+	res.CPUSeconds = (m.server.cpu() - m.srv0).Seconds()
+	res.RSSBytes = m.server.rss()
+	if res.Ops > 0 {
+		res.CPUPerOpUs = res.CPUSeconds * 1e6 / float64(res.Ops)
+	}
+	if m.cfg.ServerPID != 0 {
+		res.ClientCPUSeconds = (cpuTime() - m.self0).Seconds()
+	}
+	if m.goRuntime {
+		gc, all, live := runtimeCPU()
+		if d := all - m.all0; d > 0 {
+			res.GCCPUShare = (gc - m.gc0) / d
+		}
+		res.LiveHeapBytes = int64(live)
+	}
+}
+
+// runtimeCPU reads the Go runtime's estimates of the CPU time spent in the
+// garbage collector and in all, in seconds since the process started, and
+// the heap the last collection found live, in bytes.
+func runtimeCPU() (gc, all float64, live uint64) {
+	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/cpu/classes/total:cpu-seconds"}, {Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() == metrics.KindFloat64 {
+		gc = s[0].Value.Float64()
+	}
+	if s[1].Value.Kind() == metrics.KindFloat64 {
+		all = s[1].Value.Float64()
+	}
+	if s[2].Value.Kind() == metrics.KindUint64 {
+		live = s[2].Value.Uint64()
+	}
+	return gc, all, live
 }

@@ -77,6 +77,13 @@ type PhaseResult struct {
 	// RSSBytes is the server's resident set at the end of the phase; only
 	// with Report.ProcessMeasured.
 	RSSBytes int64 `json:"rss_bytes,omitempty"`
+	// GCCPUShare is the part of the process's CPU the Go garbage
+	// collector took during the phase, and LiveHeapBytes the heap its last
+	// collection found live at the phase's end (the Go runtime's own
+	// estimates); only when the server is this process (an embedded
+	// cluster).
+	GCCPUShare    float64 `json:"gc_cpu_share,omitempty"`
+	LiveHeapBytes int64   `json:"live_heap_bytes,omitempty"`
 }
 
 // WriteTable writes the report as a human-readable table.
@@ -89,8 +96,15 @@ func (r Report) WriteTable(w io.Writer) error {
 	case r.ProcessMeasured:
 		fmt.Fprintln(w, "cpu, cpu/op and rss: this process (cluster and load generator together)")
 	}
+	runtime := r.runtimeMeasured()
+	if runtime {
+		fmt.Fprintln(w, "gc: the Go garbage collector's share of that CPU; live: the heap its last collection found live")
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := "phase\tops\tops/s\tp50\tp99\tp999\terrors\tcpu\tcpu/op\trss\t"
+	if runtime {
+		head += "gc\tlive\t"
+	}
 	if r.ServerPID != 0 {
 		head += "client cpu\t"
 	}
@@ -104,6 +118,9 @@ func (r Report) WriteTable(w io.Writer) error {
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t", p.Phase, p.Ops, p.OpsPerS,
 			fmtMs(p.P50Ms), fmtMs(p.P99Ms), fmtMs(p.P999Ms), p.Errors, cpu, perOp, rss)
+		if runtime {
+			fmt.Fprintf(tw, "%.1f%%\t%s\t", 100*p.GCCPUShare, fmtMiB(p.LiveHeapBytes))
+		}
 		if r.ServerPID != 0 {
 			fmt.Fprintf(tw, "%.2fs\t", p.ClientCPUSeconds)
 		}
@@ -121,6 +138,17 @@ func (r Report) WriteTable(w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// runtimeMeasured reports whether the phases carry the Go runtime's GC
+// share and live heap.
+func (r Report) runtimeMeasured() bool {
+	for _, p := range r.Phases {
+		if p.LiveHeapBytes > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func fmtMs(ms float64) string {

@@ -67,7 +67,11 @@ func Run(ctx context.Context, cfg Config, t Target) (Report, error) {
 		run  func(context.Context) PhaseResult
 	}
 	phases := []namedPhase{{"load", r.load}, {"ingest-unary", r.ingestUnary}, {"ingest-stream", r.ingestStream}}
+	fl, floors := t.(Floorer)
 	for _, c := range cfg.Concurrency {
+		if floors {
+			phases = append(phases, namedPhase{FloorPhase(c), func(ctx context.Context) PhaseResult { return r.floor(ctx, fl, c) }})
+		}
 		phases = append(phases, namedPhase{fmt.Sprintf("nearby-%d", c), func(ctx context.Context) PhaseResult { return r.nearby(ctx, c) }})
 	}
 	if _, ok := t.(Pipeliner); ok && !cfg.skips("nearby") {
@@ -82,22 +86,12 @@ func Run(ctx context.Context, cfg Config, t Target) (Report, error) {
 		if cfg.PhaseHook != nil {
 			end = cfg.PhaseHook(ph.name)
 		}
-		self0, srv0 := cpuTime(), server.cpu()
+		meter := startPhase(cfg, server)
 		res := ph.run(ctx)
 		if end != nil {
 			end()
 		}
-		self := cpuTime() - self0
-		if server != nil {
-			res.CPUSeconds = (server.cpu() - srv0).Seconds()
-			res.RSSBytes = server.rss()
-			if res.Ops > 0 {
-				res.CPUPerOpUs = res.CPUSeconds * 1e6 / float64(res.Ops)
-			}
-			if cfg.ServerPID != 0 {
-				res.ClientCPUSeconds = self.Seconds()
-			}
-		}
+		meter.finish(&res)
 		rep.Phases = append(rep.Phases, res)
 		if err := ctx.Err(); err != nil {
 			return rep, err

@@ -28,7 +28,7 @@ func shortConfig() Config {
 // checkReport wants every phase, each with operations and without errors.
 func checkReport(t *testing.T, rep Report, cfg Config) {
 	t.Helper()
-	want := []string{"load", "ingest-unary", "ingest-stream", "nearby-1", "nearby-4"}
+	want := []string{"load", "ingest-unary", "ingest-stream", "floor-1", "nearby-1", "floor-4", "nearby-4"}
 	if strings.HasPrefix(rep.Target, string(RedisGEO)+" ") || strings.HasPrefix(rep.Target, string(Tile38)+" ") {
 		want = append(want, PipelinedPhase) // RESP pipelines
 	}
@@ -82,8 +82,8 @@ func TestRunAgainstEmbeddedCluster(t *testing.T) {
 	}
 	checkReport(t, rep, cfg)
 	for _, p := range rep.Phases {
-		if p.RSSBytes <= 0 {
-			t.Errorf("%s: RSS %d, want it measured", p.Phase, p.RSSBytes)
+		if p.RSSBytes <= 0 || p.LiveHeapBytes <= 0 || p.GCCPUShare < 0 || p.GCCPUShare > 1 {
+			t.Errorf("%s: RSS %d, live heap %d, GC share %v: want them measured", p.Phase, p.RSSBytes, p.LiveHeapBytes, p.GCCPUShare)
 		}
 	}
 }
@@ -163,14 +163,14 @@ func TestConfigValidateNamesEveryBadField(t *testing.T) {
 func TestRunSkipsPhasesAndCallsTheHook(t *testing.T) {
 	addr := redistest.Start(t)
 	cfg := shortConfig()
-	cfg.Skip = []string{"ingest-unary", "nearby-4"}
+	cfg.Skip = []string{"ingest-unary", "nearby-4", "floor"}
 	var started, ended []string
 	cfg.PhaseHook = func(phase string) func() {
 		started = append(started, phase)
 		return func() { ended = append(ended, phase) }
 	}
 	rep := runRedis(t, addr, cfg)
-	want := []string{"load", "ingest-stream", "nearby-1", PipelinedPhase} // only "nearby" skips the pipelined phase
+	want := []string{"load", "ingest-stream", "nearby-1", PipelinedPhase} // only "nearby" skips the pipelined phase; "floor" every floor-C
 	var got []string
 	for _, p := range rep.Phases {
 		got = append(got, p.Phase)

@@ -38,7 +38,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	conc := fs.String("concurrency", "1,8,32", "client concurrencies of the nearby phases, comma-separated")
 	batch := fs.Int("batch", d.Batch, "updates per UpdateLocations call (per pipeline on RESP)")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
-	skip := fs.String("skip", "", "measured phases not to run, comma-separated: ingest-unary, ingest-stream, nearby, nearby-C (load always runs)")
+	skip := fs.String("skip", "", "measured phases not to run, comma-separated: ingest-unary, ingest-stream, nearby, nearby-C, floor, floor-C (load always runs)")
 	matchers := fs.Int("matchers", 3, "matcher nodes of the embedded cluster")
 	serverPID := fs.Int("server-pid", 0, "process id of the --target or --resp-target server on this machine: report its CPU and RSS per phase")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the --profile-phases to this file (embedded cluster: the load generator's samples carry the label loadgen=client)")

@@ -70,6 +70,7 @@ routers, and no fault is injected.`, stderr)
 	history := fs.String("history", "", "write every client operation as JSON lines to this file")
 	maxOps := fs.Int("max-ops", 5_000_000, "operations the history keeps in memory for the checker")
 	logs := fs.String("logs", "", "directory for the processes' logs (default: a new temporary directory)")
+	processLogLevel := fs.String("process-log-level", "warn", "log level of the matchers and routers started: debug, info, warn or error")
 	attach := fs.String("attach", "", "comma-separated router addresses (loopback) of a running cluster: load and checks only, no faults")
 	consul := fs.String("consul-binary", "", "Consul executable (default: consul on PATH, then the cache of scripts/install-consul.sh)")
 	redis := fs.String("redis-binary", "redis-server", "redis-server executable")
@@ -99,6 +100,8 @@ routers, and no fault is injected.`, stderr)
 		return fmt.Errorf("--matchers: %d is not in [2, 9]", *matchers)
 	case *maxOps < 1000:
 		return fmt.Errorf("--max-ops: %d is below 1000", *maxOps)
+	case !slices.Contains([]string{"debug", "info", "warn", "error"}, *processLogLevel):
+		return fmt.Errorf("--process-log-level: %q is not debug, info, warn or error", *processLogLevel)
 	}
 	nd := *drivers
 	if nd == 0 {
@@ -109,7 +112,7 @@ routers, and no fault is injected.`, stderr)
 		Faults: *faults, Partition: *partition, Attach: splitList(*attach),
 		Load: chaos.LoadConfig{Drivers: nd, UpdatesPerS: *updates, QueriesPerS: *queries,
 			RideDrivers: *rideDrivers, RidesPerS: *rides},
-		RedisBinary: *redis, Dir: *logs, History: *history, MaxOps: *maxOps,
+		RedisBinary: *redis, Dir: *logs, LogLevel: *processLogLevel, History: *history, MaxOps: *maxOps,
 		Check: chaos.CheckConfig{MaxPositionAge: *maxAge},
 	}
 	if *verbose {
