@@ -29,6 +29,8 @@ const (
 	KindScan       // Tile38 SCAN key
 	KindGeoPos     // Redis GEOPOS key member...
 	KindGeoDist    // Redis GEODIST key member member [unit]
+
+	kindEnd // one past the last command
 )
 
 // Format is how Tile38 commands are answered on a connection (OUTPUT).

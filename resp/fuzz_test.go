@@ -24,6 +24,7 @@ func FuzzParse(f *testing.F) {
 		"NEARBY fleet LIMIT 5 DISTANCE POINT 1 2 300", "WITHIN fleet IDS CIRCLE 1 2 3", "INTERSECTS fleet BOUNDS 1 2 3 4",
 		"GEOADD fleet 1 2 a 3 4 b", "GEOSEARCH fleet FROMLONLAT 1 2 BYRADIUS 3 km ASC COUNT 4 WITHDIST WITHCOORD",
 		"NEARBY fleet CURSOR 999 LIMIT 1 POINT 1e308 -1e308 NaN", "GEOADD fleet CH CH 1 2 a",
+		"GET fleet a", "DEL fleet a", "SCAN fleet LIMIT 5", "GEOPOS fleet a b", "GEODIST fleet a b km",
 	} {
 		f.Add(s)
 	}
@@ -37,7 +38,7 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if req.Kind < KindPing || req.Kind > KindGeoSearch {
+		if req.Kind < KindPing || req.Kind >= kindEnd {
 			t.Fatalf("kind %d", req.Kind)
 		}
 		if req.Kind >= KindSet {
