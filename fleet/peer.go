@@ -471,6 +471,9 @@ func (p *peer) requeueBatch(batch []item, reason error) {
 // later one, and the matcher applies a batch's evictions before its
 // updates.
 func (p *peer) complete(items []item, resp *matcherv1.ApplyResponse) {
+	for _, e := range resp.GetNewer() {
+		p.c.evictAtClaimer(p.id, e)
+	}
 	for _, i := range resp.GetClaimed() {
 		if int(i) < len(items) {
 			u := items[i].u

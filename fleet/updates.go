@@ -144,14 +144,38 @@ func (c *Client) finish(it item, o driver.Outcome, msg string) {
 // a full queue drops the eviction and the stale copy expires by TTL.
 func (c *Client) evictElsewhere(owner, id string, ts int64) {
 	for _, p := range c.otherPeers(owner) {
-		select {
-		case p.evictions <- &matcherv1.Eviction{DriverId: id, OlderThanMs: ts}:
-		default:
-			n := c.evictionsDropped.Add(1)
-			// A queue that overflows does so by the thousand.
-			c.dropWarning.Do(func() {
-				p.log.Warn("eviction queue full, dropping evictions", "driver", id, "dropped_total", n)
-			})
-		}
+		c.queueEviction(p, &matcherv1.Eviction{DriverId: id, OlderThanMs: ts, ClaimedBy: owner})
+	}
+}
+
+// evictAtClaimer handles an eviction that node holder answered with a
+// newer copy (ApplyResponse.newer): the claim that asked for it was
+// answered after the driver had moved on to holder, so the claimer's copy
+// older than holder's goes. The claimer may itself have moved on since
+// (newer updates reached it after its claim): it then answers the same
+// way, naming holder, whose older copy goes in turn. Each round asks for
+// a strictly newer timestamp, so the exchange ends with the newest copy
+// alone.
+func (c *Client) evictAtClaimer(holder string, e *matcherv1.Eviction) {
+	c.mu.RLock()
+	p := c.peers[e.GetClaimedBy()]
+	c.mu.RUnlock()
+	if p == nil || e.GetClaimedBy() == holder {
+		return // the claimer left the ring (its copies went with it)
+	}
+	c.queueEviction(p, &matcherv1.Eviction{DriverId: e.GetDriverId(), OlderThanMs: e.GetOlderThanMs(), ClaimedBy: holder})
+}
+
+// queueEviction hands e to p's eviction queue, or drops and counts it
+// when the queue is full.
+func (c *Client) queueEviction(p *peer, e *matcherv1.Eviction) {
+	select {
+	case p.evictions <- e:
+	default:
+		n := c.evictionsDropped.Add(1)
+		// A queue that overflows does so by the thousand.
+		c.dropWarning.Do(func() {
+			p.log.Warn("eviction queue full, dropping evictions", "driver", e.GetDriverId(), "dropped_total", n)
+		})
 	}
 }

@@ -274,12 +274,28 @@ func (n *Node) applyLocked(b Batch, s *ApplyScratch) BatchResult {
 	// Evictions first: they come from claims acknowledged before any of
 	// the batch's updates were sent, so an update of an evicted driver
 	// finds it gone (new here, Claimed) rather than its stale copy.
+	res := BatchResult{Epoch: m.Epoch(), Exceptions: s.exc[:0], Claimed: s.claimed[:0], Newer: s.newer[:0]}
+	// Evictions and claims are logged one by one at debug level only (a
+	// chaos run's --process-log-level debug), to follow a driver's copies.
+	debug := n.log.Enabled(context.Background(), slog.LevelDebug)
 	for _, e := range b.Evictions {
-		if e.DriverID != "" && len(e.DriverID) <= MaxIDBytes {
-			n.evict(e.DriverID, e.OlderThanMs)
+		if e.DriverID == "" || len(e.DriverID) > MaxIDBytes {
+			continue
+		}
+		if d, ok := n.ix.Get(e.DriverID); ok && d.TimestampMs > e.OlderThanMs && e.ClaimedBy != "" && len(e.ClaimedBy) <= MaxIDBytes {
+			// The claim was answered late: the driver moved on and this
+			// node holds it newer. The claimer's copy is the one to go.
+			res.Newer = append(res.Newer, Eviction{DriverID: e.DriverID, OlderThanMs: d.TimestampMs, ClaimedBy: e.ClaimedBy})
+			if debug {
+				n.log.Debug("eviction: a newer copy is held here", "driver", e.DriverID, "older_than_ms", e.OlderThanMs, "held_ms", d.TimestampMs, "claimed_by", e.ClaimedBy)
+			}
+			continue
+		}
+		n.evict(e.DriverID, e.OlderThanMs)
+		if debug {
+			n.log.Debug("eviction", "driver", e.DriverID, "older_than_ms", e.OlderThanMs, "claimed_by", e.ClaimedBy)
 		}
 	}
-	res := BatchResult{Epoch: m.Epoch(), Exceptions: s.exc[:0], Claimed: s.claimed[:0]}
 	layout := m.Layout()
 	s.updates, s.pos = s.updates[:0], s.pos[:0]
 	if s.owned == nil || len(s.owned) > maxOwnedCache {
@@ -326,9 +342,15 @@ func (n *Node) applyLocked(b Batch, s *ApplyScratch) BatchResult {
 		case index.OutcomeApplied:
 			applied++
 			u := &s.updates[j]
+			if debug && !r.Claimed {
+				n.log.Debug("applied", "driver", u.ID, "ts", u.TimestampMs, "shard", u.Shard.String())
+			}
 			n.loads.get(u.Shard).updates.Add(1)
 			if r.Claimed {
 				res.Claimed = append(res.Claimed, i)
+				if debug {
+					n.log.Debug("claimed", "driver", u.ID, "ts", u.TimestampMs, "shard", u.Shard.String())
+				}
 			}
 			if n.fence != nil {
 				w := fenceWork{u: *u, prev: r.Prev, claimed: r.Claimed, cell: b.Updates[i].FineCell}
@@ -357,7 +379,7 @@ func (n *Node) applyLocked(b Batch, s *ApplyScratch) BatchResult {
 	}
 	n.count.updates[driver.Applied].Add(applied)
 	clear(s.updates) // no references to the batch's strings between batches
-	s.exc, s.claimed = res.Exceptions, res.Claimed
+	s.exc, s.claimed, s.newer = res.Exceptions, res.Claimed, res.Newer
 	return res
 }
 

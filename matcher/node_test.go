@@ -291,3 +291,37 @@ func waitUntil(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestEvictionMeetsANewerCopy: an eviction asked by a claim that was
+// answered late (the driver has moved on to this node since) leaves this
+// node's newer copy alone and reports it, with the claimer, in
+// ApplyResponse.newer; an eviction of an older copy evicts it.
+func TestEvictionMeetsANewerCopy(t *testing.T) {
+	src := twoNodeRing(t)
+	m, _ := src.Current()
+	a := newNode(t, "a", src)
+	runNode(t, a)
+	mine, _ := shardOwnedBy(t, m, "a")
+	now := time.Now().UnixMilli()
+	if _, err := apply(a, context.Background(), &matcherv1.ApplyRequest{Epoch: m.Epoch(), Updates: []*matcherv1.Update{
+		update(m, "d1", mine, now), update(m, "d2", mine, now),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := apply(a, context.Background(), &matcherv1.ApplyRequest{Epoch: m.Epoch(), Evictions: []*matcherv1.Eviction{
+		{DriverId: "d1", OlderThanMs: now - 1000, ClaimedBy: "b"}, // b's claim came late: a holds d1 newer
+		{DriverId: "d2", OlderThanMs: now + 1000, ClaimedBy: "b"}, // b's claim is newer: d2 goes
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := resp.GetNewer(); len(n) != 1 || n[0].GetDriverId() != "d1" || n[0].GetOlderThanMs() != now || n[0].GetClaimedBy() != "b" {
+		t.Fatalf("newer %v, want d1 at %d claimed by b", n, now)
+	}
+	if _, ok := a.Index().Get("d1"); !ok {
+		t.Error("d1, newer here, was evicted")
+	}
+	if _, ok := a.Index().Get("d2"); ok {
+		t.Error("d2, older here, was not evicted")
+	}
+}

@@ -32,6 +32,10 @@ type Update struct {
 type Eviction struct {
 	DriverID    string
 	OlderThanMs int64
+	// ClaimedBy is the node whose claim asked for the eviction ("" for
+	// none): a node holding a newer copy reports it back
+	// (BatchResult.Newer) so the claimer's older copy goes instead.
+	ClaimedBy string
 }
 
 // Batch is one message of an update stream: updates routed at Epoch, and
@@ -59,6 +63,10 @@ type BatchResult struct {
 	// Claimed lists the updates that made the driver new on this node:
 	// the sender evicts older copies from the other nodes.
 	Claimed []uint32
+	// Newer lists the evictions of the batch (with a claimer) that met a
+	// live copy newer than asked, with that copy's timestamp as
+	// OlderThanMs: the sender evicts the claimer's older copy.
+	Newer []Eviction
 }
 
 // ApplyScratch holds the scratch slices of one sender's batches, reused
@@ -72,6 +80,7 @@ type ApplyScratch struct {
 	pos     []uint32
 	exc     []Exception
 	claimed []uint32
+	newer   []Eviction
 	// owned caches n.owns for one call's map: a batch's updates fall in
 	// few shards, and the ring lookup cost a fifth of Apply.
 	owned map[h3.Cell]bool

@@ -38,7 +38,7 @@ func (n *Node) applyWire(ctx context.Context, req *matcherv1.ApplyRequest, s *Ap
 	}
 	b.Evictions = s.evicts[:0]
 	for _, e := range req.GetEvictions() {
-		b.Evictions = append(b.Evictions, Eviction{DriverID: e.GetDriverId(), OlderThanMs: e.GetOlderThanMs()})
+		b.Evictions = append(b.Evictions, Eviction{DriverID: e.GetDriverId(), OlderThanMs: e.GetOlderThanMs(), ClaimedBy: e.GetClaimedBy()})
 	}
 	s.batch, s.evicts = b.Updates, b.Evictions
 	res, err := n.Apply(ctx, b, s)
@@ -59,6 +59,9 @@ func (n *Node) applyWire(ctx context.Context, req *matcherv1.ApplyRequest, s *Ap
 	}
 	if len(res.Claimed) > 0 {
 		resp.Claimed = append([]uint32(nil), res.Claimed...)
+	}
+	for _, e := range res.Newer {
+		resp.Newer = append(resp.Newer, &matcherv1.Eviction{DriverId: e.DriverID, OlderThanMs: e.OlderThanMs, ClaimedBy: e.ClaimedBy})
 	}
 	return resp, nil
 }

@@ -190,10 +190,24 @@ func (r *Router) session(driverID string) *driverSession {
 type streamSink struct {
 	sess    *driverSession
 	mu      sync.Mutex
-	pending map[int32]*geomatchv1.LocationUpdate // by sequence number; bounded by MaxStreamInflight
-	drained chan struct{}                        // signalled when pending becomes empty
+	pending map[int32]pendingUpdate // by sequence number; bounded by MaxStreamInflight
+	drained chan struct{}           // signalled when pending becomes empty
 	// acks is nil unless the hello asked for acknowledgements.
 	acks *acker
+	// newestSent is the latest timestamp of the updates handed to the
+	// fleet on this stream so far.
+	newestSent int64
+}
+
+// pendingUpdate is an update of a stream waiting for its outcome. inOrder
+// says it was newer than every update the stream had sent before it: a
+// STALE outcome then means a later update of this very stream overtook it
+// on the way (applied first, on another node after a border crossing, say),
+// so it is superseded, not refused. An update the app itself sent older
+// than one before it is STALE, as the API says.
+type pendingUpdate struct {
+	u       *geomatchv1.LocationUpdate
+	inOrder bool
 }
 
 // Acknowledgements of applied updates (DriverHello.want_acks) are
@@ -226,7 +240,7 @@ type acker struct {
 // newStreamSink returns the sink of one stream; with wantAcks it sends
 // UpdatesAck events too.
 func newStreamSink(sess *driverSession, wantAcks bool) *streamSink {
-	sk := &streamSink{sess: sess, pending: make(map[int32]*geomatchv1.LocationUpdate), drained: make(chan struct{}, 1)}
+	sk := &streamSink{sess: sess, pending: make(map[int32]pendingUpdate), drained: make(chan struct{}, 1)}
 	if wantAcks {
 		sk.acks = &acker{delay: ackDelay}
 		sk.acks.timer = time.AfterFunc(time.Hour, sk.ackDue)
@@ -276,8 +290,8 @@ func (s *streamSink) flushAck() {
 func (s *streamSink) sendAck() {
 	a := s.acks
 	through := a.maxDone
-	for _, u := range s.pending { // at most MaxStreamInflight, once per ack
-		if ts := u.GetTimestampMs(); ts <= through {
+	for _, p := range s.pending { // at most MaxStreamInflight, once per ack
+		if ts := p.u.GetTimestampMs(); ts <= through {
 			through = ts - 1
 		}
 	}
@@ -344,10 +358,14 @@ func (s *streamSink) waitDrained(ctx context.Context, d time.Duration) {
 // rejection of an update is queued before any ack that covers it.
 func (s *streamSink) Done(idx int32, res fleet.Result) {
 	s.mu.Lock()
-	u := s.pending[idx]
+	p := s.pending[idx]
+	u := p.u
 	delete(s.pending, idx)
 	empty := len(s.pending) == 0
 	if u != nil {
+		if res.Outcome == driver.Stale && p.inOrder {
+			res = fleet.Result{Outcome: driver.Duplicate, Msg: "superseded by a newer update of the driver"}
+		}
 		if !res.Outcome.Accepted() {
 			s.sess.push(&geomatchv1.DriverEvent{Event: &geomatchv1.DriverEvent_Rejected{Rejected: rejection(0, u, res)}}, false)
 		}
@@ -487,7 +505,7 @@ func (s *driverService) read(ctx context.Context, stream geomatchv1.DriverServic
 			seq++
 			idx := seq
 			sk.mu.Lock()
-			sk.pending[idx] = u
+			sk.pending[idx] = pendingUpdate{u: u, inOrder: u.GetTimestampMs() > sk.newestSent}
 			sk.mu.Unlock()
 			if u.GetDriverId() != driverID {
 				sk.Done(idx, fleet.Result{Outcome: driver.Invalid, Msg: fmt.Sprintf("driver_id: %q does not match the stream's driver %q", u.GetDriverId(), driverID)})
@@ -511,6 +529,9 @@ func (s *driverService) read(ctx context.Context, stream geomatchv1.DriverServic
 			}
 			fu := toFleet(u)
 			fu.OnStream = true // this driver sees offers
+			sk.mu.Lock()
+			sk.newestSent = max(sk.newestSent, u.GetTimestampMs())
+			sk.mu.Unlock()
 			s.r.fleet.Send(ctx, fu, releasing{sk, slots}, idx, time.Now().Add(s.r.cfg.UpdateTimeout))
 		case *geomatchv1.DriverMessage_Hello:
 			return status.Error(codes.InvalidArgument, "hello: sent twice on one stream")

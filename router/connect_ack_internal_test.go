@@ -39,7 +39,7 @@ func queued(sess *driverSession) []*geomatchv1.DriverEvent {
 func TestAckCoversOnlyCompletedPrefix(t *testing.T) {
 	sk, sess := ackSink(t)
 	for i := int32(1); i <= 3; i++ {
-		sk.pending[i] = &geomatchv1.LocationUpdate{TimestampMs: int64(100 * i)}
+		sk.pending[i] = pendingUpdate{u: &geomatchv1.LocationUpdate{TimestampMs: int64(100 * i)}}
 	}
 	sk.Done(1, fleet.Result{Outcome: driver.Applied})
 	sk.Done(3, fleet.Result{Outcome: driver.Applied}) // 2 (ts 200) still pending
@@ -65,7 +65,7 @@ func TestAckCoversOnlyCompletedPrefix(t *testing.T) {
 func TestAckEveryN(t *testing.T) {
 	sk, sess := ackSink(t)
 	for i := int32(1); i <= 2*ackEvery; i++ {
-		sk.pending[i] = &geomatchv1.LocationUpdate{TimestampMs: int64(i)}
+		sk.pending[i] = pendingUpdate{u: &geomatchv1.LocationUpdate{TimestampMs: int64(i)}}
 		sk.Done(i, fleet.Result{Outcome: driver.Applied})
 	}
 	evs := queued(sess)
@@ -81,7 +81,7 @@ func TestAckWaitsForRoom(t *testing.T) {
 	for range eventQueueLen - criticalReserve {
 		sess.events <- &geomatchv1.DriverEvent{}
 	}
-	sk.pending[1] = &geomatchv1.LocationUpdate{TimestampMs: 7}
+	sk.pending[1] = pendingUpdate{u: &geomatchv1.LocationUpdate{TimestampMs: 7}}
 	sk.Done(1, fleet.Result{Outcome: driver.Applied})
 	sk.ackDue()
 	if n := len(queued(sess)); n != eventQueueLen-criticalReserve {
@@ -103,7 +103,7 @@ func TestAckAllocations(t *testing.T) {
 	allocs := testing.AllocsPerRun(10*ackEvery, func() {
 		i++
 		u.TimestampMs++
-		sk.pending[i] = u
+		sk.pending[i] = pendingUpdate{u: u}
 		sk.Done(i, fleet.Result{Outcome: driver.Applied})
 		if len(sess.events) > 0 {
 			<-sess.events
@@ -113,5 +113,32 @@ func TestAckAllocations(t *testing.T) {
 	// insert amortizes to zero.
 	if allocs > 0.1 {
 		t.Fatalf("%.2f allocations per update; want none but the coalesced ack", allocs)
+	}
+}
+
+// An update the stream sent in order whose outcome is STALE was overtaken
+// by a later update of the same stream (applied first elsewhere): it is
+// superseded, not refused. One the app sent older than an earlier one
+// stays STALE.
+func TestStaleOfAnOvertakenUpdateIsSuperseded(t *testing.T) {
+	sk, sess := ackSink(t)
+	sk.pending[1] = pendingUpdate{u: &geomatchv1.LocationUpdate{DriverId: "d1", TimestampMs: 100}, inOrder: true}
+	sk.pending[2] = pendingUpdate{u: &geomatchv1.LocationUpdate{DriverId: "d1", TimestampMs: 50}, inOrder: false}
+	sk.Done(1, fleet.Result{Outcome: driver.Stale})
+	for _, ev := range queued(sess) {
+		if ev.GetRejected() != nil {
+			t.Fatalf("overtaken update reported %v, want it superseded (no rejection)", ev)
+		}
+	}
+	sk.Done(2, fleet.Result{Outcome: driver.Stale})
+	var stale int
+	evs := queued(sess)
+	for _, ev := range evs {
+		if ev.GetRejected().GetReason() == geomatchv1.RejectReason_REJECT_REASON_STALE {
+			stale++
+		}
+	}
+	if stale != 1 {
+		t.Fatalf("%d STALE rejections, want 1 (the update sent out of order): %v", stale, evs)
 	}
 }

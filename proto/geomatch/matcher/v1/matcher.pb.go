@@ -621,9 +621,15 @@ func (x *Update) GetOnStream() bool {
 // Eviction tells a node to drop its copy of a driver that another node now
 // holds with a newer update (the driver crossed to a shard of another node).
 type Eviction struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DriverId      string                 `protobuf:"bytes,1,opt,name=driver_id,json=driverId,proto3" json:"driver_id,omitempty"`
-	OlderThanMs   int64                  `protobuf:"varint,2,opt,name=older_than_ms,json=olderThanMs,proto3" json:"older_than_ms,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	DriverId    string                 `protobuf:"bytes,1,opt,name=driver_id,json=driverId,proto3" json:"driver_id,omitempty"`
+	OlderThanMs int64                  `protobuf:"varint,2,opt,name=older_than_ms,json=olderThanMs,proto3" json:"older_than_ms,omitempty"`
+	// The node whose copy of the driver asked for this eviction (its claim,
+	// or its newer copy); a node holding a copy newer than older_than_ms
+	// answers with it in ApplyResponse.newer, and the router then evicts
+	// the claimed_by node's older copy instead (a claim answered late,
+	// after the driver moved on). Empty: no answer wanted.
+	ClaimedBy     string `protobuf:"bytes,3,opt,name=claimed_by,json=claimedBy,proto3" json:"claimed_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -670,6 +676,13 @@ func (x *Eviction) GetOlderThanMs() int64 {
 		return x.OlderThanMs
 	}
 	return 0
+}
+
+func (x *Eviction) GetClaimedBy() string {
+	if x != nil {
+		return x.ClaimedBy
+	}
+	return ""
 }
 
 type ApplyRequest struct {
@@ -804,7 +817,12 @@ type ApplyResponse struct {
 	Exceptions []*Exception `protobuf:"bytes,3,rep,name=exceptions,proto3" json:"exceptions,omitempty"`
 	// Indexes of applied updates whose driver is new on this node: the router
 	// tells the other nodes to evict older copies.
-	Claimed       []uint32 `protobuf:"varint,4,rep,packed,name=claimed,proto3" json:"claimed,omitempty"`
+	Claimed []uint32 `protobuf:"varint,4,rep,packed,name=claimed,proto3" json:"claimed,omitempty"`
+	// Evictions of the batch that met a live copy newer than asked: for each,
+	// the driver, the copy's timestamp (older_than_ms) and the claimer
+	// (claimed_by) echoed. The router evicts the claimer's copies older than
+	// it.
+	Newer         []*Eviction `protobuf:"bytes,5,rep,name=newer,proto3" json:"newer,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -863,6 +881,13 @@ func (x *ApplyResponse) GetExceptions() []*Exception {
 func (x *ApplyResponse) GetClaimed() []uint32 {
 	if x != nil {
 		return x.Claimed
+	}
+	return nil
+}
+
+func (x *ApplyResponse) GetNewer() []*Eviction {
+	if x != nil {
+		return x.Newer
 	}
 	return nil
 }
@@ -1881,10 +1906,12 @@ const file_geomatch_matcher_v1_matcher_proto_rawDesc = "" +
 	"\x06status\x18\x05 \x01(\x0e2\x19.geomatch.v1.DriverStatusR\x06status\x12#\n" +
 	"\rvehicle_class\x18\x06 \x01(\tR\fvehicleClass\x12\x1b\n" +
 	"\tfine_cell\x18\a \x01(\x04R\bfineCell\x12\x1b\n" +
-	"\ton_stream\x18\b \x01(\bR\bonStream\"K\n" +
+	"\ton_stream\x18\b \x01(\bR\bonStream\"j\n" +
 	"\bEviction\x12\x1b\n" +
 	"\tdriver_id\x18\x01 \x01(\tR\bdriverId\x12\"\n" +
-	"\rolder_than_ms\x18\x02 \x01(\x03R\volderThanMs\"\xaa\x01\n" +
+	"\rolder_than_ms\x18\x02 \x01(\x03R\volderThanMs\x12\x1d\n" +
+	"\n" +
+	"claimed_by\x18\x03 \x01(\tR\tclaimedBy\"\xaa\x01\n" +
 	"\fApplyRequest\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x125\n" +
@@ -1892,14 +1919,15 @@ const file_geomatch_matcher_v1_matcher_proto_rawDesc = "" +
 	"\tevictions\x18\x04 \x03(\v2\x1d.geomatch.matcher.v1.EvictionR\tevictions\"Y\n" +
 	"\tException\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x126\n" +
-	"\aoutcome\x18\x02 \x01(\x0e2\x1c.geomatch.matcher.v1.OutcomeR\aoutcome\"\x91\x01\n" +
+	"\aoutcome\x18\x02 \x01(\x0e2\x1c.geomatch.matcher.v1.OutcomeR\aoutcome\"\xc6\x01\n" +
 	"\rApplyResponse\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12>\n" +
 	"\n" +
 	"exceptions\x18\x03 \x03(\v2\x1e.geomatch.matcher.v1.ExceptionR\n" +
 	"exceptions\x12\x18\n" +
-	"\aclaimed\x18\x04 \x03(\rR\aclaimed\"\x90\x02\n" +
+	"\aclaimed\x18\x04 \x03(\rR\aclaimed\x123\n" +
+	"\x05newer\x18\x05 \x03(\v2\x1d.geomatch.matcher.v1.EvictionR\x05newer\"\x90\x02\n" +
 	"\rNearbyRequest\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x10\n" +
 	"\x03lat\x18\x02 \x01(\x01R\x03lat\x12\x10\n" +
@@ -2049,41 +2077,42 @@ var file_geomatch_matcher_v1_matcher_proto_depIdxs = []int32{
 	10, // 5: geomatch.matcher.v1.ApplyRequest.evictions:type_name -> geomatch.matcher.v1.Eviction
 	0,  // 6: geomatch.matcher.v1.Exception.outcome:type_name -> geomatch.matcher.v1.Outcome
 	12, // 7: geomatch.matcher.v1.ApplyResponse.exceptions:type_name -> geomatch.matcher.v1.Exception
-	33, // 8: geomatch.matcher.v1.NearbyRequest.status:type_name -> geomatch.v1.DriverStatus
-	33, // 9: geomatch.matcher.v1.Neighbor.status:type_name -> geomatch.v1.DriverStatus
-	15, // 10: geomatch.matcher.v1.NearbyResponse.neighbors:type_name -> geomatch.matcher.v1.Neighbor
-	19, // 11: geomatch.matcher.v1.StatsResponse.shards:type_name -> geomatch.matcher.v1.ShardStats
-	9,  // 12: geomatch.matcher.v1.TransferChunk.drivers:type_name -> geomatch.matcher.v1.Update
-	29, // 13: geomatch.matcher.v1.HoldingResponse.held:type_name -> geomatch.matcher.v1.HoldingResponse.Held
-	15, // 14: geomatch.matcher.v1.LookupResponse.drivers:type_name -> geomatch.matcher.v1.Neighbor
-	15, // 15: geomatch.matcher.v1.ScanResponse.drivers:type_name -> geomatch.matcher.v1.Neighbor
-	11, // 16: geomatch.matcher.v1.MatcherService.Apply:input_type -> geomatch.matcher.v1.ApplyRequest
-	14, // 17: geomatch.matcher.v1.MatcherService.Nearby:input_type -> geomatch.matcher.v1.NearbyRequest
-	18, // 18: geomatch.matcher.v1.MatcherService.Stats:input_type -> geomatch.matcher.v1.StatsRequest
-	21, // 19: geomatch.matcher.v1.MatcherService.Transfer:input_type -> geomatch.matcher.v1.TransferRequest
-	23, // 20: geomatch.matcher.v1.MatcherService.Holding:input_type -> geomatch.matcher.v1.HoldingRequest
-	3,  // 21: geomatch.matcher.v1.MatcherService.SyncFences:input_type -> geomatch.matcher.v1.SyncFencesRequest
-	5,  // 22: geomatch.matcher.v1.MatcherService.FenceCounts:input_type -> geomatch.matcher.v1.FenceCountsRequest
-	25, // 23: geomatch.matcher.v1.MatcherService.Lookup:input_type -> geomatch.matcher.v1.LookupRequest
-	27, // 24: geomatch.matcher.v1.MatcherService.Scan:input_type -> geomatch.matcher.v1.ScanRequest
-	1,  // 25: geomatch.matcher.v1.MatcherService.Ring:input_type -> geomatch.matcher.v1.RingRequest
-	7,  // 26: geomatch.matcher.v1.DispatchService.RequestRide:input_type -> geomatch.matcher.v1.RideRequest
-	13, // 27: geomatch.matcher.v1.MatcherService.Apply:output_type -> geomatch.matcher.v1.ApplyResponse
-	16, // 28: geomatch.matcher.v1.MatcherService.Nearby:output_type -> geomatch.matcher.v1.NearbyResponse
-	20, // 29: geomatch.matcher.v1.MatcherService.Stats:output_type -> geomatch.matcher.v1.StatsResponse
-	22, // 30: geomatch.matcher.v1.MatcherService.Transfer:output_type -> geomatch.matcher.v1.TransferChunk
-	24, // 31: geomatch.matcher.v1.MatcherService.Holding:output_type -> geomatch.matcher.v1.HoldingResponse
-	4,  // 32: geomatch.matcher.v1.MatcherService.SyncFences:output_type -> geomatch.matcher.v1.SyncFencesResponse
-	6,  // 33: geomatch.matcher.v1.MatcherService.FenceCounts:output_type -> geomatch.matcher.v1.FenceCountsResponse
-	26, // 34: geomatch.matcher.v1.MatcherService.Lookup:output_type -> geomatch.matcher.v1.LookupResponse
-	28, // 35: geomatch.matcher.v1.MatcherService.Scan:output_type -> geomatch.matcher.v1.ScanResponse
-	2,  // 36: geomatch.matcher.v1.MatcherService.Ring:output_type -> geomatch.matcher.v1.RingResponse
-	8,  // 37: geomatch.matcher.v1.DispatchService.RequestRide:output_type -> geomatch.matcher.v1.RideResponse
-	27, // [27:38] is the sub-list for method output_type
-	16, // [16:27] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	10, // 8: geomatch.matcher.v1.ApplyResponse.newer:type_name -> geomatch.matcher.v1.Eviction
+	33, // 9: geomatch.matcher.v1.NearbyRequest.status:type_name -> geomatch.v1.DriverStatus
+	33, // 10: geomatch.matcher.v1.Neighbor.status:type_name -> geomatch.v1.DriverStatus
+	15, // 11: geomatch.matcher.v1.NearbyResponse.neighbors:type_name -> geomatch.matcher.v1.Neighbor
+	19, // 12: geomatch.matcher.v1.StatsResponse.shards:type_name -> geomatch.matcher.v1.ShardStats
+	9,  // 13: geomatch.matcher.v1.TransferChunk.drivers:type_name -> geomatch.matcher.v1.Update
+	29, // 14: geomatch.matcher.v1.HoldingResponse.held:type_name -> geomatch.matcher.v1.HoldingResponse.Held
+	15, // 15: geomatch.matcher.v1.LookupResponse.drivers:type_name -> geomatch.matcher.v1.Neighbor
+	15, // 16: geomatch.matcher.v1.ScanResponse.drivers:type_name -> geomatch.matcher.v1.Neighbor
+	11, // 17: geomatch.matcher.v1.MatcherService.Apply:input_type -> geomatch.matcher.v1.ApplyRequest
+	14, // 18: geomatch.matcher.v1.MatcherService.Nearby:input_type -> geomatch.matcher.v1.NearbyRequest
+	18, // 19: geomatch.matcher.v1.MatcherService.Stats:input_type -> geomatch.matcher.v1.StatsRequest
+	21, // 20: geomatch.matcher.v1.MatcherService.Transfer:input_type -> geomatch.matcher.v1.TransferRequest
+	23, // 21: geomatch.matcher.v1.MatcherService.Holding:input_type -> geomatch.matcher.v1.HoldingRequest
+	3,  // 22: geomatch.matcher.v1.MatcherService.SyncFences:input_type -> geomatch.matcher.v1.SyncFencesRequest
+	5,  // 23: geomatch.matcher.v1.MatcherService.FenceCounts:input_type -> geomatch.matcher.v1.FenceCountsRequest
+	25, // 24: geomatch.matcher.v1.MatcherService.Lookup:input_type -> geomatch.matcher.v1.LookupRequest
+	27, // 25: geomatch.matcher.v1.MatcherService.Scan:input_type -> geomatch.matcher.v1.ScanRequest
+	1,  // 26: geomatch.matcher.v1.MatcherService.Ring:input_type -> geomatch.matcher.v1.RingRequest
+	7,  // 27: geomatch.matcher.v1.DispatchService.RequestRide:input_type -> geomatch.matcher.v1.RideRequest
+	13, // 28: geomatch.matcher.v1.MatcherService.Apply:output_type -> geomatch.matcher.v1.ApplyResponse
+	16, // 29: geomatch.matcher.v1.MatcherService.Nearby:output_type -> geomatch.matcher.v1.NearbyResponse
+	20, // 30: geomatch.matcher.v1.MatcherService.Stats:output_type -> geomatch.matcher.v1.StatsResponse
+	22, // 31: geomatch.matcher.v1.MatcherService.Transfer:output_type -> geomatch.matcher.v1.TransferChunk
+	24, // 32: geomatch.matcher.v1.MatcherService.Holding:output_type -> geomatch.matcher.v1.HoldingResponse
+	4,  // 33: geomatch.matcher.v1.MatcherService.SyncFences:output_type -> geomatch.matcher.v1.SyncFencesResponse
+	6,  // 34: geomatch.matcher.v1.MatcherService.FenceCounts:output_type -> geomatch.matcher.v1.FenceCountsResponse
+	26, // 35: geomatch.matcher.v1.MatcherService.Lookup:output_type -> geomatch.matcher.v1.LookupResponse
+	28, // 36: geomatch.matcher.v1.MatcherService.Scan:output_type -> geomatch.matcher.v1.ScanResponse
+	2,  // 37: geomatch.matcher.v1.MatcherService.Ring:output_type -> geomatch.matcher.v1.RingResponse
+	8,  // 38: geomatch.matcher.v1.DispatchService.RequestRide:output_type -> geomatch.matcher.v1.RideResponse
+	28, // [28:39] is the sub-list for method output_type
+	17, // [17:28] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_geomatch_matcher_v1_matcher_proto_init() }

@@ -1,0 +1,85 @@
+package fleet
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/geomatch/geomatch/membership"
+	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
+	"github.com/geomatch/geomatch/shardmap"
+)
+
+// evictRecorder is a fake matcher that claims every update it applies,
+// records the evictions it receives, and answers those asked by a claim
+// with a newer copy of its own when newerMs is set.
+type evictRecorder struct {
+	matcherv1.UnimplementedMatcherServiceServer
+	newerMs int64
+	mu      sync.Mutex
+	got     []*matcherv1.Eviction
+}
+
+func (f *evictRecorder) Apply(stream matcherv1.MatcherService_ApplyServer) error {
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			return nil
+		}
+		resp := &matcherv1.ApplyResponse{Seq: req.GetSeq(), Epoch: req.GetEpoch()}
+		for i := range req.GetUpdates() {
+			resp.Claimed = append(resp.Claimed, uint32(i))
+		}
+		f.mu.Lock()
+		for _, e := range req.GetEvictions() {
+			f.got = append(f.got, e)
+			if f.newerMs != 0 && e.GetClaimedBy() != "" {
+				resp.Newer = append(resp.Newer, &matcherv1.Eviction{DriverId: e.GetDriverId(), OlderThanMs: f.newerMs, ClaimedBy: e.GetClaimedBy()})
+			}
+		}
+		f.mu.Unlock()
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+	}
+}
+
+func (f *evictRecorder) evictions() []*matcherv1.Eviction {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]*matcherv1.Eviction(nil), f.got...)
+}
+
+// TestLateClaimEvictsTheClaimersCopy: a claim's eviction that meets a
+// newer copy on another node (the driver moved on while the claim was
+// answered late) comes back as ApplyResponse.newer, and the client evicts
+// the claimer's older copy instead.
+func TestLateClaimEvictsTheClaimersCopy(t *testing.T) {
+	claimer, holder := &evictRecorder{}, &evictRecorder{newerMs: 5000}
+	src, err := membership.NewLocal(shardmap.DefaultDoc([]shardmap.Member{
+		{ID: "m1", Addr: serveFake(t, claimer), Weight: 1}, {ID: "m2", Addr: serveFake(t, holder), Weight: 1},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := runClient(t, Config{}, src)
+	m, _ := src.Current()
+	r := newResults(1)
+	c.Send(context.Background(), Update{DriverID: "d1", Pos: positionOwnedBy(t, m, "m1"), TimestampMs: 1000}, r, 0, time.Now().Add(5*time.Second))
+	r.wait(t)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if got := claimer.evictions(); len(got) > 0 {
+			if e := got[0]; e.GetDriverId() != "d1" || e.GetOlderThanMs() != 5000 || e.GetClaimedBy() != "m2" {
+				t.Fatalf("claimer got eviction %v, want d1 older than 5000 on behalf of m2", e)
+			}
+			if h := holder.evictions(); len(h) != 1 || h[0].GetClaimedBy() != "m1" || h[0].GetOlderThanMs() != 1000 {
+				t.Fatalf("holder got evictions %v, want one for d1 older than 1000 claimed by m1", h)
+			}
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("the claimer's older copy was never evicted")
+}
