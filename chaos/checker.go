@@ -683,7 +683,11 @@ func checkTrips(ops []Op, cfg CheckConfig, f *findings, st *Stats) {
 	}
 }
 
-// serveAgain measures, per fault, how long clients saw degraded service.
+// serveAgain measures, per fault, how long clients saw degraded service:
+// from the fault's start to the end of the last degraded operation it
+// could have caused. An operation counts for the last fault that began
+// before the operation ended (one that began before a fault and was
+// slowed by it is that fault's, not the previous one's).
 func serveAgain(ops []Op, faults []Op, cfg CheckConfig) Quantiles {
 	if len(faults) == 0 {
 		return Quantiles{}
@@ -693,7 +697,7 @@ func serveAgain(ops []Op, faults []Op, cfg CheckConfig) Quantiles {
 		if !degraded(op, cfg) {
 			continue
 		}
-		i := sort.Search(len(faults), func(i int) bool { return faults[i].Start > op.Start }) - 1
+		i := sort.Search(len(faults), func(i int) bool { return faults[i].Start > op.End }) - 1
 		if i < 0 {
 			continue
 		}

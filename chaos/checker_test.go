@@ -161,7 +161,8 @@ func TestCheckToleratesWhatIsAllowed(t *testing.T) {
 }
 
 // TestServeAgain: the time to serve again is from the fault to the end of
-// the last degraded op begun before the next fault.
+// the last degraded op that ended after it and before the next fault; an
+// op begun before a fault and slowed by it is that fault's.
 func TestServeAgain(t *testing.T) {
 	ops := []Op{
 		{Kind: KindFault, Start: ms(1000)},
@@ -172,6 +173,13 @@ func TestServeAgain(t *testing.T) {
 	res := Check(ops, CheckConfig{})
 	if q := res.Stats.ServeAgain; q.N != 2 || q.Max != 2200 || q.P50 != 0 {
 		t.Fatalf("serve again: %+v", q)
+	}
+	// A slow ack begun just before the second fault ends 1.5 s after it:
+	// 1.5 s for the second, not 10.5 s for the first.
+	ops = append(ops, Op{Kind: KindUpdate, Driver: "y", TS: 1, Start: ms(9_800), End: ms(11_500), Outcome: OK})
+	res = Check(ops, CheckConfig{})
+	if q := res.Stats.ServeAgain; q.N != 2 || q.Max != 2200 || q.P50 != 1500 {
+		t.Fatalf("serve again: %+v, want 2.2 s and 1.5 s", q)
 	}
 }
 
