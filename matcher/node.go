@@ -284,17 +284,18 @@ func (n *Node) applyLocked(b Batch, s *ApplyScratch) BatchResult {
 		}
 		if d, ok := n.ix.Get(e.DriverID); ok && d.TimestampMs > e.OlderThanMs && e.ClaimedBy != "" && len(e.ClaimedBy) <= MaxIDBytes {
 			// The claim was answered late: the driver moved on and this
-			// node holds it newer. The claimer's copy is the one to go.
+			// node holds it newer (evict leaves that copy alone). The
+			// claimer's copy is the one to go.
 			res.Newer = append(res.Newer, Eviction{DriverID: e.DriverID, OlderThanMs: d.TimestampMs, ClaimedBy: e.ClaimedBy})
 			if debug {
 				n.log.Debug("eviction: a newer copy is held here", "driver", e.DriverID, "older_than_ms", e.OlderThanMs, "held_ms", d.TimestampMs, "claimed_by", e.ClaimedBy)
 			}
-			continue
-		}
-		n.evict(e.DriverID, e.OlderThanMs)
-		if debug {
+		} else if debug {
 			n.log.Debug("eviction", "driver", e.DriverID, "older_than_ms", e.OlderThanMs, "claimed_by", e.ClaimedBy)
 		}
+		// Always: the timestamps it supersedes are recorded for the
+		// handoff either way.
+		n.evict(e.DriverID, e.OlderThanMs)
 	}
 	layout := m.Layout()
 	s.updates, s.pos = s.updates[:0], s.pos[:0]
