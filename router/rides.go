@@ -44,7 +44,10 @@ func (s *riderService) RequestRide(ctx context.Context, req *geomatchv1.RequestR
 	rctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	t, err := s.r.fleet.RequestRide(rctx, req)
-	if err != nil && ctx.Err() == nil && errors.Is(rctx.Err(), context.DeadlineExceeded) {
+	// The ride's own budget ran out (the caller's has not): noticed here,
+	// or first by the owner, whose handler ends at the propagated deadline
+	// and answers DEADLINE_EXCEEDED a moment before rctx's timer fires.
+	if err != nil && ctx.Err() == nil && (errors.Is(rctx.Err(), context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded) {
 		return nil, status.Errorf(codes.Unavailable, "request ride: no outcome within %s (the trip store or the pickup's owner is slow): retry with the same request_id, which never makes a second trip: %s",
 			budget.Round(time.Millisecond), status.Convert(err).Message())
 	}
