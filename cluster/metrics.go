@@ -143,10 +143,14 @@ func (o *Observer) AddRouter(r *Router) error {
 		Name: "geomatch_router_rings_from_matchers_total",
 		Help: "Rings adopted from matchers because Consul did not deliver them to this router (cut off from it, or slower than the matchers).",
 	}, func() float64 { return float64(fc.RingsFromMatchers()) })
+	replayed := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "geomatch_router_updates_replayed_total",
+		Help: "Acknowledged updates sent again to new owners after their matcher left the ring (the redo window).",
+	}, func() float64 { return float64(fc.Replayed()) })
 	refused := prometheus.NewDesc("geomatch_router_updates_unavailable_total",
 		"Location updates refused UNAVAILABLE after waiting for an unreachable owner: reason park_full (the lot of waiting updates was full) or deadline (the update's deadline passed).",
 		[]string{"reason"}, nil)
-	for _, col := range []prometheus.Collector{c, parked, held, fromMatchers, parkRefusals{fc, refused}} {
+	for _, col := range []prometheus.Collector{c, parked, held, fromMatchers, replayed, parkRefusals{fc, refused}} {
 		if err := o.reg.Register(col); err != nil {
 			return fmt.Errorf("register router metrics: %w", err)
 		}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/geomatch/geomatch/membership"
+	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
 	"github.com/geomatch/geomatch/shardmap"
 )
 
@@ -37,6 +38,7 @@ type Client struct {
 
 	peerRingAt atomic.Int64  // Unix nanoseconds of the last round asking members for their ring
 	peerRings  atomic.Uint64 // rings adopted from members
+	replayed   atomic.Uint64 // updates sent again from a departed matcher's redo window
 
 	evictionsDropped atomic.Uint64
 	dropWarning      rate.Sometimes // at most one warning a second about them
@@ -99,14 +101,19 @@ func (c *Client) Run(ctx context.Context) error {
 		case <-changed:
 			m, changed = c.src.Current()
 			c.log.Info("ring changed", "epoch", m.Epoch(), "members", len(m.Members()))
-			c.sync(m)
+			if redo := c.sync(m); len(redo) > 0 {
+				c.log.Info("sending again the updates departed matchers acknowledged last", "updates", len(redo), "window", redoWindow)
+				c.goOwned(func(ctx context.Context) { c.replay(ctx, redo) })
+			}
 			c.kickPeers()
 		}
 	}
 }
 
-// sync opens peers for new members and closes peers of departed ones.
-func (c *Client) sync(m *shardmap.Map) {
+// sync opens peers for new members and closes peers of departed ones, and
+// returns what departed members acknowledged in the redo window (to be
+// sent again to the new owners).
+func (c *Client) sync(m *shardmap.Map) (redo []*matcherv1.Update) {
 	want := make(map[string]shardmap.Member)
 	for _, mem := range m.Members() {
 		want[mem.ID] = mem
@@ -117,6 +124,9 @@ func (c *Client) sync(m *shardmap.Map) {
 		if mem, ok := want[id]; !ok || mem.Addr != p.addr {
 			p.close()
 			delete(c.peers, id)
+			if !ok {
+				redo = append(redo, p.redo.since(time.Now().Add(-redoWindow))...)
+			}
 		}
 	}
 	for _, mem := range want {
@@ -124,6 +134,7 @@ func (c *Client) sync(m *shardmap.Map) {
 			c.log.Error("cannot open matcher connection", "node", mem.ID, "addr", mem.Addr, "err", err)
 		}
 	}
+	return redo
 }
 
 // kickPeers ends the reconnect backoff of every peer: on a ring change a

@@ -66,6 +66,10 @@ type peer struct {
 	qclosed  bool
 	exiting  chan struct{} // closed when the run loop stops reading the queue
 	stopOnce sync.Once
+	// redo holds the updates the matcher acknowledged last, sent again to
+	// the new owners if it leaves the ring (redo.go); remote matchers
+	// only, an in-process one does not crash alone.
+	redo redoLog
 }
 
 func newPeer(c *Client, mem shardmap.Member) (*peer, error) {
@@ -481,6 +485,9 @@ func (p *peer) complete(items []item, resp *matcherv1.ApplyResponse) {
 		}
 	}
 	if len(resp.GetExceptions()) == 0 {
+		if p.local == nil {
+			p.redo.add(items, nil, time.Now())
+		}
 		for _, it := range items {
 			p.c.finish(it, driver.Applied, "")
 		}
@@ -490,6 +497,9 @@ func (p *peer) complete(items []item, resp *matcherv1.ApplyResponse) {
 			if int(e.GetIndex()) < len(codes) {
 				codes[e.GetIndex()] = driver.Outcome(e.GetOutcome())
 			}
+		}
+		if p.local == nil {
+			p.redo.add(items, func(i int) bool { return codes[i] != 0 }, time.Now())
 		}
 		for i, it := range items {
 			switch codes[i] {
