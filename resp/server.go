@@ -699,6 +699,7 @@ type frameConn struct {
 	net.Conn
 	max  int
 	read int // since the last command
+	scan frameScan
 }
 
 // errTooLarge ends a connection whose request is beyond the bound.
@@ -716,5 +717,9 @@ func (c *frameConn) Read(p []byte) (int, error) {
 	}
 	n, err := c.Conn.Read(p)
 	c.read += n
+	if ferr := c.scan.feed(p[:n], int64(c.max)); ferr != nil {
+		_, _ = c.Conn.Write(redcon.AppendError(nil, ferr.reply()))
+		return 0, fmt.Errorf("resp: %w", ferr)
+	}
 	return n, err
 }

@@ -597,3 +597,30 @@ func TestMaxConns(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestFrameHeaderBounds: a multibulk header announcing more arguments than
+// MaxArgs is refused at once (redcon's reader would loop once per
+// announced argument, for ever on "*1000000000000000000"), and framing
+// split across reads is followed.
+func TestFrameHeaderBounds(t *testing.T) {
+	d := startDoor(t, cluster.DevConfig{})
+	for _, frame := range []string{"*1000000000000000000\r\n", "*99999999999999999999999\r\n", "*1\r\n$1\r\na\r\n*40000\r\n"} {
+		conn, err := net.Dial("tcp", d.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _ = conn.Write([]byte(frame))
+		rd := bufio.NewReader(conn)
+		var line string
+		for line == "" || strings.HasPrefix(line, "-ERR unknown") || strings.HasPrefix(line, "+") {
+			if line, err = rd.ReadString('\n'); err != nil {
+				break
+			}
+		}
+		conn.Close()
+		if !strings.HasPrefix(line, "-ERR Protocol error:") {
+			t.Errorf("frame %q: reply %q (%v), want a protocol error", frame, line, err)
+		}
+	}
+}
