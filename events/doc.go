@@ -41,7 +41,8 @@
 // # Retention
 //
 // Every partition keeps its newest entries (Memory: MemoryConfig.Retention
-// exactly; Redis: about RedisConfig.MaxLen, never fewer). A reader that
+// exactly, or fewer when they exceed the partition's share of
+// MemoryConfig.MaxBytes; Redis: about RedisConfig.MaxLen, never fewer). A reader that
 // falls further behind than that is not held in memory anywhere — it just
 // reads older entries of the durable log — but once its position is
 // trimmed, Read fails with a *TrimmedError naming the oldest cursor still

@@ -61,6 +61,9 @@ func WriteComparison(w io.Writer, a, b Report) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if pa, pb := a.PeakRSS(), b.PeakRSS(); pa > 0 && pb > 0 {
+		fmt.Fprintf(w, "server peak rss: A %s, B %s (A/B %s)\n", fmtMiB(pa), fmtMiB(pb), ratio(float64(pa), float64(pb)))
+	}
 	for _, p := range a.Phases {
 		if _, ok := byName[p.Phase]; ok && p.Phase == PipelinedPhase {
 			fmt.Fprintf(w, "%s: one client, %d searches per round trip (RESP pipelining); ops are searches, latency is the round trip's\n", PipelinedPhase, PipelineDepth)

@@ -3,6 +3,8 @@ package loadgen
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -88,6 +90,11 @@ type Config struct {
 	// seconds and RSS are reported per phase, from /proc, and the load
 	// generator's own CPU separately. Default 0.
 	ServerPID int
+	// ServerMetrics, when set, is the Prometheus endpoint of the target
+	// server (geomatch dev's http://HOST:PORT/metrics, on loopback): the Go
+	// runtime's GC share of the server's CPU and its live heap are read
+	// from it at each phase's start and end. Default "".
+	ServerMetrics string
 	// PhaseHook, when set, is called before each phase with its name; the
 	// function it returns, if not nil, is called when the phase ends (before
 	// its CPU is read). `geomatch bench` uses it to profile chosen phases.
@@ -157,6 +164,14 @@ func (c Config) Validate() error {
 	if c.ServerPID < 0 {
 		errs = append(errs, fmt.Errorf("server pid: %d, want >= 0", c.ServerPID))
 	}
+	if c.ServerMetrics != "" {
+		if err := checkMetricsURL(c.ServerMetrics); err != nil {
+			errs = append(errs, fmt.Errorf("server metrics: %w", err))
+		}
+		if c.MeasureProcess {
+			errs = append(errs, errors.New("server metrics: the embedded cluster is measured in process; give it only with a target"))
+		}
+	}
 	if c.ServerPID != 0 && c.MeasureProcess {
 		errs = append(errs, errors.New("server pid: set together with measure process; give one"))
 	}
@@ -192,4 +207,20 @@ func (c Config) skips(phase string) bool {
 		}
 	}
 	return false
+}
+
+// checkMetricsURL accepts an http URL of a loopback host.
+func checkMetricsURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
+	}
+	if u.Scheme != "http" {
+		return fmt.Errorf("%q: want http://HOST:PORT/metrics", raw)
+	}
+	ip := net.ParseIP(u.Hostname())
+	if u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("%q: loopback hosts only", raw)
+	}
+	return nil
 }

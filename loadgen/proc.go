@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"runtime/metrics"
@@ -48,16 +49,17 @@ func (m *procMeter) cpu() time.Duration {
 	return d
 }
 
-// rss is the process's resident set in bytes, 0 when unknown.
-func (m *procMeter) rss() int64 {
+// rss is the process's resident set and the peak of it since the process
+// started, in bytes, 0 when unknown.
+func (m *procMeter) rss() (now, peak int64) {
 	if m == nil {
-		return 0
+		return 0, 0
 	}
 	path := "/proc/self/status"
 	if m.pid != 0 {
 		path = fmt.Sprintf("/proc/%d/status", m.pid)
 	}
-	return rssBytes(path)
+	return statusKB(path, "VmRSS:"), statusKB(path, "VmHWM:")
 }
 
 // CheckProcess reports whether pid names a running process whose CPU time
@@ -103,15 +105,15 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// rssBytes is the VmRSS line of a /proc/…/status file, or 0 where that file
-// does not exist.
-func rssBytes(path string) int64 {
+// statusKB is a line of a /proc/…/status file ("VmRSS:", "VmHWM:") in
+// bytes, or 0 where that file or line does not exist.
+func statusKB(path, key string) int64 {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, key); ok {
 			f := strings.Fields(v) // "123456 kB"
 			if len(f) >= 1 {
 				kb, err := strconv.ParseInt(f[0], 10, 64)
@@ -125,34 +127,49 @@ func rssBytes(path string) int64 {
 }
 
 // phaseMeter measures one phase: the server's CPU and resident set, the
-// load generator's own CPU when the server is another process, and, when
-// the server is this process, the Go runtime's share of CPU spent in the
-// garbage collector and the live heap at the phase's end.
+// load generator's own CPU when the server is another process, and the Go
+// runtime's share of the server's CPU spent in the garbage collector and
+// its live heap at the phase's end: read in process when the server is
+// this process, else from the server's /metrics (Config.ServerMetrics).
 type phaseMeter struct {
 	server    *procMeter
 	cfg       Config
 	self0     time.Duration
 	srv0      time.Duration
 	gc0, all0 float64
-	goRuntime bool
+	goRuntime bool // the server is this process
+	scraped   bool // gc0 and all0 came from the server's /metrics
 }
 
 // startPhase starts measuring a phase of a run under cfg with server.
 func startPhase(cfg Config, server *procMeter) *phaseMeter {
 	m := &phaseMeter{server: server, cfg: cfg, self0: cpuTime(), srv0: server.cpu(), goRuntime: server != nil && server.pid == 0}
-	if m.goRuntime {
+	switch {
+	case m.goRuntime:
 		m.gc0, m.all0, _ = runtimeCPU()
+	case cfg.ServerMetrics != "":
+		if s, err := scrapeRuntime(context.Background(), cfg.ServerMetrics); err == nil {
+			m.gc0, m.all0, m.scraped = s.gcCPU, s.totalCPU, true
+		}
 	}
 	return m
 }
 
 // finish fills res's CPU, resident set and runtime figures.
 func (m *phaseMeter) finish(res *PhaseResult) {
+	if m.scraped {
+		if s, err := scrapeRuntime(context.Background(), m.cfg.ServerMetrics); err == nil {
+			if d := s.totalCPU - m.all0; d > 0 {
+				res.GCCPUShare = (s.gcCPU - m.gc0) / d
+			}
+			res.LiveHeapBytes = int64(s.live)
+		}
+	}
 	if m.server == nil {
 		return
 	}
 	res.CPUSeconds = (m.server.cpu() - m.srv0).Seconds()
-	res.RSSBytes = m.server.rss()
+	res.RSSBytes, res.PeakRSSBytes = m.server.rss()
 	if res.Ops > 0 {
 		res.CPUPerOpUs = res.CPUSeconds * 1e6 / float64(res.Ops)
 	}

@@ -77,11 +77,15 @@ type PhaseResult struct {
 	// RSSBytes is the server's resident set at the end of the phase; only
 	// with Report.ProcessMeasured.
 	RSSBytes int64 `json:"rss_bytes,omitempty"`
+	// PeakRSSBytes is the server's highest resident set since it started
+	// (VmHWM), read at the end of the phase; only with
+	// Report.ProcessMeasured.
+	PeakRSSBytes int64 `json:"peak_rss_bytes,omitempty"`
 	// GCCPUShare is the part of the process's CPU the Go garbage
 	// collector took during the phase, and LiveHeapBytes the heap its last
 	// collection found live at the phase's end (the Go runtime's own
-	// estimates); only when the server is this process (an embedded
-	// cluster).
+	// estimates); when the server is this process (an embedded cluster)
+	// or its /metrics was given (Config.ServerMetrics).
 	GCCPUShare    float64 `json:"gc_cpu_share,omitempty"`
 	LiveHeapBytes int64   `json:"live_heap_bytes,omitempty"`
 }
@@ -129,6 +133,9 @@ func (r Report) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if peak := r.PeakRSS(); peak > 0 {
+		fmt.Fprintf(w, "server peak rss: %s\n", fmtMiB(peak))
+	}
 	for _, p := range r.Phases {
 		if p.Stale > 0 {
 			fmt.Fprintf(w, "%s: %d updates arrived after a newer one of the same driver (stale, not errors)\n", p.Phase, p.Stale)
@@ -138,6 +145,16 @@ func (r Report) WriteTable(w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// PeakRSS returns the server's highest resident set the run saw, 0 when
+// not measured.
+func (r Report) PeakRSS() int64 {
+	var peak int64
+	for _, p := range r.Phases {
+		peak = max(peak, p.PeakRSSBytes, p.RSSBytes)
+	}
+	return peak
 }
 
 // runtimeMeasured reports whether the phases carry the Go runtime's GC

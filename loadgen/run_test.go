@@ -220,11 +220,13 @@ func TestProcessMeasurement(t *testing.T) {
 	if after := m.cpu(); after <= before {
 		t.Errorf("cpu of this process did not grow: %v then %v", before, after)
 	}
-	if m.rss() <= 0 || (&procMeter{}).rss() <= 0 {
-		t.Error("no resident set measured")
+	now, peak := m.rss()
+	self, _ := (&procMeter{}).rss()
+	if now <= 0 || self <= 0 || peak < now {
+		t.Errorf("resident set %d, peak %d, in process %d: want positive, peak at least the resident set", now, peak, self)
 	}
 	var none *procMeter
-	if none.cpu() != 0 || none.rss() != 0 {
+	if n, p := none.rss(); none.cpu() != 0 || n != 0 || p != 0 {
 		t.Error("a nil meter measured something")
 	}
 }

@@ -4,7 +4,8 @@
 # NEARBY) and a real redis-server (GEOADD / GEOSEARCH ... ASC COUNT 10
 # through go-redis), each a separate process on loopback, with the same seed,
 # fleet and concurrencies; prints each report and the ratios. Server CPU and
-# RSS are read from /proc for each server process.
+# RSS (and peak RSS) are read from /proc for each server process, and
+# geomatch's GC share of CPU and live heap from its /metrics.
 #
 # Environment (all optional):
 #   BENCH_DRIVERS      fleet sizes, space-separated (default "100000 1000000")
@@ -78,8 +79,9 @@ start_redis() {
 	return 1
 }
 
-# start_geomatch starts `geomatch dev` on a free port and sets GM_ADDR and
-# GM_PID. Drivers live 30 minutes: the whole run, however long the load.
+# start_geomatch starts `geomatch dev` on a free port and sets GM_ADDR,
+# GM_RESP_ADDR, GM_METRICS (its /metrics, for the GC share and live heap)
+# and GM_PID. Drivers live 30 minutes: the whole run, however long the load.
 start_geomatch() {
 	local log=$OUT/geomatch-dev.log
 	# One load generator on loopback is one client (one peer address):
@@ -91,7 +93,8 @@ start_geomatch() {
 	for _ in $(seq 100); do
 		GM_ADDR=$(sed -n 's/^geomatch dev: router listening on \([0-9.:]*\).*/\1/p' "$log")
 		GM_RESP_ADDR=$(sed -n 's/^geomatch dev: RESP (Tile38\/Redis GEO) on \([0-9.:]*\).*/\1/p' "$log")
-		[ -n "$GM_ADDR" ] && [ -n "$GM_RESP_ADDR" ] && return 0
+		GM_METRICS=$(sed -n 's/^geomatch dev: shard map: .*(metrics: \(http:[^)]*\)).*/\1/p' "$log")
+		[ -n "$GM_ADDR" ] && [ -n "$GM_RESP_ADDR" ] && [ -n "$GM_METRICS" ] && return 0
 		kill -0 "$GM_PID" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -118,13 +121,13 @@ echo "geomatch bench-compare: drivers $DRIVERS, $DIST, $DURATION per phase, conc
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); reports in $OUT"
 for n in $DRIVERS; do
 	start_geomatch
-	run_bench geomatch --target "$GM_ADDR" --server-pid "$GM_PID"
+	run_bench geomatch --target "$GM_ADDR" --server-pid "$GM_PID" --server-metrics "$GM_METRICS"
 	stop "$GM_PID"
 
 	# geomatch's RESP front door, driven like Tile38 (SET / NEARBY through
 	# go-redis), on a fresh geomatch dev.
 	start_geomatch
-	run_bench geomatch-resp --resp-target "$GM_RESP_ADDR" --resp-protocol tile38 --server-pid "$GM_PID"
+	run_bench geomatch-resp --resp-target "$GM_RESP_ADDR" --resp-protocol tile38 --server-pid "$GM_PID" --server-metrics "$GM_METRICS"
 	stop "$GM_PID"
 
 	start_redis
@@ -152,7 +155,7 @@ for n in $DRIVERS; do
 
 	if [ -n "${BENCH_FENCES:-}" ] && [ "$BENCH_FENCES" != 0 ]; then
 		start_geomatch
-		run_bench "geomatch-fences-$BENCH_FENCES" --target "$GM_ADDR" --server-pid "$GM_PID" --fences "$BENCH_FENCES"
+		run_bench "geomatch-fences-$BENCH_FENCES" --target "$GM_ADDR" --server-pid "$GM_PID" --server-metrics "$GM_METRICS" --fences "$BENCH_FENCES"
 		stop "$GM_PID"
 	fi
 done

@@ -15,7 +15,7 @@ type memFences struct {
 	rev     uint64
 	dead    map[string]uint64 // deleted id → revision, bounded
 	floor   uint64            // highest revision of a forgotten deletion
-	states  map[string]FenceState
+	states  *stateTable
 	maxSize int
 	// changes lists (revision, id) in revision order, so FenceChanges
 	// reads from a revision on without a scan; entries a later change
@@ -53,7 +53,7 @@ func (f *memFences) current(c fenceChange) bool {
 
 func (m *Memory) fences() *memFences {
 	m.fenceOnce.Do(func() {
-		m.fenceStore = &memFences{byID: map[string]FenceRecord{}, dead: map[string]uint64{}, states: map[string]FenceState{}, maxSize: DefaultMaxFences}
+		m.fenceStore = &memFences{byID: map[string]FenceRecord{}, dead: map[string]uint64{}, states: newStateTable(), maxSize: DefaultMaxFences}
 	})
 	return m.fenceStore
 }
@@ -181,7 +181,7 @@ func (m *Memory) FenceStates(_ context.Context, driverIDs []string) (map[string]
 	defer f.mu.Unlock()
 	out := make(map[string]FenceState)
 	for _, id := range driverIDs {
-		if s, ok := f.states[id]; ok {
+		if s, ok := f.states.get(id); ok {
 			out[id] = s
 		}
 	}
@@ -194,14 +194,7 @@ func (m *Memory) SaveFenceStates(_ context.Context, states map[string]FenceState
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for id, s := range states {
-		if cur, ok := f.states[id]; ok && cur.TimestampMs > s.TimestampMs {
-			continue
-		}
-		if len(s.IDs) == 0 {
-			delete(f.states, id)
-		} else {
-			f.states[id] = FenceState{TimestampMs: s.TimestampMs, IDs: slices.Clone(s.IDs)}
-		}
+		f.states.save(id, s)
 	}
 	return nil
 }

@@ -41,6 +41,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	skip := fs.String("skip", "", "measured phases not to run, comma-separated: ingest-unary, ingest-stream, nearby, nearby-C, floor, floor-C (load always runs)")
 	matchers := fs.Int("matchers", 3, "matcher nodes of the embedded cluster")
 	serverPID := fs.Int("server-pid", 0, "process id of the --target or --resp-target server on this machine: report its CPU and RSS per phase")
+	serverMetrics := fs.String("server-metrics", "", "http://HOST:PORT/metrics of the --target or --resp-target geomatch server (geomatch dev prints it): report its Go GC's share of CPU and its live heap per phase")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the --profile-phases to this file (embedded cluster: the load generator's samples carry the label loadgen=client)")
 	memProfile := fs.String("memprofile", "", "write an allocation profile to this file after the --profile-phases, and one taken before them to FILE.base (go tool pprof -sample_index=alloc_space -base FILE.base FILE)")
 	profPhases := fs.String("profile-phases", "nearby", "phases the profiles cover, comma-separated: load, ingest-unary, ingest-stream, nearby, nearby-C")
@@ -77,6 +78,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		cfg.ServerPID = *serverPID
+	}
+	if *serverMetrics != "" {
+		if *target == "" && *respTarget == "" {
+			return errors.New("--server-metrics: only with --target or --resp-target (the embedded cluster is measured in process)")
+		}
+		cfg.ServerMetrics = *serverMetrics
 	}
 	if *matchers < 1 || *matchers > 64 {
 		return fmt.Errorf("--matchers: %d, want 1..64", *matchers)

@@ -27,6 +27,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	ttl := fs.Duration("ttl", 0, "expire drivers silent for this long (default 30s)")
 	demo := fs.Int("demo-drivers", 0, "load this many demo drivers over New York, keep them moving, and print a sample query")
 	eventRetention := fs.Int("event-retention", events.DefaultMemoryRetention, "events the in-memory event log keeps per partition (8 partitions; without --redis): a subscriber further behind gets OUT_OF_RANGE")
+	eventBytes := fs.Int64("event-retention-bytes", events.DefaultMemoryBytes, "memory the in-memory event log keeps in all (without --redis); past it the oldest events are trimmed even below --event-retention")
 	internalGRPC := fs.Bool("internal-grpc", false, "call the matchers over loopback gRPC for searches and updates too, as separate processes do (slower; for comparison)")
 	genTLS := fs.Bool("tls", false, "serve TLS with a throwaway CA and certificate generated into a temporary directory (printed, removed on exit); mutual TLS between router and matchers")
 	var tf tlsFlags
@@ -105,8 +106,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *eventRetention < 1 {
 		return fmt.Errorf("--event-retention: %d, want at least 1", *eventRetention)
 	}
+	if *eventBytes < 1 {
+		return fmt.Errorf("--event-retention-bytes: %d, want at least 1", *eventBytes)
+	}
 	if st == nil {
-		if evlog, err = events.NewMemory(events.MemoryConfig{Retention: *eventRetention}); err != nil {
+		if evlog, err = events.NewMemory(events.MemoryConfig{Retention: *eventRetention, MaxBytes: *eventBytes}); err != nil {
 			return fmt.Errorf("event log: %w", err)
 		}
 	}

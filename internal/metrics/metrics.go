@@ -22,6 +22,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -33,11 +34,23 @@ import (
 	"google.golang.org/grpc/status"
 )
 
+// goRuntimeSeries are the runtime/metrics exported beside the Go
+// collector's defaults: the runtime's estimates of CPU seconds spent in
+// the garbage collector and in all
+// (go_cpu_classes_gc_total_cpu_seconds_total,
+// go_cpu_classes_total_cpu_seconds_total), so the GC's share of the CPU
+// is a rate away, and the heap the last collection found live
+// (go_gc_heap_live_bytes). geomatch bench --server-metrics reads them.
+var goRuntimeSeries = regexp.MustCompile(`^/cpu/classes/(gc/total|total):cpu-seconds$|^/gc/heap/live:bytes$`)
+
 // NewRegistry returns a registry with the Go runtime and process
 // collectors and the process-wide limit and dispatch series.
 func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.GoRuntimeMetricsRule{Matcher: goRuntimeSeries})),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
 	reg.MustRegister(limitCollectors()...)
 	reg.MustRegister(dispatchCollectors()...)
 	reg.MustRegister(nearbyCollectors()...)
