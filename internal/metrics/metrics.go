@@ -40,8 +40,9 @@ import (
 // (go_cpu_classes_gc_total_cpu_seconds_total,
 // go_cpu_classes_total_cpu_seconds_total), so the GC's share of the CPU
 // is a rate away, and the heap the last collection found live
-// (go_gc_heap_live_bytes). geomatch bench --server-metrics reads them.
-var goRuntimeSeries = regexp.MustCompile(`^/cpu/classes/(gc/total|total):cpu-seconds$|^/gc/heap/live:bytes$`)
+// (go_gc_heap_live_bytes), and the GOGC in force (go_gc_gogc_percent, which
+// package gcpolicy tunes). geomatch bench --server-metrics reads them.
+var goRuntimeSeries = regexp.MustCompile(`^/cpu/classes/(gc/total|total):cpu-seconds$|^/gc/heap/live:bytes$|^/gc/gogc:percent$`)
 
 // NewRegistry returns a registry with the Go runtime and process
 // collectors and the process-wide limit and dispatch series.
