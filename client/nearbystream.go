@@ -157,3 +157,92 @@ func (s *NearbyStream) Close() error {
 	<-s.done
 	return nil
 }
+
+// NearbyBatch asks every question of reqs over the stream at once and
+// waits for all their answers: one round trip for the lot, the way a
+// dispatch back end pipelines a tick's questions. answers[i] is the answer
+// to reqs[i], nil where that question failed, and errs[i] its error (nil
+// when answered); it is not retried. At most MaxNearbyInFlight questions
+// per call. The first return is the stream's own failure, if any: then
+// every unanswered question failed with it.
+func (s *NearbyStream) NearbyBatch(ctx context.Context, reqs []*geomatchv1.NearbyDriversRequest) (answers []*geomatchv1.NearbyDriversResponse, errs []error, err error) {
+	if len(reqs) > MaxNearbyInFlight {
+		return nil, nil, status.Errorf(codes.InvalidArgument, "nearby batch: %d questions, at most %d", len(reqs), MaxNearbyInFlight)
+	}
+	answers, errs = make([]*geomatchv1.NearbyDriversResponse, len(reqs)), make([]error, len(reqs))
+	for range reqs {
+		select {
+		case s.slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, nil, status.FromContextError(ctx.Err()).Err()
+		case <-s.done:
+			return nil, nil, s.err
+		}
+	}
+	defer func() {
+		for range reqs {
+			<-s.slots
+		}
+	}()
+	// One channel for the batch: answers carry their tags, which say the
+	// question (the batch's first tag plus its index).
+	ch := make(chan *geomatchv1.NearbyDriversResponse, len(reqs))
+	s.mu.Lock()
+	if s.waiting == nil {
+		s.mu.Unlock()
+		<-s.done
+		return nil, nil, s.err
+	}
+	first := s.next + 1
+	s.next += uint64(len(reqs))
+	tags := make([]string, len(reqs))
+	for i := range reqs {
+		tags[i] = strconv.FormatUint(first+uint64(i), 36)
+		s.waiting[tags[i]] = ch
+	}
+	s.mu.Unlock()
+	forget := func() {
+		s.mu.Lock()
+		if s.waiting != nil {
+			for _, tag := range tags {
+				delete(s.waiting, tag)
+			}
+		}
+		s.mu.Unlock()
+	}
+	s.sendMu.Lock()
+	for i, req := range reqs {
+		q := &geomatchv1.NearbyDriversRequest{Position: req.GetPosition(), Limit: req.GetLimit(), RadiusM: req.GetRadiusM(), VehicleClass: req.GetVehicleClass(), Tag: tags[i]}
+		if err = s.stream.Send(q); err != nil {
+			break
+		}
+	}
+	s.sendMu.Unlock()
+	if err != nil {
+		forget()
+		<-s.done // a failed Send means the stream is over; receive says why
+		return nil, nil, s.err
+	}
+	for got := 0; got < len(reqs); got++ {
+		select {
+		case resp := <-ch:
+			n, perr := strconv.ParseUint(resp.GetTag(), 36, 64)
+			i := int(n - first)
+			if perr != nil || n < first || i >= len(reqs) {
+				got-- // not this batch's (cannot happen: tags are the stream's own)
+				continue
+			}
+			if e := resp.GetError(); e != nil {
+				errs[i] = status.Error(codes.Code(e.GetCode()), e.GetMessage())
+				continue
+			}
+			answers[i] = resp
+		case <-ctx.Done():
+			forget()
+			return nil, nil, status.FromContextError(ctx.Err()).Err()
+		case <-s.done:
+			return nil, nil, s.err
+		}
+	}
+	return answers, errs, nil
+}

@@ -223,6 +223,69 @@ func TestNearbyStreamMatchesAnswers(t *testing.T) {
 	}
 }
 
+// TestNearbyBatchAnswersInOrder: a batch of questions sent at once comes
+// back answer for question, a bad question failing alone; batches run
+// concurrently on one stream keep their answers apart.
+func TestNearbyBatchAnswersInOrder(t *testing.T) {
+	c := dialT(t, routerAddr)
+	now := time.Now().UnixMilli()
+	var ups []*geomatchv1.LocationUpdate
+	for i := range 20 {
+		ups = append(ups, &geomatchv1.LocationUpdate{DriverId: fmt.Sprintf("nb-%02d", i), Position: at(-23.50+float64(i)*0.01, -46.60), TimestampMs: now})
+	}
+	if _, err := c.UpdateLocations(ctxT(t), ups); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := c.OpenNearbyStream(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	ask := func(from, n, bad int) error {
+		reqs := make([]*geomatchv1.NearbyDriversRequest, n)
+		for j := range reqs {
+			reqs[j] = &geomatchv1.NearbyDriversRequest{Position: at(-23.50+float64(from+j)*0.01, -46.60), Limit: 1, RadiusM: 100}
+		}
+		if bad >= 0 {
+			reqs[bad].Limit = 0
+		}
+		answers, errs, err := ns.NearbyBatch(ctxT(t), reqs)
+		if err != nil {
+			return err
+		}
+		for j := range reqs {
+			if j == bad {
+				if status.Code(errs[j]) != codes.InvalidArgument || answers[j] != nil {
+					return fmt.Errorf("bad question %d: %v, %v; want InvalidArgument and no answer", j, answers[j], errs[j])
+				}
+				continue
+			}
+			if want := fmt.Sprintf("nb-%02d", from+j); errs[j] != nil || len(answers[j].GetDrivers()) != 1 || answers[j].GetDrivers()[0].GetDriverId() != want {
+				return fmt.Errorf("question %d answered %v, %v; want %s", j, answers[j].GetDrivers(), errs[j], want)
+			}
+		}
+		return nil
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for k := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[k] = ask(10*k, 10, 3*k-1) // the first batch all good, the second with a bad question
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := ns.NearbyBatch(ctxT(t), make([]*geomatchv1.NearbyDriversRequest, client.MaxNearbyInFlight+1)); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("a batch over the bound: %v, want InvalidArgument", err)
+	}
+}
+
 // TestSubscribeResumes: a subscription whose stream breaks resumes after
 // the last event it passed on: the event of a driver that came online
 // while it was down still arrives, and none comes twice.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 )
 
@@ -66,7 +67,17 @@ func WriteComparison(w io.Writer, a, b Report) error {
 	}
 	for _, p := range a.Phases {
 		if _, ok := byName[p.Phase]; ok && p.Phase == PipelinedPhase {
-			fmt.Fprintf(w, "%s: one client, %d searches per round trip (RESP pipelining); ops are searches, latency is the round trip's\n", PipelinedPhase, PipelineDepth)
+			fmt.Fprintf(w, "%s: one client, %d searches per round trip (RESP pipelining; geomatch's gRPC: one NearbyStream); ops are searches, latency is the round trip's\n", PipelinedPhase, PipelineDepth)
+		}
+	}
+	// A's streams of several clients against B's one pipelining client:
+	// what each side offers a back end asking many questions at once.
+	if pb, ok := byName[PipelinedPhase]; ok {
+		for _, pa := range a.Phases {
+			if strings.HasPrefix(pa.Phase, "nearbystream-") {
+				fmt.Fprintf(w, "%s (A) against %s (B): %.0f/s against %.0f/s, %s; p99 %s against %s\n", pa.Phase, PipelinedPhase,
+					pa.OpsPerS, pb.OpsPerS, ratio(pa.OpsPerS, pb.OpsPerS), fmtMs(pa.P99Ms), fmtMs(pb.P99Ms))
+			}
 		}
 	}
 	for _, r := range []Report{a, b} {

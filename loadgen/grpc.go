@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -25,7 +26,15 @@ const streamCloseTimeout = 5 * time.Second
 type GRPCTarget struct {
 	addr string
 	conn *client.Conn
+	// Nearby streams of the pipelined phases, kept open between round
+	// trips: one per client at a time, at most maxPooledStreams idle.
+	streams      chan *client.NearbyStream
+	streamCtx    context.Context
+	streamCancel context.CancelFunc
 }
+
+// maxPooledStreams bounds the idle nearby streams a GRPCTarget keeps.
+const maxPooledStreams = 64
 
 // NewGRPCTarget connects (lazily) to the public API at addr, which must be
 // a loopback address. extra (TLS credentials, a token) come last and win;
@@ -39,14 +48,68 @@ func NewGRPCTarget(addr string, extra ...grpc.DialOption) (*GRPCTarget, error) {
 	if err != nil {
 		return nil, fmt.Errorf("grpc target %s: %w", addr, err)
 	}
-	return &GRPCTarget{addr: addr, conn: conn}, nil
+	ctx, cancel := context.WithCancel(context.Background())
+	return &GRPCTarget{addr: addr, conn: conn, streams: make(chan *client.NearbyStream, maxPooledStreams), streamCtx: ctx, streamCancel: cancel}, nil
 }
 
 // Name implements Target.
 func (t *GRPCTarget) Name() string { return "geomatch grpc " + t.addr }
 
 // Close implements Target.
-func (t *GRPCTarget) Close() error { return t.conn.Close() }
+func (t *GRPCTarget) Close() error {
+	t.streamCancel()
+	for {
+		select {
+		case ns := <-t.streams:
+			_ = ns.Close()
+		default:
+			return t.conn.Close()
+		}
+	}
+}
+
+// NearbyPipelined implements Pipeliner over RiderService.NearbyStream:
+// the searches of qs go out on one stream together and their answers
+// come back tagged (client.NearbyStream.NearbyBatch). The stream stays
+// open for the client's next round trip.
+func (t *GRPCTarget) NearbyPipelined(ctx context.Context, qs []NearbyQuery) (int, error) {
+	var ns *client.NearbyStream
+	select {
+	case ns = <-t.streams:
+	default:
+		var err error
+		if ns, err = t.conn.OpenNearbyStream(t.streamCtx); err != nil {
+			return len(qs), err
+		}
+	}
+	reqs := make([]*geomatchv1.NearbyDriversRequest, len(qs))
+	for i, q := range qs {
+		reqs[i] = &geomatchv1.NearbyDriversRequest{Position: &geomatchv1.LatLng{Lat: q.Lat, Lng: q.Lng}, Limit: int32(q.Limit), RadiusM: q.RadiusM}
+	}
+	_, errs, err := ns.NearbyBatch(ctx, reqs)
+	if err != nil {
+		_ = ns.Close() // a stream cut mid-batch may still owe answers: not reused
+		return len(qs), err
+	}
+	select {
+	case t.streams <- ns:
+	default:
+		_ = ns.Close()
+	}
+	failed, first := 0, error(nil)
+	for _, e := range errs {
+		if e != nil {
+			failed++
+			first = cmp.Or(first, e)
+		}
+	}
+	return failed, first
+}
+
+// StreamsNearby marks a target whose pipelining is a stream per client
+// (RiderService.NearbyStream), so Run measures it with several clients
+// too (NearbyStreamPhase).
+func (t *GRPCTarget) StreamsNearby() {}
 
 // Update implements Target with one UpdateLocations call.
 func (t *GRPCTarget) Update(ctx context.Context, batch []Update) (int, error) {

@@ -29,17 +29,31 @@ type Pipeliner interface {
 	NearbyPipelined(ctx context.Context, qs []NearbyQuery) (failed int, err error)
 }
 
-// nearbyPipelined runs one client sending PipelineDepth searches of random
-// positions per round trip for cfg.Duration (and at least one round trip).
-// An operation is one search; latency is that of the round trip.
-func (r *runner) nearbyPipelined(run context.Context) PhaseResult {
+// NearbyStreamPhase is the name of the phase of c clients, each with its
+// own RiderService.NearbyStream sending PipelineDepth searches per round
+// trip: what a dispatch back end with c workers does.
+func NearbyStreamPhase(c int) string { return fmt.Sprintf("nearbystream-%d", c) }
+
+// StreamPipeliner is a Pipeliner whose pipelining is a stream per client
+// (geomatch's NearbyStream), so several clients pipeline at once; Run adds
+// a NearbyStreamPhase for each concurrency above 1 for it.
+type StreamPipeliner interface {
+	Pipeliner
+	StreamsNearby()
+}
+
+// nearbyPipelined runs clients each sending PipelineDepth searches of
+// random positions per round trip for cfg.Duration (and at least one
+// round trip each); the phase is name. An operation is one search;
+// latency is that of the round trip.
+func (r *runner) nearbyPipelined(run context.Context, name string, clients int) PhaseResult {
 	p, ok := r.t.(Pipeliner)
 	if !ok {
-		return PhaseResult{Phase: PipelinedPhase, FirstError: "the target has no pipelining"}
+		return PhaseResult{Phase: name, FirstError: "the target has no pipelining"}
 	}
 	ctx, cancel := context.WithTimeout(run, r.cfg.Duration)
 	defer cancel()
-	return phase(PipelinedPhase, 1, func(w *worker, wi int) {
+	return phase(name, clients, func(w *worker, wi int) {
 		rng := rand.New(rand.NewPCG(r.cfg.Seed, uint64(wi)+3<<32))
 		qs := make([]NearbyQuery, PipelineDepth)
 		for ops := 0; ops < MaxOpsPerWorker && (ops == 0 || !over(ctx)); ops += PipelineDepth {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -137,6 +138,9 @@ func (r Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(w, "server peak rss: %s\n", fmtMiB(peak))
 	}
 	for _, p := range r.Phases {
+		if strings.HasPrefix(p.Phase, "nearbystream-") {
+			fmt.Fprintf(w, "%s: that many clients, each its own RiderService.NearbyStream with %d searches per round trip; ops are searches\n", p.Phase, PipelineDepth)
+		}
 		if p.Stale > 0 {
 			fmt.Fprintf(w, "%s: %d updates arrived after a newer one of the same driver (stale, not errors)\n", p.Phase, p.Stale)
 		}

@@ -75,7 +75,14 @@ func Run(ctx context.Context, cfg Config, t Target) (Report, error) {
 		phases = append(phases, namedPhase{fmt.Sprintf("nearby-%d", c), func(ctx context.Context) PhaseResult { return r.nearby(ctx, c) }})
 	}
 	if _, ok := t.(Pipeliner); ok && !cfg.skips("nearby") {
-		phases = append(phases, namedPhase{PipelinedPhase, r.nearbyPipelined})
+		phases = append(phases, namedPhase{PipelinedPhase, func(ctx context.Context) PhaseResult { return r.nearbyPipelined(ctx, PipelinedPhase, 1) }})
+	}
+	if _, ok := t.(StreamPipeliner); ok && !cfg.skips("nearby") {
+		for _, c := range cfg.Concurrency {
+			if c > 1 {
+				phases = append(phases, namedPhase{NearbyStreamPhase(c), func(ctx context.Context) PhaseResult { return r.nearbyPipelined(ctx, NearbyStreamPhase(c), c) }})
+			}
+		}
 	}
 	server := newProcMeter(cfg)
 	for _, ph := range phases {
