@@ -29,8 +29,11 @@ func shortConfig() Config {
 func checkReport(t *testing.T, rep Report, cfg Config) {
 	t.Helper()
 	want := []string{"load", "ingest-unary", "ingest-stream", "floor-1", "nearby-1", "floor-4", "nearby-4"}
-	if strings.HasPrefix(rep.Target, string(RedisGEO)+" ") || strings.HasPrefix(rep.Target, string(Tile38)+" ") {
+	switch {
+	case strings.HasPrefix(rep.Target, string(RedisGEO)+" ") || strings.HasPrefix(rep.Target, string(Tile38)+" "):
 		want = append(want, PipelinedPhase) // RESP pipelines
+	case strings.HasPrefix(rep.Target, "geomatch grpc "):
+		want = append(want, PipelinedPhase, NearbyStreamPhase(4)) // over NearbyStream, one client and each concurrency above 1
 	}
 	if len(rep.Phases) != len(want) {
 		t.Fatalf("got %d phases, want %v", len(rep.Phases), want)
