@@ -170,20 +170,22 @@ func (s *NearbyStream) NearbyBatch(ctx context.Context, reqs []*geomatchv1.Nearb
 		return nil, nil, status.Errorf(codes.InvalidArgument, "nearby batch: %d questions, at most %d", len(reqs), MaxNearbyInFlight)
 	}
 	answers, errs = make([]*geomatchv1.NearbyDriversResponse, len(reqs)), make([]error, len(reqs))
+	held := 0 // slots taken, given back however the call ends
+	defer func() {
+		for range held {
+			<-s.slots
+		}
+	}()
 	for range reqs {
 		select {
 		case s.slots <- struct{}{}:
+			held++
 		case <-ctx.Done():
 			return nil, nil, status.FromContextError(ctx.Err()).Err()
 		case <-s.done:
 			return nil, nil, s.err
 		}
 	}
-	defer func() {
-		for range reqs {
-			<-s.slots
-		}
-	}()
 	// One channel for the batch: answers carry their tags, which say the
 	// question (the batch's first tag plus its index).
 	ch := make(chan *geomatchv1.NearbyDriversResponse, len(reqs))

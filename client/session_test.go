@@ -284,6 +284,22 @@ func TestNearbyBatchAnswersInOrder(t *testing.T) {
 	if _, _, err := ns.NearbyBatch(ctxT(t), make([]*geomatchv1.NearbyDriversRequest, client.MaxNearbyInFlight+1)); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("a batch over the bound: %v, want InvalidArgument", err)
 	}
+	// Batches given up while taking their slots give the slots back: a
+	// full-size batch still goes through afterwards.
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	full := make([]*geomatchv1.NearbyDriversRequest, client.MaxNearbyInFlight)
+	for j := range full {
+		full[j] = &geomatchv1.NearbyDriversRequest{Position: at(-23.50, -46.60), Limit: 1, RadiusM: 100}
+	}
+	for range 20 {
+		if _, _, err := ns.NearbyBatch(done, full); status.Code(err) != codes.Canceled {
+			t.Fatalf("a batch with a cancelled context: %v, want Canceled", err)
+		}
+	}
+	if _, errs, err := ns.NearbyBatch(ctxT(t), full); err != nil || errs[0] != nil {
+		t.Fatalf("a full batch after cancelled ones: %v, %v", err, errs[0])
+	}
 }
 
 // TestSubscribeResumes: a subscription whose stream breaks resumes after

@@ -13,7 +13,6 @@ import (
 
 	"github.com/uber/h3-go/v4"
 	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/geomatch/geomatch/driver"
 	"github.com/geomatch/geomatch/events"
@@ -377,9 +376,9 @@ func (fe *fenceEngine) process(ctx context.Context, work []fenceWork) ([]lateCop
 		}
 		switch {
 		case nowOnline && !wasOnline:
-			recs = append(recs, lifecycleRecord(w.u.ID, geomatchv1.DriverLifecycle_DRIVER_LIFECYCLE_ONLINE, w.u.Pos, w.u.TimestampMs, w.u.VehicleClass, now))
+			recs = append(recs, lifecycleRecord(w.u.ID, geomatchv1.DriverLifecycle_DRIVER_LIFECYCLE_ONLINE, w.u.Pos, w.u.TimestampMs, w.u.VehicleClass, now, &payloads))
 		case wasOnline && !nowOnline:
-			recs = append(recs, lifecycleRecord(w.u.ID, geomatchv1.DriverLifecycle_DRIVER_LIFECYCLE_OFFLINE, w.u.Pos, w.u.TimestampMs, w.u.VehicleClass, now))
+			recs = append(recs, lifecycleRecord(w.u.ID, geomatchv1.DriverLifecycle_DRIVER_LIFECYCLE_OFFLINE, w.u.Pos, w.u.TimestampMs, w.u.VehicleClass, now, &payloads))
 		}
 		for _, h := range hits {
 			recs = append(recs, fenceRecord(w, h, now, &payloads))
@@ -481,13 +480,13 @@ func nowStatus(w *fenceWork) driver.Status {
 
 // lifecycleRecord is the log record of a driver going online, offline or
 // silent (the update's or the last timestamp makes the id).
-func lifecycleRecord(id string, l geomatchv1.DriverLifecycle, p geo.LatLng, ts int64, class string, now int64) events.Record {
+func lifecycleRecord(id string, l geomatchv1.DriverLifecycle, p geo.LatLng, ts int64, class string, now int64, buf *[]byte) events.Record {
 	eid := events.EventID("driver", id, l.String(), strconv.FormatInt(ts, 10))
-	ev := &geomatchv1.Event{EventId: eid, TimeMs: now, Payload: &geomatchv1.Event_Driver{Driver: &geomatchv1.DriverLifecycleEvent{
-		DriverId: id, Lifecycle: l, Position: &geomatchv1.LatLng{Lat: p.Lat, Lng: p.Lng}, TimestampMs: ts, VehicleClass: class,
-	}}}
-	data, _ := proto.Marshal(ev) // known fields always encode
-	return events.Record{ID: eid, Key: id, Kind: events.KindDriver, TimeMs: now, Payload: data}
+	// Encoded into the batch's buffer like fence events: a fleet coming
+	// online is a lifecycle event per driver.
+	start := len(*buf)
+	*buf = appendDriverEvent(*buf, eid, now, id, l, p, ts, class)
+	return events.Record{ID: eid, Key: id, Kind: events.KindDriver, TimeMs: now, Payload: (*buf)[start:len(*buf):len(*buf)]}
 }
 
 // expired logs the expiry of drivers of shards the node owns and forgets
@@ -500,8 +499,9 @@ func (fe *fenceEngine) expired(ctx context.Context, gone []index.Driver) error {
 	now := time.Now().UnixMilli()
 	recs := make([]events.Record, 0, len(gone))
 	states := make(map[string]store.FenceState, len(gone))
+	var payloads []byte
 	for _, d := range gone {
-		recs = append(recs, lifecycleRecord(d.ID, geomatchv1.DriverLifecycle_DRIVER_LIFECYCLE_EXPIRED, d.Pos, d.TimestampMs, d.VehicleClass, now))
+		recs = append(recs, lifecycleRecord(d.ID, geomatchv1.DriverLifecycle_DRIVER_LIFECYCLE_EXPIRED, d.Pos, d.TimestampMs, d.VehicleClass, now, &payloads))
 		states[d.ID] = store.FenceState{TimestampMs: d.TimestampMs}
 	}
 	if err := fe.states.SaveFenceStates(ctx, states); err != nil {
@@ -535,11 +535,13 @@ func fenceRecord(w *fenceWork, h fenceHit, now int64, buf *[]byte) events.Record
 // appendFenceEvent (TestFenceEventEncoding checks them against the
 // generated code).
 const (
-	evEventID, evTimeMs, evFence                                                    = 1, 3, 4
-	feFenceID, feSet, feDriverID, feDetect, fePosition, fePrevious                  = 1, 2, 3, 4, 5, 6
-	feTimestampMs, feStatus, feVehicleClass, feLabels                               = 7, 8, 9, 10
-	llLat, llLng                                                                    = 1, 2
-	mapKey, mapValue                                               protowire.Number = 1, 2
+	evEventID, evTimeMs, evFence                                                        = 1, 3, 4
+	feFenceID, feSet, feDriverID, feDetect, fePosition, fePrevious                      = 1, 2, 3, 4, 5, 6
+	feTimestampMs, feStatus, feVehicleClass, feLabels                                   = 7, 8, 9, 10
+	llLat, llLng                                                                        = 1, 2
+	evDriver                                                                            = 6
+	dlDriverID, dlLifecycle, dlPosition, dlTimestampMs, dlVehicleClass                  = 1, 2, 3, 4, 5
+	mapKey, mapValue                                                   protowire.Number = 1, 2
 )
 
 // appendFenceEvent appends the encoding of a geomatchv1.Event carrying a
@@ -552,12 +554,7 @@ func appendFenceEvent(b []byte, id string, now int64, f *fence.Fence, detect geo
 		b = protowire.AppendTag(b, evTimeMs, protowire.VarintType)
 		b = protowire.AppendVarint(b, uint64(now))
 	}
-	// The FenceEvent's length first: encode it after a reserved length
-	// prefix of the largest size, then close the gap.
-	b = protowire.AppendTag(b, evFence, protowire.BytesType)
-	lenAt := len(b)
-	b = append(b, 0, 0, 0, 0, 0) // room for a 5-byte varint (messages < 4 GiB)
-	body := len(b)
+	b, lenAt := beginMessage(b, evFence)
 	b = appendString(b, feFenceID, f.ID)
 	b = appendString(b, feSet, f.Set)
 	b = appendString(b, feDriverID, driverID)
@@ -594,11 +591,49 @@ func appendFenceEvent(b []byte, id string, now int64, f *fence.Fence, detect geo
 			b = protowire.AppendString(b, v)
 		}
 	}
-	// Write the body's length in as few bytes as it needs and move the
-	// body up to it.
-	n := len(b) - body
+	return endMessage(b, lenAt)
+}
+
+// appendDriverEvent appends the encoding of a geomatchv1.Event carrying a
+// DriverLifecycleEvent: what proto.Marshal of that message gives, without
+// building the message (TestDriverEventEncoding).
+func appendDriverEvent(b []byte, id string, now int64, driverID string, l geomatchv1.DriverLifecycle, pos geo.LatLng, tsMs int64, class string) []byte {
+	b = appendString(b, evEventID, id)
+	if now != 0 {
+		b = protowire.AppendTag(b, evTimeMs, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(now))
+	}
+	b, lenAt := beginMessage(b, evDriver)
+	b = appendString(b, dlDriverID, driverID)
+	if l != 0 {
+		b = protowire.AppendTag(b, dlLifecycle, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(l))
+	}
+	b = appendLatLng(b, dlPosition, pos)
+	if tsMs != 0 {
+		b = protowire.AppendTag(b, dlTimestampMs, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(tsMs))
+	}
+	b = appendString(b, dlVehicleClass, class)
+	return endMessage(b, lenAt)
+}
+
+// beginMessage appends the tag of message field num and room for its
+// length (a 5-byte varint: messages under 4 GiB); endMessage, given where
+// that room is, writes the length of what was appended since in as few
+// bytes as it needs and moves the body up to it. The message's length
+// need not be known before its fields are encoded.
+func beginMessage(b []byte, num protowire.Number) ([]byte, int) {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	lenAt := len(b)
+	return append(b, 0, 0, 0, 0, 0), lenAt
+}
+
+// endMessage closes the message begun at lenAt (see beginMessage).
+func endMessage(b []byte, lenAt int) []byte {
+	body := lenAt + 5
 	var lenBuf [5]byte
-	l := protowire.AppendVarint(lenBuf[:0], uint64(n))
+	l := protowire.AppendVarint(lenBuf[:0], uint64(len(b)-body))
 	copy(b[lenAt:], l)
 	if gap := 5 - len(l); gap > 0 {
 		copy(b[lenAt+len(l):], b[body:])
