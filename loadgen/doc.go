@@ -4,6 +4,11 @@
 // per-driver streams) and nearest-driver queries at several client
 // concurrencies, and reports ops/s and latency percentiles per phase.
 //
+// Targets that can send many searches per round trip (Pipeliner: RESP
+// pipelining; geomatch's RiderService.NearbyStream) also get nearby-p16,
+// one client with 16 searches per round trip, and on geomatch's gRPC API
+// nearbystream-C, C such clients with a stream each.
+//
 // The same workload runs against two kinds of Target: the public gRPC API of
 // a geomatch cluster (NewGRPCTarget) and a RESP geo server, Redis GEO or
 // Tile38 (NewRESPTarget), so the figures can be put side by side with the
@@ -20,7 +25,9 @@
 // figures are this process's, load generator included; with the server in
 // another process on this machine (Config.ServerPID: geomatch dev,
 // redis-server, tile38-server) they are the server's, read from /proc, and
-// the load generator's own CPU is reported beside them. The load
+// the load generator's own CPU is reported beside them, with the server's
+// peak resident set; Config.ServerMetrics adds a geomatch server's GC share
+// of its CPU and its live heap, read from its /metrics. The load
 // generator's goroutines carry the profile label loadgen=client, so a CPU
 // profile of a process that runs both (geomatch bench --cpuprofile) tells
 // its share apart.
