@@ -4,15 +4,15 @@
 // per-driver streams) and nearest-driver queries at several client
 // concurrencies, and reports ops/s and latency percentiles per phase.
 //
-// Targets that can send many searches per round trip (Pipeliner: RESP
-// pipelining; geomatch's RiderService.NearbyStream) also get nearby-p16,
-// one client with 16 searches per round trip, and on geomatch's gRPC API
-// nearbystream-C, C such clients with a stream each.
-//
 // The same workload runs against two kinds of Target: the public gRPC API of
 // a geomatch cluster (NewGRPCTarget) and a RESP geo server, Redis GEO or
 // Tile38 (NewRESPTarget), so the figures can be put side by side with the
 // same seed, fleet and concurrency.
+//
+// Targets that can send many searches per round trip (Pipeliner: RESP
+// pipelining; geomatch's RiderService.NearbyStream) also get nearby-p16,
+// one client with 16 searches per round trip, and on geomatch's gRPC API
+// nearbystream-C, C such clients with a stream each.
 //
 // Everything is bounded: the fleet size (Config.Drivers, at most
 // MaxDrivers), every measured phase by Config.Duration and a per-worker
