@@ -21,14 +21,19 @@ import (
 // spherical polygon of its six vertices, convex, and a point is inside it
 // exactly when it is on the inner side of the six great circles through
 // consecutive vertices. locator keeps, per cell it met, the inward unit
-// normals of those circles, and per grid square of half a cell edge the
-// (at most four) cells found in it so far. A point inside one of its
+// normals of those circles, and per grid square of one cell edge (in
+// degrees of latitude and of longitude alike) the last four cells found in
+// it. A point inside one of its
 // square's cells by a margin (1e-8 rad, 6 cm: far above the rounding of
 // H3's own arithmetic, about 1e-15 rad) is in that cell; any other point
-// goes to H3, and its cell joins its square's. A square of half an edge
-// meets at most three or four hexagons, so once a city's squares have
-// seen their cells (loading a fleet does that), nearly every update is
-// answered without H3, however its drivers are spread.
+// goes to H3, and its cell joins its square's. A square of one edge meets
+// four hexagons at most but for rare spots, so once a city's squares have
+// seen their cells (loading a fleet does that), nearly every update and
+// query is answered without H3, however its drivers are spread. Squares of
+// half an edge were four times as many: over New York at resolution 9
+// (357,000 of them) they overfilled the table, and 31% of warm lookups
+// went to H3; with squares of one edge 0.8% do
+// (TestLocatorWarmCityStaysInGo).
 //
 // Pentagons, hexagons with distortion vertices (Class III cells crossing a
 // face edge) and cells on two faces have no fast path: they always go to
@@ -88,7 +93,7 @@ func locatorFor(res int) *locator {
 
 func newLocator(res int) *locator {
 	edgeDeg := h3.HexagonEdgeLengthAvgKm(res) / 111.2
-	return &locator{res: res, perDeg: 2 / edgeDeg, slots: make([]locSlot, 1<<locSlotBits), cells: make(map[h3.Cell]*cellPoly)}
+	return &locator{res: res, perDeg: 1 / edgeDeg, slots: make([]locSlot, 1<<locSlotBits), cells: make(map[h3.Cell]*cellPoly)}
 }
 
 // unitVector returns p (degrees, valid) as a point of the unit sphere.
@@ -101,8 +106,9 @@ func unitVector(lat, lng float64) [3]float64 {
 
 // square returns the slot of the grid square of (lat, lng) and its key.
 func (l *locator) square(lat, lng float64) (*locSlot, uint64) {
-	// At most 180 * 2 / (0.5 m / 111.2 km) ≈ 8e7 rows (27 bits) and
-	// twice as many columns (28 bits) at resolution 15.
+	// At most 180 / (0.5 m / 111.2 km) ≈ 4e7 rows (26 bits) and twice
+	// as many columns (27 bits, under the 28 the key gives them) at
+	// resolution 15.
 	row := uint64((lat + 90) * l.perDeg)
 	col := uint64((lng + 180) * l.perDeg)
 	key := (row<<28 | col) + 1
@@ -112,15 +118,10 @@ func (l *locator) square(lat, lng float64) (*locSlot, uint64) {
 // cell returns the H3 cell of the valid position (lat, lng) at the
 // locator's resolution: the answer of h3.LatLngToCell.
 func (l *locator) cell(lat, lng float64) h3.Cell {
-	s, key := l.square(lat, lng)
-	if s.key.Load() == key {
-		v := unitVector(lat, lng)
-		for i := range s.cands {
-			if p := s.cands[i].Load(); p != nil && p.contains(v) {
-				return p.cell
-			}
-		}
+	if c, ok := l.known(lat, lng); ok {
+		return c
 	}
+	s, key := l.square(lat, lng)
 	c := h3.LatLngToCell(h3.LatLng{Lat: lat, Lng: lng}, l.res)
 	if p := l.poly(c); p != nil && p.fast {
 		if s.key.Load() != key { // the square's first cell, or a collision
@@ -132,6 +133,21 @@ func (l *locator) cell(lat, lng float64) h3.Cell {
 		s.cands[s.next.Add(1)%uint32(len(s.cands))].Store(p)
 	}
 	return c
+}
+
+// known returns the cell of (lat, lng) when one of its square's cells
+// holds it (the pure-Go path of cell).
+func (l *locator) known(lat, lng float64) (h3.Cell, bool) {
+	s, key := l.square(lat, lng)
+	if s.key.Load() == key {
+		v := unitVector(lat, lng)
+		for i := range s.cands {
+			if p := s.cands[i].Load(); p != nil && p.contains(v) {
+				return p.cell, true
+			}
+		}
+	}
+	return 0, false
 }
 
 // contains reports whether v lies inside the cell's six great circles by

@@ -183,3 +183,32 @@ func TestLocatorConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestLocatorWarmCityStaysInGo: once a city-wide fleet has been through
+// it, the locator answers nearly every new position of that city without
+// H3 (a cgo call): New York at resolution 9, the fine cells of
+// resolution-7 shards split twice. With squares of half an edge the table
+// overfilled and 31% went to H3.
+func TestLocatorWarmCityStaysInGo(t *testing.T) {
+	l := newLocator(9)
+	r := rand.New(rand.NewPCG(1, 2))
+	city := func() (float64, float64) { return 40.55 + 0.4*r.Float64(), -74.25 + 0.55*r.Float64() }
+	warm, probes := 1_000_000, 50_000
+	if testing.Short() {
+		warm, probes = 400_000, 10_000
+	}
+	for range warm {
+		l.cell(city())
+	}
+	toH3 := 0
+	for range probes {
+		lat, lng := city()
+		if _, ok := l.known(lat, lng); !ok {
+			toH3++
+		}
+		l.cell(lat, lng)
+	}
+	if share := float64(toH3) / float64(probes); share > 0.05 {
+		t.Fatalf("%.1f%% of a warm city's positions went to H3, want under 5%%", 100*share)
+	}
+}
