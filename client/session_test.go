@@ -175,14 +175,16 @@ func TestUpdateLocationsSplits(t *testing.T) {
 	}
 }
 
-// TestNearbyStreamMatchesAnswers: many questions at once over one stream
-// each get their own answer; a bad one fails alone, naming the field.
-func TestNearbyStreamMatchesAnswers(t *testing.T) {
+// openNearbyOverLine puts 20 drivers PREFIX-00..19 on a line going north
+// from (lat, lng), 0.01° apart, and opens a nearby stream closed when the
+// test ends.
+func openNearbyOverLine(t *testing.T, prefix string, lat, lng float64) *client.NearbyStream {
+	t.Helper()
 	c := dialT(t, routerAddr)
 	now := time.Now().UnixMilli()
 	var ups []*geomatchv1.LocationUpdate
 	for i := range 20 {
-		ups = append(ups, &geomatchv1.LocationUpdate{DriverId: fmt.Sprintf("ns-%02d", i), Position: at(35.60+float64(i)*0.01, 139.70), TimestampMs: now})
+		ups = append(ups, &geomatchv1.LocationUpdate{DriverId: fmt.Sprintf("%s-%02d", prefix, i), Position: at(lat+float64(i)*0.01, lng), TimestampMs: now})
 	}
 	if _, err := c.UpdateLocations(ctxT(t), ups); err != nil {
 		t.Fatal(err)
@@ -191,7 +193,14 @@ func TestNearbyStreamMatchesAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ns.Close()
+	t.Cleanup(func() { ns.Close() })
+	return ns
+}
+
+// TestNearbyStreamMatchesAnswers: many questions at once over one stream
+// each get their own answer; a bad one fails alone, naming the field.
+func TestNearbyStreamMatchesAnswers(t *testing.T) {
+	ns := openNearbyOverLine(t, "ns", 35.60, 139.70)
 	var wg sync.WaitGroup
 	errs := make([]error, 20)
 	for i := range 20 {
@@ -214,7 +223,7 @@ func TestNearbyStreamMatchesAnswers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, err = ns.Nearby(ctxT(t), &geomatchv1.NearbyDriversRequest{Position: at(35.6, 139.7), Limit: 0, RadiusM: 100})
+	_, err := ns.Nearby(ctxT(t), &geomatchv1.NearbyDriversRequest{Position: at(35.6, 139.7), Limit: 0, RadiusM: 100})
 	if status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("bad question: %v, want InvalidArgument", err)
 	}
@@ -227,20 +236,7 @@ func TestNearbyStreamMatchesAnswers(t *testing.T) {
 // back answer for question, a bad question failing alone; batches run
 // concurrently on one stream keep their answers apart.
 func TestNearbyBatchAnswersInOrder(t *testing.T) {
-	c := dialT(t, routerAddr)
-	now := time.Now().UnixMilli()
-	var ups []*geomatchv1.LocationUpdate
-	for i := range 20 {
-		ups = append(ups, &geomatchv1.LocationUpdate{DriverId: fmt.Sprintf("nb-%02d", i), Position: at(-23.50+float64(i)*0.01, -46.60), TimestampMs: now})
-	}
-	if _, err := c.UpdateLocations(ctxT(t), ups); err != nil {
-		t.Fatal(err)
-	}
-	ns, err := c.OpenNearbyStream(ctxT(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
+	ns := openNearbyOverLine(t, "nb", -23.50, -46.60)
 	ask := func(from, n, bad int) error {
 		reqs := make([]*geomatchv1.NearbyDriversRequest, n)
 		for j := range reqs {

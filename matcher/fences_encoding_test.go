@@ -51,22 +51,7 @@ func TestFenceEventEncoding(t *testing.T) {
 		}
 	}
 	r := rand.New(rand.NewPCG(1, 2))
-	str := func() string {
-		if r.IntN(3) == 0 {
-			return ""
-		}
-		b := make([]byte, r.IntN(200))
-		for i := range b {
-			b[i] = byte('a' + r.IntN(26))
-		}
-		return string(b)
-	}
-	coord := func(lim float64) float64 {
-		if r.IntN(4) == 0 {
-			return 0
-		}
-		return (r.Float64()*2 - 1) * lim
-	}
+	str, coord := randomValues(r, 200)
 	var buf []byte
 	for i := range 2000 {
 		f := &fence.Fence{ID: str(), Set: str()}
@@ -120,22 +105,7 @@ func TestDriverEventEncoding(t *testing.T) {
 		}
 	}
 	r := rand.New(rand.NewPCG(3, 4))
-	str := func() string {
-		if r.IntN(3) == 0 {
-			return ""
-		}
-		b := make([]byte, r.IntN(300)) // past 127 bytes the lengths take two varint bytes
-		for i := range b {
-			b[i] = byte('a' + r.IntN(26))
-		}
-		return string(b)
-	}
-	coord := func(lim float64) float64 {
-		if r.IntN(4) == 0 {
-			return 0
-		}
-		return (r.Float64()*2 - 1) * lim
-	}
+	str, coord := randomValues(r, 300) // past 127 bytes the lengths take two varint bytes
 	var buf []byte
 	type span struct{ start, end int }
 	var spans []span
@@ -166,4 +136,27 @@ func TestDriverEventEncoding(t *testing.T) {
 			t.Fatalf("case %d: %d bytes, proto.Size says %d", i, sp.end-sp.start, n)
 		}
 	}
+}
+
+// randomValues returns generators of the encoders' inputs drawn from r:
+// strings (a third empty, else up to maxLen letters) and coordinates (a
+// quarter 0, else uniform in [-lim, lim]).
+func randomValues(r *rand.Rand, maxLen int) (str func() string, coord func(lim float64) float64) {
+	str = func() string {
+		if r.IntN(3) == 0 {
+			return ""
+		}
+		b := make([]byte, r.IntN(maxLen))
+		for i := range b {
+			b[i] = byte('a' + r.IntN(26))
+		}
+		return string(b)
+	}
+	coord = func(lim float64) float64 {
+		if r.IntN(4) == 0 {
+			return 0
+		}
+		return (r.Float64()*2 - 1) * lim
+	}
+	return str, coord
 }
