@@ -69,7 +69,9 @@ type slotLinks struct {
 	prev, next int32 // receive-time list links (live or tombstone list); -1 at the ends
 }
 
-// alloc returns a free slot, or -1 when maxSlots are in use. Writer only.
+// alloc returns a free slot, in no shard, or -1 when maxSlots are in use.
+// Writer only. A slot from the free list is a released tombstone, already in
+// no shard.
 func (t *slotTable) alloc(maxSlots int) int32 {
 	if s := t.free; s >= 0 {
 		t.free = t.links.at(s).next
@@ -85,6 +87,11 @@ func (t *slotTable) alloc(maxSlots int) int32 {
 		t.pos.grow(t.n)
 		t.links.grow(t.n)
 	}
+	// A new page's fields are zero, and shard 0 is a real shard: Get, which
+	// finds a slot through the directory before the writer has put it in
+	// its shard, must see it as in no shard rather than read shard 0's
+	// points under shard 0's lock while the writer fills them in.
+	atomic.StoreInt32(&t.hot.at(s).shard, -1)
 	return s
 }
 
