@@ -143,10 +143,7 @@ func (c *Client) kickPeers() {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	for _, p := range c.peers {
-		select {
-		case p.kick <- struct{}{}:
-		default:
-		}
+		p.kickBackoff()
 	}
 }
 

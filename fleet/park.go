@@ -46,6 +46,13 @@ type parking struct {
 	// is dropped when it falls to 0.
 	newest  map[string]int64
 	tracked atomic.Int64
+	// accepted is, for each driver in newest, the newest timestamp
+	// answered as accepted since; waiters are the superseded updates
+	// waiting for a newer one's answer (superseded), waiting of them in
+	// all, at most Config.ParkMax. Each waiter holds a tracking count.
+	accepted map[string]int64
+	waiters  map[string][]item
+	waiting  int
 
 	parked   atomic.Uint64 // updates ever parked
 	full     atomic.Uint64 // refused: the lot was full
@@ -108,6 +115,7 @@ func (c *Client) runParking(ctx context.Context) {
 				c.finish(it, driver.Unavailable, "fleet client is shutting down")
 				c.parking.untrack()
 			}
+			c.dropWaiters()
 			return
 		case <-changed:
 			_, changed = c.src.Current()
@@ -170,24 +178,116 @@ func (p *parking) untrack() {
 	}
 	p.mu.Lock()
 	if p.tracked.Load() == 0 {
-		p.newest = nil
+		p.newest, p.accepted = nil, nil
 	}
 	p.mu.Unlock()
 }
 
-// superseded finishes it, and reports true, when its driver's client sent
-// a newer update since it was tracked: its information is superseded (an
-// accepted outcome, as a duplicate's is), and delivering it could leave a
-// stale copy of the driver on another node.
+// superseded reports whether its driver's client sent a newer update
+// since it was tracked, and then takes it over: delivering it could leave
+// a stale copy of the driver on another node, and its information is in
+// the newer update. It is answered as a duplicate (accepted) once a newer
+// update of the driver has been accepted, at once if one already was,
+// and refused with the newer one's refusal otherwise (see driverDone):
+// acknowledging it earlier would acknowledge a position that no node
+// shows, while searches still show the one before.
 func (c *Client) superseded(it item) bool {
 	p := &c.parking
+	id, ts := it.u.GetDriverId(), it.u.GetTimestampMs()
 	p.mu.Lock()
-	newer := p.newest[it.u.GetDriverId()] > it.u.GetTimestampMs()
-	p.mu.Unlock()
-	if newer {
-		c.finish(it, driver.Duplicate, "superseded by a newer update of the driver sent while this one waited to be sent again")
+	if p.newest[id] <= ts {
+		p.mu.Unlock()
+		return false
 	}
-	return newer
+	if p.accepted[id] > ts {
+		p.mu.Unlock()
+		c.finish(it, driver.Duplicate, "superseded by a newer update of the driver, accepted")
+		return true
+	}
+	if p.waiting >= c.cfg.ParkMax {
+		p.mu.Unlock()
+		p.full.Add(1)
+		c.finish(it, driver.Unavailable, fmt.Sprintf("superseded by a newer update of the driver, not yet answered, and %d updates already wait for theirs: retry after %s", c.cfg.ParkMax, parkRetryAfter))
+		return true
+	}
+	if p.waiters == nil {
+		p.waiters = make(map[string][]item)
+	}
+	p.waiters[id] = append(p.waiters[id], it)
+	p.waiting++
+	p.trackLocked(it) // its own tracking, until the newer update's answer
+	p.mu.Unlock()
+	return true
+}
+
+// driverDone hears the final outcome of every update while updates are
+// tracked (one atomic load otherwise): an accepted update is recorded for
+// superseded, and the updates of its driver waiting for a newer one's
+// answer (superseded) get theirs.
+func (c *Client) driverDone(it item, o driver.Outcome, msg string) {
+	p := &c.parking
+	if p.tracked.Load() == 0 {
+		return
+	}
+	id, ts := it.u.GetDriverId(), it.u.GetTimestampMs()
+	// A stale update is older than what the node holds: the driver's
+	// position is newer still, as for an accepted one.
+	accepted := o.Accepted() || o == driver.Stale
+	p.mu.Lock()
+	if _, ok := p.newest[id]; !ok {
+		p.mu.Unlock()
+		return
+	}
+	if accepted && ts > p.accepted[id] {
+		if p.accepted == nil {
+			p.accepted = make(map[string]int64)
+		}
+		p.accepted[id] = ts
+	}
+	var done []item
+	if ws := p.waiters[id]; len(ws) > 0 {
+		keep := ws[:0]
+		for _, w := range ws {
+			if w.u.GetTimestampMs() < ts {
+				done = append(done, w)
+			} else {
+				keep = append(keep, w)
+			}
+		}
+		if len(keep) == 0 {
+			delete(p.waiters, id)
+		} else {
+			p.waiters[id] = keep
+		}
+		p.waiting -= len(done)
+	}
+	p.mu.Unlock()
+	for _, w := range done {
+		if accepted {
+			w.sink.Done(w.idx, Result{Outcome: driver.Duplicate, Msg: "superseded by a newer update of the driver, accepted"})
+		} else {
+			w.sink.Done(w.idx, Result{Outcome: driver.Unavailable, Msg: "superseded by a newer update of the driver, which was refused: " + msg})
+		}
+		p.untrack()
+	}
+}
+
+// dropWaiters refuses every update waiting for a newer one's answer: the
+// client is shutting down.
+func (c *Client) dropWaiters() {
+	p := &c.parking
+	p.mu.Lock()
+	var all []item
+	for id, ws := range p.waiters {
+		all = append(all, ws...)
+		delete(p.waiters, id)
+	}
+	p.waiting = 0
+	p.mu.Unlock()
+	for _, w := range all {
+		w.sink.Done(w.idx, Result{Outcome: driver.Unavailable, Msg: "fleet client is shutting down"})
+		p.untrack()
+	}
 }
 
 // sent records an update sent for driver id at ts while updates are

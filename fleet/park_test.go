@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -162,4 +163,75 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestSupersededUpdateIsAnsweredAfterTheNewerOne: an update superseded
+// while it waited is not acknowledged before the newer update of its
+// driver is. Acknowledged earlier, it would acknowledge a position no
+// node shows while searches still show the one before it (a stale answer
+// in a chaos run's history): both wait for the dead owner's failover, and
+// the older is answered (as a duplicate) only once the newer is applied.
+func TestSupersededUpdateIsAnsweredAfterTheNewerOne(t *testing.T) {
+	live := &fakeMatcher{id: "m1", epoch: 1, outcome: func(uint64) matcherv1.Outcome { return matcherv1.Outcome_OUTCOME_APPLIED }}
+	src := twoMembers(t, serveFake(t, live), deadAddr(t))
+	c := runClient(t, Config{}, src)
+	m, _ := src.Current()
+	pos := positionOwnedBy(t, m, "m2")
+	r := &orderedResults{results: newResults(2)}
+	c.Send(context.Background(), Update{DriverID: "d1", Pos: pos, TimestampMs: 1}, r, 0, time.Now().Add(8*time.Second))
+	waitFor(t, func() bool { return c.ParkStats().Held == 1 })
+	c.Send(context.Background(), Update{DriverID: "d1", Pos: pos, TimestampMs: 2}, r, 1, time.Now().Add(8*time.Second))
+	time.Sleep(4 * parkRetry) // the lot is retried: the older update is found superseded
+	if n := r.count(); n != 0 {
+		t.Fatalf("%d updates answered while their owner is unreachable: %v", n, r.order)
+	}
+	if _, err := src.Update(func(d *shardmap.Doc) error {
+		d.Members = slices.DeleteFunc(d.Members, func(m shardmap.Member) bool { return m.ID == "m2" })
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got := r.wait(t)
+	if got[0].Outcome != driver.Duplicate || got[1].Outcome != driver.Applied {
+		t.Fatalf("outcomes: older %v %q, newer %v %q; want duplicate (superseded), applied", got[0].Outcome, got[0].Msg, got[1].Outcome, got[1].Msg)
+	}
+	if !slices.Equal(r.order, []int32{1, 0}) {
+		t.Fatalf("answered in the order %v, want the newer (1) first", r.order)
+	}
+}
+
+// TestSupersededUpdateSharesTheNewerOnesRefusal: when the newer update is
+// refused (its deadline passed waiting for an owner that never came back),
+// the superseded one is refused with it, saying why.
+func TestSupersededUpdateSharesTheNewerOnesRefusal(t *testing.T) {
+	src := oneMember(t, deadAddr(t))
+	c := runClient(t, Config{}, src)
+	r := newResults(2)
+	c.Send(context.Background(), Update{DriverID: "d1", Pos: times, TimestampMs: 1}, r, 0, time.Now().Add(5*time.Second))
+	waitFor(t, func() bool { return c.ParkStats().Held == 1 })
+	c.Send(context.Background(), Update{DriverID: "d1", Pos: times, TimestampMs: 2}, r, 1, time.Now().Add(500*time.Millisecond))
+	got := r.wait(t)
+	if got[1].Outcome != driver.Unavailable || got[0].Outcome != driver.Unavailable || !strings.Contains(got[0].Msg, "superseded") {
+		t.Fatalf("outcomes: older %v %q, newer %v %q; want both unavailable, the older saying it was superseded", got[0].Outcome, got[0].Msg, got[1].Outcome, got[1].Msg)
+	}
+}
+
+// orderedResults records the order in which updates are answered.
+type orderedResults struct {
+	*results
+	omu   sync.Mutex
+	order []int32
+}
+
+func (r *orderedResults) Done(idx int32, res Result) {
+	r.omu.Lock()
+	r.order = append(r.order, idx)
+	r.omu.Unlock()
+	r.results.Done(idx, res)
+}
+
+func (r *orderedResults) count() int {
+	r.omu.Lock()
+	defer r.omu.Unlock()
+	return len(r.order)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -58,6 +59,7 @@ type peer struct {
 	queue     chan item
 	evictions chan *matcherv1.Eviction
 	kick      chan struct{} // ends a reconnect backoff (the ring changed)
+	answered  atomic.Bool   // the current stream has had an answer
 	stop      chan struct{}
 	// qmu guards qclosed: once the run loop is done with the queue, an
 	// update handed to the peer is refused (and routed elsewhere or
@@ -77,6 +79,7 @@ func newPeer(c *Client, mem shardmap.Member) (*peer, error) {
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(serve.MaxMessageBytes)),
 	}, serve.DialOptions()...)
+	opts = append(opts, serve.FastReconnect())
 	opts = append(opts, c.cfg.DialOptions...)
 	opts = append(opts, tracing.DialOptions()...) // nil unless the process traces
 	conn, err := grpc.NewClient(mem.Addr, opts...)
@@ -176,7 +179,8 @@ func (p *peer) run(ctx context.Context) {
 		case <-ctx.Done():
 		}
 	}()
-	wait := 50 * time.Millisecond
+	const firstWait = 50 * time.Millisecond
+	wait := firstWait
 	for {
 		var first batchStart
 		select {
@@ -188,15 +192,23 @@ func (p *peer) run(ctx context.Context) {
 		case ev := <-p.evictions:
 			first.eviction = ev
 		}
+		p.answered.Store(false)
 		err := p.stream(ctx, first)
 		if ctx.Err() != nil {
 			break
 		}
+		if p.answered.Load() {
+			wait = firstWait // it worked until now: a new failure starts the backoff afresh
+		}
 		p.log.Warn("update stream to matcher broke", "err", err, "retry_in", wait)
 		// While the matcher is unreachable, its updates wait in the
 		// client's lot for the ring to move its shards or for it to come
-		// back (a ring change ends the backoff at once).
-		p.parkQueued(wait, fmt.Sprintf("matcher %s at %s unreachable: %s", p.id, p.addr, errText(err)))
+		// back (a ring change ends the backoff at once, and starts it
+		// afresh: the ring may name a node that has just come back).
+		if p.parkQueued(wait, fmt.Sprintf("matcher %s at %s unreachable: %s", p.id, p.addr, errText(err))) {
+			wait = firstWait
+			continue
+		}
 		wait = min(wait*2, 2*time.Second)
 	}
 	p.drain()
@@ -210,8 +222,8 @@ type batchStart struct {
 }
 
 // parkQueued parks every update that arrives in the next d, or until the
-// peer is kicked or stopped.
-func (p *peer) parkQueued(d time.Duration, why string) {
+// peer is kicked or stopped; it reports whether it was kicked.
+func (p *peer) parkQueued(d time.Duration, why string) (kicked bool) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
@@ -219,12 +231,23 @@ func (p *peer) parkQueued(d time.Duration, why string) {
 		case it := <-p.queue:
 			p.c.park(it, why)
 		case <-t.C:
-			return
+			return false
 		case <-p.kick:
-			return
+			return true
 		case <-p.stop:
-			return
+			return false
 		}
+	}
+}
+
+// kickBackoff ends the peer's reconnect backoff: the next update is sent
+// at once. (The connection's own backoff is kept short instead of reset:
+// grpc.ClientConn.ResetConnectBackoff races with the connection's
+// subchannel updates in grpc-go 1.85.)
+func (p *peer) kickBackoff() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -251,14 +274,20 @@ func (p *peer) stream(ctx context.Context, first batchStart) error {
 		if first.update != nil {
 			p.c.retry(*first.update, fmt.Sprintf("matcher %s: open apply stream: %s", p.id, errText(err)), 0)
 		}
+		if first.eviction != nil {
+			p.c.queueEviction(p, first.eviction) // evictions are idempotent: sent again with the next stream
+		}
 		return fmt.Errorf("open apply stream: %w", err)
 	}
 	var (
 		mu       sync.Mutex
 		inflight = make(map[uint64][]item)
-		window   = make(chan struct{}, p.c.cfg.InflightBatches)
-		recvErr  = make(chan error, 1)
-		recvDone = make(chan struct{})
+		// inflightEv are the evictions of unanswered batches: sent again
+		// (they are idempotent) if the stream breaks before the answer.
+		inflightEv = make(map[uint64][]*matcherv1.Eviction)
+		window     = make(chan struct{}, p.c.cfg.InflightBatches)
+		recvErr    = make(chan error, 1)
+		recvDone   = make(chan struct{})
 	)
 	// The receiver is owned by this call: it ends when the stream does,
 	// and stream waits for it before returning.
@@ -270,9 +299,11 @@ func (p *peer) stream(ctx context.Context, first batchStart) error {
 				recvErr <- err
 				return
 			}
+			p.answered.Store(true)
 			mu.Lock()
 			items, found := inflight[resp.GetSeq()]
 			delete(inflight, resp.GetSeq())
+			delete(inflightEv, resp.GetSeq())
 			mu.Unlock()
 			if found {
 				<-window
@@ -294,6 +325,12 @@ func (p *peer) stream(ctx context.Context, first batchStart) error {
 				p.c.retry(it, fmt.Sprintf("update stream to matcher %s broke: %s", p.id, errText(reason)), 0)
 			}
 			delete(inflight, seq)
+		}
+		for seq, evs := range inflightEv {
+			for _, e := range evs {
+				p.c.queueEviction(p, e)
+			}
+			delete(inflightEv, seq)
 		}
 	}
 	var (
@@ -381,11 +418,17 @@ func (p *peer) stream(ctx context.Context, first batchStart) error {
 			return ctx.Err()
 		case err := <-recvErr:
 			p.requeueBatch(batch, err)
+			for _, e := range req.Evictions {
+				p.c.queueEviction(p, e)
+			}
 			requeue(err)
 			return err
 		}
 		mu.Lock()
 		inflight[seq] = append([]item(nil), batch...)
+		if len(req.Evictions) > 0 {
+			inflightEv[seq] = req.Evictions
+		}
 		mu.Unlock()
 		if err := st.Send(req); err != nil {
 			// The real error comes from Recv.

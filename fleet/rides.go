@@ -34,6 +34,13 @@ func (c *Client) RequestRide(ctx context.Context, req *geomatchv1.RequestRideReq
 			if _, ok := AsNotOwner(err); ok {
 				return err
 			}
+			if status.Code(err) == codes.Canceled && ctx.Err() == nil {
+				// Not the caller's cancellation: the connection to the
+				// matcher was closed under the call, because the ring
+				// dropped it. Routed again on the new ring; the request
+				// id makes a second delivery harmless.
+				return &shardmap.NotOwnerError{NodeID: owner.ID, Epoch: m.Epoch()}
+			}
 			return unreachable("request ride", owner, err)
 		}
 		out = resp.GetTrip()

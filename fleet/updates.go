@@ -137,6 +137,7 @@ func (c *Client) retry(it item, why string, nodeEpoch uint64) {
 // finish delivers the final result of an update to its sender.
 func (c *Client) finish(it item, o driver.Outcome, msg string) {
 	it.sink.Done(it.idx, Result{Outcome: o, Msg: msg})
+	c.driverDone(it, o, msg)
 }
 
 // evictElsewhere tells every matcher but owner to drop copies of driver id

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/geomatch/geomatch/internal/geo"
+	"github.com/geomatch/geomatch/internal/serve"
 	hoff "github.com/geomatch/geomatch/matcher/handoff"
 	"github.com/geomatch/geomatch/matcher/index"
 	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
@@ -58,7 +59,15 @@ import (
 //
 // Until its warm-up ends, a gained shard is gated: nearby searches over it
 // wait (bounded by WarmTimeout and the caller's deadline) instead of
-// answering from a half-filled index. Location updates are not gated.
+// answering from a half-filled index. Location updates are not gated by
+// the warm-up, only by the release round that starts with it: the node
+// acknowledges no update in a gained shard until every other member has
+// moved to the new epoch (Ring with advance_to), so that no old owner
+// still at the previous epoch answers a search with a position older than
+// one the new owner has acknowledged (a router that has not seen the new
+// ring yet would otherwise ask it). A member that cannot be reached is
+// waited for at most releaseWait: it is dead, or cut off, and then its own
+// ownership lease stops it from answering.
 //
 // A later ring change cancels a running warm-up and starts one from the
 // last ring at which the node was fully warm, so nothing gained in between
@@ -72,6 +81,20 @@ import (
 type gate struct {
 	step hoff.Step     // base: last fully warm ring; target; regained shards
 	done chan struct{} // closed when the warm-up ends, however it ends
+	// released is closed once every other member has moved to the target
+	// epoch (and given up what it lost there) or could not be reached:
+	// see collectReleases.
+	released chan struct{}
+}
+
+// isReleased reports whether g's release round is over.
+func (g *gate) isReleased() bool {
+	select {
+	case <-g.released:
+		return true
+	default:
+		return false
+	}
 }
 
 // covers reports whether shard is being warmed by g.
@@ -208,7 +231,7 @@ func (p *peerConns) get(addr string) (matcherv1.MatcherServiceClient, error) {
 	if len(opts) == 0 {
 		opts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	}
-	c, err := grpc.NewClient(addr, opts...)
+	c, err := grpc.NewClient(addr, append(opts, serve.FastReconnect())...)
 	if err != nil {
 		return nil, fmt.Errorf("dial matcher at %s: %w", addr, err)
 	}
@@ -257,7 +280,7 @@ func (n *Node) advance(ctx context.Context) {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.WarmTimeout)
 	running := make(chan struct{})
 	h.cancel, h.running = cancel, running
-	g := &gate{step: step, done: make(chan struct{})}
+	g := &gate{step: step, done: make(chan struct{}), released: make(chan struct{})}
 	h.evMu.Lock()
 	if h.superseded == nil {
 		h.superseded = hoff.NewLog(hoff.MaxLog)
@@ -265,7 +288,13 @@ func (n *Node) advance(ctx context.Context) {
 	h.evMu.Unlock()
 	h.gate.Store(g)
 	h.applied.Store(m.Epoch())
-	h.wg.Add(1)
+	h.wg.Add(2)
+	go func() {
+		// Not behind the previous warm-up: updates of gained shards wait
+		// for this round only.
+		defer h.wg.Done()
+		n.collectReleases(wctx, g)
+	}()
 	go func() {
 		defer h.wg.Done()
 		defer close(running)
@@ -459,6 +488,87 @@ func (n *Node) pull(ctx context.Context, mem shardmap.Member, st *hoff.Step, cov
 	}
 }
 
+// releaseWait bounds how long an update batch waits for the release round
+// of the shards it touches; past it, the batch is applied anyway (and
+// counted). It is about an ownership lease's length: a member that has not
+// answered by then has stopped serving by its own lease.
+const releaseWait = 2 * time.Second
+
+// collectReleases asks every other member of g's base and target rings to
+// move to the target epoch and give up the shards it does not own there
+// (Ring with advance_to), concurrently, and closes g.released when each has
+// answered, failed or timed out, or when ctx ends (a newer ring change
+// starts its own round).
+func (n *Node) collectReleases(ctx context.Context, g *gate) {
+	defer close(g.released)
+	start := time.Now()
+	target := g.step.Target.Epoch()
+	var wg sync.WaitGroup
+	for _, mem := range g.step.Peers() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := n.ho.peers.get(mem.Addr)
+			if err != nil {
+				return
+			}
+			rctx, cancel := context.WithTimeout(ctx, releaseWait)
+			defer cancel()
+			resp, err := c.Ring(rctx, &matcherv1.RingRequest{KnownEpoch: target, AdvanceTo: target})
+			switch {
+			case err != nil:
+				n.log.Info("handoff: node did not confirm the new epoch (unreachable: its lease stops it serving)", "node", mem.ID, "epoch", target, "err", err)
+			case resp.GetEpoch() < target:
+				n.log.Info("handoff: node could not reach the new epoch (its lease stops it serving)", "node", mem.ID, "epoch", target, "node_epoch", resp.GetEpoch())
+			}
+		}()
+	}
+	wg.Wait()
+	n.count.releaseNanos.Store(uint64(time.Since(start)))
+}
+
+// awaitReleases holds a batch with updates in shards the running warm-up
+// gains until the other members have released them (collectReleases), for
+// at most releaseWait in all, or until ctx ends. It is a no-op (one atomic
+// load) when no release round runs.
+func (n *Node) awaitReleases(ctx context.Context, b *Batch) {
+	g := n.ho.gate.Load()
+	if g == nil || g.isReleased() {
+		return
+	}
+	var timer *time.Timer
+	for g != nil && !g.isReleased() {
+		layout := g.step.Target.Layout()
+		touches := false
+		for i := range b.Updates {
+			u := &b.Updates[i]
+			if checkUpdate(u, layout) == nil && g.covers(layout.ShardOfFine(u.FineCell)) {
+				touches = true
+				break
+			}
+		}
+		if !touches {
+			return
+		}
+		if timer == nil {
+			timer = time.NewTimer(releaseWait)
+			defer timer.Stop()
+			n.count.releaseWaits.Add(1)
+		}
+		select {
+		case <-g.released:
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+			n.count.releaseTimeouts.Add(1)
+			n.log.Warn("handoff: updates of gained shards applied before every old owner confirmed the new epoch", "epoch", g.step.Target.Epoch(), "waited", releaseWait)
+			return
+		}
+		n.advance(ctx) // the ring may have moved meanwhile: a newer round
+		g = n.ho.gate.Load()
+	}
+}
+
 // reclaim applies the node's own snapshots of drivers in the shards g
 // gains, and returns the ids applied (to be checked with the other nodes: a
 // copy may have gone stale meanwhile). Every snapshot still kept counts, not
@@ -603,6 +713,16 @@ func (n *Node) waitWarm(ctx context.Context, shards []h3.Cell) error {
 			return fmt.Errorf("waiting for the handoff of shards to this node: %w", ctx.Err())
 		}
 	}
+}
+
+// release moves the node to epoch when it is behind (reading the ring
+// from its source) and processes the change: the shards it lost there are
+// given up before it returns, so it answers no search for them at an older
+// epoch. A new owner calls it (Ring with advance_to) on the other members
+// before it acknowledges updates of the shards it gained.
+func (n *Node) release(ctx context.Context, epoch uint64) {
+	n.view(ctx, epoch)
+	n.advance(ctx)
 }
 
 // transferChunk is how many drivers one TransferChunk carries.

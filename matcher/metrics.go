@@ -21,6 +21,12 @@ type counters struct {
 	// leaseRefusals counts searches and batches refused because the
 	// node's ownership lease had lapsed.
 	leaseRefusals atomic.Uint64
+	// releaseWaits counts update batches held for a release round (the
+	// old owners confirming a new epoch), releaseTimeouts those applied
+	// when the round overran releaseWait; releaseNanos is the duration of
+	// the last round.
+	releaseWaits, releaseTimeouts atomic.Uint64
+	releaseNanos                  atomic.Uint64
 }
 
 // Searches is the number of nearby searches the node has answered
@@ -42,7 +48,7 @@ type Collector struct {
 	drivers, byStatus, epoch, ready, warm *prometheus.Desc
 	updates, searches, moves, handoff     *prometheus.Desc
 	fences, events, eventFailures, late   *prometheus.Desc
-	leaseRefusals                         *prometheus.Desc
+	leaseRefusals, releaseWaits, release  *prometheus.Desc
 }
 
 // NewCollector returns the collector of n.
@@ -65,6 +71,10 @@ func NewCollector(n *Node) *Collector {
 			"Batches of updates applied whose events could not be logged (the event log was unreachable for 5 s); must stay 0.", nil, l),
 		leaseRefusals: prometheus.NewDesc("geomatch_matcher_lease_refusals_total",
 			"Searches and update batches the node refused because its ownership lease had lapsed (cut off from Consul and not vouched for by its peers).", nil, l),
+		releaseWaits: prometheus.NewDesc("geomatch_matcher_release_waits_total",
+			"Update batches held until the other members confirmed a new ring epoch (shards gained), by outcome: released, or timeout (applied after 2 s without every confirmation).", []string{"outcome"}, l),
+		release: prometheus.NewDesc("geomatch_matcher_last_release_seconds",
+			"Duration of the last release round: the node asking every other member to move to its new epoch before acknowledging updates of the shards it gained.", nil, l),
 		late: prometheus.NewDesc("geomatch_matcher_late_updates_total",
 			"Updates that reached the node after a newer one of the driver's elsewhere (a delayed retry); they log nothing.", nil, l),
 	}
@@ -72,7 +82,7 @@ func NewCollector(n *Node) *Collector {
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.drivers, c.byStatus, c.epoch, c.ready, c.warm, c.updates, c.searches, c.moves, c.handoff, c.fences, c.events, c.eventFailures, c.late, c.leaseRefusals} {
+	for _, d := range []*prometheus.Desc{c.drivers, c.byStatus, c.epoch, c.ready, c.warm, c.updates, c.searches, c.moves, c.handoff, c.fences, c.events, c.eventFailures, c.late, c.leaseRefusals, c.releaseWaits, c.release} {
 		ch <- d
 	}
 }
@@ -97,6 +107,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.searches, prometheus.CounterValue, float64(n.count.searches.Load()))
 	ch <- prometheus.MustNewConstMetric(c.leaseRefusals, prometheus.CounterValue, float64(n.count.leaseRefusals.Load()))
+	waits, timeouts := n.count.releaseWaits.Load(), n.count.releaseTimeouts.Load()
+	ch <- prometheus.MustNewConstMetric(c.releaseWaits, prometheus.CounterValue, float64(waits-min(waits, timeouts)), "released")
+	ch <- prometheus.MustNewConstMetric(c.releaseWaits, prometheus.CounterValue, float64(timeouts), "timeout")
+	ch <- prometheus.MustNewConstMetric(c.release, prometheus.GaugeValue, float64(n.count.releaseNanos.Load())/1e9)
 	ch <- prometheus.MustNewConstMetric(c.moves, prometheus.CounterValue, float64(n.count.shardsLost.Load()))
 	ch <- prometheus.MustNewConstMetric(c.handoff, prometheus.CounterValue, float64(n.count.handedOver.Load()), "sent")
 	ch <- prometheus.MustNewConstMetric(c.handoff, prometheus.CounterValue, float64(n.count.transferred.Load()), "received")

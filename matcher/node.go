@@ -252,6 +252,7 @@ func (n *Node) Apply(ctx context.Context, b Batch, s *ApplyScratch) (BatchResult
 	}
 	n.view(ctx, b.Epoch) // a refresh, if the caller is ahead, happens before any lock
 	n.advance(ctx)       // shard moves first: evictions during a warm-up are recorded
+	n.awaitReleases(ctx, &b)
 	res := n.applyLocked(b, s)
 	if n.fence != nil && len(s.fence) > 0 {
 		// After the lock: the fence engine reads and writes the store.

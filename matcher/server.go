@@ -110,8 +110,12 @@ func (s *Server) FenceCounts(_ context.Context, req *matcherv1.FenceCountsReques
 // record when that is newer than the caller's and the node follows a
 // source of records (Consul). A node whose lease lapsed answers too: the
 // ring it read is Consul's whatever its own contact, and the caller only
-// adopts a newer one.
-func (s *Server) Ring(_ context.Context, req *matcherv1.RingRequest) (*matcherv1.RingResponse, error) {
+// adopts a newer one. With advance_to it first moves the node to that
+// epoch, if it can (Node.release).
+func (s *Server) Ring(ctx context.Context, req *matcherv1.RingRequest) (*matcherv1.RingResponse, error) {
+	if to := req.GetAdvanceTo(); to > 0 {
+		s.node.release(ctx, to)
+	}
 	m, _ := s.node.src.Current()
 	resp := &matcherv1.RingResponse{Epoch: m.Epoch()}
 	relay, ok := s.node.src.(membership.Relay)

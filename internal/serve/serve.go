@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -77,6 +78,20 @@ func DialOptions() []grpc.DialOption {
 		grpc.WithStaticStreamWindowSize(StreamWindowBytes),
 		grpc.WithStaticConnWindowSize(ConnWindowBytes),
 	}
+}
+
+// FastReconnect is the dial option of the cluster's internal connections
+// (router to matcher, matcher to matcher). gRPC's own reconnect backoff
+// grows to 2 minutes by default: a matcher back after a restart would wait
+// that out, its updates parked and its searches and handoffs failing.
+// Matchers come back within seconds, so the connection tries again at
+// least every half second: about two connection attempts a second per
+// caller to a dead node's address.
+func FastReconnect() grpc.DialOption {
+	return grpc.WithConnectParams(grpc.ConnectParams{
+		Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 500 * time.Millisecond},
+		MinConnectTimeout: 5 * time.Second,
+	})
 }
 
 // TLS returns the server option that serves TLS with cfg, or none for a

@@ -92,7 +92,15 @@ func (Outcome) EnumDescriptor() ([]byte, []int) {
 type RingRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The caller's ring epoch.
-	KnownEpoch    uint64 `protobuf:"varint,1,opt,name=known_epoch,json=knownEpoch,proto3" json:"known_epoch,omitempty"`
+	KnownEpoch uint64 `protobuf:"varint,1,opt,name=known_epoch,json=knownEpoch,proto3" json:"known_epoch,omitempty"`
+	// When set, the node first moves to at least this epoch (reading the
+	// ring from Consul if it is behind) and gives up the shards it no longer
+	// owns there, so that it answers no search for them at an older epoch;
+	// the response's epoch says how far it got. A matcher that gains shards
+	// calls it on the other members before it acknowledges an update in
+	// them: a position it acknowledged is then never older than one another
+	// node still shows.
+	AdvanceTo     uint64 `protobuf:"varint,2,opt,name=advance_to,json=advanceTo,proto3" json:"advance_to,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -130,6 +138,13 @@ func (*RingRequest) Descriptor() ([]byte, []int) {
 func (x *RingRequest) GetKnownEpoch() uint64 {
 	if x != nil {
 		return x.KnownEpoch
+	}
+	return 0
+}
+
+func (x *RingRequest) GetAdvanceTo() uint64 {
+	if x != nil {
+		return x.AdvanceTo
 	}
 	return 0
 }
@@ -1873,10 +1888,12 @@ var File_geomatch_matcher_v1_matcher_proto protoreflect.FileDescriptor
 
 const file_geomatch_matcher_v1_matcher_proto_rawDesc = "" +
 	"\n" +
-	"!geomatch/matcher/v1/matcher.proto\x12\x13geomatch.matcher.v1\x1a\x17geomatch/v1/fence.proto\x1a\x17geomatch/v1/rider.proto\x1a\x17geomatch/v1/types.proto\".\n" +
+	"!geomatch/matcher/v1/matcher.proto\x12\x13geomatch.matcher.v1\x1a\x17geomatch/v1/fence.proto\x1a\x17geomatch/v1/rider.proto\x1a\x17geomatch/v1/types.proto\"M\n" +
 	"\vRingRequest\x12\x1f\n" +
 	"\vknown_epoch\x18\x01 \x01(\x04R\n" +
-	"knownEpoch\"<\n" +
+	"knownEpoch\x12\x1d\n" +
+	"\n" +
+	"advance_to\x18\x02 \x01(\x04R\tadvanceTo\"<\n" +
 	"\fRingResponse\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x16\n" +
 	"\x06record\x18\x02 \x01(\fR\x06record\"6\n" +

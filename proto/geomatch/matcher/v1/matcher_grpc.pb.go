@@ -75,7 +75,10 @@ type MatcherServiceClient interface {
 	Scan(ctx context.Context, in *ScanRequest, opts ...grpc.CallOption) (*ScanResponse, error)
 	// Ring returns the node's ring record when it is newer than known_epoch:
 	// a router that cannot reach Consul learns the ring the rest of the
-	// cluster moved to from the matchers, which follow Consul too.
+	// cluster moved to from the matchers, which follow Consul too. With
+	// advance_to the node first moves to that epoch and gives up the shards
+	// it lost there (what a new owner asks of the others before it
+	// acknowledges updates in the shards it gained).
 	Ring(ctx context.Context, in *RingRequest, opts ...grpc.CallOption) (*RingResponse, error)
 }
 
@@ -239,7 +242,10 @@ type MatcherServiceServer interface {
 	Scan(context.Context, *ScanRequest) (*ScanResponse, error)
 	// Ring returns the node's ring record when it is newer than known_epoch:
 	// a router that cannot reach Consul learns the ring the rest of the
-	// cluster moved to from the matchers, which follow Consul too.
+	// cluster moved to from the matchers, which follow Consul too. With
+	// advance_to the node first moves to that epoch and gives up the shards
+	// it lost there (what a new owner asks of the others before it
+	// acknowledges updates in the shards it gained).
 	Ring(context.Context, *RingRequest) (*RingResponse, error)
 	mustEmbedUnimplementedMatcherServiceServer()
 }
