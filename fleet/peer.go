@@ -194,7 +194,7 @@ func (p *peer) run(ctx context.Context) {
 		}
 		p.answered.Store(false)
 		err := p.stream(ctx, first)
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || p.stopped() {
 			break
 		}
 		if p.answered.Load() {
@@ -237,6 +237,17 @@ func (p *peer) parkQueued(d time.Duration, why string) (kicked bool) {
 		case <-p.stop:
 			return false
 		}
+	}
+}
+
+// stopped reports whether the peer was closed (its run loop's context is
+// cancelled a moment later).
+func (p *peer) stopped() bool {
+	select {
+	case <-p.stop:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -66,8 +66,9 @@ import (
 // still at the previous epoch answers a search with a position older than
 // one the new owner has acknowledged (a router that has not seen the new
 // ring yet would otherwise ask it). A member that cannot be reached is
-// waited for at most releaseWait: it is dead, or cut off, and then its own
-// ownership lease stops it from answering.
+// waited for at most releaseWait (a node the new ring dropped, at most
+// departedWait): it is dead, or cut off, and then its own ownership lease
+// stops it from answering.
 //
 // A later ring change cancels a running warm-up and starts one from the
 // last ring at which the node was fully warm, so nothing gained in between
@@ -494,6 +495,12 @@ func (n *Node) pull(ctx context.Context, mem shardmap.Member, st *hoff.Step, cov
 // answered by then has stopped serving by its own lease.
 const releaseWait = 2 * time.Second
 
+// departedWait bounds the release call to a node of the base ring that is
+// not a member of the target ring: it left (then it gave its shards up
+// already) or its health check lapsed (then its ownership lease stops it
+// serving, and it may well be cut off: a call to it could hang).
+const departedWait = 250 * time.Millisecond
+
 // collectReleases asks every other member of g's base and target rings to
 // move to the target epoch and give up the shards it does not own there
 // (Ring with advance_to), concurrently, and closes g.released when each has
@@ -505,6 +512,10 @@ func (n *Node) collectReleases(ctx context.Context, g *gate) {
 	target := g.step.Target.Epoch()
 	var wg sync.WaitGroup
 	for _, mem := range g.step.Peers() {
+		wait := releaseWait
+		if _, ok := g.step.Target.Member(mem.ID); !ok {
+			wait = departedWait
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -512,7 +523,7 @@ func (n *Node) collectReleases(ctx context.Context, g *gate) {
 			if err != nil {
 				return
 			}
-			rctx, cancel := context.WithTimeout(ctx, releaseWait)
+			rctx, cancel := context.WithTimeout(ctx, wait)
 			defer cancel()
 			resp, err := c.Ring(rctx, &matcherv1.RingRequest{KnownEpoch: target, AdvanceTo: target})
 			switch {
