@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/geomatch/geomatch/membership"
 	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
 	"github.com/geomatch/geomatch/shardmap"
@@ -82,4 +85,53 @@ func TestLateClaimEvictsTheClaimersCopy(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatal("the claimer's older copy was never evicted")
+}
+
+// breakOnFirstEviction is an evictRecorder whose first stream breaks, with
+// no answer, on the first batch carrying an eviction.
+type breakOnFirstEviction struct {
+	evictRecorder
+	broke sync.Once
+}
+
+func (f *breakOnFirstEviction) Apply(stream matcherv1.MatcherService_ApplyServer) error {
+	req, err := stream.Recv()
+	if err != nil {
+		return nil
+	}
+	if len(req.GetEvictions()) > 0 {
+		broke := false
+		f.broke.Do(func() { broke = true })
+		if broke {
+			return status.Error(codes.Unavailable, "connection lost with the batch")
+		}
+	}
+	// Not this one: answer it and the rest as the recorder does.
+	f.mu.Lock()
+	f.got = append(f.got, req.GetEvictions()...)
+	f.mu.Unlock()
+	if err := stream.Send(&matcherv1.ApplyResponse{Seq: req.GetSeq(), Epoch: req.GetEpoch()}); err != nil {
+		return err
+	}
+	return f.evictRecorder.Apply(stream)
+}
+
+// TestEvictionOfABrokenStreamIsSentAgain: an eviction whose batch was
+// never answered (the stream broke) reaches the matcher on the next
+// stream; lost, it would leave the driver's older copy there, shown in
+// answers until the driver's next claim.
+func TestEvictionOfABrokenStreamIsSentAgain(t *testing.T) {
+	f := &breakOnFirstEviction{}
+	src := oneMember(t, serveFake(t, f))
+	c := runClient(t, Config{}, src)
+	waitFor(t, func() bool { return len(c.otherPeers("elsewhere")) == 1 })
+	c.evictElsewhere("elsewhere", "d1", 42)
+	waitFor(t, func() bool {
+		for _, e := range f.evictions() {
+			if e.GetDriverId() == "d1" && e.GetOlderThanMs() == 42 {
+				return true
+			}
+		}
+		return false
+	})
 }
