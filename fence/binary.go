@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 
 	"github.com/geomatch/geomatch/internal/geo"
 )
@@ -90,6 +91,11 @@ func (d *shapeDecoder) uvarint(max uint64) (int, error) {
 	v, n := binary.Uvarint(d.b)
 	if n <= 0 {
 		return 0, errors.New("truncated")
+	}
+	if n != (bits.Len64(v|1)+6)/7 {
+		// An over-long form (0xe2 0x00 for 0x62): one shape has one
+		// encoding, so stored bytes compare equal when shapes do.
+		return 0, errors.New("count not in its shortest form")
 	}
 	if v > max {
 		return 0, fmt.Errorf("count %d above %d", v, max)
