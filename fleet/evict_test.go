@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -91,7 +92,7 @@ func TestLateClaimEvictsTheClaimersCopy(t *testing.T) {
 // no answer, on the first batch carrying an eviction.
 type breakOnFirstEviction struct {
 	evictRecorder
-	broke sync.Once
+	broke atomic.Bool
 }
 
 func (f *breakOnFirstEviction) Apply(stream matcherv1.MatcherService_ApplyServer) error {
@@ -99,12 +100,8 @@ func (f *breakOnFirstEviction) Apply(stream matcherv1.MatcherService_ApplyServer
 	if err != nil {
 		return nil
 	}
-	if len(req.GetEvictions()) > 0 {
-		broke := false
-		f.broke.Do(func() { broke = true })
-		if broke {
-			return status.Error(codes.Unavailable, "connection lost with the batch")
-		}
+	if len(req.GetEvictions()) > 0 && f.broke.CompareAndSwap(false, true) {
+		return status.Error(codes.Unavailable, "connection lost with the batch")
 	}
 	// Not this one: answer it and the rest as the recorder does.
 	f.mu.Lock()

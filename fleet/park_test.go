@@ -45,12 +45,7 @@ func TestUpdatesForADeadOwnerWaitForTheFailover(t *testing.T) {
 		c.Send(context.Background(), Update{DriverID: "d" + string(rune('a'+i%26)) + string(rune('a'+i/26)), Pos: pos, TimestampMs: 1}, r, int32(i), time.Now().Add(5*time.Second))
 	}
 	time.Sleep(300 * time.Millisecond) // the failover detector's delay
-	if _, err := src.Update(func(d *shardmap.Doc) error {
-		d.Members = slices.DeleteFunc(d.Members, func(m shardmap.Member) bool { return m.ID == "m2" })
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	removeMember(t, src, "m2")
 	for i, res := range r.wait(t) {
 		if res.Outcome != driver.Applied {
 			t.Fatalf("update %d: %v %q, want applied by the new owner", i, res.Outcome, res.Msg)
@@ -116,12 +111,7 @@ func TestReachableToleratesAFailoverButNotAnOutage(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if _, err := src.Update(func(d *shardmap.Doc) error {
-		d.Members = slices.DeleteFunc(d.Members, func(m shardmap.Member) bool { return m.ID == "m2" })
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	removeMember(t, src, "m2")
 	if ok, why := c.Reachable(); !ok {
 		t.Fatalf("after the failover: unreachable: %s", why)
 	}
@@ -141,12 +131,7 @@ func TestParkedUpdateSupersededByANewerOneIsNotDelivered(t *testing.T) {
 	c.Send(context.Background(), Update{DriverID: "d1", Pos: positionOwnedBy(t, m, "m2"), TimestampMs: 1}, r, 0, time.Now().Add(5*time.Second))
 	waitFor(t, func() bool { return c.ParkStats().Held == 1 })
 	c.Send(context.Background(), Update{DriverID: "d1", Pos: positionOwnedBy(t, m, "m1"), TimestampMs: 2}, r, 1, time.Now().Add(5*time.Second))
-	if _, err := src.Update(func(d *shardmap.Doc) error {
-		d.Members = slices.DeleteFunc(d.Members, func(m shardmap.Member) bool { return m.ID == "m2" })
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	removeMember(t, src, "m2")
 	got := r.wait(t)
 	if got[0].Outcome != driver.Duplicate || got[1].Outcome != driver.Applied {
 		t.Fatalf("outcomes: parked %v %q, newer %v; want duplicate (superseded), applied", got[0].Outcome, got[0].Msg, got[1].Outcome)
@@ -185,12 +170,7 @@ func TestSupersededUpdateIsAnsweredAfterTheNewerOne(t *testing.T) {
 	if n := r.count(); n != 0 {
 		t.Fatalf("%d updates answered while their owner is unreachable: %v", n, r.order)
 	}
-	if _, err := src.Update(func(d *shardmap.Doc) error {
-		d.Members = slices.DeleteFunc(d.Members, func(m shardmap.Member) bool { return m.ID == "m2" })
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	removeMember(t, src, "m2")
 	got := r.wait(t)
 	if got[0].Outcome != driver.Duplicate || got[1].Outcome != driver.Applied {
 		t.Fatalf("outcomes: older %v %q, newer %v %q; want duplicate (superseded), applied", got[0].Outcome, got[0].Msg, got[1].Outcome, got[1].Msg)

@@ -48,6 +48,18 @@ func twoMembers(t *testing.T, live, dead string) *membership.Local {
 	return src
 }
 
+// removeMember takes member id off src's ring, as the ring writer does when
+// its health check lapses.
+func removeMember(t *testing.T, src *membership.Local, id string) {
+	t.Helper()
+	if _, err := src.Update(func(d *shardmap.Doc) error {
+		d.Members = slices.DeleteFunc(d.Members, func(m shardmap.Member) bool { return m.ID == id })
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestSearchLeavesAnUnreachableOwnersShardsOutAndSaysSo: with one owner
 // down for the whole budget, Search answers before its deadline with the
 // live owner's drivers and the dead owner's shards in Missing, exactly

@@ -59,7 +59,6 @@ type peer struct {
 	queue     chan item
 	evictions chan *matcherv1.Eviction
 	kick      chan struct{} // ends a reconnect backoff (the ring changed)
-	answered  atomic.Bool   // the current stream has had an answer
 	stop      chan struct{}
 	// qmu guards qclosed: once the run loop is done with the queue, an
 	// update handed to the peer is refused (and routed elsewhere or
@@ -192,12 +191,11 @@ func (p *peer) run(ctx context.Context) {
 		case ev := <-p.evictions:
 			first.eviction = ev
 		}
-		p.answered.Store(false)
-		err := p.stream(ctx, first)
+		answered, err := p.stream(ctx, first)
 		if ctx.Err() != nil || p.stopped() {
 			break
 		}
-		if p.answered.Load() {
+		if answered {
 			wait = firstWait // it worked until now: a new failure starts the backoff afresh
 		}
 		p.log.Warn("update stream to matcher broke", "err", err, "retry_in", wait)
@@ -275,9 +273,17 @@ func (p *peer) drain() {
 	}
 }
 
+// sentBatch is what an unanswered batch carried: its updates, and its
+// evictions, sent again (they are idempotent) if the stream breaks before
+// the answer.
+type sentBatch struct {
+	items     []item
+	evictions []*matcherv1.Eviction
+}
+
 // stream runs one Apply stream, starting with first, until it breaks or ctx
-// is done.
-func (p *peer) stream(ctx context.Context, first batchStart) error {
+// is done. It reports whether the matcher answered any batch on it.
+func (p *peer) stream(ctx context.Context, first batchStart) (answered bool, _ error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	st, err := p.openApply(sctx)
@@ -286,19 +292,17 @@ func (p *peer) stream(ctx context.Context, first batchStart) error {
 			p.c.retry(*first.update, fmt.Sprintf("matcher %s: open apply stream: %s", p.id, errText(err)), 0)
 		}
 		if first.eviction != nil {
-			p.c.queueEviction(p, first.eviction) // evictions are idempotent: sent again with the next stream
+			p.requeueEvictions([]*matcherv1.Eviction{first.eviction})
 		}
-		return fmt.Errorf("open apply stream: %w", err)
+		return false, fmt.Errorf("open apply stream: %w", err)
 	}
 	var (
 		mu       sync.Mutex
-		inflight = make(map[uint64][]item)
-		// inflightEv are the evictions of unanswered batches: sent again
-		// (they are idempotent) if the stream breaks before the answer.
-		inflightEv = make(map[uint64][]*matcherv1.Eviction)
-		window     = make(chan struct{}, p.c.cfg.InflightBatches)
-		recvErr    = make(chan error, 1)
-		recvDone   = make(chan struct{})
+		inflight = make(map[uint64]sentBatch)
+		window   = make(chan struct{}, p.c.cfg.InflightBatches)
+		recvErr  = make(chan error, 1)
+		recvDone = make(chan struct{})
+		got      atomic.Bool // an answer arrived
 	)
 	// The receiver is owned by this call: it ends when the stream does,
 	// and stream waits for it before returning.
@@ -310,38 +314,34 @@ func (p *peer) stream(ctx context.Context, first batchStart) error {
 				recvErr <- err
 				return
 			}
-			p.answered.Store(true)
+			got.Store(true)
 			mu.Lock()
-			items, found := inflight[resp.GetSeq()]
+			b, found := inflight[resp.GetSeq()]
 			delete(inflight, resp.GetSeq())
-			delete(inflightEv, resp.GetSeq())
 			mu.Unlock()
 			if found {
 				<-window
-				p.complete(items, resp)
+				p.complete(b.items, resp)
 			}
 		}
 	}()
 	defer func() {
 		cancel()
 		<-recvDone
+		answered = got.Load()
 	}()
-	// requeue hands the updates of unanswered batches back for routing:
-	// resending is safe, a duplicate timestamp is ignored by the matcher.
+	// requeue hands the updates of unanswered batches back for routing
+	// (resending is safe: a duplicate timestamp is ignored by the matcher)
+	// and queues their evictions again.
 	requeue := func(reason error) {
 		mu.Lock()
 		defer mu.Unlock()
-		for seq, items := range inflight {
-			for _, it := range items {
+		for seq, b := range inflight {
+			for _, it := range b.items {
 				p.c.retry(it, fmt.Sprintf("update stream to matcher %s broke: %s", p.id, errText(reason)), 0)
 			}
+			p.requeueEvictions(b.evictions)
 			delete(inflight, seq)
-		}
-		for seq, evs := range inflightEv {
-			for _, e := range evs {
-				p.c.queueEviction(p, e)
-			}
-			delete(inflightEv, seq)
 		}
 	}
 	var (
@@ -364,10 +364,10 @@ func (p *peer) stream(ctx context.Context, first batchStart) error {
 			select {
 			case <-ctx.Done():
 				requeue(ctx.Err())
-				return ctx.Err()
+				return false, ctx.Err()
 			case err := <-recvErr:
 				requeue(err)
-				return err
+				return false, err
 			case it := <-p.queue:
 				batch = append(batch, it)
 			case ev := <-p.evictions:
@@ -426,20 +426,15 @@ func (p *peer) stream(ctx context.Context, first batchStart) error {
 		case <-ctx.Done():
 			p.requeueBatch(batch, ctx.Err())
 			requeue(ctx.Err())
-			return ctx.Err()
+			return false, ctx.Err()
 		case err := <-recvErr:
 			p.requeueBatch(batch, err)
-			for _, e := range req.Evictions {
-				p.c.queueEviction(p, e)
-			}
+			p.requeueEvictions(req.Evictions)
 			requeue(err)
-			return err
+			return false, err
 		}
 		mu.Lock()
-		inflight[seq] = append([]item(nil), batch...)
-		if len(req.Evictions) > 0 {
-			inflightEv[seq] = req.Evictions
-		}
+		inflight[seq] = sentBatch{items: append([]item(nil), batch...), evictions: req.Evictions}
 		mu.Unlock()
 		if err := st.Send(req); err != nil {
 			// The real error comes from Recv.
@@ -447,7 +442,7 @@ func (p *peer) stream(ctx context.Context, first batchStart) error {
 				err = <-recvErr
 			}
 			requeue(err)
-			return err
+			return false, err
 		}
 	}
 }
@@ -516,9 +511,19 @@ func (s *localApply) Recv() (*matcherv1.ApplyResponse, error) {
 	}
 }
 
+// requeueBatch hands a batch that was never sent back for routing.
 func (p *peer) requeueBatch(batch []item, reason error) {
 	for _, it := range batch {
 		p.c.retry(it, fmt.Sprintf("matcher %s: %s", p.id, errText(reason)), 0)
+	}
+}
+
+// requeueEvictions queues evictions a broken stream did not deliver
+// again for the peer's next stream: an eviction is idempotent, and lost it
+// would leave the driver's older copy on the matcher.
+func (p *peer) requeueEvictions(evs []*matcherv1.Eviction) {
+	for _, e := range evs {
+		p.c.queueEviction(p, e)
 	}
 }
 

@@ -2,14 +2,12 @@ package fleet
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/geomatch/geomatch/driver"
 	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
-	"github.com/geomatch/geomatch/shardmap"
 )
 
 // applyRecorder is a fake matcher that applies every update and records
@@ -70,12 +68,7 @@ func TestDepartedMatchersUpdatesAreReplayed(t *testing.T) {
 	if staying.newest("a") != 0 {
 		t.Fatal("m1 got m2's updates before the failover")
 	}
-	if _, err := src.Update(func(d *shardmap.Doc) error {
-		d.Members = slices.DeleteFunc(d.Members, func(m shardmap.Member) bool { return m.ID == "m2" })
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	removeMember(t, src, "m2")
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		if staying.newest("a") == 2000 && staying.newest("b") == 2001 && staying.newest("c") == 2002 {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,6 +97,18 @@ func (g *gate) isReleased() bool {
 	default:
 		return false
 	}
+}
+
+// gainsAny reports whether b updates a shard g gains.
+func (g *gate) gainsAny(b *Batch) bool {
+	layout := g.step.Target.Layout()
+	for i := range b.Updates {
+		u := &b.Updates[i]
+		if checkUpdate(u, layout) == nil && g.covers(layout.ShardOfFine(u.FineCell)) {
+			return true
+		}
+	}
+	return false
 }
 
 // covers reports whether shard is being warmed by g.
@@ -232,7 +245,7 @@ func (p *peerConns) get(addr string) (matcherv1.MatcherServiceClient, error) {
 	if len(opts) == 0 {
 		opts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	}
-	c, err := grpc.NewClient(addr, append(opts, serve.FastReconnect())...)
+	c, err := grpc.NewClient(addr, append(slices.Clip(opts), serve.FastReconnect())...)
 	if err != nil {
 		return nil, fmt.Errorf("dial matcher at %s: %w", addr, err)
 	}
@@ -543,31 +556,22 @@ func (n *Node) collectReleases(ctx context.Context, g *gate) {
 // at most releaseWait in all, or until ctx ends. It is a no-op (one atomic
 // load) when no release round runs.
 func (n *Node) awaitReleases(ctx context.Context, b *Batch) {
-	g := n.ho.gate.Load()
-	if g == nil || g.isReleased() {
-		return
-	}
 	var timer *time.Timer
-	for g != nil && !g.isReleased() {
-		layout := g.step.Target.Layout()
-		touches := false
-		for i := range b.Updates {
-			u := &b.Updates[i]
-			if checkUpdate(u, layout) == nil && g.covers(layout.ShardOfFine(u.FineCell)) {
-				touches = true
-				break
+	for {
+		g := n.ho.gate.Load()
+		if g == nil || g.isReleased() || !g.gainsAny(b) {
+			if timer != nil {
+				n.count.releaseWaits.Add(1) // held, then released
 			}
-		}
-		if !touches {
 			return
 		}
 		if timer == nil {
 			timer = time.NewTimer(releaseWait)
 			defer timer.Stop()
-			n.count.releaseWaits.Add(1)
 		}
 		select {
 		case <-g.released:
+			n.advance(ctx) // the ring may have moved meanwhile: a newer round
 		case <-ctx.Done():
 			return
 		case <-timer.C:
@@ -575,8 +579,6 @@ func (n *Node) awaitReleases(ctx context.Context, b *Batch) {
 			n.log.Warn("handoff: updates of gained shards applied before every old owner confirmed the new epoch", "epoch", g.step.Target.Epoch(), "waited", releaseWait)
 			return
 		}
-		n.advance(ctx) // the ring may have moved meanwhile: a newer round
-		g = n.ho.gate.Load()
 	}
 }
 

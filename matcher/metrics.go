@@ -22,9 +22,9 @@ type counters struct {
 	// node's ownership lease had lapsed.
 	leaseRefusals atomic.Uint64
 	// releaseWaits counts update batches held for a release round (the
-	// old owners confirming a new epoch), releaseTimeouts those applied
-	// when the round overran releaseWait; releaseNanos is the duration of
-	// the last round.
+	// old owners confirming a new epoch) until it ended, releaseTimeouts
+	// those applied when the round overran releaseWait; releaseNanos is
+	// the duration of the last round.
 	releaseWaits, releaseTimeouts atomic.Uint64
 	releaseNanos                  atomic.Uint64
 }
@@ -107,9 +107,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.searches, prometheus.CounterValue, float64(n.count.searches.Load()))
 	ch <- prometheus.MustNewConstMetric(c.leaseRefusals, prometheus.CounterValue, float64(n.count.leaseRefusals.Load()))
-	waits, timeouts := n.count.releaseWaits.Load(), n.count.releaseTimeouts.Load()
-	ch <- prometheus.MustNewConstMetric(c.releaseWaits, prometheus.CounterValue, float64(waits-min(waits, timeouts)), "released")
-	ch <- prometheus.MustNewConstMetric(c.releaseWaits, prometheus.CounterValue, float64(timeouts), "timeout")
+	ch <- prometheus.MustNewConstMetric(c.releaseWaits, prometheus.CounterValue, float64(n.count.releaseWaits.Load()), "released")
+	ch <- prometheus.MustNewConstMetric(c.releaseWaits, prometheus.CounterValue, float64(n.count.releaseTimeouts.Load()), "timeout")
 	ch <- prometheus.MustNewConstMetric(c.release, prometheus.GaugeValue, float64(n.count.releaseNanos.Load())/1e9)
 	ch <- prometheus.MustNewConstMetric(c.moves, prometheus.CounterValue, float64(n.count.shardsLost.Load()))
 	ch <- prometheus.MustNewConstMetric(c.handoff, prometheus.CounterValue, float64(n.count.handedOver.Load()), "sent")
