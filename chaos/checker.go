@@ -532,20 +532,15 @@ func checkComplete(op Op, drivers map[string]*driverIndex, g *grid, f *findings)
 			continue
 		}
 		u, _ := d.find(newest)
-		// Nothing newer sent before the answer: the held position is u.
-		if i := sort.Search(len(d.byTS), func(i int) bool { return d.byTS[i].ts > newest }); i < len(d.byTS) {
-			unsettled := false
-			for _, v := range d.byTS[i:] {
-				if v.start < op.End {
-					unsettled = true
-					break
-				}
-			}
-			if unsettled {
-				continue
-			}
+		// Nothing newer sent before the answer: the held position is u. A
+		// driver sends its updates in timestamp order, so the first newer
+		// one is the first sent.
+		if i := sort.Search(len(d.byTS), func(i int) bool { return d.byTS[i].ts > newest }); i < len(d.byTS) && d.byTS[i].start < op.End {
+			continue
 		}
-		if !streamCovers(d.streams, u.start, op.End) {
+		// A streaming driver is held while its stream is open; a driver
+		// reported in batches has no stream.
+		if len(d.streams) > 0 && !streamCovers(d.streams, u.start, op.End) {
 			continue
 		}
 		dist := distanceM(op.Lat, op.Lng, u.lat, u.lng)

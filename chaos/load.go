@@ -27,6 +27,11 @@ type LoadConfig struct {
 	// UpdatesPerS updates a second.
 	Drivers     int
 	UpdatesPerS float64
+	// BatchedUpdatesPerS more updates a second come from fleet gateways
+	// in UpdateLocations batches (drivers of their own in the same area,
+	// one update a second each): how telematics back ends report most of
+	// a fleet, at a fraction of a stream message's cost per update.
+	BatchedUpdatesPerS float64
 	// QueriesPerS nearby queries a second over the drivers' area.
 	QueriesPerS float64
 	// RideDrivers answer offers in a separate area where RidesPerS ride
@@ -58,6 +63,13 @@ const (
 	// trips polled at once.
 	maxWorkers = 4096
 	maxPollers = 256
+	// gatewayTick is how often a gateway sends a batch (each of its
+	// drivers every gatewaySlots ticks, one second), gateways how many
+	// there are at most, and gatewayTimeout a batch call's deadline.
+	gatewayTick    = 100 * time.Millisecond
+	gatewaySlots   = 10
+	maxGateways    = 8
+	gatewayTimeout = 10 * time.Second
 )
 
 // Load drives client traffic and records it in a History.
@@ -81,6 +93,8 @@ type Load struct {
 	// driver with maxPending updates unacknowledged): the rates reached
 	// are lower by that much.
 	skippedQueries, skippedRides, skippedUpdates atomic.Int64
+	// batchedSent counts the updates gateways sent.
+	batchedSent atomic.Int64
 }
 
 // NewLoad dials the routers.
@@ -150,6 +164,7 @@ func (l *Load) Start(ctx context.Context) {
 		l.wg.Add(1)
 		go d.run()
 	}
+	l.startGateways(r)
 	if l.cfg.QueriesPerS > 0 {
 		l.wg.Add(1)
 		go l.pace(l.cfg.QueriesPerS, &l.skippedQueries, rand.New(rand.NewPCG(l.cfg.Seed, 2)), l.query)

@@ -28,8 +28,12 @@ func WriteTable(w io.Writer, rep *Report) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	r, s := rep.Result, rep.Result.Stats
 	fmt.Fprintf(tw, "geomatch chaos --scenario %s --seed %d: %d matchers, %d routers, %v\n", rep.Scenario, rep.Seed, rep.Matchers, rep.Routers, rep.Duration)
-	fmt.Fprintf(tw, "load\t%.0f updates/s, %.0f nearby/s, %.1f rides/s (not started on time: %d updates, %d queries, %d rides)\n",
-		rep.UpdatesPerS, rep.QueriesPerS, rep.RidesPerS, rep.Skipped.Updates, rep.Skipped.Queries, rep.Skipped.Rides)
+	batched := ""
+	if rep.BatchedUpdatesPerS > 0 {
+		batched = fmt.Sprintf(" (%.0f/s of them in UpdateLocations batches)", rep.BatchedUpdatesPerS)
+	}
+	fmt.Fprintf(tw, "load\t%.0f updates/s%s, %.0f nearby/s, %.1f rides/s (not started on time: %d updates, %d queries, %d rides)\n",
+		rep.UpdatesPerS, batched, rep.QueriesPerS, rep.RidesPerS, rep.Skipped.Updates, rep.Skipped.Queries, rep.Skipped.Rides)
 	for _, f := range rep.Faults {
 		node := f.Node
 		if node == "" {

@@ -57,16 +57,19 @@ type InjectedFault struct {
 
 // Report is the outcome of a run.
 type Report struct {
-	Scenario    string          `json:"scenario"`
-	Seed        uint64          `json:"seed"`
-	Duration    time.Duration   `json:"duration"`
-	Matchers    int             `json:"matchers"`
-	Routers     int             `json:"routers"`
-	Attached    bool            `json:"attached"`
-	UpdatesPerS float64         `json:"updates_per_s"`
-	QueriesPerS float64         `json:"queries_per_s"`
-	RidesPerS   float64         `json:"rides_per_s"`
-	Faults      []InjectedFault `json:"faults"`
+	Scenario    string        `json:"scenario"`
+	Seed        uint64        `json:"seed"`
+	Duration    time.Duration `json:"duration"`
+	Matchers    int           `json:"matchers"`
+	Routers     int           `json:"routers"`
+	Attached    bool          `json:"attached"`
+	UpdatesPerS float64       `json:"updates_per_s"`
+	// BatchedUpdatesPerS is the part of UpdatesPerS that gateways sent in
+	// UpdateLocations batches.
+	BatchedUpdatesPerS float64         `json:"batched_updates_per_s,omitempty"`
+	QueriesPerS        float64         `json:"queries_per_s"`
+	RidesPerS          float64         `json:"rides_per_s"`
+	Faults             []InjectedFault `json:"faults"`
 	// Skipped counts operations the load could not start on time.
 	Skipped Skipped `json:"skipped_ops"`
 	Result  Result  `json:"result"`
@@ -127,7 +130,7 @@ func Run(ctx context.Context, cfg RunConfig) (*Report, error) {
 		return nil, err
 	}
 	defer load.Close()
-	log.Info("load started", "drivers", lc.Drivers, "updates_per_s", lc.UpdatesPerS, "queries_per_s", lc.QueriesPerS, "rides_per_s", lc.RidesPerS)
+	log.Info("load started", "drivers", lc.Drivers, "updates_per_s", lc.UpdatesPerS, "batched_updates_per_s", lc.BatchedUpdatesPerS, "queries_per_s", lc.QueriesPerS, "rides_per_s", lc.RidesPerS)
 	load.Start(ctx)
 
 	for _, f := range faults {
@@ -162,6 +165,7 @@ func Run(ctx context.Context, cfg RunConfig) (*Report, error) {
 	rep.Skipped = load.Skipped()
 	secs := loadTime.Seconds()
 	rep.UpdatesPerS = float64(rep.Result.Stats.Updates) / secs
+	rep.BatchedUpdatesPerS = float64(load.batchedSent.Load()) / secs
 	rep.QueriesPerS = float64(rep.Result.Stats.Queries) / secs
 	rep.RidesPerS = float64(rep.Result.Stats.Rides) / secs
 	rep.Verdict = "PASS"

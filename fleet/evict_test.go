@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/geomatch/geomatch/driver"
 	"github.com/geomatch/geomatch/membership"
 	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
 	"github.com/geomatch/geomatch/shardmap"
@@ -131,4 +132,84 @@ func TestEvictionOfABrokenStreamIsSentAgain(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// gatedHolder is a fake matcher that records evictions and holds back
+// its answer to a batch carrying any until release is closed.
+type gatedHolder struct {
+	evictRecorder
+	release chan struct{}
+}
+
+func (f *gatedHolder) Apply(stream matcherv1.MatcherService_ApplyServer) error {
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			return nil
+		}
+		if len(req.GetEvictions()) > 0 {
+			f.mu.Lock()
+			f.got = append(f.got, req.GetEvictions()...)
+			f.mu.Unlock()
+			<-f.release
+		}
+		if err := stream.Send(&matcherv1.ApplyResponse{Seq: req.GetSeq(), Epoch: req.GetEpoch()}); err != nil {
+			return err
+		}
+	}
+}
+
+// TestClaimIsAcknowledgedOnceTheOlderCopyIsGone: an update that claims
+// its driver (it crossed to a shard of another matcher) is acknowledged
+// only after the matcher holding the driver's older copy has applied the
+// eviction. Acknowledged before, a search of the old shard on a matcher
+// whose eviction queue is behind showed the position before the
+// acknowledged one (the stale answers of a saturated 20,000 updates/s
+// chaos run).
+func TestClaimIsAcknowledgedOnceTheOlderCopyIsGone(t *testing.T) {
+	claimer, holder := &evictRecorder{}, &gatedHolder{release: make(chan struct{})}
+	src, err := membership.NewLocal(shardmap.DefaultDoc([]shardmap.Member{
+		{ID: "m1", Addr: serveFake(t, claimer), Weight: 1}, {ID: "m2", Addr: serveFake(t, holder), Weight: 1},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := runClient(t, Config{}, src)
+	m, _ := src.Current()
+	r := newResults(1)
+	c.Send(context.Background(), Update{DriverID: "d1", Pos: positionOwnedBy(t, m, "m1"), TimestampMs: 1000}, r, 0, time.Now().Add(10*time.Second))
+	waitFor(t, func() bool { return len(holder.evictions()) == 1 })
+	select {
+	case <-r.done:
+		t.Fatal("the claim was acknowledged while the older copy was still held elsewhere")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(holder.release)
+	if got := r.wait(t)[0]; got.Outcome != driver.Applied {
+		t.Fatalf("result %+v, want applied", got)
+	}
+	if e := holder.evictions()[0]; e.GetDriverId() != "d1" || e.GetOlderThanMs() != 1000 || e.GetClaimedBy() != "m1" {
+		t.Fatalf("holder got eviction %v, want d1 older than 1000 claimed by m1", e)
+	}
+}
+
+// TestClaimIsNotHeldByABrokenStream: when the stream carrying a claim's
+// eviction breaks, the acknowledgement waits no longer (the matcher is
+// out of reach and serves nothing); the eviction is still sent again.
+func TestClaimIsNotHeldByABrokenStream(t *testing.T) {
+	claimer, holder := &evictRecorder{}, &breakOnFirstEviction{}
+	src, err := membership.NewLocal(shardmap.DefaultDoc([]shardmap.Member{
+		{ID: "m1", Addr: serveFake(t, claimer), Weight: 1}, {ID: "m2", Addr: serveFake(t, holder), Weight: 1},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := runClient(t, Config{}, src)
+	m, _ := src.Current()
+	r := newResults(1)
+	c.Send(context.Background(), Update{DriverID: "d1", Pos: positionOwnedBy(t, m, "m1"), TimestampMs: 1000}, r, 0, time.Now().Add(10*time.Second))
+	if got := r.wait(t)[0]; got.Outcome != driver.Applied {
+		t.Fatalf("result %+v, want applied", got)
+	}
+	waitFor(t, func() bool { return len(holder.evictions()) > 0 })
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
@@ -57,7 +58,7 @@ type peer struct {
 	log   *slog.Logger
 
 	queue     chan item
-	evictions chan *matcherv1.Eviction
+	evictions chan eviction
 	kick      chan struct{} // ends a reconnect backoff (the ring changed)
 	stop      chan struct{}
 	// qmu guards qclosed: once the run loop is done with the queue, an
@@ -91,7 +92,7 @@ func newPeer(c *Client, mem shardmap.Member) (*peer, error) {
 		ride:      matcherv1.NewDispatchServiceClient(conn),
 		log:       c.log.With("node", mem.ID, "addr", mem.Addr),
 		queue:     make(chan item, c.cfg.QueueLen),
-		evictions: make(chan *matcherv1.Eviction, c.cfg.EvictionQueueLen),
+		evictions: make(chan eviction, c.cfg.EvictionQueueLen),
 		kick:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 		exiting:   make(chan struct{}),
@@ -189,7 +190,7 @@ func (p *peer) run(ctx context.Context) {
 		case it := <-p.queue:
 			first.update = &it
 		case ev := <-p.evictions:
-			first.eviction = ev
+			first.eviction = &ev
 		}
 		answered, err := p.stream(ctx, first)
 		if ctx.Err() != nil || p.stopped() {
@@ -216,7 +217,7 @@ func (p *peer) run(ctx context.Context) {
 // new stream.
 type batchStart struct {
 	update   *item
-	eviction *matcherv1.Eviction
+	eviction *eviction
 }
 
 // parkQueued parks every update that arrives in the next d, or until the
@@ -261,12 +262,17 @@ func (p *peer) kickBackoff() {
 }
 
 // drain hands queued updates back to the client (they are re-routed to the
-// current owner, or fail when the client stops).
+// current owner, or fail when the client stops) and lets go of queued
+// evictions.
 func (p *peer) drain() {
 	for {
 		select {
 		case it := <-p.queue:
 			p.c.retry(it, fmt.Sprintf("matcher %s closed", p.id), 0)
+		case ev := <-p.evictions:
+			// The peer stops (the matcher left the ring, and its copies
+			// with it, or the client stops): nothing sends it any more.
+			ev.ack.done()
 		default:
 			return
 		}
@@ -278,7 +284,7 @@ func (p *peer) drain() {
 // the answer.
 type sentBatch struct {
 	items     []item
-	evictions []*matcherv1.Eviction
+	evictions []eviction
 }
 
 // stream runs one Apply stream, starting with first, until it breaks or ctx
@@ -292,7 +298,7 @@ func (p *peer) stream(ctx context.Context, first batchStart) (answered bool, _ e
 			p.c.retry(*first.update, fmt.Sprintf("matcher %s: open apply stream: %s", p.id, errText(err)), 0)
 		}
 		if first.eviction != nil {
-			p.requeueEvictions([]*matcherv1.Eviction{first.eviction})
+			p.requeueEvictions([]eviction{*first.eviction})
 		}
 		return false, fmt.Errorf("open apply stream: %w", err)
 	}
@@ -321,6 +327,9 @@ func (p *peer) stream(ctx context.Context, first batchStart) (answered bool, _ e
 			mu.Unlock()
 			if found {
 				<-window
+				for _, ev := range b.evictions {
+					ev.ack.done()
+				}
 				p.complete(b.items, resp)
 			}
 		}
@@ -345,21 +354,22 @@ func (p *peer) stream(ctx context.Context, first batchStart) (answered bool, _ e
 		}
 	}
 	var (
-		seq      uint64
-		pending  = first.update // an update held back: the first, or one whose epoch differs from the batch's
-		eviction = first.eviction
-		batch    = make([]item, 0, p.c.cfg.BatchMax)
+		seq     uint64
+		pending = first.update // an update held back: the first, or one whose epoch differs from the batch's
+		firstEv = first.eviction
+		batch   = make([]item, 0, p.c.cfg.BatchMax)
 	)
 	for {
 		batch = batch[:0]
 		req := &matcherv1.ApplyRequest{}
+		var evs []eviction
 		switch {
 		case pending != nil:
 			batch = append(batch, *pending)
 			pending = nil
-		case eviction != nil:
-			req.Evictions = append(req.Evictions, eviction)
-			eviction = nil
+		case firstEv != nil:
+			evs = append(evs, *firstEv)
+			firstEv = nil
 		default:
 			select {
 			case <-ctx.Done():
@@ -371,7 +381,7 @@ func (p *peer) stream(ctx context.Context, first batchStart) (answered bool, _ e
 			case it := <-p.queue:
 				batch = append(batch, it)
 			case ev := <-p.evictions:
-				req.Evictions = append(req.Evictions, ev)
+				evs = append(evs, ev)
 			}
 		}
 		// Take whatever else is waiting, without blocking.
@@ -389,12 +399,18 @@ func (p *peer) stream(ctx context.Context, first batchStart) (answered bool, _ e
 			}
 		}
 	evict:
-		for len(req.Evictions) < p.c.cfg.BatchMax {
+		for len(evs) < p.c.cfg.BatchMax {
 			select {
 			case ev := <-p.evictions:
-				req.Evictions = append(req.Evictions, ev)
+				evs = append(evs, ev)
 			default:
 				break evict
+			}
+		}
+		if len(evs) > 0 {
+			req.Evictions = make([]*matcherv1.Eviction, len(evs))
+			for i, ev := range evs {
+				req.Evictions[i] = ev.e
 			}
 		}
 		now := time.Now()
@@ -429,12 +445,12 @@ func (p *peer) stream(ctx context.Context, first batchStart) (answered bool, _ e
 			return false, ctx.Err()
 		case err := <-recvErr:
 			p.requeueBatch(batch, err)
-			p.requeueEvictions(req.Evictions)
+			p.requeueEvictions(evs)
 			requeue(err)
 			return false, err
 		}
 		mu.Lock()
-		inflight[seq] = sentBatch{items: append([]item(nil), batch...), evictions: req.Evictions}
+		inflight[seq] = sentBatch{items: append([]item(nil), batch...), evictions: evs}
 		mu.Unlock()
 		if err := st.Send(req); err != nil {
 			// The real error comes from Recv.
@@ -520,64 +536,91 @@ func (p *peer) requeueBatch(batch []item, reason error) {
 
 // requeueEvictions queues evictions a broken stream did not deliver
 // again for the peer's next stream: an eviction is idempotent, and lost it
-// would leave the driver's older copy on the matcher.
-func (p *peer) requeueEvictions(evs []*matcherv1.Eviction) {
-	for _, e := range evs {
-		p.c.queueEviction(p, e)
+// would leave the driver's older copy on the matcher. They hold back no
+// acknowledgement any more: a matcher whose stream broke is out of reach
+// (and serves nothing from there), and the eviction still follows it.
+func (p *peer) requeueEvictions(evs []eviction) {
+	for _, ev := range evs {
+		ev.ack.done()
+		p.c.queueEviction(p, eviction{e: ev.e})
 	}
 }
 
-// complete delivers the outcomes of one answered batch. The evictions its
-// claims call for are queued first: a sender's next update of a driver
-// (sent once this one is acknowledged) then reaches any other matcher
-// after the eviction of that matcher's older copy, in the same batch or a
-// later one, and the matcher applies a batch's evictions before its
-// updates.
+// reachable reports whether an eviction sent to the peer now is expected
+// to land soon: the matcher runs in this process, or its connection is up
+// or idle (not yet used, or unused for a while), not failing.
+func (p *peer) reachable() bool {
+	if p.local != nil {
+		return true
+	}
+	s := p.conn.GetState()
+	return s == connectivity.Ready || s == connectivity.Idle
+}
+
+// complete delivers the outcomes of one answered batch. An update that
+// claimed its driver from other matchers is acknowledged only once their
+// older copies are gone (claimAck): after its acknowledgement no search
+// shows the driver where it was before. The matcher applies a batch's
+// evictions before its updates, so a sender's next update of the driver
+// finds no older copy anywhere either.
 func (p *peer) complete(items []item, resp *matcherv1.ApplyResponse) {
 	for _, e := range resp.GetNewer() {
 		p.c.evictAtClaimer(p.id, e)
 	}
+	var held map[uint32]*claimAck
 	for _, i := range resp.GetClaimed() {
 		if int(i) < len(items) {
+			if held == nil {
+				held = make(map[uint32]*claimAck, len(resp.GetClaimed()))
+			}
 			u := items[i].u
-			p.c.evictElsewhere(p.id, u.GetDriverId(), u.GetTimestampMs())
+			h := p.c.newClaimAck(items[i])
+			held[i] = h
+			p.c.evictElsewhereFor(p.id, u.GetDriverId(), u.GetTimestampMs(), h)
 		}
+	}
+	applied := func(i int, it item) {
+		if h := held[uint32(i)]; h != nil {
+			h.done()
+			return
+		}
+		p.c.finish(it, driver.Applied, "")
 	}
 	if len(resp.GetExceptions()) == 0 {
 		if p.local == nil {
 			p.redo.add(items, nil, time.Now())
 		}
-		for _, it := range items {
-			p.c.finish(it, driver.Applied, "")
-		}
-	} else {
-		codes := make([]driver.Outcome, len(items))
-		for _, e := range resp.GetExceptions() {
-			if int(e.GetIndex()) < len(codes) {
-				codes[e.GetIndex()] = driver.Outcome(e.GetOutcome())
-			}
-		}
-		if p.local == nil {
-			p.redo.add(items, func(i int) bool { return codes[i] != 0 }, time.Now())
-		}
 		for i, it := range items {
-			switch codes[i] {
-			case 0:
-				p.c.finish(it, driver.Applied, "")
-			case driver.NotOwner:
-				p.c.retry(it, fmt.Sprintf("matcher %s does not own the shard at its epoch %d", p.id, resp.GetEpoch()), resp.GetEpoch())
-			case driver.Stale:
-				if it.attempt > 0 || it.why != "" {
-					// Sent again (a retry, or out of the lot) after a newer
-					// update of the driver, sent later by its client, was
-					// applied: superseded, not stale in the client's order.
-					p.c.finish(it, driver.Duplicate, "superseded by a newer update of the driver")
-					continue
-				}
-				p.c.finish(it, driver.Stale, "")
-			default:
-				p.c.finish(it, codes[i], "")
+			applied(i, it)
+		}
+		return
+	}
+	codes := make([]driver.Outcome, len(items))
+	for _, e := range resp.GetExceptions() {
+		if int(e.GetIndex()) < len(codes) {
+			codes[e.GetIndex()] = driver.Outcome(e.GetOutcome())
+		}
+	}
+	if p.local == nil {
+		p.redo.add(items, func(i int) bool { return codes[i] != 0 }, time.Now())
+	}
+	for i, it := range items {
+		switch codes[i] {
+		case 0:
+			applied(i, it)
+		case driver.NotOwner:
+			p.c.retry(it, fmt.Sprintf("matcher %s does not own the shard at its epoch %d", p.id, resp.GetEpoch()), resp.GetEpoch())
+		case driver.Stale:
+			if it.attempt > 0 || it.why != "" {
+				// Sent again (a retry, or out of the lot) after a newer
+				// update of the driver, sent later by its client, was
+				// applied: superseded, not stale in the client's order.
+				p.c.finish(it, driver.Duplicate, "superseded by a newer update of the driver")
+				continue
 			}
+			p.c.finish(it, driver.Stale, "")
+		default:
+			p.c.finish(it, codes[i], "")
 		}
 	}
 }

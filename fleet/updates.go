@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/geomatch/geomatch/driver"
@@ -144,9 +145,59 @@ func (c *Client) finish(it item, o driver.Outcome, msg string) {
 // older than ts: the driver has crossed to a shard of owner. Best effort:
 // a full queue drops the eviction and the stale copy expires by TTL.
 func (c *Client) evictElsewhere(owner, id string, ts int64) {
+	c.evictElsewhereFor(owner, id, ts, nil)
+}
+
+// evictElsewhereFor is evictElsewhere for an update's claim: each eviction
+// sent to a matcher that is reachable holds back hold (see claimAck).
+func (c *Client) evictElsewhereFor(owner, id string, ts int64, hold *claimAck) {
 	for _, p := range c.otherPeers(owner) {
-		c.queueEviction(p, &matcherv1.Eviction{DriverId: id, OlderThanMs: ts, ClaimedBy: owner})
+		ev := eviction{e: &matcherv1.Eviction{DriverId: id, OlderThanMs: ts, ClaimedBy: owner}}
+		if hold != nil && p.reachable() {
+			hold.add()
+			ev.ack = hold
+		}
+		c.queueEviction(p, ev)
 	}
+}
+
+// claimAck holds back the acknowledgement of an update that claimed its
+// driver (the driver crossed to a shard of another matcher) until every
+// reachable matcher that may hold an older copy has dropped it. Without
+// it, a client could have an acknowledgement for the new position while a
+// search of the old shard, on a matcher whose eviction queue is behind,
+// still showed the old one. The claim's own reference is dropped when the
+// update is answered; each eviction's when its batch is answered, or when
+// it is given up (queue full, stream broken, matcher gone: a matcher out
+// of reach serves nothing, and the eviction still follows it).
+type claimAck struct {
+	c    *Client
+	it   item
+	left atomic.Int32
+}
+
+// newClaimAck returns the hold of it's acknowledgement, with the claim's
+// own reference.
+func (c *Client) newClaimAck(it item) *claimAck {
+	h := &claimAck{c: c, it: it}
+	h.left.Store(1)
+	return h
+}
+
+func (h *claimAck) add() { h.left.Add(1) }
+
+// done drops one reference; the last acknowledges the update.
+func (h *claimAck) done() {
+	if h != nil && h.left.Add(-1) == 0 {
+		h.c.finish(h.it, driver.Applied, "")
+	}
+}
+
+// eviction is one eviction on its way to a matcher, with the hold of the
+// acknowledgement it gates (nil: none).
+type eviction struct {
+	e   *matcherv1.Eviction
+	ack *claimAck
 }
 
 // evictAtClaimer handles an eviction that node holder answered with a
@@ -164,19 +215,27 @@ func (c *Client) evictAtClaimer(holder string, e *matcherv1.Eviction) {
 	if p == nil || e.GetClaimedBy() == holder {
 		return // the claimer left the ring (its copies went with it)
 	}
-	c.queueEviction(p, &matcherv1.Eviction{DriverId: e.GetDriverId(), OlderThanMs: e.GetOlderThanMs(), ClaimedBy: holder})
+	c.queueEviction(p, eviction{e: &matcherv1.Eviction{DriverId: e.GetDriverId(), OlderThanMs: e.GetOlderThanMs(), ClaimedBy: holder}})
 }
 
-// queueEviction hands e to p's eviction queue, or drops and counts it
-// when the queue is full.
-func (c *Client) queueEviction(p *peer, e *matcherv1.Eviction) {
+// queueEviction hands ev to p's eviction queue, or drops and counts it
+// when the queue is full. An eviction for a peer that has stopped is not
+// queued: its matcher left the ring, and its copies with it.
+func (c *Client) queueEviction(p *peer, ev eviction) {
+	p.qmu.RLock()
+	defer p.qmu.RUnlock()
+	if p.qclosed {
+		ev.ack.done()
+		return
+	}
 	select {
-	case p.evictions <- e:
+	case p.evictions <- ev:
 	default:
+		ev.ack.done()
 		n := c.evictionsDropped.Add(1)
 		// A queue that overflows does so by the thousand.
 		c.dropWarning.Do(func() {
-			p.log.Warn("eviction queue full, dropping evictions", "driver", e.GetDriverId(), "dropped_total", n)
+			p.log.Warn("eviction queue full, dropping evictions", "driver", ev.e.GetDriverId(), "dropped_total", n)
 		})
 	}
 }

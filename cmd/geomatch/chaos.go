@@ -59,6 +59,7 @@ routers, and no fault is injected.`, stderr)
 	routers := fs.Int("routers", 2, "router processes")
 	seed := fs.Uint64("seed", 1, "seed of the fault schedule and the load")
 	updates := fs.Float64("updates-per-s", 2000, fmt.Sprintf("location updates a second, all drivers together, at most %d", chaosMaxUpdatesPerS))
+	batched := fs.Float64("batched-updates-per-s", 0, fmt.Sprintf("more location updates a second from fleet gateways in UpdateLocations batches (drivers of their own, one update a second each), at most %d", chaosMaxDrivers))
 	queries := fs.Float64("queries-per-s", 200, fmt.Sprintf("nearby queries a second, at most %d", chaosMaxQueriesPerS))
 	rides := fs.Float64("rides-per-s", 2, fmt.Sprintf("ride requests a second, at most %d", chaosMaxRidesPerS))
 	drivers := fs.Int("drivers", 0, fmt.Sprintf("streaming drivers (0: one per update a second, at most 5000); at most %d", chaosMaxDrivers))
@@ -86,6 +87,8 @@ routers, and no fault is injected.`, stderr)
 		return fmt.Errorf("--duration: %v is not in (0, %v]", *duration, chaosMaxDuration)
 	case *updates <= 0 || *updates > chaosMaxUpdatesPerS:
 		return fmt.Errorf("--updates-per-s: %v is not in (0, %d]", *updates, chaosMaxUpdatesPerS)
+	case *batched < 0 || *batched > chaosMaxDrivers:
+		return fmt.Errorf("--batched-updates-per-s: %v is not in [0, %d]", *batched, chaosMaxDrivers)
 	case *queries < 0 || *queries > chaosMaxQueriesPerS:
 		return fmt.Errorf("--queries-per-s: %v is not in [0, %d]", *queries, chaosMaxQueriesPerS)
 	case *rides < 0 || *rides > chaosMaxRidesPerS:
@@ -110,7 +113,7 @@ routers, and no fault is injected.`, stderr)
 	cfg := chaos.RunConfig{
 		Scenario: *scenario, Duration: *duration, Matchers: *matchers, Routers: *routers, Seed: *seed,
 		Faults: *faults, Partition: *partition, Attach: splitList(*attach),
-		Load: chaos.LoadConfig{Drivers: nd, UpdatesPerS: *updates, QueriesPerS: *queries,
+		Load: chaos.LoadConfig{Drivers: nd, UpdatesPerS: *updates, BatchedUpdatesPerS: *batched, QueriesPerS: *queries,
 			RideDrivers: *rideDrivers, RidesPerS: *rides},
 		RedisBinary: *redis, Dir: *logs, LogLevel: *processLogLevel, History: *history, MaxOps: *maxOps,
 		Check: chaos.CheckConfig{MaxPositionAge: *maxAge},
