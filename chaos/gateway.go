@@ -15,16 +15,16 @@ import (
 
 // gateway is a fleet back end reporting its drivers' positions in
 // UpdateLocations batches: every gatewayTick one slot of its drivers (a
-// tenth), so each driver once a second. Slots are independent, and a slot
-// sends its next batch only once its last one is answered, so a driver's
-// updates stay in order and a slow batch (one that waits out a failover)
-// holds up only its own drivers. Outcomes are recorded per update like a
+// tenth), so each driver once a second. A slot keeps at most
+// gatewayInflight batches unanswered (a batch may wait out a failover for
+// one of its updates), so a driver may have a few updates in flight, in
+// timestamp order, as on a stream. Outcomes are recorded per update like a
 // stream's.
 type gateway struct {
 	l       *Load
 	conn    *grpc.ClientConn
 	drivers []*driver
-	busy    [gatewaySlots]atomic.Bool
+	busy    [gatewaySlots]atomic.Int32 // batches in flight per slot
 }
 
 // startGateways makes the drivers of BatchedUpdatesPerS (one update a
@@ -53,9 +53,9 @@ func (l *Load) startGateways(r *rand.Rand) {
 	}
 }
 
-// run sends batches until traffic stops; a slot whose last batch is
-// still unanswered when its turn comes skips it (counted), so the gateway
-// never queues.
+// run sends batches until traffic stops; a slot with gatewayInflight
+// batches unanswered when its turn comes skips it (counted), so the
+// gateway never queues.
 func (g *gateway) run(offset time.Duration) {
 	defer g.l.wg.Done()
 	t := time.NewTimer(offset)
@@ -68,14 +68,15 @@ func (g *gateway) run(offset time.Duration) {
 	tick := time.NewTicker(gatewayTick)
 	defer tick.Stop()
 	for slot := 0; ; slot = (slot + 1) % gatewaySlots {
-		if g.busy[slot].CompareAndSwap(false, true) {
+		if g.busy[slot].Add(1) <= gatewayInflight {
 			g.l.wg.Add(1)
 			go func(slot int) { // owned by the load's wait group
 				defer g.l.wg.Done()
-				defer g.busy[slot].Store(false)
+				defer g.busy[slot].Add(-1)
 				g.send(slot)
 			}(slot)
 		} else {
+			g.busy[slot].Add(-1)
 			g.l.skippedUpdates.Add(int64(g.slotLen(slot)))
 		}
 		select {

@@ -64,12 +64,14 @@ const (
 	maxWorkers = 4096
 	maxPollers = 256
 	// gatewayTick is how often a gateway sends a batch (each of its
-	// drivers every gatewaySlots ticks, one second), gateways how many
-	// there are at most, and gatewayTimeout a batch call's deadline.
-	gatewayTick    = 100 * time.Millisecond
-	gatewaySlots   = 10
-	maxGateways    = 8
-	gatewayTimeout = 10 * time.Second
+	// drivers every gatewaySlots ticks, one second), maxGateways how many
+	// there are at most, gatewayInflight the batches a slot may have
+	// unanswered, and gatewayTimeout a batch call's deadline.
+	gatewayTick     = 100 * time.Millisecond
+	gatewaySlots    = 10
+	maxGateways     = 8
+	gatewayInflight = 4
+	gatewayTimeout  = 10 * time.Second
 )
 
 // Load drives client traffic and records it in a History.

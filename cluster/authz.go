@@ -9,7 +9,8 @@ import (
 // internal API, by the role in their certificate's identity: each method
 // is open to the roles whose code calls it, and nothing else is.
 //
-//   - Apply (driver updates), SyncFences, FenceCounts (fence writes and
+//   - Apply (driver updates), Standby (updates a lost matcher had
+//     acknowledged, handed to the nodes taking its shards over), SyncFences, FenceCounts (fence writes and
 //     counts) and RequestRide: routers only. No matcher sends updates or
 //     rides to another; a forged Apply is how a position is faked.
 //   - Nearby: routers (searches) and matchers (a ride coordinator searches
@@ -23,6 +24,7 @@ import (
 //   - Health and reflection: routers and matchers.
 var MatcherPolicy = identity.Policy{
 	matcherv1.MatcherService_Apply_FullMethodName:        {identity.RoleRouter},
+	matcherv1.MatcherService_Standby_FullMethodName:      {identity.RoleRouter},
 	matcherv1.MatcherService_Nearby_FullMethodName:       {identity.RoleRouter, identity.RoleMatcher},
 	matcherv1.MatcherService_Stats_FullMethodName:        {identity.RoleRouter, identity.RoleMatcher},
 	matcherv1.MatcherService_Transfer_FullMethodName:     {identity.RoleMatcher},

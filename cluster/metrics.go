@@ -147,10 +147,14 @@ func (o *Observer) AddRouter(r *Router) error {
 		Name: "geomatch_router_updates_replayed_total",
 		Help: "Acknowledged updates sent again to new owners after their matcher left the ring (the redo window).",
 	}, func() float64 { return float64(fc.Replayed()) })
+	standby := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "geomatch_router_updates_handed_to_standby_total",
+		Help: "Acknowledged updates of a lost matcher (its stream broke) handed at once to the nodes that take its shards over (MatcherService.Standby), ahead of the ring change.",
+	}, func() float64 { return float64(fc.StandbySent()) })
 	refused := prometheus.NewDesc("geomatch_router_updates_unavailable_total",
 		"Location updates refused UNAVAILABLE after waiting for an unreachable owner: reason park_full (the lot of waiting updates was full) or deadline (the update's deadline passed).",
 		[]string{"reason"}, nil)
-	for _, col := range []prometheus.Collector{c, parked, held, fromMatchers, replayed, parkRefusals{fc, refused}} {
+	for _, col := range []prometheus.Collector{c, parked, held, fromMatchers, replayed, standby, parkRefusals{fc, refused}} {
 		if err := o.reg.Register(col); err != nil {
 			return fmt.Errorf("register router metrics: %w", err)
 		}

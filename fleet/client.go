@@ -39,6 +39,8 @@ type Client struct {
 	peerRingAt atomic.Int64  // Unix nanoseconds of the last round asking members for their ring
 	peerRings  atomic.Uint64 // rings adopted from members
 	replayed   atomic.Uint64 // updates sent again from a departed matcher's redo window
+	// standbySent counts updates handed to a lost matcher's successors.
+	standbySent atomic.Uint64
 
 	evictionsDropped atomic.Uint64
 	dropWarning      rate.Sometimes // at most one warning a second about them

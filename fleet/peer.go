@@ -198,6 +198,11 @@ func (p *peer) run(ctx context.Context) {
 		}
 		if answered {
 			wait = firstWait // it worked until now: a new failure starts the backoff afresh
+			if p.local == nil {
+				// Lost: what it acknowledged lately goes to its successors
+				// now, ahead of the failover.
+				p.c.goOwned(func(ctx context.Context) { p.c.standbyFor(ctx, p) })
+			}
 		}
 		p.log.Warn("update stream to matcher broke", "err", err, "retry_in", wait)
 		// While the matcher is unreachable, its updates wait in the

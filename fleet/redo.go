@@ -2,10 +2,13 @@ package fleet
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
 	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
+	"github.com/geomatch/geomatch/shardmap"
 )
 
 // The redo window. A matcher acknowledges an update once it is in memory;
@@ -115,3 +118,81 @@ func (discard) Done(int32, Result) {}
 // Replayed is how many updates the client sent again after their matcher
 // left the ring (the redo window).
 func (c *Client) Replayed() uint64 { return c.replayed.Load() }
+
+// standbyTimeout bounds one Standby call.
+const standbyTimeout = 2 * time.Second
+
+// standbyFor hands the updates lost's matcher acknowledged in the redo
+// window to the nodes that take its shards over if it leaves the ring
+// (MatcherService.Standby), as soon as its stream breaks: seconds before
+// the ring changes, so that each new owner applies them during its
+// warm-up, before it answers a search in those shards, instead of the
+// store's older positions (the replay at the ring change comes after the
+// new owner serves). The successor of each shard is its owner on the
+// ring without lost; a guess the ring writer may overrule (then the
+// replay still delivers). In-process matchers are left out: they keep no
+// redo window.
+func (c *Client) standbyFor(ctx context.Context, lost *peer) {
+	ups := lost.redo.since(time.Now().Add(-redoWindow))
+	if len(ups) == 0 {
+		return
+	}
+	m, _ := c.src.Current()
+	succ, err := withoutMember(m, lost.id)
+	if err != nil {
+		c.log.Info("no successor ring for a lost matcher: its updates are replayed at the ring change only", "node", lost.id, "err", err)
+		return
+	}
+	layout := succ.Layout()
+	groups := map[string][]*matcherv1.Update{}
+	for _, u := range ups {
+		if u.GetFineCell() == 0 {
+			continue
+		}
+		o, ok := succ.Owner(layout.ShardOfFine(cellOf(u.GetFineCell())))
+		if !ok {
+			continue
+		}
+		groups[o.ID] = append(groups[o.ID], u)
+	}
+	sent := 0
+	for id, g := range groups {
+		c.mu.RLock()
+		p := c.peers[id]
+		c.mu.RUnlock()
+		if p == nil || p.local != nil {
+			continue
+		}
+		for len(g) > 0 {
+			chunk := g[:min(len(g), maxStandbyBatch)]
+			g = g[len(chunk):]
+			cctx, cancel := context.WithTimeout(ctx, standbyTimeout)
+			_, err := p.rpc.Standby(cctx, &matcherv1.StandbyRequest{Updates: chunk, FromNode: lost.id, Epoch: m.Epoch()})
+			cancel()
+			if err != nil {
+				p.log.Info("standby hand-over failed: the updates are replayed at the ring change only", "lost", lost.id, "updates", len(chunk), "err", errText(err))
+				break
+			}
+			sent += len(chunk)
+		}
+	}
+	c.standbySent.Add(uint64(sent))
+}
+
+// maxStandbyBatch is matcher.MaxStandbyBatch.
+const maxStandbyBatch = 1 << 14
+
+// withoutMember is m's ring with member id gone: what the ring writer
+// composes when id's health check lapses (its pins and drain go with it).
+func withoutMember(m *shardmap.Map, id string) (*shardmap.Map, error) {
+	d := m.Doc()
+	d.Members = slices.DeleteFunc(d.Members, func(mem shardmap.Member) bool { return mem.ID == id })
+	d.Drained = slices.DeleteFunc(d.Drained, func(s string) bool { return s == id })
+	maps.DeleteFunc(d.Pins, func(_ shardmap.Cell, owner string) bool { return owner == id })
+	maps.DeleteFunc(d.Overrides, func(_ shardmap.Cell, owner string) bool { return owner == id })
+	return shardmap.NewMap(d)
+}
+
+// StandbySent is how many updates the client handed to the successors of
+// matchers it lost (Standby).
+func (c *Client) StandbySent() uint64 { return c.standbySent.Load() }

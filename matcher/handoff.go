@@ -323,6 +323,7 @@ func (n *Node) advance(ctx context.Context) {
 			h.gate.Store(nil)
 		}
 		h.mu.Unlock()
+		n.drainStandby() // copies handed over while the gate closed
 		close(g.done)
 	}()
 	n.log.Info("ring changed", "epoch", m.Epoch())
@@ -422,6 +423,9 @@ func (n *Node) warm(ctx context.Context, g *gate) bool {
 	// taken them over completely.
 	reclaimed := n.reclaim(g)
 	pulled += len(reclaimed)
+	// Updates the routers acknowledged from a lost owner, handed here
+	// before the change (standby.go): newer than the store's copies.
+	reclaimed = append(reclaimed, n.takeStandby(g)...)
 	fromStore, err := n.warmFromStore(ctx, g, &covered)
 	if err != nil {
 		n.log.Warn("handoff: warm-up from the store", "err", err)

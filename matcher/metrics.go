@@ -27,6 +27,10 @@ type counters struct {
 	// the duration of the last round.
 	releaseWaits, releaseTimeouts atomic.Uint64
 	releaseNanos                  atomic.Uint64
+	// standbyHeld counts standby copies kept for a takeover,
+	// standbyApplied those applied (at a takeover, or at once), and
+	// standbyRefused those refused with the table full (standby.go).
+	standbyHeld, standbyApplied, standbyRefused atomic.Uint64
 }
 
 // Searches is the number of nearby searches the node has answered
@@ -48,6 +52,7 @@ type Collector struct {
 	drivers, byStatus, epoch, ready, warm *prometheus.Desc
 	updates, searches, moves, handoff     *prometheus.Desc
 	fences, events, eventFailures, late   *prometheus.Desc
+	standby                               *prometheus.Desc
 	leaseRefusals, releaseWaits, release  *prometheus.Desc
 }
 
@@ -75,6 +80,8 @@ func NewCollector(n *Node) *Collector {
 			"Update batches held until the other members confirmed a new ring epoch (shards gained), by outcome: released, or timeout (applied after 2 s without every confirmation).", []string{"outcome"}, l),
 		release: prometheus.NewDesc("geomatch_matcher_last_release_seconds",
 			"Duration of the last release round: the node asking every other member to move to its new epoch before acknowledging updates of the shards it gained.", nil, l),
+		standby: prometheus.NewDesc("geomatch_matcher_standby_updates_total",
+			"Updates a lost matcher had acknowledged, handed to this node by the routers before the failover (Standby), by outcome: held (kept for a takeover), applied (at the takeover's warm-up, or at once), refused (the table was full).", []string{"outcome"}, l),
 		late: prometheus.NewDesc("geomatch_matcher_late_updates_total",
 			"Updates that reached the node after a newer one of the driver's elsewhere (a delayed retry); they log nothing.", nil, l),
 	}
@@ -82,7 +89,7 @@ func NewCollector(n *Node) *Collector {
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.drivers, c.byStatus, c.epoch, c.ready, c.warm, c.updates, c.searches, c.moves, c.handoff, c.fences, c.events, c.eventFailures, c.late, c.leaseRefusals, c.releaseWaits, c.release} {
+	for _, d := range []*prometheus.Desc{c.drivers, c.byStatus, c.epoch, c.ready, c.warm, c.updates, c.searches, c.moves, c.handoff, c.fences, c.events, c.eventFailures, c.late, c.leaseRefusals, c.releaseWaits, c.release, c.standby} {
 		ch <- d
 	}
 }
@@ -110,6 +117,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.releaseWaits, prometheus.CounterValue, float64(n.count.releaseWaits.Load()), "released")
 	ch <- prometheus.MustNewConstMetric(c.releaseWaits, prometheus.CounterValue, float64(n.count.releaseTimeouts.Load()), "timeout")
 	ch <- prometheus.MustNewConstMetric(c.release, prometheus.GaugeValue, float64(n.count.releaseNanos.Load())/1e9)
+	ch <- prometheus.MustNewConstMetric(c.standby, prometheus.CounterValue, float64(n.count.standbyHeld.Load()), "held")
+	ch <- prometheus.MustNewConstMetric(c.standby, prometheus.CounterValue, float64(n.count.standbyApplied.Load()), "applied")
+	ch <- prometheus.MustNewConstMetric(c.standby, prometheus.CounterValue, float64(n.count.standbyRefused.Load()), "refused")
 	ch <- prometheus.MustNewConstMetric(c.moves, prometheus.CounterValue, float64(n.count.shardsLost.Load()))
 	ch <- prometheus.MustNewConstMetric(c.handoff, prometheus.CounterValue, float64(n.count.handedOver.Load()), "sent")
 	ch <- prometheus.MustNewConstMetric(c.handoff, prometheus.CounterValue, float64(n.count.transferred.Load()), "received")

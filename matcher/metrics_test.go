@@ -28,7 +28,7 @@ func TestCollectorExposesNodeState(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NewCollector(n))
-	for _, name := range []string{"geomatch_matcher_drivers", "geomatch_matcher_drivers_by_status", "geomatch_ring_epoch", "geomatch_matcher_updates_total", "geomatch_shard_moves_total", "geomatch_matcher_ready", "geomatch_matcher_release_waits_total", "geomatch_matcher_last_release_seconds"} {
+	for _, name := range []string{"geomatch_matcher_drivers", "geomatch_matcher_drivers_by_status", "geomatch_ring_epoch", "geomatch_matcher_updates_total", "geomatch_shard_moves_total", "geomatch_matcher_ready", "geomatch_matcher_release_waits_total", "geomatch_matcher_last_release_seconds", "geomatch_matcher_standby_updates_total"} {
 		if c, err := testutil.GatherAndCount(reg, name); err != nil || c == 0 {
 			t.Errorf("%s: %d series, %v", name, c, err)
 		}

@@ -133,6 +133,9 @@ type Node struct {
 	ho    handoff
 	count counters
 	fence *fenceEngine // nil without fences
+	// standby keeps updates a lost matcher acknowledged, for the shards
+	// this node takes over (standby.go).
+	standby standbyTable
 }
 
 // NewNode returns a node that learns its shards from src.

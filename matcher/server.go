@@ -106,6 +106,20 @@ func (s *Server) FenceCounts(_ context.Context, req *matcherv1.FenceCountsReques
 	return &matcherv1.FenceCountsResponse{Epoch: epoch, Counts: counts, Revision: s.node.fence.rev.Load()}, nil
 }
 
+// Standby implements MatcherServiceServer: it keeps updates a lost
+// matcher acknowledged for the shards this node takes over (Node.Standby).
+func (s *Server) Standby(ctx context.Context, req *matcherv1.StandbyRequest) (*matcherv1.StandbyResponse, error) {
+	ups := make([]Update, len(req.GetUpdates()))
+	for i, u := range req.GetUpdates() {
+		ups[i] = wireUpdate(u)
+	}
+	res, err := s.node.Standby(ctx, ups)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &matcherv1.StandbyResponse{Held: int32(res.Held), Applied: int32(res.Applied)}, nil
+}
+
 // Ring implements MatcherServiceServer: the node's epoch, and its ring
 // record when that is newer than the caller's and the node follows a
 // source of records (Consul). A node whose lease lapsed answers too: the

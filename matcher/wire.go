@@ -30,11 +30,7 @@ func (n *Node) applyWire(ctx context.Context, req *matcherv1.ApplyRequest, s *Ap
 	}
 	b := Batch{Epoch: req.GetEpoch(), Updates: s.batch[:0]}
 	for _, u := range req.GetUpdates() {
-		b.Updates = append(b.Updates, Update{
-			DriverID: u.GetDriverId(), Pos: geo.LatLng{Lat: u.GetLat(), Lng: u.GetLng()}, TimestampMs: u.GetTimestampMs(),
-			Status: wireStatus(u.GetStatus()), VehicleClass: u.GetVehicleClass(), FineCell: h3.Cell(u.GetFineCell()),
-			OnStream: u.GetOnStream(),
-		})
+		b.Updates = append(b.Updates, wireUpdate(u))
 	}
 	b.Evictions = s.evicts[:0]
 	for _, e := range req.GetEvictions() {
@@ -64,6 +60,15 @@ func (n *Node) applyWire(ctx context.Context, req *matcherv1.ApplyRequest, s *Ap
 		resp.Newer = append(resp.Newer, &matcherv1.Eviction{DriverId: e.DriverID, OlderThanMs: e.OlderThanMs, ClaimedBy: e.ClaimedBy})
 	}
 	return resp, nil
+}
+
+// wireUpdate is the domain form of a wire update.
+func wireUpdate(u *matcherv1.Update) Update {
+	return Update{
+		DriverID: u.GetDriverId(), Pos: geo.LatLng{Lat: u.GetLat(), Lng: u.GetLng()}, TimestampMs: u.GetTimestampMs(),
+		Status: wireStatus(u.GetStatus()), VehicleClass: u.GetVehicleClass(), FineCell: h3.Cell(u.GetFineCell()),
+		OnStream: u.GetOnStream(),
+	}
 }
 
 // wireStatus is the domain form of a wire status; an unknown value stays

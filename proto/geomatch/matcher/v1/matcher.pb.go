@@ -89,6 +89,122 @@ func (Outcome) EnumDescriptor() ([]byte, []int) {
 	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{0}
 }
 
+type StandbyRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Updates []*Update              `protobuf:"bytes,1,rep,name=updates,proto3" json:"updates,omitempty"`
+	// The matcher that acknowledged them and was lost.
+	FromNode string `protobuf:"bytes,2,opt,name=from_node,json=fromNode,proto3" json:"from_node,omitempty"`
+	// The router's ring epoch.
+	Epoch         uint64 `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StandbyRequest) Reset() {
+	*x = StandbyRequest{}
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StandbyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StandbyRequest) ProtoMessage() {}
+
+func (x *StandbyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StandbyRequest.ProtoReflect.Descriptor instead.
+func (*StandbyRequest) Descriptor() ([]byte, []int) {
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *StandbyRequest) GetUpdates() []*Update {
+	if x != nil {
+		return x.Updates
+	}
+	return nil
+}
+
+func (x *StandbyRequest) GetFromNode() string {
+	if x != nil {
+		return x.FromNode
+	}
+	return ""
+}
+
+func (x *StandbyRequest) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+type StandbyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Updates kept for a takeover.
+	Held int32 `protobuf:"varint,1,opt,name=held,proto3" json:"held,omitempty"`
+	// Updates applied at once (shards the node owns and serves).
+	Applied       int32 `protobuf:"varint,2,opt,name=applied,proto3" json:"applied,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StandbyResponse) Reset() {
+	*x = StandbyResponse{}
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StandbyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StandbyResponse) ProtoMessage() {}
+
+func (x *StandbyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StandbyResponse.ProtoReflect.Descriptor instead.
+func (*StandbyResponse) Descriptor() ([]byte, []int) {
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *StandbyResponse) GetHeld() int32 {
+	if x != nil {
+		return x.Held
+	}
+	return 0
+}
+
+func (x *StandbyResponse) GetApplied() int32 {
+	if x != nil {
+		return x.Applied
+	}
+	return 0
+}
+
 type RingRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The caller's ring epoch.
@@ -107,7 +223,7 @@ type RingRequest struct {
 
 func (x *RingRequest) Reset() {
 	*x = RingRequest{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[0]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -119,7 +235,7 @@ func (x *RingRequest) String() string {
 func (*RingRequest) ProtoMessage() {}
 
 func (x *RingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[0]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -132,7 +248,7 @@ func (x *RingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RingRequest.ProtoReflect.Descriptor instead.
 func (*RingRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{0}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *RingRequest) GetKnownEpoch() uint64 {
@@ -163,7 +279,7 @@ type RingResponse struct {
 
 func (x *RingResponse) Reset() {
 	*x = RingResponse{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[1]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -175,7 +291,7 @@ func (x *RingResponse) String() string {
 func (*RingResponse) ProtoMessage() {}
 
 func (x *RingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[1]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -188,7 +304,7 @@ func (x *RingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RingResponse.ProtoReflect.Descriptor instead.
 func (*RingResponse) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{1}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *RingResponse) GetEpoch() uint64 {
@@ -214,7 +330,7 @@ type SyncFencesRequest struct {
 
 func (x *SyncFencesRequest) Reset() {
 	*x = SyncFencesRequest{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[2]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -226,7 +342,7 @@ func (x *SyncFencesRequest) String() string {
 func (*SyncFencesRequest) ProtoMessage() {}
 
 func (x *SyncFencesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[2]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -239,7 +355,7 @@ func (x *SyncFencesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncFencesRequest.ProtoReflect.Descriptor instead.
 func (*SyncFencesRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{2}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SyncFencesRequest) GetMinRevision() uint64 {
@@ -261,7 +377,7 @@ type SyncFencesResponse struct {
 
 func (x *SyncFencesResponse) Reset() {
 	*x = SyncFencesResponse{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[3]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -273,7 +389,7 @@ func (x *SyncFencesResponse) String() string {
 func (*SyncFencesResponse) ProtoMessage() {}
 
 func (x *SyncFencesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[3]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -286,7 +402,7 @@ func (x *SyncFencesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncFencesResponse.ProtoReflect.Descriptor instead.
 func (*SyncFencesResponse) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{3}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SyncFencesResponse) GetRevision() uint64 {
@@ -312,7 +428,7 @@ type FenceCountsRequest struct {
 
 func (x *FenceCountsRequest) Reset() {
 	*x = FenceCountsRequest{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[4]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -324,7 +440,7 @@ func (x *FenceCountsRequest) String() string {
 func (*FenceCountsRequest) ProtoMessage() {}
 
 func (x *FenceCountsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[4]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -337,7 +453,7 @@ func (x *FenceCountsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FenceCountsRequest.ProtoReflect.Descriptor instead.
 func (*FenceCountsRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{4}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *FenceCountsRequest) GetFenceIds() []string {
@@ -361,7 +477,7 @@ type FenceCountsResponse struct {
 
 func (x *FenceCountsResponse) Reset() {
 	*x = FenceCountsResponse{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[5]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -373,7 +489,7 @@ func (x *FenceCountsResponse) String() string {
 func (*FenceCountsResponse) ProtoMessage() {}
 
 func (x *FenceCountsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[5]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -386,7 +502,7 @@ func (x *FenceCountsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FenceCountsResponse.ProtoReflect.Descriptor instead.
 func (*FenceCountsResponse) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{5}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *FenceCountsResponse) GetEpoch() uint64 {
@@ -422,7 +538,7 @@ type RideRequest struct {
 
 func (x *RideRequest) Reset() {
 	*x = RideRequest{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[6]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -434,7 +550,7 @@ func (x *RideRequest) String() string {
 func (*RideRequest) ProtoMessage() {}
 
 func (x *RideRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[6]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -447,7 +563,7 @@ func (x *RideRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RideRequest.ProtoReflect.Descriptor instead.
 func (*RideRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{6}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RideRequest) GetEpoch() uint64 {
@@ -483,7 +599,7 @@ type RideResponse struct {
 
 func (x *RideResponse) Reset() {
 	*x = RideResponse{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[7]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -495,7 +611,7 @@ func (x *RideResponse) String() string {
 func (*RideResponse) ProtoMessage() {}
 
 func (x *RideResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[7]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -508,7 +624,7 @@ func (x *RideResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RideResponse.ProtoReflect.Descriptor instead.
 func (*RideResponse) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{7}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RideResponse) GetTrip() *v1.Trip {
@@ -549,7 +665,7 @@ type Update struct {
 
 func (x *Update) Reset() {
 	*x = Update{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[8]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -561,7 +677,7 @@ func (x *Update) String() string {
 func (*Update) ProtoMessage() {}
 
 func (x *Update) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[8]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -574,7 +690,7 @@ func (x *Update) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Update.ProtoReflect.Descriptor instead.
 func (*Update) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{8}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Update) GetDriverId() string {
@@ -651,7 +767,7 @@ type Eviction struct {
 
 func (x *Eviction) Reset() {
 	*x = Eviction{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[9]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -663,7 +779,7 @@ func (x *Eviction) String() string {
 func (*Eviction) ProtoMessage() {}
 
 func (x *Eviction) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[9]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -676,7 +792,7 @@ func (x *Eviction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Eviction.ProtoReflect.Descriptor instead.
 func (*Eviction) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{9}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Eviction) GetDriverId() string {
@@ -714,7 +830,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[10]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -726,7 +842,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[10]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -739,7 +855,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{10}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ApplyRequest) GetSeq() uint64 {
@@ -781,7 +897,7 @@ type Exception struct {
 
 func (x *Exception) Reset() {
 	*x = Exception{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[11]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -793,7 +909,7 @@ func (x *Exception) String() string {
 func (*Exception) ProtoMessage() {}
 
 func (x *Exception) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[11]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -806,7 +922,7 @@ func (x *Exception) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Exception.ProtoReflect.Descriptor instead.
 func (*Exception) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{11}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Exception) GetIndex() uint32 {
@@ -844,7 +960,7 @@ type ApplyResponse struct {
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[12]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -856,7 +972,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[12]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -869,7 +985,7 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{12}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ApplyResponse) GetSeq() uint64 {
@@ -928,7 +1044,7 @@ type NearbyRequest struct {
 
 func (x *NearbyRequest) Reset() {
 	*x = NearbyRequest{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[13]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -940,7 +1056,7 @@ func (x *NearbyRequest) String() string {
 func (*NearbyRequest) ProtoMessage() {}
 
 func (x *NearbyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[13]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -953,7 +1069,7 @@ func (x *NearbyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NearbyRequest.ProtoReflect.Descriptor instead.
 func (*NearbyRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{13}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *NearbyRequest) GetEpoch() uint64 {
@@ -1035,7 +1151,7 @@ type Neighbor struct {
 
 func (x *Neighbor) Reset() {
 	*x = Neighbor{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[14]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1047,7 +1163,7 @@ func (x *Neighbor) String() string {
 func (*Neighbor) ProtoMessage() {}
 
 func (x *Neighbor) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[14]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1060,7 +1176,7 @@ func (x *Neighbor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Neighbor.ProtoReflect.Descriptor instead.
 func (*Neighbor) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{14}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Neighbor) GetDriverId() string {
@@ -1123,7 +1239,7 @@ type NearbyResponse struct {
 
 func (x *NearbyResponse) Reset() {
 	*x = NearbyResponse{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[15]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1135,7 +1251,7 @@ func (x *NearbyResponse) String() string {
 func (*NearbyResponse) ProtoMessage() {}
 
 func (x *NearbyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[15]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1148,7 +1264,7 @@ func (x *NearbyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NearbyResponse.ProtoReflect.Descriptor instead.
 func (*NearbyResponse) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{15}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *NearbyResponse) GetEpoch() uint64 {
@@ -1179,7 +1295,7 @@ type NotOwner struct {
 
 func (x *NotOwner) Reset() {
 	*x = NotOwner{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[16]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1191,7 +1307,7 @@ func (x *NotOwner) String() string {
 func (*NotOwner) ProtoMessage() {}
 
 func (x *NotOwner) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[16]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1204,7 +1320,7 @@ func (x *NotOwner) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotOwner.ProtoReflect.Descriptor instead.
 func (*NotOwner) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{16}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *NotOwner) GetEpoch() uint64 {
@@ -1236,7 +1352,7 @@ type StatsRequest struct {
 
 func (x *StatsRequest) Reset() {
 	*x = StatsRequest{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[17]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1248,7 +1364,7 @@ func (x *StatsRequest) String() string {
 func (*StatsRequest) ProtoMessage() {}
 
 func (x *StatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[17]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1261,7 +1377,7 @@ func (x *StatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsRequest.ProtoReflect.Descriptor instead.
 func (*StatsRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{17}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{19}
 }
 
 type ShardStats struct {
@@ -1276,7 +1392,7 @@ type ShardStats struct {
 
 func (x *ShardStats) Reset() {
 	*x = ShardStats{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[18]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1288,7 +1404,7 @@ func (x *ShardStats) String() string {
 func (*ShardStats) ProtoMessage() {}
 
 func (x *ShardStats) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[18]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1301,7 +1417,7 @@ func (x *ShardStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardStats.ProtoReflect.Descriptor instead.
 func (*ShardStats) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{18}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ShardStats) GetCell() uint64 {
@@ -1350,7 +1466,7 @@ type StatsResponse struct {
 
 func (x *StatsResponse) Reset() {
 	*x = StatsResponse{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[19]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1362,7 +1478,7 @@ func (x *StatsResponse) String() string {
 func (*StatsResponse) ProtoMessage() {}
 
 func (x *StatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[19]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1375,7 +1491,7 @@ func (x *StatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
 func (*StatsResponse) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{19}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *StatsResponse) GetNodeId() string {
@@ -1432,7 +1548,7 @@ type TransferRequest struct {
 
 func (x *TransferRequest) Reset() {
 	*x = TransferRequest{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[20]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1444,7 +1560,7 @@ func (x *TransferRequest) String() string {
 func (*TransferRequest) ProtoMessage() {}
 
 func (x *TransferRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[20]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1457,7 +1573,7 @@ func (x *TransferRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferRequest.ProtoReflect.Descriptor instead.
 func (*TransferRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{20}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TransferRequest) GetEpoch() uint64 {
@@ -1503,7 +1619,7 @@ type TransferChunk struct {
 
 func (x *TransferChunk) Reset() {
 	*x = TransferChunk{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[21]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1515,7 +1631,7 @@ func (x *TransferChunk) String() string {
 func (*TransferChunk) ProtoMessage() {}
 
 func (x *TransferChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[21]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1528,7 +1644,7 @@ func (x *TransferChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferChunk.ProtoReflect.Descriptor instead.
 func (*TransferChunk) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{21}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *TransferChunk) GetDrivers() []*Update {
@@ -1555,7 +1671,7 @@ type HoldingRequest struct {
 
 func (x *HoldingRequest) Reset() {
 	*x = HoldingRequest{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[22]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1567,7 +1683,7 @@ func (x *HoldingRequest) String() string {
 func (*HoldingRequest) ProtoMessage() {}
 
 func (x *HoldingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[22]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1580,7 +1696,7 @@ func (x *HoldingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HoldingRequest.ProtoReflect.Descriptor instead.
 func (*HoldingRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{22}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *HoldingRequest) GetDriverIds() []string {
@@ -1599,7 +1715,7 @@ type HoldingResponse struct {
 
 func (x *HoldingResponse) Reset() {
 	*x = HoldingResponse{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[23]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1611,7 +1727,7 @@ func (x *HoldingResponse) String() string {
 func (*HoldingResponse) ProtoMessage() {}
 
 func (x *HoldingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[23]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1624,7 +1740,7 @@ func (x *HoldingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HoldingResponse.ProtoReflect.Descriptor instead.
 func (*HoldingResponse) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{23}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *HoldingResponse) GetHeld() []*HoldingResponse_Held {
@@ -1644,7 +1760,7 @@ type LookupRequest struct {
 
 func (x *LookupRequest) Reset() {
 	*x = LookupRequest{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[24]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1656,7 +1772,7 @@ func (x *LookupRequest) String() string {
 func (*LookupRequest) ProtoMessage() {}
 
 func (x *LookupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[24]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1669,7 +1785,7 @@ func (x *LookupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupRequest.ProtoReflect.Descriptor instead.
 func (*LookupRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{24}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *LookupRequest) GetDriverIds() []string {
@@ -1689,7 +1805,7 @@ type LookupResponse struct {
 
 func (x *LookupResponse) Reset() {
 	*x = LookupResponse{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[25]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1701,7 +1817,7 @@ func (x *LookupResponse) String() string {
 func (*LookupResponse) ProtoMessage() {}
 
 func (x *LookupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[25]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1714,7 +1830,7 @@ func (x *LookupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupResponse.ProtoReflect.Descriptor instead.
 func (*LookupResponse) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{25}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *LookupResponse) GetDrivers() []*Neighbor {
@@ -1738,7 +1854,7 @@ type ScanRequest struct {
 
 func (x *ScanRequest) Reset() {
 	*x = ScanRequest{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[26]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1750,7 +1866,7 @@ func (x *ScanRequest) String() string {
 func (*ScanRequest) ProtoMessage() {}
 
 func (x *ScanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[26]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1763,7 +1879,7 @@ func (x *ScanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanRequest.ProtoReflect.Descriptor instead.
 func (*ScanRequest) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{26}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ScanRequest) GetAfter() string {
@@ -1797,7 +1913,7 @@ type ScanResponse struct {
 
 func (x *ScanResponse) Reset() {
 	*x = ScanResponse{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[27]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1809,7 +1925,7 @@ func (x *ScanResponse) String() string {
 func (*ScanResponse) ProtoMessage() {}
 
 func (x *ScanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[27]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1822,7 +1938,7 @@ func (x *ScanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanResponse.ProtoReflect.Descriptor instead.
 func (*ScanResponse) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{27}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ScanResponse) GetDrivers() []*Neighbor {
@@ -1842,7 +1958,7 @@ type HoldingResponse_Held struct {
 
 func (x *HoldingResponse_Held) Reset() {
 	*x = HoldingResponse_Held{}
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[28]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1854,7 +1970,7 @@ func (x *HoldingResponse_Held) String() string {
 func (*HoldingResponse_Held) ProtoMessage() {}
 
 func (x *HoldingResponse_Held) ProtoReflect() protoreflect.Message {
-	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[28]
+	mi := &file_geomatch_matcher_v1_matcher_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1867,7 +1983,7 @@ func (x *HoldingResponse_Held) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HoldingResponse_Held.ProtoReflect.Descriptor instead.
 func (*HoldingResponse_Held) Descriptor() ([]byte, []int) {
-	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{23, 0}
+	return file_geomatch_matcher_v1_matcher_proto_rawDescGZIP(), []int{25, 0}
 }
 
 func (x *HoldingResponse_Held) GetDriverId() string {
@@ -1888,7 +2004,14 @@ var File_geomatch_matcher_v1_matcher_proto protoreflect.FileDescriptor
 
 const file_geomatch_matcher_v1_matcher_proto_rawDesc = "" +
 	"\n" +
-	"!geomatch/matcher/v1/matcher.proto\x12\x13geomatch.matcher.v1\x1a\x17geomatch/v1/fence.proto\x1a\x17geomatch/v1/rider.proto\x1a\x17geomatch/v1/types.proto\"M\n" +
+	"!geomatch/matcher/v1/matcher.proto\x12\x13geomatch.matcher.v1\x1a\x17geomatch/v1/fence.proto\x1a\x17geomatch/v1/rider.proto\x1a\x17geomatch/v1/types.proto\"z\n" +
+	"\x0eStandbyRequest\x125\n" +
+	"\aupdates\x18\x01 \x03(\v2\x1b.geomatch.matcher.v1.UpdateR\aupdates\x12\x1b\n" +
+	"\tfrom_node\x18\x02 \x01(\tR\bfromNode\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\"?\n" +
+	"\x0fStandbyResponse\x12\x12\n" +
+	"\x04held\x18\x01 \x01(\x05R\x04held\x12\x18\n" +
+	"\aapplied\x18\x02 \x01(\x05R\aapplied\"M\n" +
 	"\vRingRequest\x12\x1f\n" +
 	"\vknown_epoch\x18\x01 \x01(\x04R\n" +
 	"knownEpoch\x12\x1d\n" +
@@ -2019,7 +2142,7 @@ const file_geomatch_matcher_v1_matcher_proto_rawDesc = "" +
 	"\rOUTCOME_STALE\x10\x03\x12\x10\n" +
 	"\fOUTCOME_FULL\x10\x04\x12\x15\n" +
 	"\x11OUTCOME_NOT_OWNER\x10\x05\x12\x13\n" +
-	"\x0fOUTCOME_INVALID\x10\x062\xe3\x06\n" +
+	"\x0fOUTCOME_INVALID\x10\x062\xb9\a\n" +
 	"\x0eMatcherService\x12R\n" +
 	"\x05Apply\x12!.geomatch.matcher.v1.ApplyRequest\x1a\".geomatch.matcher.v1.ApplyResponse(\x010\x01\x12Q\n" +
 	"\x06Nearby\x12\".geomatch.matcher.v1.NearbyRequest\x1a#.geomatch.matcher.v1.NearbyResponse\x12N\n" +
@@ -2031,7 +2154,8 @@ const file_geomatch_matcher_v1_matcher_proto_rawDesc = "" +
 	"\vFenceCounts\x12'.geomatch.matcher.v1.FenceCountsRequest\x1a(.geomatch.matcher.v1.FenceCountsResponse\x12Q\n" +
 	"\x06Lookup\x12\".geomatch.matcher.v1.LookupRequest\x1a#.geomatch.matcher.v1.LookupResponse\x12K\n" +
 	"\x04Scan\x12 .geomatch.matcher.v1.ScanRequest\x1a!.geomatch.matcher.v1.ScanResponse\x12K\n" +
-	"\x04Ring\x12 .geomatch.matcher.v1.RingRequest\x1a!.geomatch.matcher.v1.RingResponse2e\n" +
+	"\x04Ring\x12 .geomatch.matcher.v1.RingRequest\x1a!.geomatch.matcher.v1.RingResponse\x12T\n" +
+	"\aStandby\x12#.geomatch.matcher.v1.StandbyRequest\x1a$.geomatch.matcher.v1.StandbyResponse2e\n" +
 	"\x0fDispatchService\x12R\n" +
 	"\vRequestRide\x12 .geomatch.matcher.v1.RideRequest\x1a!.geomatch.matcher.v1.RideResponseBBZ@github.com/geomatch/geomatch/proto/geomatch/matcher/v1;matcherv1b\x06proto3"
 
@@ -2048,88 +2172,93 @@ func file_geomatch_matcher_v1_matcher_proto_rawDescGZIP() []byte {
 }
 
 var file_geomatch_matcher_v1_matcher_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_geomatch_matcher_v1_matcher_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_geomatch_matcher_v1_matcher_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_geomatch_matcher_v1_matcher_proto_goTypes = []any{
 	(Outcome)(0),                  // 0: geomatch.matcher.v1.Outcome
-	(*RingRequest)(nil),           // 1: geomatch.matcher.v1.RingRequest
-	(*RingResponse)(nil),          // 2: geomatch.matcher.v1.RingResponse
-	(*SyncFencesRequest)(nil),     // 3: geomatch.matcher.v1.SyncFencesRequest
-	(*SyncFencesResponse)(nil),    // 4: geomatch.matcher.v1.SyncFencesResponse
-	(*FenceCountsRequest)(nil),    // 5: geomatch.matcher.v1.FenceCountsRequest
-	(*FenceCountsResponse)(nil),   // 6: geomatch.matcher.v1.FenceCountsResponse
-	(*RideRequest)(nil),           // 7: geomatch.matcher.v1.RideRequest
-	(*RideResponse)(nil),          // 8: geomatch.matcher.v1.RideResponse
-	(*Update)(nil),                // 9: geomatch.matcher.v1.Update
-	(*Eviction)(nil),              // 10: geomatch.matcher.v1.Eviction
-	(*ApplyRequest)(nil),          // 11: geomatch.matcher.v1.ApplyRequest
-	(*Exception)(nil),             // 12: geomatch.matcher.v1.Exception
-	(*ApplyResponse)(nil),         // 13: geomatch.matcher.v1.ApplyResponse
-	(*NearbyRequest)(nil),         // 14: geomatch.matcher.v1.NearbyRequest
-	(*Neighbor)(nil),              // 15: geomatch.matcher.v1.Neighbor
-	(*NearbyResponse)(nil),        // 16: geomatch.matcher.v1.NearbyResponse
-	(*NotOwner)(nil),              // 17: geomatch.matcher.v1.NotOwner
-	(*StatsRequest)(nil),          // 18: geomatch.matcher.v1.StatsRequest
-	(*ShardStats)(nil),            // 19: geomatch.matcher.v1.ShardStats
-	(*StatsResponse)(nil),         // 20: geomatch.matcher.v1.StatsResponse
-	(*TransferRequest)(nil),       // 21: geomatch.matcher.v1.TransferRequest
-	(*TransferChunk)(nil),         // 22: geomatch.matcher.v1.TransferChunk
-	(*HoldingRequest)(nil),        // 23: geomatch.matcher.v1.HoldingRequest
-	(*HoldingResponse)(nil),       // 24: geomatch.matcher.v1.HoldingResponse
-	(*LookupRequest)(nil),         // 25: geomatch.matcher.v1.LookupRequest
-	(*LookupResponse)(nil),        // 26: geomatch.matcher.v1.LookupResponse
-	(*ScanRequest)(nil),           // 27: geomatch.matcher.v1.ScanRequest
-	(*ScanResponse)(nil),          // 28: geomatch.matcher.v1.ScanResponse
-	(*HoldingResponse_Held)(nil),  // 29: geomatch.matcher.v1.HoldingResponse.Held
-	(*v1.FenceCount)(nil),         // 30: geomatch.v1.FenceCount
-	(*v1.RequestRideRequest)(nil), // 31: geomatch.v1.RequestRideRequest
-	(*v1.Trip)(nil),               // 32: geomatch.v1.Trip
-	(v1.DriverStatus)(0),          // 33: geomatch.v1.DriverStatus
+	(*StandbyRequest)(nil),        // 1: geomatch.matcher.v1.StandbyRequest
+	(*StandbyResponse)(nil),       // 2: geomatch.matcher.v1.StandbyResponse
+	(*RingRequest)(nil),           // 3: geomatch.matcher.v1.RingRequest
+	(*RingResponse)(nil),          // 4: geomatch.matcher.v1.RingResponse
+	(*SyncFencesRequest)(nil),     // 5: geomatch.matcher.v1.SyncFencesRequest
+	(*SyncFencesResponse)(nil),    // 6: geomatch.matcher.v1.SyncFencesResponse
+	(*FenceCountsRequest)(nil),    // 7: geomatch.matcher.v1.FenceCountsRequest
+	(*FenceCountsResponse)(nil),   // 8: geomatch.matcher.v1.FenceCountsResponse
+	(*RideRequest)(nil),           // 9: geomatch.matcher.v1.RideRequest
+	(*RideResponse)(nil),          // 10: geomatch.matcher.v1.RideResponse
+	(*Update)(nil),                // 11: geomatch.matcher.v1.Update
+	(*Eviction)(nil),              // 12: geomatch.matcher.v1.Eviction
+	(*ApplyRequest)(nil),          // 13: geomatch.matcher.v1.ApplyRequest
+	(*Exception)(nil),             // 14: geomatch.matcher.v1.Exception
+	(*ApplyResponse)(nil),         // 15: geomatch.matcher.v1.ApplyResponse
+	(*NearbyRequest)(nil),         // 16: geomatch.matcher.v1.NearbyRequest
+	(*Neighbor)(nil),              // 17: geomatch.matcher.v1.Neighbor
+	(*NearbyResponse)(nil),        // 18: geomatch.matcher.v1.NearbyResponse
+	(*NotOwner)(nil),              // 19: geomatch.matcher.v1.NotOwner
+	(*StatsRequest)(nil),          // 20: geomatch.matcher.v1.StatsRequest
+	(*ShardStats)(nil),            // 21: geomatch.matcher.v1.ShardStats
+	(*StatsResponse)(nil),         // 22: geomatch.matcher.v1.StatsResponse
+	(*TransferRequest)(nil),       // 23: geomatch.matcher.v1.TransferRequest
+	(*TransferChunk)(nil),         // 24: geomatch.matcher.v1.TransferChunk
+	(*HoldingRequest)(nil),        // 25: geomatch.matcher.v1.HoldingRequest
+	(*HoldingResponse)(nil),       // 26: geomatch.matcher.v1.HoldingResponse
+	(*LookupRequest)(nil),         // 27: geomatch.matcher.v1.LookupRequest
+	(*LookupResponse)(nil),        // 28: geomatch.matcher.v1.LookupResponse
+	(*ScanRequest)(nil),           // 29: geomatch.matcher.v1.ScanRequest
+	(*ScanResponse)(nil),          // 30: geomatch.matcher.v1.ScanResponse
+	(*HoldingResponse_Held)(nil),  // 31: geomatch.matcher.v1.HoldingResponse.Held
+	(*v1.FenceCount)(nil),         // 32: geomatch.v1.FenceCount
+	(*v1.RequestRideRequest)(nil), // 33: geomatch.v1.RequestRideRequest
+	(*v1.Trip)(nil),               // 34: geomatch.v1.Trip
+	(v1.DriverStatus)(0),          // 35: geomatch.v1.DriverStatus
 }
 var file_geomatch_matcher_v1_matcher_proto_depIdxs = []int32{
-	30, // 0: geomatch.matcher.v1.FenceCountsResponse.counts:type_name -> geomatch.v1.FenceCount
-	31, // 1: geomatch.matcher.v1.RideRequest.request:type_name -> geomatch.v1.RequestRideRequest
-	32, // 2: geomatch.matcher.v1.RideResponse.trip:type_name -> geomatch.v1.Trip
-	33, // 3: geomatch.matcher.v1.Update.status:type_name -> geomatch.v1.DriverStatus
-	9,  // 4: geomatch.matcher.v1.ApplyRequest.updates:type_name -> geomatch.matcher.v1.Update
-	10, // 5: geomatch.matcher.v1.ApplyRequest.evictions:type_name -> geomatch.matcher.v1.Eviction
-	0,  // 6: geomatch.matcher.v1.Exception.outcome:type_name -> geomatch.matcher.v1.Outcome
-	12, // 7: geomatch.matcher.v1.ApplyResponse.exceptions:type_name -> geomatch.matcher.v1.Exception
-	10, // 8: geomatch.matcher.v1.ApplyResponse.newer:type_name -> geomatch.matcher.v1.Eviction
-	33, // 9: geomatch.matcher.v1.NearbyRequest.status:type_name -> geomatch.v1.DriverStatus
-	33, // 10: geomatch.matcher.v1.Neighbor.status:type_name -> geomatch.v1.DriverStatus
-	15, // 11: geomatch.matcher.v1.NearbyResponse.neighbors:type_name -> geomatch.matcher.v1.Neighbor
-	19, // 12: geomatch.matcher.v1.StatsResponse.shards:type_name -> geomatch.matcher.v1.ShardStats
-	9,  // 13: geomatch.matcher.v1.TransferChunk.drivers:type_name -> geomatch.matcher.v1.Update
-	29, // 14: geomatch.matcher.v1.HoldingResponse.held:type_name -> geomatch.matcher.v1.HoldingResponse.Held
-	15, // 15: geomatch.matcher.v1.LookupResponse.drivers:type_name -> geomatch.matcher.v1.Neighbor
-	15, // 16: geomatch.matcher.v1.ScanResponse.drivers:type_name -> geomatch.matcher.v1.Neighbor
-	11, // 17: geomatch.matcher.v1.MatcherService.Apply:input_type -> geomatch.matcher.v1.ApplyRequest
-	14, // 18: geomatch.matcher.v1.MatcherService.Nearby:input_type -> geomatch.matcher.v1.NearbyRequest
-	18, // 19: geomatch.matcher.v1.MatcherService.Stats:input_type -> geomatch.matcher.v1.StatsRequest
-	21, // 20: geomatch.matcher.v1.MatcherService.Transfer:input_type -> geomatch.matcher.v1.TransferRequest
-	23, // 21: geomatch.matcher.v1.MatcherService.Holding:input_type -> geomatch.matcher.v1.HoldingRequest
-	3,  // 22: geomatch.matcher.v1.MatcherService.SyncFences:input_type -> geomatch.matcher.v1.SyncFencesRequest
-	5,  // 23: geomatch.matcher.v1.MatcherService.FenceCounts:input_type -> geomatch.matcher.v1.FenceCountsRequest
-	25, // 24: geomatch.matcher.v1.MatcherService.Lookup:input_type -> geomatch.matcher.v1.LookupRequest
-	27, // 25: geomatch.matcher.v1.MatcherService.Scan:input_type -> geomatch.matcher.v1.ScanRequest
-	1,  // 26: geomatch.matcher.v1.MatcherService.Ring:input_type -> geomatch.matcher.v1.RingRequest
-	7,  // 27: geomatch.matcher.v1.DispatchService.RequestRide:input_type -> geomatch.matcher.v1.RideRequest
-	13, // 28: geomatch.matcher.v1.MatcherService.Apply:output_type -> geomatch.matcher.v1.ApplyResponse
-	16, // 29: geomatch.matcher.v1.MatcherService.Nearby:output_type -> geomatch.matcher.v1.NearbyResponse
-	20, // 30: geomatch.matcher.v1.MatcherService.Stats:output_type -> geomatch.matcher.v1.StatsResponse
-	22, // 31: geomatch.matcher.v1.MatcherService.Transfer:output_type -> geomatch.matcher.v1.TransferChunk
-	24, // 32: geomatch.matcher.v1.MatcherService.Holding:output_type -> geomatch.matcher.v1.HoldingResponse
-	4,  // 33: geomatch.matcher.v1.MatcherService.SyncFences:output_type -> geomatch.matcher.v1.SyncFencesResponse
-	6,  // 34: geomatch.matcher.v1.MatcherService.FenceCounts:output_type -> geomatch.matcher.v1.FenceCountsResponse
-	26, // 35: geomatch.matcher.v1.MatcherService.Lookup:output_type -> geomatch.matcher.v1.LookupResponse
-	28, // 36: geomatch.matcher.v1.MatcherService.Scan:output_type -> geomatch.matcher.v1.ScanResponse
-	2,  // 37: geomatch.matcher.v1.MatcherService.Ring:output_type -> geomatch.matcher.v1.RingResponse
-	8,  // 38: geomatch.matcher.v1.DispatchService.RequestRide:output_type -> geomatch.matcher.v1.RideResponse
-	28, // [28:39] is the sub-list for method output_type
-	17, // [17:28] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	11, // 0: geomatch.matcher.v1.StandbyRequest.updates:type_name -> geomatch.matcher.v1.Update
+	32, // 1: geomatch.matcher.v1.FenceCountsResponse.counts:type_name -> geomatch.v1.FenceCount
+	33, // 2: geomatch.matcher.v1.RideRequest.request:type_name -> geomatch.v1.RequestRideRequest
+	34, // 3: geomatch.matcher.v1.RideResponse.trip:type_name -> geomatch.v1.Trip
+	35, // 4: geomatch.matcher.v1.Update.status:type_name -> geomatch.v1.DriverStatus
+	11, // 5: geomatch.matcher.v1.ApplyRequest.updates:type_name -> geomatch.matcher.v1.Update
+	12, // 6: geomatch.matcher.v1.ApplyRequest.evictions:type_name -> geomatch.matcher.v1.Eviction
+	0,  // 7: geomatch.matcher.v1.Exception.outcome:type_name -> geomatch.matcher.v1.Outcome
+	14, // 8: geomatch.matcher.v1.ApplyResponse.exceptions:type_name -> geomatch.matcher.v1.Exception
+	12, // 9: geomatch.matcher.v1.ApplyResponse.newer:type_name -> geomatch.matcher.v1.Eviction
+	35, // 10: geomatch.matcher.v1.NearbyRequest.status:type_name -> geomatch.v1.DriverStatus
+	35, // 11: geomatch.matcher.v1.Neighbor.status:type_name -> geomatch.v1.DriverStatus
+	17, // 12: geomatch.matcher.v1.NearbyResponse.neighbors:type_name -> geomatch.matcher.v1.Neighbor
+	21, // 13: geomatch.matcher.v1.StatsResponse.shards:type_name -> geomatch.matcher.v1.ShardStats
+	11, // 14: geomatch.matcher.v1.TransferChunk.drivers:type_name -> geomatch.matcher.v1.Update
+	31, // 15: geomatch.matcher.v1.HoldingResponse.held:type_name -> geomatch.matcher.v1.HoldingResponse.Held
+	17, // 16: geomatch.matcher.v1.LookupResponse.drivers:type_name -> geomatch.matcher.v1.Neighbor
+	17, // 17: geomatch.matcher.v1.ScanResponse.drivers:type_name -> geomatch.matcher.v1.Neighbor
+	13, // 18: geomatch.matcher.v1.MatcherService.Apply:input_type -> geomatch.matcher.v1.ApplyRequest
+	16, // 19: geomatch.matcher.v1.MatcherService.Nearby:input_type -> geomatch.matcher.v1.NearbyRequest
+	20, // 20: geomatch.matcher.v1.MatcherService.Stats:input_type -> geomatch.matcher.v1.StatsRequest
+	23, // 21: geomatch.matcher.v1.MatcherService.Transfer:input_type -> geomatch.matcher.v1.TransferRequest
+	25, // 22: geomatch.matcher.v1.MatcherService.Holding:input_type -> geomatch.matcher.v1.HoldingRequest
+	5,  // 23: geomatch.matcher.v1.MatcherService.SyncFences:input_type -> geomatch.matcher.v1.SyncFencesRequest
+	7,  // 24: geomatch.matcher.v1.MatcherService.FenceCounts:input_type -> geomatch.matcher.v1.FenceCountsRequest
+	27, // 25: geomatch.matcher.v1.MatcherService.Lookup:input_type -> geomatch.matcher.v1.LookupRequest
+	29, // 26: geomatch.matcher.v1.MatcherService.Scan:input_type -> geomatch.matcher.v1.ScanRequest
+	3,  // 27: geomatch.matcher.v1.MatcherService.Ring:input_type -> geomatch.matcher.v1.RingRequest
+	1,  // 28: geomatch.matcher.v1.MatcherService.Standby:input_type -> geomatch.matcher.v1.StandbyRequest
+	9,  // 29: geomatch.matcher.v1.DispatchService.RequestRide:input_type -> geomatch.matcher.v1.RideRequest
+	15, // 30: geomatch.matcher.v1.MatcherService.Apply:output_type -> geomatch.matcher.v1.ApplyResponse
+	18, // 31: geomatch.matcher.v1.MatcherService.Nearby:output_type -> geomatch.matcher.v1.NearbyResponse
+	22, // 32: geomatch.matcher.v1.MatcherService.Stats:output_type -> geomatch.matcher.v1.StatsResponse
+	24, // 33: geomatch.matcher.v1.MatcherService.Transfer:output_type -> geomatch.matcher.v1.TransferChunk
+	26, // 34: geomatch.matcher.v1.MatcherService.Holding:output_type -> geomatch.matcher.v1.HoldingResponse
+	6,  // 35: geomatch.matcher.v1.MatcherService.SyncFences:output_type -> geomatch.matcher.v1.SyncFencesResponse
+	8,  // 36: geomatch.matcher.v1.MatcherService.FenceCounts:output_type -> geomatch.matcher.v1.FenceCountsResponse
+	28, // 37: geomatch.matcher.v1.MatcherService.Lookup:output_type -> geomatch.matcher.v1.LookupResponse
+	30, // 38: geomatch.matcher.v1.MatcherService.Scan:output_type -> geomatch.matcher.v1.ScanResponse
+	4,  // 39: geomatch.matcher.v1.MatcherService.Ring:output_type -> geomatch.matcher.v1.RingResponse
+	2,  // 40: geomatch.matcher.v1.MatcherService.Standby:output_type -> geomatch.matcher.v1.StandbyResponse
+	10, // 41: geomatch.matcher.v1.DispatchService.RequestRide:output_type -> geomatch.matcher.v1.RideResponse
+	30, // [30:42] is the sub-list for method output_type
+	18, // [18:30] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_geomatch_matcher_v1_matcher_proto_init() }
@@ -2143,7 +2272,7 @@ func file_geomatch_matcher_v1_matcher_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_geomatch_matcher_v1_matcher_proto_rawDesc), len(file_geomatch_matcher_v1_matcher_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   29,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

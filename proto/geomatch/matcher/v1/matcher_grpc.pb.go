@@ -33,6 +33,7 @@ const (
 	MatcherService_Lookup_FullMethodName      = "/geomatch.matcher.v1.MatcherService/Lookup"
 	MatcherService_Scan_FullMethodName        = "/geomatch.matcher.v1.MatcherService/Scan"
 	MatcherService_Ring_FullMethodName        = "/geomatch.matcher.v1.MatcherService/Ring"
+	MatcherService_Standby_FullMethodName     = "/geomatch.matcher.v1.MatcherService/Standby"
 )
 
 // MatcherServiceClient is the client API for MatcherService service.
@@ -80,6 +81,15 @@ type MatcherServiceClient interface {
 	// it lost there (what a new owner asks of the others before it
 	// acknowledges updates in the shards it gained).
 	Ring(ctx context.Context, in *RingRequest, opts ...grpc.CallOption) (*RingResponse, error)
+	// Standby hands the node updates another matcher acknowledged shortly
+	// before a router lost it (its Apply stream broke), for shards the node
+	// is expected to take over when that matcher leaves the ring. The node
+	// applies none now: it keeps the newest of each driver for a while, and
+	// applies those of the shards it gains during the warm-up, before it
+	// answers any search there (the new owner then shows the last
+	// acknowledged positions, not the store's older ones). An update for a
+	// shard it already owns and serves is applied at once.
+	Standby(ctx context.Context, in *StandbyRequest, opts ...grpc.CallOption) (*StandbyResponse, error)
 }
 
 type matcherServiceClient struct {
@@ -202,6 +212,16 @@ func (c *matcherServiceClient) Ring(ctx context.Context, in *RingRequest, opts .
 	return out, nil
 }
 
+func (c *matcherServiceClient) Standby(ctx context.Context, in *StandbyRequest, opts ...grpc.CallOption) (*StandbyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StandbyResponse)
+	err := c.cc.Invoke(ctx, MatcherService_Standby_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MatcherServiceServer is the server API for MatcherService service.
 // All implementations must embed UnimplementedMatcherServiceServer
 // for forward compatibility.
@@ -247,6 +267,15 @@ type MatcherServiceServer interface {
 	// it lost there (what a new owner asks of the others before it
 	// acknowledges updates in the shards it gained).
 	Ring(context.Context, *RingRequest) (*RingResponse, error)
+	// Standby hands the node updates another matcher acknowledged shortly
+	// before a router lost it (its Apply stream broke), for shards the node
+	// is expected to take over when that matcher leaves the ring. The node
+	// applies none now: it keeps the newest of each driver for a while, and
+	// applies those of the shards it gains during the warm-up, before it
+	// answers any search there (the new owner then shows the last
+	// acknowledged positions, not the store's older ones). An update for a
+	// shard it already owns and serves is applied at once.
+	Standby(context.Context, *StandbyRequest) (*StandbyResponse, error)
 	mustEmbedUnimplementedMatcherServiceServer()
 }
 
@@ -286,6 +315,9 @@ func (UnimplementedMatcherServiceServer) Scan(context.Context, *ScanRequest) (*S
 }
 func (UnimplementedMatcherServiceServer) Ring(context.Context, *RingRequest) (*RingResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Ring not implemented")
+}
+func (UnimplementedMatcherServiceServer) Standby(context.Context, *StandbyRequest) (*StandbyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Standby not implemented")
 }
 func (UnimplementedMatcherServiceServer) mustEmbedUnimplementedMatcherServiceServer() {}
 func (UnimplementedMatcherServiceServer) testEmbeddedByValue()                        {}
@@ -470,6 +502,24 @@ func _MatcherService_Ring_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MatcherService_Standby_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StandbyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MatcherServiceServer).Standby(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MatcherService_Standby_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MatcherServiceServer).Standby(ctx, req.(*StandbyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MatcherService_ServiceDesc is the grpc.ServiceDesc for MatcherService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -508,6 +558,10 @@ var MatcherService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Ring",
 			Handler:    _MatcherService_Ring_Handler,
+		},
+		{
+			MethodName: "Standby",
+			Handler:    _MatcherService_Standby_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
