@@ -31,8 +31,9 @@ func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlags("chaos", `Fault-injection harness: starts a real cluster on loopback (Consul, Redis,
 --matchers matchers and --routers routers, each a child process of this
 binary; Consul and Redis reached through proxies the harness can cut), drives
-load through the public API (drivers streaming with acknowledgements, nearby
-queries, ride requests answered by drivers), injects the scenario's faults on
+load through the public API (drivers streaming with acknowledgements, fleet
+gateways reporting more in UpdateLocations batches, nearby queries, ride
+requests answered by drivers), injects the scenario's faults on
 a seeded schedule, records every client operation and checks the history:
 double assignments, lost trips, lost acknowledged updates, stale or
 incomplete answers, rejected updates, failed queries and rides, ended driver
