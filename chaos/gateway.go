@@ -106,22 +106,17 @@ func (g *gateway) send(slot int) {
 	)
 	for i := slot; i < len(g.drivers); i += gatewaySlots {
 		d := g.drivers[i]
-		m := d.next()
-		if m == nil {
-			continue
-		}
 		d.mu.Lock()
-		u := d.pending[len(d.pending)-1]
-		d.pending = d.pending[:0] // a gateway's call answers each update itself
+		u := d.stepLocked() // the call answers it: nothing pending
 		d.mu.Unlock()
-		req.Updates = append(req.Updates, m.GetLocation())
+		req.Updates = append(req.Updates, d.location(u))
 		sent, who = append(sent, u), append(who, d)
 	}
-	if len(req.Updates) == 0 {
-		return
+	if len(sent) == 0 {
+		return // a gateway of fewer drivers than slots
 	}
-	// The call outlives the end of traffic: its outcome is recorded.
 	g.l.batchedSent.Add(int64(len(sent)))
+	// The call outlives the end of traffic: its outcome is recorded.
 	ctx, cancel := context.WithTimeout(g.l.life, gatewayTimeout)
 	resp, err := geomatchv1.NewDriverServiceClient(g.conn).UpdateLocations(ctx, &req)
 	cancel()

@@ -519,8 +519,8 @@ func (d *driver) stream() {
 	}
 }
 
-// next moves the driver one step and returns the update to send, or nil
-// when too many are unacknowledged.
+// next moves the driver one step and returns the update to send on its
+// stream, or nil when too many are unacknowledged.
 func (d *driver) next() *geomatchv1.DriverMessage {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -528,15 +528,25 @@ func (d *driver) next() *geomatchv1.DriverMessage {
 		d.l.skippedUpdates.Add(1)
 		return nil
 	}
+	u := d.stepLocked()
+	d.pending = append(d.pending, u)
+	return &geomatchv1.DriverMessage{Msg: &geomatchv1.DriverMessage_Location{Location: d.location(u)}}
+}
+
+// stepLocked moves the driver one step and returns the update of its new
+// position. Timestamps are unique and increasing per driver: the checker
+// tells updates apart by them. Caller holds d.mu.
+func (d *driver) stepLocked() pendingUpdate {
 	d.lat = min(max(d.lat+(d.r.Float64()*2-1)*stepDeg, d.box[0]), d.box[1])
 	d.lng = min(max(d.lng+(d.r.Float64()*2-1)*stepDeg, d.box[2]), d.box[3])
-	// Timestamps are unique and increasing per driver: the checker tells
-	// updates apart by them.
 	ts := max(time.Now().UnixMilli(), d.lastTS+1)
 	d.lastTS = ts
-	d.pending = append(d.pending, pendingUpdate{ts: ts, start: d.l.h.Now(), lat: d.lat, lng: d.lng})
-	return &geomatchv1.DriverMessage{Msg: &geomatchv1.DriverMessage_Location{Location: &geomatchv1.LocationUpdate{
-		DriverId: d.id, Position: &geomatchv1.LatLng{Lat: d.lat, Lng: d.lng}, TimestampMs: ts}}}
+	return pendingUpdate{ts: ts, start: d.l.h.Now(), lat: d.lat, lng: d.lng}
+}
+
+// location is u as the API's message.
+func (d *driver) location(u pendingUpdate) *geomatchv1.LocationUpdate {
+	return &geomatchv1.LocationUpdate{DriverId: d.id, Position: &geomatchv1.LatLng{Lat: u.lat, Lng: u.lng}, TimestampMs: u.ts}
 }
 
 // endStream records the stream's end; updates still unacknowledged have

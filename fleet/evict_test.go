@@ -11,9 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/geomatch/geomatch/driver"
-	"github.com/geomatch/geomatch/membership"
 	matcherv1 "github.com/geomatch/geomatch/proto/geomatch/matcher/v1"
-	"github.com/geomatch/geomatch/shardmap"
 )
 
 // evictRecorder is a fake matcher that claims every update it applies,
@@ -62,12 +60,7 @@ func (f *evictRecorder) evictions() []*matcherv1.Eviction {
 // the claimer's older copy instead.
 func TestLateClaimEvictsTheClaimersCopy(t *testing.T) {
 	claimer, holder := &evictRecorder{}, &evictRecorder{newerMs: 5000}
-	src, err := membership.NewLocal(shardmap.DefaultDoc([]shardmap.Member{
-		{ID: "m1", Addr: serveFake(t, claimer), Weight: 1}, {ID: "m2", Addr: serveFake(t, holder), Weight: 1},
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := twoMembers(t, serveFake(t, claimer), serveFake(t, holder))
 	c := runClient(t, Config{}, src)
 	m, _ := src.Current()
 	r := newResults(1)
@@ -168,12 +161,7 @@ func (f *gatedHolder) Apply(stream matcherv1.MatcherService_ApplyServer) error {
 // chaos run).
 func TestClaimIsAcknowledgedOnceTheOlderCopyIsGone(t *testing.T) {
 	claimer, holder := &evictRecorder{}, &gatedHolder{release: make(chan struct{})}
-	src, err := membership.NewLocal(shardmap.DefaultDoc([]shardmap.Member{
-		{ID: "m1", Addr: serveFake(t, claimer), Weight: 1}, {ID: "m2", Addr: serveFake(t, holder), Weight: 1},
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := twoMembers(t, serveFake(t, claimer), serveFake(t, holder))
 	c := runClient(t, Config{}, src)
 	m, _ := src.Current()
 	r := newResults(1)
@@ -198,12 +186,7 @@ func TestClaimIsAcknowledgedOnceTheOlderCopyIsGone(t *testing.T) {
 // out of reach and serves nothing); the eviction is still sent again.
 func TestClaimIsNotHeldByABrokenStream(t *testing.T) {
 	claimer, holder := &evictRecorder{}, &breakOnFirstEviction{}
-	src, err := membership.NewLocal(shardmap.DefaultDoc([]shardmap.Member{
-		{ID: "m1", Addr: serveFake(t, claimer), Weight: 1}, {ID: "m2", Addr: serveFake(t, holder), Weight: 1},
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := twoMembers(t, serveFake(t, claimer), serveFake(t, holder))
 	c := runClient(t, Config{}, src)
 	m, _ := src.Current()
 	r := newResults(1)

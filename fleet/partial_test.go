@@ -36,11 +36,12 @@ func deadAddr(t *testing.T) string {
 	return addr
 }
 
-// twoMembers returns a ring of m1 (live) and m2 (dead).
-func twoMembers(t *testing.T, live, dead string) *membership.Local {
+// twoMembers returns a ring of members m1 and m2 at these addresses (in
+// the partial-answer tests, m1 live and m2 dead).
+func twoMembers(t *testing.T, m1, m2 string) *membership.Local {
 	t.Helper()
 	src, err := membership.NewLocal(shardmap.DefaultDoc([]shardmap.Member{
-		{ID: "m1", Addr: live, Weight: 1}, {ID: "m2", Addr: dead, Weight: 1},
+		{ID: "m1", Addr: m1, Weight: 1}, {ID: "m2", Addr: m2, Weight: 1},
 	}))
 	if err != nil {
 		t.Fatal(err)
