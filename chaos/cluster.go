@@ -182,7 +182,7 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 			return nil, err
 		}
 		p.args = append([]string{"matcher", "--id", id, "--listen", p.Listen, "--advertise", p.Advertise,
-			"--consul", p.ConsulProxy.Addr(), "--redis", p.RedisProxy.Addr(), "--insecure-internal",
+			"--alive-check", p.Listen, "--consul", p.ConsulProxy.Addr(), "--redis", p.RedisProxy.Addr(), "--insecure-internal",
 			"--offer-timeout", "2s", "--log-format", "json", "--log-level", level}, cfg.MatcherArgs...)
 		c.Matchers = append(c.Matchers, p)
 	}

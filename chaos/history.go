@@ -114,7 +114,8 @@ type History struct {
 	start time.Time
 
 	mu      sync.Mutex
-	ops     []Op
+	chunks  [][]Op // full chunks of historyChunk ops, then the one being filled
+	n       int    // operations kept
 	max     int
 	dropped int
 	w       *bufio.Writer
@@ -146,18 +147,34 @@ func (h *History) Add(op Op) {
 	if h.enc != nil && h.werr == nil {
 		h.werr = h.enc.Encode(op)
 	}
-	if len(h.ops) >= h.max {
+	if h.n >= h.max {
 		h.dropped++
 		return
 	}
-	h.ops = append(h.ops, op)
+	if k := len(h.chunks); k == 0 || len(h.chunks[k-1]) == historyChunk {
+		h.chunks = append(h.chunks, make([]Op, 0, historyChunk))
+	}
+	last := &h.chunks[len(h.chunks)-1]
+	*last = append(*last, op)
+	h.n++
 }
+
+// historyChunk is how many operations one chunk of the history holds. A
+// history of millions of operations grows chunk by chunk: one slice
+// doubling its way there would copy gigabytes while the load runs, and
+// the collections that those allocations set off slow the cluster that
+// shares the machine.
+const historyChunk = 1 << 16
 
 // Ops returns a copy of the operations kept and how many were dropped.
 func (h *History) Ops() ([]Op, int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return append([]Op(nil), h.ops...), h.dropped
+	out := make([]Op, 0, h.n)
+	for _, c := range h.chunks {
+		out = append(out, c...)
+	}
+	return out, h.dropped
 }
 
 // Flush writes what is buffered to the JSON lines writer.

@@ -134,6 +134,10 @@ type ConsulMatcher struct {
 	// CheckTTL is the TTL of the Consul health check; default
 	// membership.DefaultCheckTTL.
 	CheckTTL time.Duration
+	// AliveCheckAddr, when set, adds a Consul TCP check of this address
+	// (Registration.SetAliveCheck): a killed matcher leaves the ring within
+	// about a second instead of CheckTTL.
+	AliveCheckAddr string
 	// Settings are the ring settings the writer starts from when Consul has
 	// none yet.
 	Settings membership.Settings
@@ -167,6 +171,7 @@ func RunConsulMatcher(ctx context.Context, cfg ConsulMatcher, lis net.Listener) 
 		cfg.DrainTimeout = 15 * time.Second
 	}
 	reg := membership.NewRegistration(cfg.Client, cfg.Consul, cfg.Member, cfg.CheckTTL, log)
+	reg.SetAliveCheck(cfg.AliveCheckAddr)
 	if err := reg.Register(ctx); err != nil {
 		lis.Close()
 		return err
@@ -182,7 +187,7 @@ func RunConsulMatcher(ctx context.Context, cfg ConsulMatcher, lis net.Listener) 
 		return 0
 	}
 	writer := membership.NewWriter(cfg.Client, membership.WriterConfig{
-		Consul: cfg.Consul, NodeID: cfg.Member.ID, CheckID: reg.CheckID(), Defaults: cfg.Settings, Active: census.Active, KnownEpoch: knownEpoch,
+		Consul: cfg.Consul, NodeID: cfg.Member.ID, CheckIDs: reg.CheckIDs(), Defaults: cfg.Settings, Active: census.Active, KnownEpoch: knownEpoch,
 	}, log)
 	memberG := lifecycle.NewGroup() // registration and writer: stopped first on shutdown
 	memberG.Go(reg.Run)

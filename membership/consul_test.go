@@ -3,8 +3,10 @@ package membership_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"slices"
 	"testing"
 	"time"
@@ -26,18 +28,26 @@ type candidate struct {
 
 func startCandidate(t *testing.T, agentAddr string, cfg membership.ConsulConfig, id, addr string) *candidate {
 	t.Helper()
+	return startCandidateWith(t, cfg, id, addr, time.Second, "")
+}
+
+// startCandidateWith starts a candidate whose check has the given TTL and,
+// when alive is set, an alive check of that address.
+func startCandidateWith(t *testing.T, cfg membership.ConsulConfig, id, addr string, ttl time.Duration, alive string) *candidate {
+	t.Helper()
 	client, err := membership.NewConsulClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, nil)).With("node", id)
-	reg := membership.NewRegistration(client, cfg, shardmap.Member{ID: id, Addr: addr, Weight: 1}, time.Second, log)
+	reg := membership.NewRegistration(client, cfg, shardmap.Member{ID: id, Addr: addr, Weight: 1}, ttl, log)
+	reg.SetAliveCheck(alive)
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := reg.Register(ctx); err != nil {
 		t.Fatal(err)
 	}
 	w := membership.NewWriter(client, membership.WriterConfig{
-		Consul: cfg, NodeID: id, CheckID: reg.CheckID(), Defaults: membership.DefaultSettings(), Settle: 100 * time.Millisecond,
+		Consul: cfg, NodeID: id, CheckIDs: reg.CheckIDs(), Defaults: membership.DefaultSettings(), Settle: 100 * time.Millisecond,
 	}, log)
 	c := &candidate{reg: reg, writer: w, cancel: cancel, done: make(chan struct{})}
 	go func() {
@@ -125,6 +135,74 @@ func TestConsulRingFollowsMatchers(t *testing.T) {
 		return src.Record().SettingsIndex >= idx && slices.Equal(m.Doc().Drained, []string{writer})
 	}) {
 		t.Fatalf("drain not in the ring: %+v", src.Record())
+	}
+}
+
+// TestConsulAliveCheckTakesAKilledMatcherOffAtOnce: with an alive check, a
+// matcher whose process is gone (its listener closed, its check no longer
+// passed, no deregistration) leaves the ring within a couple of seconds
+// although its TTL is 30 s; the survivor, whose process accepts Consul's
+// connections, stays, and is the writer that removes it.
+func TestConsulAliveCheckTakesAKilledMatcherOffAtOnce(t *testing.T) {
+	agent := consultest.Start(t)
+	cfg := membership.ConsulConfig{Addr: agent.Addr, Prefix: "alive", Service: "alive-matcher"}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const ttl = 30 * time.Second
+	var lis [2]net.Listener
+	var cands [2]*candidate
+	for i := range lis {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		go func() { // accept and drop, as a serving process does to Consul's check
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+		lis[i] = l
+		cands[i] = startCandidateWith(t, cfg, fmt.Sprintf("m%d", i+1), l.Addr().String(), ttl, l.Addr().String())
+	}
+	_, src := followRing(t, ctx, cfg)
+	has := func(ids ...string) func() bool {
+		return func() bool {
+			m, _ := src.Current()
+			return slices.Equal(memberIDs(m), ids)
+		}
+	}
+	if !consultest.WaitFor(ctx, 10*time.Second, has("m1", "m2")) {
+		m, _ := src.Current()
+		t.Fatalf("ring members %v, want m1 and m2", memberIDs(m))
+	}
+	// Let a few alive checks pass: the live members must stay.
+	time.Sleep(2500 * time.Millisecond)
+	if !has("m1", "m2")() {
+		m, _ := src.Current()
+		t.Fatalf("ring members %v with both processes alive", memberIDs(m))
+	}
+	epoch := src.Record().Doc.Epoch
+	dead, alive := 0, "m2"
+	if src.Record().Writer == "m2" {
+		dead, alive = 1, "m1"
+	}
+	start := time.Now()
+	cands[dead].stop() // no deregistration: a SIGKILL
+	lis[dead].Close()
+	if !consultest.WaitFor(ctx, 8*time.Second, has(alive)) {
+		m, _ := src.Current()
+		t.Fatalf("%v after the process went away, ring %v; want it gone long before its %v TTL", time.Since(start), memberIDs(m), ttl)
+	}
+	took := time.Since(start)
+	t.Logf("process gone (TTL %v, alive check every %v): ring without it %v later, epoch %d -> %d, reason %q",
+		ttl, membership.AliveCheckInterval, took.Round(time.Millisecond), epoch, src.Record().Doc.Epoch, src.Record().Reason)
+	if src.Record().Writer != alive {
+		t.Fatalf("ring written by %q, want the survivor %s", src.Record().Writer, alive)
 	}
 }
 

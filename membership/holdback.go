@@ -21,15 +21,20 @@ import (
 // critical after it leave the ring then. A real failure of half the fleet
 // at once is served DepartureGrace later than a single failure.
 //
+// A member whose alive check is critical is not held back: Consul failed
+// to connect to its process, which a Consul pause does not cause (the
+// agent runs the check after it resumes, and a live process accepts).
+//
 // holdBack is the rule, free of I/O. current are the members of the ring
-// in force, healthy the members whose checks pass now; goneSince records
+// in force, healthy the members whose checks pass now, exited those
+// whose alive check is critical (they leave at once); goneSince records
 // since when each member of current has been seen missing from healthy (it
 // is updated). It returns the missing members to keep on the ring for now
 // and, when it keeps any, how long until the next one's grace ends.
-func holdBack(current, healthy []shardmap.Member, goneSince map[string]time.Time, now time.Time, grace time.Duration) (keep []shardmap.Member, recheck time.Duration) {
+func holdBack(current, healthy []shardmap.Member, exited map[string]bool, goneSince map[string]time.Time, now time.Time, grace time.Duration) (keep []shardmap.Member, recheck time.Duration) {
 	var gone []shardmap.Member
 	for _, m := range current {
-		if !slices.ContainsFunc(healthy, func(h shardmap.Member) bool { return h.ID == m.ID }) {
+		if !exited[m.ID] && !slices.ContainsFunc(healthy, func(h shardmap.Member) bool { return h.ID == m.ID }) {
 			gone = append(gone, m)
 		}
 	}

@@ -17,14 +17,19 @@ import (
 // Registration keeps one matcher registered as a Consul service with a TTL
 // health check that the matcher itself passes every TTL/4: a matcher that
 // dies or hangs goes critical within TTL, and the ring writer moves its
-// shards away.
+// shards away. With an alive check (SetAliveCheck) the agent also opens a
+// TCP connection to the matcher every second, so a process that is gone
+// (killed, crashed) goes critical within about a second, sooner than the
+// TTL; a hung process still answers the kernel's handshake, which is what
+// the TTL check is for.
 type Registration struct {
-	client *api.Client
-	cfg    ConsulConfig
-	member shardmap.Member
-	ttl    time.Duration
-	log    *slog.Logger
-	lease  *Lease
+	client    *api.Client
+	cfg       ConsulConfig
+	member    shardmap.Member
+	ttl       time.Duration
+	aliveAddr string
+	log       *slog.Logger
+	lease     *Lease
 
 	left atomic.Bool
 }
@@ -47,8 +52,39 @@ func NewRegistration(client *api.Client, cfg ConsulConfig, member shardmap.Membe
 // registration and check pass that succeeds.
 func (r *Registration) Lease() *Lease { return r.lease }
 
-// CheckID is the id of the member's health check in Consul.
+// AliveCheckInterval is how often the Consul agent connects to a matcher
+// with an alive check (Consul's shortest check interval), and
+// AliveCheckTimeout how long it waits for the connection.
+const (
+	AliveCheckInterval = time.Second
+	AliveCheckTimeout  = time.Second
+)
+
+// SetAliveCheck adds, from the next registration on, a TCP check of addr:
+// the address at which the Consul agent that holds the registration
+// reaches this process (with an agent on the same host, the --listen
+// address; never a proxy or load balancer in front of it, which would
+// accept the connection for a dead process). Empty: the TTL check only.
+func (r *Registration) SetAliveCheck(addr string) { r.aliveAddr = addr }
+
+// CheckID is the id of the member's TTL health check in Consul.
 func (r *Registration) CheckID() string { return "service:" + r.member.ID }
+
+// CheckIDs are the ids of all the member's health checks: the TTL check,
+// and the alive check if there is one. A writer session tied to them ends
+// as soon as either goes critical.
+func (r *Registration) CheckIDs() []string {
+	if r.aliveAddr == "" {
+		return []string{r.CheckID()}
+	}
+	return []string{r.CheckID(), r.aliveCheckID()}
+}
+
+func (r *Registration) aliveCheckID() string { return "service:" + r.member.ID + aliveCheckSuffix }
+
+// aliveCheckSuffix ends the id of every alive check, which is how the
+// writer tells one from the TTL check.
+const aliveCheckSuffix = ":alive"
 
 func (r *Registration) register(ctx context.Context) error {
 	host, portStr, err := net.SplitHostPort(r.member.Addr)
@@ -69,13 +105,23 @@ func (r *Registration) register(ctx context.Context) error {
 		Address: host,
 		Port:    port,
 		Meta:    map[string]string{"weight": strconv.FormatFloat(w, 'g', -1, 64)},
-		Check: &api.AgentServiceCheck{
+		Checks: api.AgentServiceChecks{{
 			CheckID:                        r.CheckID(),
-			Name:                           "matcher alive",
+			Name:                           "matcher serving",
 			TTL:                            r.ttl.String(),
 			Status:                         api.HealthPassing,
 			DeregisterCriticalServiceAfter: "10m",
-		},
+		}},
+	}
+	if r.aliveAddr != "" {
+		reg.Checks = append(reg.Checks, &api.AgentServiceCheck{
+			CheckID:  r.aliveCheckID(),
+			Name:     "matcher process alive",
+			TCP:      r.aliveAddr,
+			Interval: AliveCheckInterval.String(),
+			Timeout:  AliveCheckTimeout.String(),
+			Status:   api.HealthPassing,
+		})
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()

@@ -24,10 +24,11 @@ type WriterConfig struct {
 	Consul ConsulConfig
 	// NodeID is the candidate's member id (recorded as the writer).
 	NodeID string
-	// CheckID is the candidate's own health check: its writer session is
-	// tied to it, so a writer that dies loses the lock as soon as its check
-	// goes critical (within the check's TTL), not after a session TTL.
-	CheckID string
+	// CheckIDs are the candidate's own health checks (Registration.CheckIDs):
+	// its writer session is tied to them, so a writer that dies loses the
+	// lock as soon as one goes critical (within a second with an alive
+	// check, the check's TTL without), not after a session TTL.
+	CheckIDs []string
 	// Defaults are written as the settings when there are none yet.
 	Defaults Settings
 	// Active returns the shards that hold drivers under m (nil m: none
@@ -120,7 +121,7 @@ func (w *Writer) createSession(ctx context.Context) (string, error) {
 		Behavior:      api.SessionBehaviorRelease,
 		LockDelay:     w.cfg.LockDelay,
 		NodeChecks:    []string{"serfHealth"},
-		ServiceChecks: []api.ServiceCheck{{ID: w.cfg.CheckID}},
+		ServiceChecks: serviceChecks(w.cfg.CheckIDs),
 	}
 	sid, _, err := w.client.Session().Create(se, (&api.WriteOptions{}).WithContext(ctx))
 	if err != nil {
@@ -130,6 +131,14 @@ func (w *Writer) createSession(ctx context.Context) (string, error) {
 	w.session = sid
 	w.mu.Unlock()
 	return sid, nil
+}
+
+func serviceChecks(ids []string) []api.ServiceCheck {
+	out := make([]api.ServiceCheck, len(ids))
+	for i, id := range ids {
+		out[i] = api.ServiceCheck{ID: id}
+	}
+	return out
 }
 
 // destroySession ends sid, which releases the lock if it is held.
@@ -215,6 +224,11 @@ func (w *Writer) lead(ctx context.Context, sid string) {
 		default: // a recompute is pending anyway
 		}
 	}
+	// exits carries "a member's process is gone" (its alive check is
+	// critical): the ring is written at once, without the settle, since
+	// every moment its shards stay on a dead node is a moment no one
+	// serves them.
+	exits := make(chan string, 1)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel() // first: the watchers stop, then they are waited for
@@ -244,11 +258,22 @@ func (w *Writer) lead(ctx context.Context, sid string) {
 		}
 	}
 	wg.Add(3)
+	exited := map[string]bool{} // members seen exited (the watcher's own)
 	go watch("matchers changed", func(q *api.QueryOptions) (uint64, bool, error) {
-		_, meta, err := w.client.Health().Service(w.cfg.Consul.Service, "", false, q)
+		entries, meta, err := w.client.Health().Service(w.cfg.Consul.Service, "", false, q)
 		if err != nil {
 			return 0, false, err
 		}
+		_, now := readHealth(entries)
+		for id := range now {
+			if !exited[id] {
+				select {
+				case exits <- "matcher process gone: " + id:
+				default:
+				}
+			}
+		}
+		exited = now
 		return meta.LastIndex, false, nil
 	})
 	go watch("settings changed", func(q *api.QueryOptions) (uint64, bool, error) {
@@ -273,12 +298,18 @@ func (w *Writer) lead(ctx context.Context, sid string) {
 			signal(reason)
 			sleep(lctx, time.Second)
 		}
+		urgent := false
 		select {
 		case <-lctx.Done():
 			return
 		case reason = <-reasons:
+		case reason = <-exits:
+			urgent = true
 		case <-w.recheck:
 			reason = "held-back departures rechecked"
+		}
+		if urgent {
+			continue
 		}
 		// Settle: one epoch for a burst of changes.
 		t := time.NewTimer(w.cfg.Settle)
@@ -292,6 +323,10 @@ func (w *Writer) lead(ctx context.Context, sid string) {
 				if !strings.Contains(reason, r) {
 					reason += ", " + r
 				}
+			case r := <-exits:
+				reason += ", " + r
+				t.Stop()
+				break settle
 			case <-t.C:
 				break settle
 			}
@@ -326,7 +361,7 @@ func (w *Writer) recompute(ctx context.Context, reason string) error {
 		}
 		w.log.Info("created ring settings", "key", cfg.SettingsKey())
 	}
-	healthy, err := HealthyMatchers(ctx, w.client, cfg)
+	healthy, exited, err := matcherHealth(ctx, w.client, cfg)
 	if err != nil {
 		return err
 	}
@@ -348,7 +383,7 @@ func (w *Writer) recompute(ctx context.Context, reason string) error {
 		}
 	}
 	if cur != nil {
-		keep, recheck := holdBack(cur.Members(), healthy, w.goneSince, time.Now(), w.cfg.DepartureGrace)
+		keep, recheck := holdBack(cur.Members(), healthy, exited, w.goneSince, time.Now(), w.cfg.DepartureGrace)
 		if len(keep) > 0 {
 			w.log.Warn("many matchers went critical at once (a Consul pause?): keeping them on the ring for a grace",
 				"held_back", len(keep), "members", len(cur.Members()), "grace", w.cfg.DepartureGrace)
@@ -399,21 +434,42 @@ func (w *Writer) recompute(ctx context.Context, reason string) error {
 
 // HealthyMatchers lists the matchers whose every health check passes.
 func HealthyMatchers(ctx context.Context, c *api.Client, cfg ConsulConfig) ([]shardmap.Member, error) {
+	healthy, _, err := matcherHealth(ctx, c, cfg)
+	return healthy, err
+}
+
+// matcherHealth lists the matchers whose every health check passes, and
+// the ids of those whose alive check is critical (Consul could not
+// connect to the process: it is gone).
+func matcherHealth(ctx context.Context, c *api.Client, cfg ConsulConfig) ([]shardmap.Member, map[string]bool, error) {
 	cfg.fill()
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	entries, _, err := c.Health().Service(cfg.Service, "", false, (&api.QueryOptions{RequireConsistent: true}).WithContext(ctx))
 	if err != nil {
-		return nil, fmt.Errorf("list matchers in consul: %w", err)
+		return nil, nil, fmt.Errorf("list matchers in consul: %w", err)
 	}
-	var out []shardmap.Member
+	healthy, exited := readHealth(entries)
+	return healthy, exited, nil
+}
+
+// readHealth splits the matchers' service entries into the healthy
+// members (every check passing) and the ids of the exited ones (an alive
+// check critical).
+func readHealth(entries []*api.ServiceEntry) (healthy []shardmap.Member, exited map[string]bool) {
+	exited = map[string]bool{}
 	for _, e := range entries {
-		if e.Checks.AggregatedStatus() != api.HealthPassing {
+		if e.Checks.AggregatedStatus() == api.HealthPassing {
+			healthy = append(healthy, memberOf(e.Service))
 			continue
 		}
-		out = append(out, memberOf(e.Service))
+		for _, ch := range e.Checks {
+			if strings.HasSuffix(ch.CheckID, aliveCheckSuffix) && ch.Status == api.HealthCritical {
+				exited[e.Service.ID] = true
+			}
+		}
 	}
-	return out, nil
+	return healthy, exited
 }
 
 func memberOf(s *api.AgentService) shardmap.Member {

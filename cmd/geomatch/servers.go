@@ -197,6 +197,7 @@ func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	advertise := fs.String("advertise", "", "address routers and other matchers reach this node at (default: --listen)")
 	weight := fs.Float64("weight", 1, "relative capacity: the node gets about weight times the shards of a weight-1 node (--consul)")
 	checkTTL := fs.Duration("check-ttl", membership.DefaultCheckTTL, "TTL of the Consul health check: a dead matcher loses its shards after about this long (--consul)")
+	aliveCheck := fs.String("alive-check", "", "address at which the Consul agent can open a TCP connection to this process (with an agent on the same host, the --listen address; not a proxy in front of it): Consul connects every second, so a killed matcher leaves the ring within about a second instead of --check-ttl (--consul)")
 	ttl := fs.Duration("ttl", 0, "expire drivers silent for this long (default 30s)")
 	maxDrivers := fs.Int("max-drivers", 0, "most drivers held (default 5000000)")
 	drainFor := fs.Duration("drain-timeout", 15*time.Second, "on SIGTERM, how long to wait for the node's shards to be handed over (--consul)")
@@ -310,7 +311,7 @@ func runMatcher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return cluster.RunConsulMatcher(ctx, cluster.ConsulMatcher{
 		Matcher: mcfg, Client: c.consul, Consul: ccfg,
 		Member:   shardmap.Member{ID: *id, Addr: adv, Weight: *weight},
-		CheckTTL: *checkTTL, Settings: settings, DrainTimeout: *drainFor, Autosplit: autosplitCfg,
+		CheckTTL: *checkTTL, AliveCheckAddr: *aliveCheck, Settings: settings, DrainTimeout: *drainFor, Autosplit: autosplitCfg,
 		Serve: func(g *lifecycle.Group) error { return obs.Serve(g, mf.addr, log) },
 		Started: func(*cluster.Matcher) {
 			fmt.Fprintf(stdout, "geomatch matcher %s: listening on %s (consul %s)\n", *id, lis.Addr(), ccfg.Addr)
