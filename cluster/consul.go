@@ -41,7 +41,14 @@ func FollowConsul(ctx context.Context, g *lifecycle.Group, client *api.Client, c
 // shardCensus tells the ring writer which shards hold drivers (for
 // bounded-load placement): it asks every member for its stats and
 // remembers the last answer of members that do not answer, so the shards
-// of a dead matcher still count when its shards are placed again.
+// of a dead matcher still count when its shards are placed again. A
+// member it never heard from (this writer was just elected, and the
+// member is dead) counts with the shards the ring record lists as active
+// for it: what the previous writer placed by. Without that, a writer
+// elected because the old one died placed the dead writer's shards as if
+// they held no drivers, and wrote a ring that moved shards between the
+// live members too, then moved them again once it knew better: two warm-
+// ups racing each other in the middle of a failover.
 type shardCensus struct {
 	mu    sync.Mutex
 	opts  []grpc.DialOption
@@ -71,7 +78,7 @@ func (s *shardCensus) conn(addr string) (matcherv1.MatcherServiceClient, error) 
 }
 
 // Active implements membership.WriterConfig.Active.
-func (s *shardCensus) Active(ctx context.Context, m *shardmap.Map) ([]shardmap.Cell, error) {
+func (s *shardCensus) Active(ctx context.Context, m *shardmap.Map, recorded []shardmap.Cell) ([]shardmap.Cell, error) {
 	if m == nil {
 		return nil, nil
 	}
@@ -105,10 +112,25 @@ func (s *shardCensus) Active(ctx context.Context, m *shardmap.Map) ([]shardmap.C
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []shardmap.Cell
-	for _, cells := range s.last {
+	for _, mem := range m.Members() {
+		cells, ok := s.last[mem.ID]
+		if !ok {
+			cells = recordedOf(m, mem.ID, recorded)
+		}
 		out = append(out, cells...)
 	}
 	return out, nil
+}
+
+// recordedOf returns the cells of recorded that m gives to member id.
+func recordedOf(m *shardmap.Map, id string, recorded []shardmap.Cell) []shardmap.Cell {
+	var out []shardmap.Cell
+	for _, c := range recorded {
+		if o, ok := m.Owner(c); ok && o.ID == id {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // close closes the census connections.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,6 +36,14 @@ func startCandidate(t *testing.T, agentAddr string, cfg membership.ConsulConfig,
 // when alive is set, an alive check of that address.
 func startCandidateWith(t *testing.T, cfg membership.ConsulConfig, id, addr string, ttl time.Duration, alive string) *candidate {
 	t.Helper()
+	return startCandidateConfig(t, cfg, id, addr, ttl, alive, nil)
+}
+
+// startCandidateConfig is startCandidateWith with the writer's census
+// (WriterConfig.Active; nil: none).
+func startCandidateConfig(t *testing.T, cfg membership.ConsulConfig, id, addr string, ttl time.Duration, alive string,
+	active func(context.Context, *shardmap.Map, []shardmap.Cell) ([]shardmap.Cell, error)) *candidate {
+	t.Helper()
 	client, err := membership.NewConsulClient(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -48,6 +57,7 @@ func startCandidateWith(t *testing.T, cfg membership.ConsulConfig, id, addr stri
 	}
 	w := membership.NewWriter(client, membership.WriterConfig{
 		Consul: cfg, NodeID: id, CheckIDs: reg.CheckIDs(), Defaults: membership.DefaultSettings(), Settle: 100 * time.Millisecond,
+		Active: active,
 	}, log)
 	c := &candidate{reg: reg, writer: w, cancel: cancel, done: make(chan struct{})}
 	go func() {
@@ -203,6 +213,56 @@ func TestConsulAliveCheckTakesAKilledMatcherOffAtOnce(t *testing.T) {
 		ttl, membership.AliveCheckInterval, took.Round(time.Millisecond), epoch, src.Record().Doc.Epoch, src.Record().Reason)
 	if src.Record().Writer != alive {
 		t.Fatalf("ring written by %q, want the survivor %s", src.Record().Writer, alive)
+	}
+}
+
+// TestConsulRecordCarriesTheCensusToTheNextWriter: the ring record lists
+// the active shards its writer placed by, and a writer elected after it
+// is given them (for the members its own census cannot reach).
+func TestConsulRecordCarriesTheCensusToTheNextWriter(t *testing.T) {
+	agent := consultest.Start(t)
+	cfg := membership.ConsulConfig{Addr: agent.Addr, Prefix: "census", Service: "census-matcher"}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cells := []shardmap.Cell{0x852a1073fffffff, 0x852a100bfffffff}
+	var mu sync.Mutex
+	given := map[string][]shardmap.Cell{} // by candidate: the recorded shards it was last given
+	census := func(id string) func(context.Context, *shardmap.Map, []shardmap.Cell) ([]shardmap.Cell, error) {
+		return func(_ context.Context, m *shardmap.Map, recorded []shardmap.Cell) ([]shardmap.Cell, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if m != nil {
+				given[id] = slices.Clone(recorded)
+			}
+			if id == "m1" {
+				return cells, nil
+			}
+			return recorded, nil // m2 knows nothing of its own
+		}
+	}
+	a := startCandidateConfig(t, cfg, "m1", "127.0.0.1:7001", time.Second, "", census("m1"))
+	_, src := followRing(t, ctx, cfg)
+	if !consultest.WaitFor(ctx, 10*time.Second, func() bool {
+		return src.Record().Writer == "m1" && slices.Equal(src.Record().Active, cells)
+	}) {
+		t.Fatalf("record %+v: want m1's census %v in it", src.Record(), cells)
+	}
+	startCandidateConfig(t, cfg, "m2", "127.0.0.1:7002", time.Second, "", census("m2"))
+	if !consultest.WaitFor(ctx, 10*time.Second, func() bool { m, _ := src.Current(); return len(m.Members()) == 2 }) {
+		t.Fatal("m2 never joined the ring")
+	}
+	a.stop()
+	if !consultest.WaitFor(ctx, 15*time.Second, func() bool { return src.Record().Writer == "m2" }) {
+		t.Fatalf("m2 never wrote the ring after m1 stopped: %+v", src.Record())
+	}
+	mu.Lock()
+	got := given["m2"]
+	mu.Unlock()
+	if !slices.Equal(got, cells) {
+		t.Fatalf("m2's census was given %v from the record, want %v", got, cells)
+	}
+	if !slices.Equal(src.Record().Active, cells) {
+		t.Fatalf("m2's record lists %v active, want %v carried on", src.Record().Active, cells)
 	}
 }
 

@@ -156,6 +156,16 @@ type Record struct {
 	Reason string `json:"reason"`
 	// WrittenAt is when it was written.
 	WrittenAt time.Time `json:"written_at"`
+	// Active are the shards that held drivers by the writer's census when
+	// it was written (the bounded-load placement's input). A writer
+	// elected after it takes those of members it cannot reach from here.
+	Active []shardmap.Cell `json:"active,omitempty"`
+}
+
+// sameMembers reports whether two documents have the same members (ids,
+// addresses, weights) and drained members.
+func sameMembers(a, b shardmap.Doc) bool {
+	return slices.Equal(a.Members, b.Members) && slices.Equal(a.Drained, b.Drained)
 }
 
 // sameRing reports whether two documents place everything the same way

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,8 +33,10 @@ type WriterConfig struct {
 	// Defaults are written as the settings when there are none yet.
 	Defaults Settings
 	// Active returns the shards that hold drivers under m (nil m: none
-	// known yet), for bounded-load placement; may be nil.
-	Active func(ctx context.Context, m *shardmap.Map) ([]shardmap.Cell, error)
+	// known yet), for bounded-load placement; recorded are those the ring
+	// record in force lists (Record.Active), for the members that do not
+	// answer. May be nil.
+	Active func(ctx context.Context, m *shardmap.Map, recorded []shardmap.Cell) ([]shardmap.Cell, error)
 	// KnownEpoch, when set, returns the newest epoch this process has seen
 	// (its ring watch): the writer never writes an epoch at or below it, so
 	// a Consul that lost its data does not send the cluster back to epoch
@@ -45,6 +48,13 @@ type WriterConfig struct {
 	// LockDelay is the Consul lock-delay of the writer session: how long
 	// the lock stays unavailable after its holder died; default 200 ms.
 	LockDelay time.Duration
+	// CensusQuiet is how long after a ring was written a change that only
+	// the census of active shards calls for (the same members and
+	// settings; bounded-load placement moved) waits; default 10 s. Warm-ups
+	// that follow a ring change make the census flicker (a shard just
+	// gained shows no drivers until its first update), and a second ring
+	// change in the middle of them moves shards for that alone.
+	CensusQuiet time.Duration
 	// DepartureGrace is how long members that went critical together, half
 	// of the ring or more, are kept on it (see holdBack: more likely a
 	// Consul pause than half the fleet dying); default 3 s, longer than a
@@ -66,7 +76,7 @@ type Writer struct {
 	session string
 
 	goneSince map[string]time.Time // members missing from the healthy list, since when (lead's goroutine only)
-	recheck   chan struct{}        // a held-back departure's grace ended
+	recheck   chan struct{}        // a held-back departure's grace or the census quiet ended
 	// scheduleRecheck signals recheck after a delay (set by lead).
 	scheduleRecheck func(time.Duration)
 }
@@ -82,6 +92,9 @@ func NewWriter(client *api.Client, cfg WriterConfig, log *slog.Logger) *Writer {
 	}
 	if cfg.DepartureGrace <= 0 {
 		cfg.DepartureGrace = 3 * time.Second
+	}
+	if cfg.CensusQuiet <= 0 {
+		cfg.CensusQuiet = 10 * time.Second
 	}
 	return &Writer{client: client, cfg: cfg, log: log.With("role", "ring-writer"),
 		goneSince: make(map[string]time.Time), recheck: make(chan struct{}, 1)}
@@ -204,10 +217,16 @@ func (w *Writer) lead(ctx context.Context, sid string) {
 			recheckTimer.Stop()
 		}
 	}()
+	var recheckDue time.Time
 	w.scheduleRecheck = func(d time.Duration) {
+		due := time.Now().Add(d)
 		if recheckTimer != nil {
+			if time.Now().Before(recheckDue) && recheckDue.Before(due) {
+				return // an earlier recheck is pending: it recomputes everything
+			}
 			recheckTimer.Stop()
 		}
+		recheckDue = due
 		recheckTimer = time.AfterFunc(d, func() {
 			select {
 			case w.recheck <- struct{}{}:
@@ -306,7 +325,7 @@ func (w *Writer) lead(ctx context.Context, sid string) {
 		case reason = <-exits:
 			urgent = true
 		case <-w.recheck:
-			reason = "held-back departures rechecked"
+			reason = "recheck (held-back departures, census)"
 		}
 		if urgent {
 			continue
@@ -395,7 +414,7 @@ func (w *Writer) recompute(ctx context.Context, reason string) error {
 	}
 	var active []shardmap.Cell
 	if w.cfg.Active != nil && settings.Balance >= 1 {
-		if active, err = w.cfg.Active(ctx, cur); err != nil {
+		if active, err = w.cfg.Active(ctx, cur, rec.Active); err != nil {
 			w.log.Warn("active shards unknown; placing by the ring alone", "err", err)
 		}
 	}
@@ -403,9 +422,17 @@ func (w *Writer) recompute(ctx context.Context, reason string) error {
 	if w.cfg.KnownEpoch != nil {
 		epoch = max(epoch, w.cfg.KnownEpoch()+1)
 	}
+	slices.Sort(active)
+	active = slices.Compact(active)
 	doc, err := Compose(settings, healthy, active, epoch)
 	if err != nil {
 		return err
+	}
+	if wait := censusWait(doc, rec, haveRing, sIndex, w.cfg.CensusQuiet, time.Now()); wait > 0 {
+		if w.scheduleRecheck != nil {
+			w.scheduleRecheck(wait)
+		}
+		return nil
 	}
 	if haveRing && sameRing(doc, rec.Doc) && rec.Doc.Epoch+1 == epoch {
 		if rec.SettingsIndex >= sIndex {
@@ -413,7 +440,7 @@ func (w *Writer) recompute(ctx context.Context, reason string) error {
 		}
 		doc.Epoch = rec.Doc.Epoch // nothing moves: acknowledge the settings only
 	}
-	next := Record{Doc: doc, Writer: w.cfg.NodeID, SettingsIndex: sIndex, Reason: reason, WrittenAt: time.Now().UTC()}
+	next := Record{Doc: doc, Writer: w.cfg.NodeID, SettingsIndex: sIndex, Reason: reason, WrittenAt: time.Now().UTC(), Active: active}
 	val, err := json.Marshal(next)
 	if err != nil {
 		return fmt.Errorf("encode ring record: %w", err)
@@ -430,6 +457,18 @@ func (w *Writer) recompute(ctx context.Context, reason string) error {
 	w.log.Info("ring written", "epoch", doc.Epoch, "members", len(doc.Members), "drained", len(doc.Drained),
 		"pins", len(doc.Pins), "overrides", len(doc.Overrides), "active_shards", len(active), "reason", reason)
 	return nil
+}
+
+// censusWait says how long the writer holds back doc, composed with
+// settings of Consul index sIndex, against rec, the ring in force (if
+// haveRing): when only the census of active shards moves shards (the
+// same members, drains and settings, a different placement), until quiet
+// has passed since rec was written; otherwise 0, write now.
+func censusWait(doc shardmap.Doc, rec Record, haveRing bool, sIndex uint64, quiet time.Duration, now time.Time) time.Duration {
+	if !haveRing || rec.SettingsIndex < sIndex || !sameMembers(doc, rec.Doc) || sameRing(doc, rec.Doc) {
+		return 0
+	}
+	return max(quiet-now.Sub(rec.WrittenAt), 0)
 }
 
 // HealthyMatchers lists the matchers whose every health check passes.
