@@ -73,6 +73,12 @@ func startCandidateConfig(t *testing.T, cfg membership.ConsulConfig, id, addr st
 
 func (c *candidate) stop() { c.cancel(); <-c.done }
 
+// ringHas reports whether src's ring has exactly the members ids.
+func ringHas(src *membership.Consul, ids ...string) bool {
+	m, _ := src.Current()
+	return slices.Equal(memberIDs(m), ids)
+}
+
 func memberIDs(m *shardmap.Map) []string {
 	var ids []string
 	for _, mem := range m.Members() {
@@ -95,12 +101,7 @@ func TestConsulRingFollowsMatchers(t *testing.T) {
 	a := startCandidate(t, agent.Addr, cfg, "m1", "127.0.0.1:7001")
 	b := startCandidate(t, agent.Addr, cfg, "m2", "127.0.0.1:7002")
 	client, src := followRing(t, ctx, cfg)
-	has := func(ids ...string) func() bool {
-		return func() bool {
-			m, _ := src.Current()
-			return slices.Equal(memberIDs(m), ids)
-		}
-	}
+	has := func(ids ...string) func() bool { return func() bool { return ringHas(src, ids...) } }
 	if !consultest.WaitFor(ctx, 10*time.Second, has("m1", "m2")) {
 		m, _ := src.Current()
 		t.Fatalf("ring members %v, want m1 and m2", memberIDs(m))
@@ -180,12 +181,7 @@ func TestConsulAliveCheckTakesAKilledMatcherOffAtOnce(t *testing.T) {
 		cands[i] = startCandidateWith(t, cfg, fmt.Sprintf("m%d", i+1), l.Addr().String(), ttl, l.Addr().String())
 	}
 	_, src := followRing(t, ctx, cfg)
-	has := func(ids ...string) func() bool {
-		return func() bool {
-			m, _ := src.Current()
-			return slices.Equal(memberIDs(m), ids)
-		}
-	}
+	has := func(ids ...string) func() bool { return func() bool { return ringHas(src, ids...) } }
 	if !consultest.WaitFor(ctx, 10*time.Second, has("m1", "m2")) {
 		m, _ := src.Current()
 		t.Fatalf("ring members %v, want m1 and m2", memberIDs(m))

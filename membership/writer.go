@@ -317,18 +317,14 @@ func (w *Writer) lead(ctx context.Context, sid string) {
 			signal(reason)
 			sleep(lctx, time.Second)
 		}
-		urgent := false
 		select {
 		case <-lctx.Done():
 			return
 		case reason = <-reasons:
 		case reason = <-exits:
-			urgent = true
+			continue // no settle
 		case <-w.recheck:
 			reason = "recheck (held-back departures, census)"
-		}
-		if urgent {
-			continue
 		}
 		// Settle: one epoch for a burst of changes.
 		t := time.NewTimer(w.cfg.Settle)
@@ -469,12 +465,6 @@ func censusWait(doc shardmap.Doc, rec Record, haveRing bool, sIndex uint64, quie
 		return 0
 	}
 	return max(quiet-now.Sub(rec.WrittenAt), 0)
-}
-
-// HealthyMatchers lists the matchers whose every health check passes.
-func HealthyMatchers(ctx context.Context, c *api.Client, cfg ConsulConfig) ([]shardmap.Member, error) {
-	healthy, _, err := matcherHealth(ctx, c, cfg)
-	return healthy, err
 }
 
 // matcherHealth lists the matchers whose every health check passes, and
